@@ -1,0 +1,3 @@
+from mrl_eval.cli import main
+
+main()

@@ -1,0 +1,155 @@
+"""Full-size vectors on disk, keyed by provider, model, prompt and text hash; filled batch by batch, resumable.
+
+Layout: ``<cache_dir>/<provider>/<model-slug>-<namespace hash>/`` holds ``meta.json`` and shards. A shard is
+``<n>.npy`` (float32 rows) plus ``<n>.keys`` (one text hash per row). The namespace hash covers the provider,
+the model fingerprint, the role (query/document) and the exact prompt, so vectors are never served for another
+model, prompt or text. Each shard is written to a temporary name and renamed into place, keys last: a crash or
+kill -9 leaves either a complete shard or nothing that is read, and a rerun embeds only the missing texts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from mrl_eval.errors import MrlEvalError
+from mrl_eval.providers import EmbeddingProvider, Role
+
+# Texts handed to the provider per call: large enough that it can sort by length and fill batches, small enough
+# that an interruption loses little.
+FLUSH_TEXTS = 512
+
+
+def default_cache_dir() -> Path:
+    """XDG: $XDG_CACHE_HOME/mrl-eval, else ~/.cache/mrl-eval."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "mrl-eval"
+
+
+def text_key(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class VectorCache:
+    """The cached vectors of one (provider, model, role, prompt) namespace."""
+
+    def __init__(self, cache_dir: Path, provider: EmbeddingProvider, role: Role) -> None:
+        identity = {
+            "provider": provider.name,
+            "model": provider.model,
+            "fingerprint": provider.fingerprint,
+            "role": role,
+            "prompt": provider.prompt(role),
+        }
+        digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+        slug = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(provider.model).name or provider.model)[:60]
+        self.dir = Path(cache_dir) / provider.name / f"{slug}-{role}-{digest}"
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            meta = self.dir / "meta.json"
+            if not meta.exists():
+                _atomic_write(meta, json.dumps(identity, indent=1).encode())
+        except OSError as err:
+            raise MrlEvalError(f"cannot write the embedding cache at {self.dir} ({err}); pass --cache-dir") from err
+        self._where: dict[str, tuple[Path, int]] = {}
+        for keys_file in sorted(self.dir.glob("*.keys")):
+            rows = keys_file.read_text().split()
+            for row, key in enumerate(rows):
+                self._where.setdefault(key, (keys_file.with_suffix(".npy"), row))
+
+    def missing(self, keys: Sequence[str]) -> list[str]:
+        """Distinct keys not yet cached, in first-seen order."""
+        return [k for k in dict.fromkeys(keys) if k not in self._where]
+
+    def add(self, keys: Sequence[str], vectors: np.ndarray) -> None:
+        """Write one shard atomically: rows first, then the keys that make them visible."""
+        n = len(list(self.dir.glob("*.keys")))
+        while (self.dir / f"{n:06d}.keys").exists() or (self.dir / f"{n:06d}.npy").exists():
+            n += 1
+        stem = self.dir / f"{n:06d}"
+        buf = _npy_bytes(np.asarray(vectors, dtype=np.float32))
+        _atomic_write(stem.with_suffix(".npy"), buf)
+        _atomic_write(stem.with_suffix(".keys"), ("\n".join(keys) + "\n").encode())
+        for row, key in enumerate(keys):
+            self._where.setdefault(key, (stem.with_suffix(".npy"), row))
+
+    def gather(self, keys: Sequence[str]) -> np.ndarray:
+        """Rows for `keys`, in order, as one float32 matrix."""
+        by_shard: dict[Path, list[tuple[int, int]]] = {}
+        for out_row, key in enumerate(keys):
+            shard, row = self._where[key]
+            by_shard.setdefault(shard, []).append((out_row, row))
+        result: np.ndarray | None = None
+        for shard, pairs in by_shard.items():
+            data = np.load(shard, mmap_mode="r", allow_pickle=False)
+            if result is None:
+                result = np.empty((len(keys), data.shape[1]), np.float32)
+            out_rows, rows = (np.array(x) for x in zip(*pairs))
+            result[out_rows] = data[rows]
+        return result if result is not None else np.empty((0, 0), np.float32)
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, array, allow_pickle=False)
+    return buf.getvalue()
+
+
+def embed_cached(
+    provider: EmbeddingProvider,
+    texts: Sequence[str],
+    role: Role,
+    cache_dir: Path,
+    on_progress: Callable[[int], None] | None = None,
+) -> tuple[np.ndarray, int]:
+    """Full-size vectors for `texts` (rows in order), embedding only what the cache lacks.
+
+    Returns the matrix and the number of texts that were embedded now. `on_progress(n)` reports texts done,
+    cached ones included. Texts are sent longest first in groups of FLUSH_TEXTS, so batches are padded little,
+    and each group is written to the cache as soon as it is back.
+    """
+    cache = VectorCache(cache_dir, provider, role)
+    keys = [text_key(t) for t in texts]
+    todo = cache.missing(keys)
+    pending = set(todo)
+    if on_progress:
+        on_progress(sum(1 for k in keys if k not in pending))
+    text_of = dict(zip(keys, texts))
+    todo.sort(key=lambda k: -len(text_of[k]))
+    counts: dict[str, int] = {}
+    for k in keys:
+        counts[k] = counts.get(k, 0) + 1
+    for start in range(0, len(todo), FLUSH_TEXTS):
+        group = todo[start : start + FLUSH_TEXTS]
+        vectors = provider.embed([text_of[k] for k in group], role)
+        if vectors.shape[0] != len(group) or not np.isfinite(vectors).all():
+            raise MrlEvalError(
+                f"{provider.name} model {provider.model!r} returned {vectors.shape[0]} vectors for {len(group)} "
+                "texts, or vectors with NaN/inf; nothing was cached for this batch. Check the model."
+            )
+        cache.add(group, vectors)
+        if on_progress:
+            on_progress(sum(counts[k] for k in group))
+    return cache.gather(keys), len(todo)

@@ -1,0 +1,31 @@
+"""The one exception users see."""
+
+from __future__ import annotations
+
+MAX_REPORTED_PROBLEMS = 10
+
+
+class MrlEvalError(Exception):
+    """A problem the user can fix; the message names what failed, the offending value and the next step."""
+
+
+class GateFailed(Exception):
+    """The quality gate was not met (exit code 3). Not an error in the input, so not an MrlEvalError."""
+
+
+def raise_problems(problems: list[str], what: str, fix: str) -> None:
+    """Raise one MrlEvalError listing up to MAX_REPORTED_PROBLEMS problems, or return if there are none."""
+    if not problems:
+        return
+    shown = problems[:MAX_REPORTED_PROBLEMS]
+    more = len(problems) - len(shown)
+    lines = [f"{what}: {len(problems)} problem{'s' if len(problems) != 1 else ''} found"]
+    lines += [f"  - {p}" for p in shown]
+    if more:
+        lines.append(f"  ... and {more} more")
+    lines.append(fix)
+    raise MrlEvalError("\n".join(lines))
+
+
+class UsageError(MrlEvalError):
+    """A bad flag value (exit code 2, like the CLI parser's own usage errors)."""

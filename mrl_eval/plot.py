@@ -1,0 +1,90 @@
+"""The trade-off chart: quality against dim on a log2 axis, the bar, the recommended dim, bytes/vector."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+PRIMARY = "#1f5fbf"
+OTHERS = ("#7a7a7a", "#b07aa1", "#59a14f", "#e15759", "#f28e2b", "#76b7b2")
+
+
+def plot_tradeoff(doc: dict, paths: Sequence[Path], metric: str | None = None) -> None:
+    """Draw the report's results and save to each path (format from the suffix: .png, .svg)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FixedLocator, NullLocator
+
+    results = sorted(doc["results"], key=lambda r: r["dim"])
+    rec = doc.get("recommendation")
+    metric_names = list(results[0]["metrics"])
+    primary = metric or (rec["metric"] if rec else None) or metric_names[0]
+    dims = [r["dim"] for r in results]
+
+    fig, ax = plt.subplots(figsize=(10, 5.2), dpi=130)
+    others = [m for m in metric_names if m != primary]
+    for colour, name in zip(OTHERS, others):
+        ax.plot(
+            dims,
+            [r["metrics"][name] for r in results],
+            "o-",
+            color=colour,
+            lw=1.2,
+            ms=3.5,
+            alpha=0.75,
+            label=name,
+        )
+    values = [r["metrics"][primary] for r in results]
+    ax.plot(dims, values, "o-", color=PRIMARY, lw=2.6, ms=6, label=primary, zorder=5)
+    for r, v in zip(results, values):
+        ax.annotate(
+            f"{v:.3f}\n{r['bytes_per_vector']:,} B",
+            (r["dim"], v),
+            textcoords="offset points",
+            xytext=(0, 9),
+            ha="center",
+            fontsize=8,
+            color=PRIMARY,
+            zorder=6,
+        )
+    if rec:
+        ax.axhline(
+            rec["threshold"],
+            color="#c0392b",
+            ls="--",
+            lw=1.3,
+            label=f"bar {rec['threshold']:.3f} ({rec['rule']})",
+        )
+        if rec["dim"] is not None:
+            ax.plot(
+                [rec["dim"]],
+                [rec["value"]],
+                marker="*",
+                ms=20,
+                color="#f1c40f",
+                mec="#7d6608",
+                zorder=7,
+                label=f"recommended: {rec['dim']} dims",
+            )
+
+    ax.set_xscale("log", base=2)
+    ax.xaxis.set_major_locator(FixedLocator(dims))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xticklabels([f"{d}\n{d / doc['full_dim']:.0%}" for d in dims])
+    ax.set_xlim(dims[0] / 1.25, dims[-1] * 1.25)
+    lows = [r["metrics"][m] for r in results for m in metric_names] + ([rec["threshold"]] if rec else [])
+    ax.set_ylim(max(0.0, min(lows) - 0.08), min(1.0, max(lows) + 0.12) if max(lows) < 0.9 else 1.05)
+    ax.set_xlabel("embedding dims kept (first d, re-normalised)  ·  share of full size")
+    ax.set_ylabel("score (mean over queries)")
+    ax.set_title(
+        f"{doc['data']['name']} · {Path(doc['model']['name']).name} · {doc['queries_evaluated']} queries",
+        fontsize=11,
+    )
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, frameon=False)
+    fig.tight_layout()
+    for path in paths:
+        fig.savefig(path, format=Path(path).suffix.lstrip("."))
+    plt.close(fig)

