@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "datasets"
+
+
+def shared_dataset(name: str) -> Path:
+    """A collection from ../shared/datasets (read-only: never write there); skip when it is absent."""
+    path = SHARED / name
+    if not (path / "qrels" / "test.tsv").is_file():
+        pytest.skip(f"shared dataset {name} not available at {path}")
+    return path
+
+
+def read_qrels_tsv(path: Path) -> dict[str, dict[str, int]]:
+    qrels: dict[str, dict[str, int]] = {}
+    for line in path.read_text().splitlines()[1:]:
+        qid, did, rel = line.split("\t")
+        qrels.setdefault(qid, {})[did] = int(rel)
+    return qrels
+
+
+def brute_force_run(
+    queries: np.ndarray, docs: np.ndarray, doc_ids: list[str], dim: int, depth: int
+) -> list[list[tuple[str, float]]]:
+    """Independent reference: full cosine matrix at `dim`, ordered by (score desc, doc id desc) as trec_eval."""
+    q = queries[:, :dim].astype(np.float64)
+    d = docs[:, :dim].astype(np.float64)
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    d /= np.linalg.norm(d, axis=1, keepdims=True)
+    scores = q @ d.T
+    runs = []
+    for row in scores:
+        top = np.argsort(-row, kind="stable")[: depth * 2]
+        ranked = sorted(((doc_ids[i], float(row[i])) for i in top), key=lambda p: (p[1], p[0]), reverse=True)
+        runs.append(ranked[:depth])
+    return runs
+
+
+@pytest.fixture
+def cli_env(tmp_path, monkeypatch):
+    """Run the CLI with its cache and reports inside tmp_path."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
