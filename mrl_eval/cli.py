@@ -33,8 +33,9 @@ app = typer.Typer(
     rich_markup_mode="rich",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+# Messages are never wrapped (paths stay whole in CI logs); tables get room when stdout is not a terminal.
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 DATA, MODEL, SWEEP, OUTPUT, BAR = "Data", "Model", "Sweep", "Output", "Quality bar"
 DataArg = Annotated[
@@ -170,7 +171,8 @@ def _exit_codes() -> Iterator[None]:
     try:
         yield
     except UsageError as e:
-        err.print(f"[red]Usage error:[/red] {e}", markup=True, highlight=False)
+        err.print("[red]Usage error:[/red] ", end="", markup=True)
+        err.print(str(e), markup=False)
         raise typer.Exit(EXIT_USAGE) from None
     except MrlEvalError as e:
         err.print("[red]Error:[/red] ", end="", markup=True)

@@ -32,7 +32,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from mrl_eval.errors import MrlEvalError
+from mrl_eval.errors import UsageError
 
 SUPPORTED = ("ndcg", "recall", "mrr", "map", "precision")
 DEFAULT_METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr@10", "map@100")
@@ -46,20 +46,20 @@ _VALID_FORMS = ", ".join(f"{name}@K" for name in SUPPORTED) + " with K a positiv
 def parse_metric(name: str) -> tuple[str, int]:
     """'ndcg@10' -> ('ndcg', 10). Case-insensitive, whitespace-stripped.
 
-    Unknown name, missing/zero/negative/non-integer k -> MrlEvalError naming the value and listing
+    Unknown name, missing/zero/negative/non-integer k -> UsageError (an MrlEvalError) naming the value and listing
     valid forms.
     """
     text = str(name).strip().lower()
     match = _METRIC_RE.match(text)
     if match is None:
         problem = "has no cutoff" if "@" not in text else "has a cutoff that is not a positive integer"
-        raise MrlEvalError(f"metric {name!r} {problem}: write it as one of {_VALID_FORMS}.")
+        raise UsageError(f"metric {name!r} {problem}: write it as one of {_VALID_FORMS}.")
     metric, k_text = match.group(1), match.group(2)
     if metric not in SUPPORTED:
-        raise MrlEvalError(f"unknown metric {name!r}: use one of {_VALID_FORMS}.")
+        raise UsageError(f"unknown metric {name!r}: use one of {_VALID_FORMS}.")
     k = int(k_text)
     if k <= 0:
-        raise MrlEvalError(f"metric {name!r} has cutoff {k}: K must be at least 1; use one of {_VALID_FORMS}.")
+        raise UsageError(f"metric {name!r} has cutoff {k}: K must be at least 1; use one of {_VALID_FORMS}.")
     return metric, k
 
 
@@ -76,14 +76,14 @@ def parse_metrics(spec: str | Sequence[str]) -> list[str]:
             if canonical not in names:
                 names.append(canonical)
     if not names:
-        raise MrlEvalError(f"no metrics given in {spec!r}: name at least one of {_VALID_FORMS}.")
+        raise UsageError(f"no metrics given in {spec!r}: name at least one of {_VALID_FORMS}.")
     return names
 
 
 def max_depth(metrics: Sequence[str]) -> int:
     """Largest k among the metrics: how deep the ranking must go."""
     if not metrics:
-        raise MrlEvalError(f"no metrics given: name at least one of {_VALID_FORMS}.")
+        raise UsageError(f"no metrics given: name at least one of {_VALID_FORMS}.")
     return max(parse_metric(name)[1] for name in metrics)
 
 

@@ -18,6 +18,8 @@ from mrl_eval.recommend import Recommendation
 from mrl_eval.sweep import DimResult, SweepRun
 
 SCHEMA = 1
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 def build_document(run: SweepRun, command: str, recommendation: Recommendation | None = None) -> dict:
@@ -54,19 +56,29 @@ def read_document(path: Path) -> dict:
         raise MrlEvalError(f"{path}: file not found; pass a JSON report written by mrl-eval sweep") from err
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise MrlEvalError(f"{path}: not a readable JSON report ({err}); rerun mrl-eval sweep to make one") from err
-    if not isinstance(doc, dict) or not isinstance(doc.get("results"), list) or "full_dim" not in doc:
-        raise MrlEvalError(f"{path}: not an mrl-eval report (no 'results' / 'full_dim'); rerun mrl-eval sweep")
+    missing = (
+        [key for key in ("results", "full_dim", "n_docs", "data", "model", "queries_evaluated") if key not in doc]
+        if isinstance(doc, dict)
+        else ["results"]
+    )
+    if missing or not isinstance(doc["results"], list) or not doc["results"]:
+        what = f"missing {', '.join(missing)}" if missing else "no results"
+        raise MrlEvalError(f"{path}: not an mrl-eval report ({what}); rerun mrl-eval sweep to make one")
     return doc
 
 
 def results_from_document(doc: dict, path: Path) -> list[DimResult]:
     try:
-        return [
+        results = [
             DimResult(int(r["dim"]), float(r["fraction"]), int(r["bytes_per_vector"]), dict(r["metrics"]))
             for r in doc["results"]
         ]
+        full_dim = int(doc["full_dim"])
     except (KeyError, TypeError, ValueError) as err:
         raise MrlEvalError(f"{path}: a results entry is incomplete ({err}); rerun mrl-eval sweep") from err
+    if full_dim not in {r.dim for r in results}:
+        raise MrlEvalError(f"{path}: no result at the full dim {full_dim}; rerun mrl-eval sweep")
+    return results
 
 
 def report_stem(doc: dict) -> str:
@@ -160,6 +172,7 @@ class _AtomicFiles:
     def path_for(self, name: str) -> Path:
         fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=f".{name}.", suffix=Path(name).suffix)
         os.close(fd)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; reports should read like any other file
         self.pending.append((tmp, self.folder / name))
         return Path(tmp)
 

@@ -236,9 +236,10 @@ def _embed(config: SweepConfig, collection: Collection, progress: ProgressFactor
 
 def _check_vectors_match(collection: Collection, vectors: Vectors, folder: Path) -> None:
     problems = check_qrels(collection.qrels, vectors.query_ids, vectors.doc_ids, collection.sources["qrels"])
-    if collection.doc_ids and set(collection.doc_ids) != set(vectors.doc_ids):
-        only_corpus = [d for d in collection.doc_ids if d not in set(vectors.doc_ids)]
-        only_vectors = sorted(set(vectors.doc_ids) - set(collection.doc_ids))
+    vector_ids, corpus_ids = set(vectors.doc_ids), set(collection.doc_ids)
+    if collection.doc_ids and corpus_ids != vector_ids:
+        only_corpus = [d for d in collection.doc_ids if d not in vector_ids]
+        only_vectors = sorted(vector_ids - corpus_ids)
         problems.append(
             f"{folder / 'corpus_ids.txt'}: does not list the same documents as {collection.sources['corpus']} "
             f"({len(only_corpus)} only in the corpus, e.g. {only_corpus[:3]}; {len(only_vectors)} only in the "

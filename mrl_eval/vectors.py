@@ -75,13 +75,13 @@ def _read_matrix(path: Path, problems: list[str]) -> np.ndarray | None:
     try:
         matrix = np.load(path, mmap_mode="r", allow_pickle=False)
     except ValueError as err:
-        if "pickle" in str(err):
+        if "pickle" in str(err) or "Python objects" in str(err):
             problems.append(f"{path}: needs pickle to load (object array); save a plain float array with np.save")
         else:
             problems.append(f"{path}: not a readable .npy file ({err})")
         return None
-    except OSError as err:
-        problems.append(f"{path}: not a readable .npy file ({err})")
+    except (OSError, EOFError) as err:
+        problems.append(f"{path}: not a readable .npy file ({err or 'empty file'})")
         return None
     if matrix.dtype.kind != "f":
         problems.append(f"{path}: dtype {matrix.dtype} is not a float type; save float16/32/64 vectors")
