@@ -103,7 +103,7 @@ DocPromptNameOpt = Annotated[
 ]
 BatchOpt = Annotated[
     int | None,
-    typer.Option(min=1, help="Texts per model batch. [default: 32]", rich_help_panel=MODEL, show_default=False),
+    typer.Option(min=1, help="Texts per model batch. (default: 32)", rich_help_panel=MODEL, show_default=False),
 ]
 DeviceOpt = Annotated[
     str | None,
@@ -120,7 +120,7 @@ CacheOpt = Annotated[
 DimsOpt = Annotated[
     str | None,
     typer.Option(
-        help="Dims to sweep: sizes and percentages, e.g. 64,128,25%,50%. The full dim is always added. [default: 25%,50%,100%]",
+        help="Dims to sweep: sizes and percentages, e.g. 64,128,25%,50%. The full dim is always added. (default: 25%,50%,100%)",
         rich_help_panel=SWEEP,
         show_default=False,
     ),
@@ -128,13 +128,16 @@ DimsOpt = Annotated[
 MetricsOpt = Annotated[
     str | None,
     typer.Option(
-        help="Metrics: ndcg@k, recall@k, mrr@k, map@k, precision@k. [default: ndcg@10,recall@10,recall@100,mrr@10,map@100]",
+        help="Metrics: ndcg@k, recall@k, mrr@k, map@k, precision@k. (default: ndcg@10,recall@10,recall@100,mrr@10,map@100)",
         rich_help_panel=SWEEP,
         show_default=False,
     ),
 ]
 IgnoreIdsOpt = Annotated[
-    bool, typer.Option(help="Never retrieve a doc whose id equals the query id.", rich_help_panel=SWEEP)
+    bool,
+    typer.Option(
+        "--ignore-identical-ids", help="Never retrieve a doc whose id equals the query id.", rich_help_panel=SWEEP
+    ),
 ]
 OutOpt = Annotated[
     Path,
@@ -320,7 +323,7 @@ def recommend(
     min_ndcg: Annotated[float | None, typer.Option(help="Bar: nDCG@10 at or above this.", rich_help_panel=BAR)] = None,
     metric: Annotated[
         str | None,
-        typer.Option(help="Metric the bar applies to. [default: ndcg@10]", rich_help_panel=BAR, show_default=False),
+        typer.Option(help="Metric the bar applies to. (default: ndcg@10)", rich_help_panel=BAR, show_default=False),
     ] = None,
     min_value: Annotated[
         float | None, typer.Option("--min", help="Bar: the metric at or above this.", rich_help_panel=BAR)

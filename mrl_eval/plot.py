@@ -57,7 +57,9 @@ def plot_tradeoff(doc: dict, paths: Sequence[Path], metric: str | None = None) -
             lw=1.3,
             label=f"bar {rec['threshold']:.3f} ({rec['rule']})",
         )
-        if rec["dim"] is not None:
+        if rec["dim"] is None:
+            ax.plot([], [], " ", label="no swept dim meets the bar")
+        else:
             ax.plot(
                 [rec["dim"]],
                 [rec["value"]],

@@ -7,11 +7,11 @@ provider module imports its SDK inside its functions, so importing this package 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
-from mrl_eval.errors import MrlEvalError
+from mrl_eval.errors import UsageError
 
 Role = Literal["query", "document"]
 
@@ -36,28 +36,11 @@ class EmbeddingProvider(Protocol):
 PROVIDERS = ("sentence-transformers",)
 
 
-def get_provider(
-    name: str,
-    model: str | None,
-    *,
-    query_prompt: str | None = None,
-    doc_prompt: str | None = None,
-    query_prompt_name: str | None = None,
-    doc_prompt_name: str | None = None,
-    batch_size: int | None = None,
-    device: str | None = None,
-) -> EmbeddingProvider:
-    """Build the named provider; `model=None` means the bundled default model."""
+def get_provider(name: str, model: str | None, **options: Any) -> EmbeddingProvider:
+    """Build the named provider; `model=None` means the bundled default model. `options` are the provider's own
+    keyword arguments (prompts, batch size, device)."""
     if name == "sentence-transformers":
         from mrl_eval.providers.sentence_transformers import SentenceTransformersProvider
 
-        return SentenceTransformersProvider(
-            model,
-            query_prompt=query_prompt,
-            doc_prompt=doc_prompt,
-            query_prompt_name=query_prompt_name,
-            doc_prompt_name=doc_prompt_name,
-            batch_size=batch_size,
-            device=device,
-        )
-    raise MrlEvalError(f"unknown provider {name!r}; choose one of: {', '.join(PROVIDERS)}")
+        return SentenceTransformersProvider(model, **options)
+    raise UsageError(f"--provider {name!r}: unknown; choose one of: {', '.join(PROVIDERS)}")
