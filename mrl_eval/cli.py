@@ -17,9 +17,11 @@ import typer
 from rich.console import Console
 
 from mrl_eval import __version__
+from mrl_eval import cli_options as O
 from mrl_eval.errors import MrlEvalError, UsageError
 
 if TYPE_CHECKING:
+    from mrl_eval.stats import StatsSettings
     from mrl_eval.sweep import SweepRun
 
 EXIT_OK, EXIT_USER_ERROR, EXIT_USAGE, EXIT_GATE_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -36,121 +38,6 @@ app = typer.Typer(
 # Messages are never wrapped (paths stay whole in CI logs); tables get room when stdout is not a terminal.
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-DATA, MODEL, SWEEP, OUTPUT, BAR = "Data", "Model", "Sweep", "Output", "Quality bar"
-DataArg = Annotated[
-    Path | None,
-    typer.Argument(
-        help="BEIR folder (corpus.jsonl, queries.jsonl, qrels/<split>.tsv). Default: the bundled Cranfield sample.",
-        show_default=False,
-    ),
-]
-CorpusOpt = Annotated[
-    Path | None,
-    typer.Option(help="Corpus file (.jsonl, .csv, .tsv, .parquet); overrides DATA's.", rich_help_panel=DATA),
-]
-QueriesOpt = Annotated[
-    Path | None, typer.Option(help="Queries file (.jsonl, .csv, .tsv, .parquet).", rich_help_panel=DATA)
-]
-QrelsOpt = Annotated[
-    Path | None,
-    typer.Option(help="Qrels: BEIR TSV, TREC (qid 0 docid rel), CSV or Parquet.", rich_help_panel=DATA),
-]
-SplitOpt = Annotated[str, typer.Option(help="Qrels split inside DATA: qrels/<split>.tsv.", rich_help_panel=DATA)]
-IdColOpt = Annotated[str, typer.Option(help="Id column/field of corpus and queries.", rich_help_panel=DATA)]
-TextColOpt = Annotated[str, typer.Option(help="Text column/field.", rich_help_panel=DATA)]
-TitleColOpt = Annotated[
-    str, typer.Option(help="Title column/field (joined before the text; may be empty).", rich_help_panel=DATA)
-]
-EmbeddingsOpt = Annotated[
-    Path | None,
-    typer.Option(
-        help="Evaluate precomputed vectors instead of running a model: a folder with corpus.npy, corpus_ids.txt, "
-        "queries.npy, queries_ids.txt.",
-        rich_help_panel=DATA,
-    ),
-]
-ModelOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--model",
-        "-m",
-        help="sentence-transformers hub id or local folder. Default: the bundled all-MiniLM-L6-v2 (offline).",
-        rich_help_panel=MODEL,
-        show_default=False,
-    ),
-]
-ProviderOpt = Annotated[str, typer.Option(help="Embedding back-end.", rich_help_panel=MODEL)]
-QueryPromptOpt = Annotated[
-    str | None,
-    typer.Option(
-        help="Literal prefix for every query. Default: the model's 'query' prompt, if any.",
-        rich_help_panel=MODEL,
-    ),
-]
-DocPromptOpt = Annotated[
-    str | None,
-    typer.Option(
-        help="Literal prefix for every document. Default: the model's 'document'/'passage' prompt, if any.",
-        rich_help_panel=MODEL,
-    ),
-]
-QueryPromptNameOpt = Annotated[
-    str | None, typer.Option(help="Use this named prompt of the model for queries.", rich_help_panel=MODEL)
-]
-DocPromptNameOpt = Annotated[
-    str | None, typer.Option(help="Use this named prompt of the model for documents.", rich_help_panel=MODEL)
-]
-BatchOpt = Annotated[
-    int | None,
-    typer.Option(min=1, help="Texts per model batch. (default: 32)", rich_help_panel=MODEL, show_default=False),
-]
-DeviceOpt = Annotated[
-    str | None,
-    typer.Option(help="torch device: cpu, cuda, cuda:1, mps. Default: auto.", rich_help_panel=MODEL),
-]
-CacheOpt = Annotated[
-    Path | None,
-    typer.Option(
-        help="Embedding cache. Default: $XDG_CACHE_HOME/mrl-eval or ~/.cache/mrl-eval.",
-        rich_help_panel=MODEL,
-        show_default=False,
-    ),
-]
-DimsOpt = Annotated[
-    str | None,
-    typer.Option(
-        help="Dims to sweep: sizes and percentages, e.g. 64,128,25%,50%. The full dim is always added. (default: 25%,50%,100%)",
-        rich_help_panel=SWEEP,
-        show_default=False,
-    ),
-]
-MetricsOpt = Annotated[
-    str | None,
-    typer.Option(
-        help="Metrics: ndcg@k, recall@k, mrr@k, map@k, precision@k. (default: ndcg@10,recall@10,recall@100,mrr@10,map@100)",
-        rich_help_panel=SWEEP,
-        show_default=False,
-    ),
-]
-IgnoreIdsOpt = Annotated[
-    bool,
-    typer.Option(
-        "--ignore-identical-ids", help="Never retrieve a doc whose id equals the query id.", rich_help_panel=SWEEP
-    ),
-]
-OutOpt = Annotated[
-    Path,
-    typer.Option("--out", "-o", help="Report folder (JSON, CSV, Markdown, PNG, SVG).", rich_help_panel=OUTPUT),
-]
-SaveRunsOpt = Annotated[
-    Path | None,
-    typer.Option(help="Also write one TREC run file per dim into this folder.", rich_help_panel=OUTPUT),
-]
-JsonOpt = Annotated[
-    bool,
-    typer.Option("--json", help="Print the JSON result on stdout and nothing else there.", rich_help_panel=OUTPUT),
-]
 
 
 def _version(value: bool) -> None:
@@ -218,199 +105,237 @@ def _progress(enabled: bool) -> Iterator[Callable[[str, int], Callable[[int], No
         yield factory
 
 
-def _sweep(options: dict, show_progress: bool) -> SweepRun:
+def _stats_settings(confidence: float, resamples: int, seed: int, ci_method: str) -> StatsSettings:
+    from mrl_eval.stats import StatsSettings
+
+    return StatsSettings(confidence, resamples, seed, ci_method).check()
+
+
+def _sweep(options: dict, settings: StatsSettings, show_progress: bool, extra_metric: str | None = None) -> SweepRun:
     from mrl_eval import metrics as M
     from mrl_eval.sweep import SweepConfig, run
 
     metric_names = M.parse_metrics(options.pop("metrics") or list(M.DEFAULT_METRICS))
-    extra = options.pop("extra_metric", None)
-    if extra and extra not in metric_names:
-        metric_names.append(extra)
-    config = SweepConfig(metrics=tuple(metric_names), **options)
+    if extra_metric and extra_metric not in metric_names:
+        metric_names.append(extra_metric)
+    config = SweepConfig(
+        metrics=tuple(metric_names), stats=settings, loss_metric=extra_metric or metric_names[0], **options
+    )
     with _progress(show_progress) as progress:
         return run(config, progress)
 
 
-def _render_table(doc: dict, highlight_dim: int | None = None) -> None:
+def _render_table(doc: dict, primary: str, highlight_dim: int | None = None) -> None:
     from rich.table import Table
 
     metric_names = list(doc["results"][0]["metrics"])
+    stats = doc.get("statistics")
     table = Table(
         title=f"{doc['data']['name']} · {doc['model']['name']} · {doc['queries_evaluated']} queries evaluated"
         + (f", {doc['queries_skipped']} skipped (no judgments)" if doc["queries_skipped"] else ""),
         title_justify="left",
     )
-    for col in ("dim", "of full", "bytes/vec", *metric_names):
+    columns = ["dim", "of full", "bytes/vec", primary]
+    if stats:
+        level = f"{stats['confidence']:.0%}"
+        columns += [f"{level} CI", "Δ vs full", f"Δ {level} CI", "p"]
+    columns += [m for m in metric_names if m != primary]
+    for col in columns:
         table.add_column(col, justify="right")
     for r in doc["results"]:
-        style = "bold green" if r["dim"] == highlight_dim else None
-        table.add_row(
-            str(r["dim"]),
-            f"{r['fraction']:.0%}",
-            str(r["bytes_per_vector"]),
-            *(f"{r['metrics'][m]:.4f}" for m in metric_names),
-            style=style,
-        )
+        cells = [str(r["dim"]), f"{r['fraction']:.0%}", str(r["bytes_per_vector"]), f"{r['metrics'][primary]:.4f}"]
+        if stats:
+            st = r["stats"][primary]
+            cells += [
+                f"{st['ci'][0]:.3f}–{st['ci'][1]:.3f}",
+                f"{st['delta']:+.4f}",
+                f"{st['delta_ci'][0]:+.3f}–{st['delta_ci'][1]:+.3f}",
+                f"{st['p_value']:.4f}",
+            ]
+        cells += [f"{r['metrics'][m]:.4f}" for m in metric_names if m != primary]
+        table.add_row(*cells, style="bold green" if r["dim"] == highlight_dim else None)
     out.print(table)
 
 
-def _finish(doc: dict, out_dir: Path, as_json: bool, plot_metric: str | None = None) -> None:
+def _finish(doc: dict, out_dir: Path, as_json: bool, primary: str) -> None:
     from mrl_eval.report import write_reports
 
-    paths = write_reports(doc, out_dir, plot_metric)
+    paths = write_reports(doc, out_dir, primary)
     if as_json:
         sys.stdout.write(json.dumps(doc, indent=1) + "\n")
         return
     rec = doc.get("recommendation")
-    _render_table(doc, rec["dim"] if rec else None)
+    _render_table(doc, primary, rec["dim"] if rec else None)
     if rec:
-        from mrl_eval.report import explain
+        from mrl_eval.summary import explain, explain_holdout
 
-        for line in explain(rec):
+        stats = doc.get("statistics")
+        for line in explain(rec, stats["confidence"] if stats else None):
             out.print(line)
+        if "holdout" in doc:
+            out.print(explain_holdout(doc["holdout"]))
     out.print("Reports: " + ", ".join(str(p) for p in paths))
 
 
-def _options(**kw: object) -> dict:
-    return kw
+_NOT_SWEEP = ("out_dir", "save_runs", "as_json", "confidence", "resamples", "seed", "ci_method")
+_BAR = ("min_ndcg", "metric", "min_value", "max_drop", "rule", "holdout", "from_json")
 
 
 @app.command()
 def sweep(
-    data: DataArg = None,
-    corpus: CorpusOpt = None,
-    queries: QueriesOpt = None,
-    qrels: QrelsOpt = None,
-    split: SplitOpt = "test",
-    id_column: IdColOpt = "_id",
-    text_column: TextColOpt = "text",
-    title_column: TitleColOpt = "title",
-    embeddings: EmbeddingsOpt = None,
-    model: ModelOpt = None,
-    provider: ProviderOpt = "sentence-transformers",
-    query_prompt: QueryPromptOpt = None,
-    doc_prompt: DocPromptOpt = None,
-    query_prompt_name: QueryPromptNameOpt = None,
-    doc_prompt_name: DocPromptNameOpt = None,
-    batch_size: BatchOpt = None,
-    device: DeviceOpt = None,
-    cache_dir: CacheOpt = None,
-    dims: DimsOpt = None,
-    metrics: MetricsOpt = None,
-    ignore_identical_ids: IgnoreIdsOpt = False,
-    out_dir: OutOpt = Path("reports"),
-    save_runs: SaveRunsOpt = None,
-    as_json: JsonOpt = False,
+    data: O.DataArg = None,
+    corpus: O.CorpusOpt = None,
+    queries: O.QueriesOpt = None,
+    qrels: O.QrelsOpt = None,
+    split: O.SplitOpt = "test",
+    id_column: O.IdColOpt = "_id",
+    text_column: O.TextColOpt = "text",
+    title_column: O.TitleColOpt = "title",
+    embeddings: O.EmbeddingsOpt = None,
+    model: O.ModelOpt = None,
+    provider: O.ProviderOpt = "sentence-transformers",
+    query_prompt: O.QueryPromptOpt = None,
+    doc_prompt: O.DocPromptOpt = None,
+    query_prompt_name: O.QueryPromptNameOpt = None,
+    doc_prompt_name: O.DocPromptNameOpt = None,
+    batch_size: O.BatchOpt = None,
+    device: O.DeviceOpt = None,
+    cache_dir: O.CacheOpt = None,
+    dims: O.DimsOpt = None,
+    metrics: O.MetricsOpt = None,
+    ignore_identical_ids: O.IgnoreIdsOpt = False,
+    confidence: O.ConfidenceOpt = 0.95,
+    resamples: O.ResamplesOpt = 10_000,
+    seed: O.SeedOpt = 0,
+    ci_method: O.CiMethodOpt = "bca",
+    out_dir: O.OutOpt = Path("reports"),
+    save_runs: O.SaveRunsOpt = None,
+    as_json: O.JsonOpt = False,
 ) -> None:
     """Embed once, evaluate every prefix dim, write the reports and the trade-off plot.
 
     With no arguments: the bundled Cranfield sample with the bundled all-MiniLM-L6-v2.
     """
-    options = {k: v for k, v in locals().items() if k not in ("out_dir", "save_runs", "as_json")}
+    options = {k: v for k, v in locals().items() if k not in _NOT_SWEEP}
     with _exit_codes():
-        result = _sweep(options, show_progress=not as_json)
+        settings = _stats_settings(confidence, resamples, seed, ci_method)
+        result = _sweep(options, settings, show_progress=not as_json)
         from mrl_eval.report import build_document, write_trec_runs
 
         doc = build_document(result, "sweep")
         if save_runs:
             write_trec_runs(result, save_runs)
-        _finish(doc, out_dir, as_json)
+        _finish(doc, out_dir, as_json, result.config.metrics[0])
 
 
 @app.command()
 def recommend(
-    data: DataArg = None,
-    min_ndcg: Annotated[float | None, typer.Option(help="Bar: nDCG@10 at or above this.", rich_help_panel=BAR)] = None,
+    data: O.DataArg = None,
+    min_ndcg: Annotated[
+        float | None, typer.Option(help="Bar: nDCG@10 at or above this.", rich_help_panel=O.BAR)
+    ] = None,
     metric: Annotated[
         str | None,
-        typer.Option(help="Metric the bar applies to. (default: ndcg@10)", rich_help_panel=BAR, show_default=False),
+        typer.Option(help="Metric the bar applies to. (default: ndcg@10)", rich_help_panel=O.BAR, show_default=False),
     ] = None,
     min_value: Annotated[
-        float | None, typer.Option("--min", help="Bar: the metric at or above this.", rich_help_panel=BAR)
+        float | None, typer.Option("--min", help="Bar: the metric at or above this.", rich_help_panel=O.BAR)
     ] = None,
     max_drop: Annotated[
         str | None,
         typer.Option(
             help="Bar: at most this drop from the full-dim score, absolute (0.02) or relative (2%).",
-            rich_help_panel=BAR,
+            rich_help_panel=O.BAR,
         ),
     ] = None,
+    rule: O.RuleOpt = "point",
+    holdout: O.HoldoutOpt = None,
     from_json: Annotated[
         Path | None,
         typer.Option(
             "--from",
             help="Use a saved sweep report (reports/<run>.json) instead of sweeping: no model calls.",
-            rich_help_panel=BAR,
+            rich_help_panel=O.BAR,
         ),
     ] = None,
-    corpus: CorpusOpt = None,
-    queries: QueriesOpt = None,
-    qrels: QrelsOpt = None,
-    split: SplitOpt = "test",
-    id_column: IdColOpt = "_id",
-    text_column: TextColOpt = "text",
-    title_column: TitleColOpt = "title",
-    embeddings: EmbeddingsOpt = None,
-    model: ModelOpt = None,
-    provider: ProviderOpt = "sentence-transformers",
-    query_prompt: QueryPromptOpt = None,
-    doc_prompt: DocPromptOpt = None,
-    query_prompt_name: QueryPromptNameOpt = None,
-    doc_prompt_name: DocPromptNameOpt = None,
-    batch_size: BatchOpt = None,
-    device: DeviceOpt = None,
-    cache_dir: CacheOpt = None,
-    dims: DimsOpt = None,
-    metrics: MetricsOpt = None,
-    ignore_identical_ids: IgnoreIdsOpt = False,
-    out_dir: OutOpt = Path("reports"),
-    save_runs: SaveRunsOpt = None,
-    as_json: JsonOpt = False,
+    corpus: O.CorpusOpt = None,
+    queries: O.QueriesOpt = None,
+    qrels: O.QrelsOpt = None,
+    split: O.SplitOpt = "test",
+    id_column: O.IdColOpt = "_id",
+    text_column: O.TextColOpt = "text",
+    title_column: O.TitleColOpt = "title",
+    embeddings: O.EmbeddingsOpt = None,
+    model: O.ModelOpt = None,
+    provider: O.ProviderOpt = "sentence-transformers",
+    query_prompt: O.QueryPromptOpt = None,
+    doc_prompt: O.DocPromptOpt = None,
+    query_prompt_name: O.QueryPromptNameOpt = None,
+    doc_prompt_name: O.DocPromptNameOpt = None,
+    batch_size: O.BatchOpt = None,
+    device: O.DeviceOpt = None,
+    cache_dir: O.CacheOpt = None,
+    dims: O.DimsOpt = None,
+    metrics: O.MetricsOpt = None,
+    ignore_identical_ids: O.IgnoreIdsOpt = False,
+    confidence: O.ConfidenceOpt = 0.95,
+    resamples: O.ResamplesOpt = 10_000,
+    seed: O.SeedOpt = 0,
+    ci_method: O.CiMethodOpt = "bca",
+    out_dir: O.OutOpt = Path("reports"),
+    save_runs: O.SaveRunsOpt = None,
+    as_json: O.JsonOpt = False,
 ) -> None:
-    """Recommend the smallest swept dim that meets the bar. Exit 3 if none does (a CI quality gate).
+    """Recommend the smallest swept dim that meets the rule. Exit 3 if none does (a CI quality gate).
 
-    Examples: --min-ndcg 0.82 · --metric recall@100 --min 0.9 · --max-drop 2% · --from reports/run.json
+    Examples: --min-ndcg 0.82 · --metric recall@100 --min 0.9 · --max-drop 2% --rule non-inferior ·
+    --rule lower-bound --min-ndcg 0.75 · --from reports/run.json
     """
-    sweep_options = {
-        k: v
-        for k, v in locals().items()
-        if k not in ("min_ndcg", "metric", "min_value", "max_drop", "from_json", "out_dir", "save_runs", "as_json")
-    }
+    sweep_options = {k: v for k, v in locals().items() if k not in _NOT_SWEEP + _BAR}
     with _exit_codes():
         from mrl_eval import metrics as M
-        from mrl_eval.recommend import make_rule
+        from mrl_eval.recommend import holdout_check, make_rule
         from mrl_eval.recommend import recommend as choose
 
         if min_ndcg is not None and (min_value is not None or (metric and M.parse_metric(metric) != ("ndcg", 10))):
             raise UsageError("--min-ndcg means --metric ndcg@10 --min X; give one form, not both")
         rule_metric = M.parse_metrics(metric or "ndcg@10")[0]
-        rule = make_rule(rule_metric, min_ndcg if min_ndcg is not None else min_value, max_drop)
+        the_rule = make_rule(rule_metric, min_ndcg if min_ndcg is not None else min_value, max_drop, rule)
+        settings = _stats_settings(confidence, resamples, seed, ci_method)
         if from_json is not None:
-            from mrl_eval.report import read_document, results_from_document
+            from mrl_eval.report import per_query_of, read_document, restat_document
 
             if data or embeddings or model or corpus or queries or qrels or save_runs:
                 raise UsageError(
                     "--from reads a saved run: drop DATA, --embeddings, --model, --corpus/--queries/--qrels"
                 )
             doc = read_document(from_json)
-            results = results_from_document(doc, from_json)
+            results = restat_document(doc, from_json, settings)
             if rule_metric not in results[0].metrics:
                 have = ", ".join(results[0].metrics)
                 raise MrlEvalError(
                     f"{from_json}: has no {rule_metric} (it has: {have}); rerun the sweep with --metrics"
                 )
+            if "statistics" not in doc and (rule != "point" or holdout is not None):
+                raise MrlEvalError(
+                    f"{from_json}: has no per-query values, which --rule {rule} and --holdout need; rerun the sweep"
+                )
             doc["command"] = "recommend"
+            per_query, query_ids = per_query_of(doc) if "statistics" in doc else ({}, [])
         else:
             from mrl_eval.report import build_document, write_trec_runs
 
-            sweep_options["extra_metric"] = rule_metric
-            result = _sweep(sweep_options, show_progress=not as_json)
+            result = _sweep(sweep_options, settings, show_progress=not as_json, extra_metric=rule_metric)
             if save_runs:
                 write_trec_runs(result, save_runs)
             doc = build_document(result, "recommend")
             results = result.sweep.results
-        rec = choose(results, int(doc["full_dim"]), rule, int(doc["n_docs"]))
+            per_query, query_ids = result.sweep.per_query, result.sweep.query_ids
+        full_dim, n_docs = int(doc["full_dim"]), int(doc["n_docs"])
+        rec = choose(results, full_dim, the_rule, n_docs)
         doc["recommendation"] = rec.to_dict()
+        if holdout is not None:
+            doc["holdout"] = holdout_check(per_query, full_dim, query_ids, the_rule, settings, holdout, n_docs)
         _finish(doc, out_dir, as_json, rule_metric)
     if rec.dim is None:
         raise typer.Exit(EXIT_GATE_FAILED)

@@ -9,12 +9,18 @@ PRIMARY = "#1f5fbf"
 OTHERS = ("#7a7a7a", "#b07aa1", "#59a14f", "#e15759", "#f28e2b", "#76b7b2")
 
 
-def plot_tradeoff(doc: dict, paths: Sequence[Path], metric: str | None = None) -> None:
-    """Draw the report's results and save to each path (format from the suffix: .png, .svg)."""
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_tradeoff(doc: dict, paths: Sequence[Path], metric: str | None = None) -> None:
+    """Draw the report's results and save to each path (format from the suffix: .png, .svg)."""
+    plt = _pyplot()
     from matplotlib.ticker import FixedLocator, NullLocator
 
     results = sorted(doc["results"], key=lambda r: r["dim"])
@@ -37,6 +43,11 @@ def plot_tradeoff(doc: dict, paths: Sequence[Path], metric: str | None = None) -
             label=name,
         )
     values = [r["metrics"][primary] for r in results]
+    if all(primary in r.get("stats", {}) for r in results):
+        level = doc.get("statistics", {}).get("confidence", 0.95)
+        low = [r["stats"][primary]["ci"][0] for r in results]
+        high = [r["stats"][primary]["ci"][1] for r in results]
+        ax.fill_between(dims, low, high, color=PRIMARY, alpha=0.15, lw=0, label=f"{primary} {level:.0%} CI", zorder=4)
     ax.plot(dims, values, "o-", color=PRIMARY, lw=2.6, ms=6, label=primary, zorder=5)
     for r, v in zip(results, values):
         ax.annotate(
@@ -86,6 +97,52 @@ def plot_tradeoff(doc: dict, paths: Sequence[Path], metric: str | None = None) -
     )
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, frameon=False)
+    fig.tight_layout()
+    for path in paths:
+        fig.savefig(path, format=Path(path).suffix.lstrip("."))
+    plt.close(fig)
+
+
+def plot_deltas(doc: dict, paths: Sequence[Path], metric: str | None = None) -> None:
+    """Per-query delta from the full dim, one box per dim below full, with the zero line."""
+    plt = _pyplot()
+
+    full = str(doc["full_dim"])
+    metric = metric or doc["losses"]["metric"]
+    per_query = doc["per_query"]
+    if metric not in per_query[full]:
+        metric = next(iter(per_query[full]))
+    dims = sorted((d for d in per_query if d != full), key=int)
+    reference = per_query[full][metric]
+    deltas = [[per_query[d][metric][q] - reference[q] for q in reference] for d in dims]
+
+    fig, ax = plt.subplots(figsize=(10, 4.8), dpi=130)
+    ax.axhline(0, color="#444444", lw=1)
+    ax.boxplot(
+        deltas,
+        showmeans=True,
+        widths=0.55,
+        patch_artist=True,
+        boxprops={"facecolor": "#dbe6f6", "edgecolor": PRIMARY},
+        medianprops={"color": PRIMARY, "lw": 2},
+        meanprops={"marker": "D", "markerfacecolor": "#c0392b", "markeredgecolor": "#c0392b", "ms": 5},
+        flierprops={"marker": "o", "ms": 3, "alpha": 0.4},
+    )
+    ax.set_xticks(range(1, len(dims) + 1))
+    labels = []
+    for d, values in zip(dims, deltas):
+        worse = sum(v < 0 for v in values)
+        better = sum(v > 0 for v in values)
+        labels.append(f"{d}\n{worse} worse, {better} better")
+    ax.set_xticklabels(labels, fontsize=8)
+    ax.set_xlabel(f"dims kept · queries worse / better than at the full dim ({full})")
+    ax.set_ylabel(f"{metric}: dim minus full dim, per query")
+    ax.set_title(
+        f"{doc['data']['name']} · {Path(doc['model']['name']).name} · per-query change "
+        "(box: quartiles, line: median, diamond: mean)",
+        fontsize=10,
+    )
+    ax.grid(True, axis="y", alpha=0.3)
     fig.tight_layout()
     for path in paths:
         fig.savefig(path, format=Path(path).suffix.lstrip("."))

@@ -1,8 +1,15 @@
-"""Pick the smallest swept dimension that meets the bar, and say why.
+"""Pick the smallest swept dimension that meets the rule, and say why.
 
-The rule: the bar is `--min` (an absolute score, e.g. nDCG@10 >= 0.82), `--max-drop` (at most this far below
-the full-dim score: absolute, or relative with `%`), or the higher of the two when both are given. The
-recommendation is the smallest swept dim whose score is at or above the bar; if none is, there is none.
+The bar is `--min` (an absolute score, e.g. nDCG@10 >= 0.82), `--max-drop` (at most this far below the
+full-dim score: absolute, or relative with `%`), or the higher of the two when both are given. The rule says
+what must clear it (`--rule`):
+
+- `point`: the mean score over the queries is at or above the bar;
+- `lower-bound`: the lower end of the score's bootstrap confidence interval is at or above the bar;
+- `non-inferior`: the lower end of the confidence interval of the paired delta (dim minus full dim, per query)
+  is at or above -max_drop: with the stated confidence, the drop is no larger than `--max-drop`.
+
+The recommendation is the smallest swept dim that meets the rule; if none does, there is none (exit code 3).
 """
 
 from __future__ import annotations
@@ -12,7 +19,10 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from mrl_eval.errors import UsageError
-from mrl_eval.sweep import DimResult
+from mrl_eval.stats import StatsSettings, holdout_split
+from mrl_eval.sweep import DimResult, dim_results
+
+RULES = ("point", "lower-bound", "non-inferior")
 
 STORAGE_SCALES = {"1M": 1_000_000, "10M": 10_000_000}
 
@@ -20,6 +30,7 @@ STORAGE_SCALES = {"1M": 1_000_000, "10M": 10_000_000}
 @dataclass(frozen=True)
 class Rule:
     metric: str = "ndcg@10"
+    kind: str = "point"
     min_value: float | None = None
     max_drop: float | None = None  # absolute drop from the full-dim score
     max_drop_relative: float | None = None  # fraction of the full-dim score, from "2%"
@@ -34,19 +45,35 @@ class Rule:
             bars.append(full_value * (1 - self.max_drop_relative))
         return max(bars)
 
+    def margin(self, full_value: float) -> float:
+        """The allowed drop from the full-dim score (non-inferior rule)."""
+        return full_value - self.threshold(full_value)
+
+    def passes(self, result: DimResult, full_value: float) -> bool:
+        if self.kind == "point":
+            return result.metrics[self.metric] >= self.threshold(full_value)
+        stats = result.stats[self.metric]
+        if self.kind == "lower-bound":
+            return stats.ci[0] >= self.threshold(full_value)
+        return stats.delta_ci[0] >= -self.margin(full_value)
+
     def describe(self) -> str:
-        parts = []
+        parts = [f"{self.kind}:"]
         if self.min_value is not None:
             parts.append(f"{self.metric} >= {self.min_value:g}")
         if self.max_drop is not None:
             parts.append(f"drop from full dim <= {self.max_drop:g}")
         if self.max_drop_relative is not None:
             parts.append(f"drop from full dim <= {self.max_drop_relative * 100:g}%")
-        return " and ".join(parts)
+        return parts[0] + " " + " and ".join(parts[1:])
 
 
-def make_rule(metric: str, min_value: float | None, max_drop: str | None) -> Rule:
+def make_rule(metric: str, min_value: float | None, max_drop: str | None, kind: str = "point") -> Rule:
     """Check the bar options; `max_drop` is '0.02' (absolute) or '2%' (relative)."""
+    if kind not in RULES:
+        raise UsageError(f"--rule {kind!r}: choose one of {', '.join(RULES)}")
+    if kind == "non-inferior" and (max_drop is None or min_value is not None):
+        raise UsageError("--rule non-inferior bounds the drop from the full dim: give --max-drop (and no --min)")
     if min_value is None and max_drop is None:
         raise UsageError("recommend needs a bar: --min-ndcg 0.82, --metric M --min X, or --max-drop 0.02 / 2%")
     if min_value is not None and not 0 <= min_value <= 1:
@@ -66,7 +93,7 @@ def make_rule(metric: str, min_value: float | None, max_drop: str | None) -> Rul
             if value > 1:
                 raise UsageError(f"--max-drop {max_drop!r}: an absolute drop is at most 1 (did you mean {value:g}%?)")
             absolute = value
-    return Rule(metric, min_value, absolute, relative)
+    return Rule(metric, kind, min_value, absolute, relative)
 
 
 @dataclass(frozen=True)
@@ -76,11 +103,13 @@ class Recommendation:
     threshold: float
     value: float | None
     rule: str
+    rule_kind: str
     full_dim: int
     full_value: float
     smaller_dim: int | None  # the next smaller swept dim, which did not meet the bar (None if dim is the smallest)
     smaller_value: float | None
     storage: dict  # bytes per vector and for the corpus / 1M / 10M docs, at the chosen and the full dim
+    evidence: dict  # dim -> the numbers the rule looked at, for the chosen, the next smaller and the full dim
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -104,22 +133,75 @@ def recommend(results: Sequence[DimResult], full_dim: int, rule: Rule, n_docs: i
     full = next(r for r in by_dim if r.dim == full_dim)
     full_value = full.metrics[rule.metric]
     bar = rule.threshold(full_value)
-    passing = [r for r in by_dim if r.metrics[rule.metric] >= bar]
+    if rule.kind != "point" and rule.metric not in full.stats:
+        raise UsageError(f"--rule {rule.kind} needs confidence intervals; they were not computed")
+    passing = [r for r in by_dim if rule.passes(r, full_value)]
     chosen = passing[0] if passing else None
     smaller = None
     if chosen is not None:
         below = [r for r in by_dim if r.dim < chosen.dim]
         smaller = below[-1] if below else None
     bytes_per_value = full.bytes_per_vector // full_dim
+    shown = [r for r in (chosen, smaller, full) if r is not None]
     return Recommendation(
         dim=chosen.dim if chosen else None,
         metric=rule.metric,
         threshold=bar,
         value=chosen.metrics[rule.metric] if chosen else None,
         rule=rule.describe(),
+        rule_kind=rule.kind,
         full_dim=full_dim,
         full_value=full_value,
         smaller_dim=smaller.dim if smaller else None,
         smaller_value=smaller.metrics[rule.metric] if smaller else None,
         storage=storage(chosen.dim if chosen else None, full_dim, bytes_per_value, n_docs),
+        evidence={str(r.dim): _evidence(r, rule.metric) for r in shown},
     )
+
+
+def _evidence(result: DimResult, metric: str) -> dict:
+    stats = result.stats.get(metric)
+    if stats is None:
+        return {"value": result.metrics[metric]}
+    return {
+        "value": result.metrics[metric],
+        "ci": list(stats.ci),
+        "delta": stats.delta,
+        "delta_ci": list(stats.delta_ci),
+        "p_value": stats.p_value,
+    }
+
+
+def holdout_check(
+    per_query: dict[int, dict[str, dict[str, float]]],
+    full_dim: int,
+    query_ids: list[str],
+    rule: Rule,
+    settings: StatsSettings,
+    fraction: float,
+    n_docs: int,
+) -> dict:
+    """Choose the dim on a random part of the queries, then report how it scores on the rest."""
+    select, test = holdout_split(query_ids, fraction, settings.seed)
+    chosen = recommend(dim_results(per_query, full_dim, select, settings), full_dim, rule, n_docs)
+    on_test = {r.dim: r for r in dim_results(per_query, full_dim, test, settings)}
+    full_test = on_test[full_dim].metrics[rule.metric]
+    report = {
+        "fraction": fraction,
+        "seed": settings.seed,
+        "n_select": len(select),
+        "n_test": len(test),
+        "dim": chosen.dim,
+        "select_value": chosen.value,
+        "select_threshold": chosen.threshold,
+        "test_full_value": full_test,
+    }
+    if chosen.dim is not None:
+        result = on_test[chosen.dim]
+        report.update(
+            test_value=result.metrics[rule.metric],
+            test_ci=list(result.stats[rule.metric].ci),
+            test_threshold=rule.threshold(full_test),
+            meets_rule_on_test=rule.passes(result, full_test),
+        )
+    return report

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import re
@@ -15,7 +13,10 @@ from pathlib import Path
 from mrl_eval import __version__
 from mrl_eval.errors import MrlEvalError
 from mrl_eval.recommend import Recommendation
-from mrl_eval.sweep import DimResult, SweepRun
+from mrl_eval.stats import StatsSettings
+from mrl_eval.sweep import DimResult, SweepRun, dim_results
+
+PAIRED_TEST = "two-sided paired sign-flip randomization test of mean delta = 0"
 
 SCHEMA = 1
 _UMASK = os.umask(0)
@@ -40,12 +41,23 @@ def build_document(run: SweepRun, command: str, recommendation: Recommendation |
         "queries_evaluated": sweep.queries_evaluated,
         "queries_skipped": sweep.queries_skipped,
         "embedded_now": run.embedded_now,
-        "results": [asdict(r) for r in sweep.results],
         "per_query": {str(d): sweep.per_query[d] for d in sorted(sweep.per_query)},
+        "losses": {"metric": run.config.loss_metric, "k": 10, "by_dim": {str(d): v for d, v in run.losses.items()}},
     }
+    set_results(doc, sweep.results, run.config.stats)
     if recommendation is not None:
         doc["recommendation"] = recommendation.to_dict()
     return doc
+
+
+def set_results(doc: dict, results: list[DimResult], settings: StatsSettings | None) -> None:
+    doc["results"] = [asdict(r) for r in results]
+    if settings is not None:
+        doc["statistics"] = {
+            **asdict(settings),
+            "interval": f"bootstrap over queries ({settings.method})",
+            "test": PAIRED_TEST,
+        }
 
 
 def read_document(path: Path) -> dict:
@@ -81,85 +93,32 @@ def results_from_document(doc: dict, path: Path) -> list[DimResult]:
     return results
 
 
+def restat_document(doc: dict, path: Path, settings: StatsSettings) -> list[DimResult]:
+    """Results of a saved run, with statistics recomputed from its per-query values (none if it has none)."""
+    results = results_from_document(doc, path)
+    full_dim = int(doc["full_dim"])
+    try:
+        per_query = {int(d): values for d, values in (doc.get("per_query") or {}).items()}
+        query_ids = list(next(iter(per_query[full_dim].values())))
+        per_query = {d: {m: {q: float(v[q]) for q in query_ids} for m, v in per_query[d].items()} for d in per_query}
+        if sorted(per_query) != sorted(r.dim for r in results):
+            raise KeyError("dims")
+    except (KeyError, TypeError, ValueError, StopIteration, AttributeError):
+        doc.pop("statistics", None)
+        return results  # no usable per-query values: point estimates only
+    results = dim_results(per_query, full_dim, query_ids, settings)
+    set_results(doc, results, settings)
+    return results
+
+
+def per_query_of(doc: dict) -> tuple[dict[int, dict[str, dict[str, float]]], list[str]]:
+    per_query = {int(d): values for d, values in doc["per_query"].items()}
+    return per_query, list(next(iter(per_query[int(doc["full_dim"])].values())))
+
+
 def report_stem(doc: dict) -> str:
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", f"{doc['data']['name']}__{Path(doc['model']['name']).name}")
     return slug.strip("-").lower()
-
-
-def to_csv(doc: dict) -> str:
-    metric_names = list(doc["results"][0]["metrics"]) if doc["results"] else []
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["dim", "fraction", "bytes_per_vector", *metric_names])
-    for r in doc["results"]:
-        writer.writerow(
-            [
-                r["dim"],
-                r["fraction"],
-                r["bytes_per_vector"],
-                *(f"{r['metrics'][m]:.6f}" for m in metric_names),
-            ]
-        )
-    return buf.getvalue()
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if n < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} TB"
-
-
-def explain(rec: dict) -> list[str]:
-    """The recommendation in sentences, shared by the terminal and the Markdown report."""
-    metric, bar = rec["metric"], rec["threshold"]
-    if rec["dim"] is None:
-        return [
-            f"No swept dim meets the bar ({rec['rule']}: {metric} >= {bar:.4f}); "
-            f"even the full dim {rec['full_dim']} scores {rec['full_value']:.4f}."
-        ]
-    s = rec["storage"]
-    lines = [f"Recommended dim: {rec['dim']} ({metric} = {rec['value']:.4f} >= bar {bar:.4f}; rule: {rec['rule']})."]
-    if rec["smaller_dim"] is not None:
-        lines.append(
-            f"The next smaller swept dim, {rec['smaller_dim']}, scores {rec['smaller_value']:.4f}: below the bar."
-        )
-    else:
-        lines.append("It is the smallest dim swept.")
-    lines.append(
-        f"Full dim {rec['full_dim']} scores {rec['full_value']:.4f}. Storage (float32): {s['bytes_per_vector']} bytes/vector "
-        f"instead of {s['full_bytes_per_vector']} ({s['saved_fraction']:.0%} saved): "
-        + ", ".join(
-            f"{human_bytes(s['bytes'][name])} vs {human_bytes(s['full_bytes'][name])} for "
-            + (f"this corpus ({s['n_docs']:,} docs)" if name == "corpus" else f"{name} docs")
-            for name in ("corpus", "1M", "10M")
-        )
-        + "."
-    )
-    return lines
-
-
-def to_markdown(doc: dict) -> str:
-    metric_names = list(doc["results"][0]["metrics"])
-    lines = [
-        f"# mrl-eval {doc['command']}: {doc['data']['name']} with {doc['model']['name']}",
-        "",
-        f"- full dim: {doc['full_dim']}; documents: {doc['n_docs']:,}; queries evaluated: {doc['queries_evaluated']} "
-        f"(skipped, no judgments: {doc['queries_skipped']})",
-        f"- model: {doc['model']['provider']} `{doc['model']['name']}` ({doc['model']['fingerprint'][:23]})",
-        f"- mrl-eval {doc['mrl_eval_version']}, {doc['created']}",
-        "",
-        "| dim | fraction | bytes/vector | " + " | ".join(metric_names) + " |",
-        "|---:|---:|---:|" + "---:|" * len(metric_names),
-    ]
-    for r in doc["results"]:
-        cells = " | ".join(f"{r['metrics'][m]:.4f}" for m in metric_names)
-        lines.append(f"| {r['dim']} | {r['fraction']:.0%} | {r['bytes_per_vector']} | {cells} |")
-    if "recommendation" in doc:
-        lines += ["", "## Recommendation", "", *explain(doc["recommendation"])]
-    lines += ["", f"![trade-off]({report_stem(doc)}.png)", ""]
-    return "\n".join(lines)
 
 
 class _AtomicFiles:
@@ -190,8 +149,9 @@ class _AtomicFiles:
 
 
 def write_reports(doc: dict, out_dir: Path, plot_metric: str | None = None) -> list[Path]:
-    """JSON, CSV, Markdown, PNG and SVG into `out_dir`, all or nothing."""
-    from mrl_eval.plot import plot_tradeoff
+    """JSON, CSV, Markdown, PNG and SVG (plus per-query losses and their plot) into `out_dir`, all or nothing."""
+    from mrl_eval.plot import plot_deltas, plot_tradeoff
+    from mrl_eval.summary import losses_csv, to_csv, to_markdown
 
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -202,8 +162,11 @@ def write_reports(doc: dict, out_dir: Path, plot_metric: str | None = None) -> l
     try:
         files.write_text(f"{stem}.json", json.dumps(doc, indent=1) + "\n")
         files.write_text(f"{stem}.csv", to_csv(doc))
-        files.write_text(f"{stem}.md", to_markdown(doc))
+        files.write_text(f"{stem}.md", to_markdown(doc, stem))
         plot_tradeoff(doc, [files.path_for(f"{stem}.png"), files.path_for(f"{stem}.svg")], plot_metric)
+        if doc.get("losses", {}).get("by_dim"):
+            files.write_text(f"{stem}.losses.csv", losses_csv(doc))
+            plot_deltas(doc, [files.path_for(f"{stem}.deltas.png"), files.path_for(f"{stem}.deltas.svg")], plot_metric)
         return files.commit()
     except OSError as err:
         files.discard()

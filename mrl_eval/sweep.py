@@ -14,6 +14,7 @@ from mrl_eval import metrics as M
 from mrl_eval.data import check_qrels, load_collection
 from mrl_eval.errors import MrlEvalError, UsageError, raise_problems
 from mrl_eval.retrieval import Ranking, search, tie_key
+from mrl_eval.stats import MetricStats, StatsSettings, summarize
 from mrl_eval.types import Collection
 from mrl_eval.vectors import Vectors, load_vectors, read_model_info
 
@@ -71,7 +72,28 @@ class DimResult:
     dim: int
     fraction: float
     bytes_per_vector: int
-    metrics: dict[str, float]
+    metrics: dict[str, float]  # mean over the evaluated queries
+    stats: dict[str, MetricStats] = field(default_factory=dict)  # CIs and the paired comparison with the full dim
+
+
+def dim_results(
+    per_query: dict[int, dict[str, dict[str, float]]],
+    full_dim: int,
+    query_ids: list[str],
+    settings: StatsSettings | None = None,
+) -> list[DimResult]:
+    """Means over `query_ids` for every dim and metric, with their statistics when `settings` are given."""
+    stats = summarize(per_query, full_dim, query_ids, settings) if settings else {}
+    return [
+        DimResult(
+            dim=dim,
+            fraction=round(dim / full_dim, 6),
+            bytes_per_vector=dim * BYTES_PER_FLOAT32,
+            metrics={m: float(np.mean([values[q] for q in query_ids])) for m, values in per_query[dim].items()},
+            stats=stats.get(dim, {}),
+        )
+        for dim in sorted(per_query)
+    ]
 
 
 @dataclass(frozen=True)
@@ -96,6 +118,7 @@ def evaluate(
     metric_names: list[str],
     ignore_identical_ids: bool = False,
     progress: ProgressFactory = _no_progress,
+    stats: StatsSettings | None = None,
 ) -> SweepResult:
     """Score every dim in one pass over the corpus and compute each metric per query."""
     rows = [i for i, qid in enumerate(vectors.query_ids) if qrels.get(qid)]
@@ -116,18 +139,8 @@ def evaluate(
         on_progress=progress(f"Scoring {len(dims)} dims", vectors.docs.shape[0]),
     )
     full_dim = vectors.full_dim
-    results, per_query = [], {}
-    for dim in dims:
-        scores = M.evaluate(query_ids, rankings[dim].doc_index, vectors.doc_ids, qrels, metric_names)
-        per_query[dim] = scores
-        results.append(
-            DimResult(
-                dim=dim,
-                fraction=round(dim / full_dim, 6),
-                bytes_per_vector=dim * BYTES_PER_FLOAT32,
-                metrics={m: M.mean(scores[m]) for m in metric_names},
-            )
-        )
+    per_query = {d: M.evaluate(query_ids, rankings[d].doc_index, vectors.doc_ids, qrels, metric_names) for d in dims}
+    results = dim_results(per_query, full_dim, query_ids, stats)
     skipped = len(vectors.query_ids) - len(rows)
     return SweepResult(full_dim, results, per_query, query_ids, skipped, list(vectors.doc_ids), rankings)
 
@@ -163,6 +176,8 @@ class SweepConfig:
     dims: str | None = None
     metrics: tuple[str, ...] = M.DEFAULT_METRICS
     ignore_identical_ids: bool = False
+    stats: StatsSettings = field(default_factory=StatsSettings)
+    loss_metric: str = "ndcg@10"
 
 
 @dataclass(frozen=True)
@@ -175,6 +190,43 @@ class SweepRun:
     model: dict  # provider, name, fingerprint, prompts, full_dim
     embedded_now: int  # texts sent to the model in this run (0 on a fully cached rerun)
     sweep: SweepResult
+    losses: dict[int, list[dict]]  # dim -> queries that score lower than at the full dim, worst first
+
+
+def query_losses(
+    result: SweepResult, qrels: dict[str, dict[str, int]], texts: dict[str, str], metric: str, k: int = 10
+) -> dict[int, list[dict]]:
+    """For each dim below full: the queries whose `metric` falls, worst first, with the relevant docs that were in
+    the full dim's top k and are not in this dim's top k."""
+    full = result.full_dim
+    scores = result.per_query
+    top_full = result.rankings[full].doc_index[:, :k]
+    out: dict[int, list[dict]] = {}
+    for dim in sorted(d for d in scores if d != full):
+        top = result.rankings[dim].doc_index[:, :k]
+        rows = []
+        for row, qid in enumerate(result.query_ids):
+            delta = scores[dim][metric][qid] - scores[full][metric][qid]
+            if delta >= 0:
+                continue
+            kept = set(top[row].tolist())
+            lost = [
+                result.doc_ids[i]
+                for i in top_full[row].tolist()
+                if i >= 0 and i not in kept and qrels[qid].get(result.doc_ids[i], 0) >= 1
+            ]
+            rows.append(
+                {
+                    "query_id": qid,
+                    "text": texts.get(qid, ""),
+                    "full": scores[full][metric][qid],
+                    "value": scores[dim][metric][qid],
+                    "delta": delta,
+                    "lost_relevant": lost,
+                }
+            )
+        out[dim] = sorted(rows, key=lambda r: (r["delta"], r["query_id"]))
+    return out
 
 
 def _load_data(config: SweepConfig) -> tuple[Collection, str]:
@@ -268,7 +320,12 @@ def run(config: SweepConfig, progress: ProgressFactory = _no_progress) -> SweepR
         vectors, model, embedded_now = _embed(config, collection, progress)
     model["full_dim"] = vectors.full_dim
     dims = resolve_dims(config.dims, vectors.full_dim)
-    result = evaluate(vectors, collection.qrels, dims, metric_names, config.ignore_identical_ids, progress)
+    result = evaluate(
+        vectors, collection.qrels, dims, metric_names, config.ignore_identical_ids, progress, config.stats.check()
+    )
+    loss_metric = config.loss_metric if config.loss_metric in metric_names else metric_names[0]
+    texts = dict(zip(collection.query_ids, collection.query_texts))
+    losses = query_losses(result, collection.qrels, texts, loss_metric, k=10)
     counts = {
         "corpus": len(vectors.doc_ids),
         "queries": len(vectors.query_ids),
@@ -279,4 +336,4 @@ def run(config: SweepConfig, progress: ProgressFactory = _no_progress) -> SweepR
         for role, path in collection.sources.items()
         if path
     }
-    return SweepRun(config, data_name, data, model, embedded_now, result)
+    return SweepRun(config, data_name, data, model, embedded_now, result, losses)

@@ -26,7 +26,7 @@ GEMMA = "embeddinggemma-300m"
 STEM = "scifact__embeddinggemma-300m"
 SWEPT = [64, 128, 256, 512, 768]  # --dims 64,128,256,512 plus the full dim, always added
 DEFAULT_METRICS = ["ndcg@10", "recall@10", "recall@100", "mrr@10", "map@100"]
-REPORT_SUFFIXES = (".json", ".csv", ".md", ".png", ".svg")
+REPORT_SUFFIXES = (".json", ".csv", ".md", ".png", ".svg", ".losses.csv", ".deltas.png", ".deltas.svg")
 
 
 def _invoke(args: list[str]):
@@ -77,7 +77,12 @@ def test_sweep_json_is_one_document_with_every_dim(scifact_sweep):
     assert doc["model"]["name"] == GEMMA and doc["model"]["provider"] == "precomputed"
     assert [r["dim"] for r in doc["results"]] == SWEPT
     for r in doc["results"]:
-        assert set(r) == {"dim", "fraction", "bytes_per_vector", "metrics"}
+        assert set(r) == {"dim", "fraction", "bytes_per_vector", "metrics", "stats"}
+        for m in DEFAULT_METRICS:
+            st = r["stats"][m]
+            assert st["ci"][0] <= r["metrics"][m] <= st["ci"][1]
+            assert st["delta_ci"][0] <= st["delta"] <= st["delta_ci"][1]
+            assert 0 < st["p_value"] <= 1
         assert r["bytes_per_vector"] == 4 * r["dim"]  # float32
         assert r["fraction"] == pytest.approx(r["dim"] / 768, abs=1e-6)
         assert list(r["metrics"]) == DEFAULT_METRICS
@@ -111,9 +116,20 @@ def test_sweep_writes_every_report_and_the_json_file_is_the_printed_one(scifact_
         assert path.is_file() and path.stat().st_size > 0, path
     assert json.loads((work / "reports" / f"{STEM}.json").read_text(encoding="utf-8")) == doc
     rows = list(csv.reader((work / "reports" / f"{STEM}.csv").read_text(encoding="utf-8").splitlines()))
-    assert rows[0] == ["dim", "fraction", "bytes_per_vector", *DEFAULT_METRICS]
+    stat_columns = ["ci_low", "ci_high", "delta", "delta_ci_low", "delta_ci_high", "p_value"]
+    expected = ["dim", "fraction", "bytes_per_vector"]
+    for m in DEFAULT_METRICS:
+        expected += [m, *(f"{m}_{c}" for c in stat_columns)]
+    assert rows[0] == expected
     assert [int(row[0]) for row in rows[1:]] == SWEPT  # 5 data rows, one per dim
-    assert float(rows[1][3]) == pytest.approx(doc["results"][0]["metrics"]["ndcg@10"], abs=1e-6)
+    first = dict(zip(rows[0], rows[1]))
+    assert float(first["ndcg@10"]) == pytest.approx(doc["results"][0]["metrics"]["ndcg@10"], abs=1e-6)
+    assert float(first["ndcg@10_p_value"]) == pytest.approx(doc["results"][0]["stats"]["ndcg@10"]["p_value"], abs=1e-6)
+    losses = list(csv.reader((work / "reports" / f"{STEM}.losses.csv").read_text(encoding="utf-8").splitlines()))
+    assert losses[0][:5] == ["dim", "query_id", "ndcg@10_full", "ndcg@10", "delta"]
+    by_dim = doc["losses"]["by_dim"]
+    assert len(losses) - 1 == sum(len(v) for v in by_dim.values())  # every losing query of every dim
+    assert sorted(by_dim, key=int) == [str(d) for d in SWEPT[:-1]]  # every dim below full
     assert [p.name for p in (work / "reports").iterdir() if p.name.startswith(".")] == []  # no temp files left
 
 
@@ -652,3 +668,96 @@ def test_ignore_identical_ids_changes_nothing_when_ids_differ(cli_env, scifact_s
     doc = json.loads(result.stdout)
     assert doc["settings"]["ignore_identical_ids"] is True
     assert doc["results"] == scifact_sweep[2]["results"]  # scifact query ids are never doc ids
+
+
+# Statistics, rules, held-out check and per-query losses (issue: trustworthy recommendations)
+
+
+def test_per_query_losses_name_the_relevant_docs_that_fell_out_of_the_top_10(scifact_sweep):
+    work, _, doc = scifact_sweep
+    folder, _ = _scifact()
+    qrels = read_qrels_tsv(folder / "qrels" / "test.tsv")
+    full = _read_trec(work / "runs" / "run.d768.trec")
+    small = _read_trec(work / "runs" / "run.d64.trec")
+
+    def top10(run, qid):
+        return {d for d, _ in sorted(run[qid].items(), key=lambda p: (p[1], p[0]), reverse=True)[:10]}
+
+    rows = doc["losses"]["by_dim"]["64"]
+    assert rows and [r["delta"] for r in rows] == sorted(r["delta"] for r in rows)  # worst first
+    for r in rows:
+        assert r["delta"] < 0 and r["value"] - r["full"] == pytest.approx(r["delta"])
+        expected = {
+            d for d in top10(full, r["query_id"]) - top10(small, r["query_id"]) if qrels[r["query_id"]].get(d, 0) >= 1
+        }
+        assert set(r["lost_relevant"]) == expected
+    assert rows[0]["text"]  # the query text is shown
+
+
+def test_markdown_report_shows_intervals_paired_test_and_the_10_worst_queries(scifact_sweep):
+    work, _, doc = scifact_sweep
+    md = (work / "reports" / f"{STEM}.md").read_text(encoding="utf-8")
+    assert "95% bootstrap over queries (bca), 10,000 resamples, seed 0" in md
+    assert "## Paired comparison with the full dim (ndcg@10)" in md
+    assert "### dim 64:" in md and f"![per-query deltas]({STEM}.deltas.png)" in md
+    worst = doc["losses"]["by_dim"]["64"][:11]
+    assert f"| {worst[9]['query_id']} |" in md  # the 10th worst is listed
+    section = md.split("### dim 64:")[1].split("###")[0]
+    assert section.count("\n| ") - 1 == 10  # header + 10 rows (the separator row starts with "|-")
+
+
+@pytest.mark.parametrize(
+    ("bar", "check"),
+    [
+        (["--rule", "lower-bound", "--min-ndcg", "0.74"], lambda r, res: r["evidence"][str(r["dim"])]["ci"][0] >= 0.74),
+        (
+            ["--rule", "non-inferior", "--max-drop", "0.02"],
+            lambda r, res: r["evidence"][str(r["dim"])]["delta_ci"][0] >= -0.02,
+        ),
+    ],
+)
+def test_rules_with_uncertainty_pick_the_smallest_dim_that_meets_them(cli_env, scifact_sweep, bar, check):
+    work, _, _ = scifact_sweep
+    result = _invoke(["recommend", "--from", str(work / "reports" / f"{STEM}.json"), *bar, "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    rec = doc["recommendation"]
+    assert rec["rule_kind"] == bar[1] and check(rec, doc["results"])
+    smaller = [r for r in doc["results"] if r["dim"] < rec["dim"]]
+    if smaller:  # the next smaller dim fails the same rule
+        st = smaller[-1]["stats"]["ndcg@10"]
+        assert (st["ci"][0] < 0.74) if bar[1] == "lower-bound" else (st["delta_ci"][0] < -0.02)
+
+
+def test_from_recomputes_statistics_with_new_settings(cli_env, scifact_sweep):
+    work, _, doc = scifact_sweep
+    saved = work / "reports" / f"{STEM}.json"
+    result = _invoke(["recommend", "--from", str(saved), "--min-ndcg", "0.7", "--confidence", "0.8", "--json"])
+    assert result.exit_code == 0, result.output
+    narrow = json.loads(result.stdout)
+    assert narrow["statistics"]["confidence"] == 0.8
+    wide, tight = doc["results"][1]["stats"]["ndcg@10"]["ci"], narrow["results"][1]["stats"]["ndcg@10"]["ci"]
+    assert wide[0] < tight[0] and tight[1] < wide[1]  # an 80% interval sits inside the 95% one
+
+
+def test_holdout_reports_how_the_chosen_dim_scores_on_the_other_queries(cli_env, scifact_sweep):
+    work, _, _ = scifact_sweep
+    args = ["recommend", "--from", str(work / "reports" / f"{STEM}.json"), "--min-ndcg", "0.7", "--holdout", "0.5"]
+    result = _invoke([*args, "--json"])
+    assert result.exit_code == 0, result.output
+    h = json.loads(result.stdout)["holdout"]
+    assert (h["n_select"], h["n_test"], h["seed"]) == (150, 150, 0)
+    assert h["dim"] in SWEPT and h["select_value"] >= 0.7
+    assert h["meets_rule_on_test"] == (h["test_value"] >= 0.7)
+    again = json.loads(_invoke([*args, "--json"]).stdout)["holdout"]
+    assert again == h  # the recorded seed reproduces the split
+    text = _invoke(args)
+    assert "Held-out check: chosen on 150 random queries (seed 0)" in _flat(text.stdout)
+
+
+def test_non_inferior_without_max_drop_is_a_usage_error(cli_env, scifact_sweep):
+    work, _, _ = scifact_sweep
+    result = _invoke(
+        ["recommend", "--from", str(work / "reports" / f"{STEM}.json"), "--rule", "non-inferior", "--min-ndcg", "0.7"]
+    )
+    assert result.exit_code == 2 and "--max-drop" in _flat(result.stderr)

@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats as scipy_stats
+
+from mrl_eval.errors import UsageError
+from mrl_eval.stats import (
+    StatsSettings,
+    bootstrap_means,
+    confidence_intervals,
+    holdout_split,
+    paired_p_values,
+    summarize,
+)
+from mrl_eval.vectors import load_vectors
+from tests.conftest import read_qrels_tsv, shared_dataset
+
+QIDS = [f"q{i}" for i in range(60)]
+
+
+def _per_query(full: np.ndarray, other: np.ndarray) -> dict:
+    return {
+        64: {"ndcg@10": dict(zip(QIDS, other.tolist()))},
+        128: {"ndcg@10": dict(zip(QIDS, full.tolist()))},
+    }
+
+
+def test_identical_runs_give_delta_zero_and_p_one():
+    scores = np.random.default_rng(0).random(60)
+    out = summarize(_per_query(scores, scores.copy()), 128, QIDS, StatsSettings(resamples=2000))
+    s = out[64]["ndcg@10"]
+    assert s.delta == 0.0 and s.delta_ci == (0.0, 0.0) and s.p_value == 1.0
+    assert out[128]["ndcg@10"].p_value == 1.0  # the full dim against itself
+
+
+def test_constant_shift_gives_that_delta_with_a_zero_width_ci_and_a_tiny_p():
+    full = np.random.default_rng(1).random(60) * 0.8 + 0.1
+    out = summarize(_per_query(full, full - 0.05), 128, QIDS, StatsSettings(resamples=2000))
+    s = out[64]["ndcg@10"]
+    assert s.delta == pytest.approx(-0.05)
+    assert s.delta_ci == pytest.approx((-0.05, -0.05))  # every query loses exactly 0.05: no uncertainty left
+    # only the all-negative and all-positive flips (2 of 2^60) reach |mean| 0.05: p = (1 + 0) / (1 + 2000)
+    assert s.p_value == pytest.approx(1 / 2001)
+    # the score's own CI moves by exactly the shift (the same resamples serve both columns)
+    low_full, high_full = out[128]["ndcg@10"].ci
+    assert out[64]["ndcg@10"].ci == pytest.approx((low_full - 0.05, high_full - 0.05), abs=1e-9)
+
+
+@pytest.mark.parametrize("method", ["bca", "percentile"])
+def test_bootstrap_ci_covers_the_true_mean_near_the_nominal_rate(method):
+    # 400 independent samples of 80 queries from a skewed population (like per-query nDCG) with known mean 2/7
+    rng = np.random.default_rng(2)
+    samples = rng.beta(2, 5, size=(80, 400))
+    boot = bootstrap_means(samples, 2000, seed=3)
+    low, high = confidence_intervals(samples, boot, 0.95, method)
+    coverage = np.mean((low <= 2 / 7) & (high >= 2 / 7))
+    assert 0.915 <= coverage <= 0.985, coverage  # nominal 0.95; binomial sd over 400 samples is 0.011
+
+
+def test_bca_interval_agrees_with_scipy_on_real_per_query_scores():
+    from mrl_eval.sweep import evaluate
+
+    folder = shared_dataset("scifact")
+    vectors = load_vectors(folder / "embeddings" / "embeddinggemma-300m")
+    result = evaluate(vectors, read_qrels_tsv(folder / "qrels" / "test.tsv"), [128, 768], ["ndcg@10"])
+    values = np.array([[result.per_query[d]["ndcg@10"][q] for d in (128, 768)] for q in result.query_ids])
+    boot = bootstrap_means(values, 20_000, seed=0)
+    low, high = confidence_intervals(values, boot, 0.95, "bca")
+    for j in range(2):
+        ref = scipy_stats.bootstrap(
+            (values[:, j],), np.mean, n_resamples=20_000, method="BCa", random_state=1
+        ).confidence_interval
+        assert low[j] == pytest.approx(ref.low, abs=0.004) and high[j] == pytest.approx(ref.high, abs=0.004)
+
+
+def test_paired_p_value_agrees_with_scipy_permutation_test():
+    rng = np.random.default_rng(4)
+    deltas = rng.normal(0.01, 0.08, size=(120, 1))
+    ours = paired_p_values(deltas, 20_000, seed=0)[0]
+    ref = scipy_stats.permutation_test(
+        (deltas[:, 0],), np.mean, permutation_type="samples", n_resamples=20_000, random_state=0
+    ).pvalue
+    assert ours == pytest.approx(ref, abs=0.015)
+
+
+def test_holdout_split_is_reproducible_disjoint_and_complete():
+    ids = [str(i) for i in range(101)]
+    a, b = holdout_split(ids, 0.5, seed=7)
+    assert (a, b) == holdout_split(ids, 0.5, seed=7)
+    assert set(a).isdisjoint(b) and sorted(a + b, key=int) == ids and len(a) == 50
+    assert holdout_split(ids, 0.5, seed=8) != (a, b)
+
+
+@pytest.mark.parametrize("fraction", [0.0, 1.0, 1.5, 0.001])
+def test_bad_holdout_fractions_are_usage_errors(fraction):
+    with pytest.raises(UsageError, match="--holdout"):
+        holdout_split([str(i) for i in range(20)], fraction, seed=0)
+
+
+@pytest.mark.parametrize(
+    "settings", [StatsSettings(confidence=1.0), StatsSettings(resamples=10), StatsSettings(method="student")]
+)
+def test_bad_statistics_settings_are_usage_errors(settings):
+    with pytest.raises(UsageError):
+        settings.check()
