@@ -157,11 +157,13 @@ def _render_table(doc: dict, primary: str, highlight_dim: int | None = None) -> 
     out.print(table)
 
 
-def _finish(doc: dict, out_dir: Path, as_json: bool, primary: str) -> None:
+def _finish(doc: dict, out_dir: Path, as_json: bool, primary: str, saved: Path | None = None) -> None:
+    """Show the result, then write the reports (the plots are most of the time, so the answer comes first)."""
     from mrl_eval.report import write_reports
 
-    paths = write_reports(doc, out_dir, primary)
+    reuse_from = saved.parent if saved else None
     if as_json:
+        write_reports(doc, out_dir, primary, reuse_from)
         sys.stdout.write(json.dumps(doc, indent=1) + "\n")
         return
     rec = doc.get("recommendation")
@@ -174,6 +176,7 @@ def _finish(doc: dict, out_dir: Path, as_json: bool, primary: str) -> None:
             out.print(line)
         if "holdout" in doc:
             out.print(explain_holdout(doc["holdout"]))
+    paths = write_reports(doc, out_dir, primary, reuse_from)
     out.print("Reports: " + ", ".join(str(p) for p in paths))
 
 
@@ -336,7 +339,7 @@ def recommend(
         doc["recommendation"] = rec.to_dict()
         if holdout is not None:
             doc["holdout"] = holdout_check(per_query, full_dim, query_ids, the_rule, settings, holdout, n_docs)
-        _finish(doc, out_dir, as_json, rule_metric)
+        _finish(doc, out_dir, as_json, rule_metric, from_json)
     if rec.dim is None:
         raise typer.Exit(EXIT_GATE_FAILED)
 

@@ -13,6 +13,7 @@ def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
+    matplotlib.rcParams["svg.fonttype"] = "none"  # SVG text stays text: smaller, searchable, faster to write
     import matplotlib.pyplot as plt
 
     return plt
@@ -97,21 +98,19 @@ def plot_tradeoff(doc: dict, paths: Sequence[Path], metric: str | None = None) -
     )
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, frameon=False)
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.07, right=0.76, bottom=0.16, top=0.92)  # fixed margins: no extra layout draw
     for path in paths:
         fig.savefig(path, format=Path(path).suffix.lstrip("."))
     plt.close(fig)
 
 
-def plot_deltas(doc: dict, paths: Sequence[Path], metric: str | None = None) -> None:
-    """Per-query delta from the full dim, one box per dim below full, with the zero line."""
+def plot_deltas(doc: dict, paths: Sequence[Path]) -> None:
+    """Per-query delta of the losses metric from the full dim, one box per dim below full, with the zero line."""
     plt = _pyplot()
 
     full = str(doc["full_dim"])
-    metric = metric or doc["losses"]["metric"]
+    metric = doc["losses"]["metric"]
     per_query = doc["per_query"]
-    if metric not in per_query[full]:
-        metric = next(iter(per_query[full]))
     dims = sorted((d for d in per_query if d != full), key=int)
     reference = per_query[full][metric]
     deltas = [[per_query[d][metric][q] - reference[q] for q in reference] for d in dims]
@@ -143,7 +142,7 @@ def plot_deltas(doc: dict, paths: Sequence[Path], metric: str | None = None) -> 
         fontsize=10,
     )
     ax.grid(True, axis="y", alpha=0.3)
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.2, top=0.92)
     for path in paths:
         fig.savefig(path, format=Path(path).suffix.lstrip("."))
     plt.close(fig)

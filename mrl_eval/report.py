@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import tempfile
 from dataclasses import asdict
 from datetime import datetime, timezone
@@ -148,7 +149,9 @@ class _AtomicFiles:
             Path(tmp).unlink(missing_ok=True)
 
 
-def write_reports(doc: dict, out_dir: Path, plot_metric: str | None = None) -> list[Path]:
+def write_reports(
+    doc: dict, out_dir: Path, plot_metric: str | None = None, reuse_from: Path | None = None
+) -> list[Path]:
     """JSON, CSV, Markdown, PNG and SVG (plus per-query losses and their plot) into `out_dir`, all or nothing."""
     from mrl_eval.plot import plot_deltas, plot_tradeoff
     from mrl_eval.summary import losses_csv, to_csv, to_markdown
@@ -166,7 +169,14 @@ def write_reports(doc: dict, out_dir: Path, plot_metric: str | None = None) -> l
         plot_tradeoff(doc, [files.path_for(f"{stem}.png"), files.path_for(f"{stem}.svg")], plot_metric)
         if doc.get("losses", {}).get("by_dim"):
             files.write_text(f"{stem}.losses.csv", losses_csv(doc))
-            plot_deltas(doc, [files.path_for(f"{stem}.deltas.png"), files.path_for(f"{stem}.deltas.svg")], plot_metric)
+            deltas = [f"{stem}.deltas.png", f"{stem}.deltas.svg"]
+            # The delta plot depends only on the per-query values, which a saved run (`--from`) carries unchanged:
+            # copy the sweep's own plot instead of drawing it again (matplotlib is most of --from's time).
+            if reuse_from is not None and all((reuse_from / name).is_file() for name in deltas):
+                for name in deltas:
+                    shutil.copyfile(reuse_from / name, files.path_for(name))
+            else:
+                plot_deltas(doc, [files.path_for(name) for name in deltas])
         return files.commit()
     except OSError as err:
         files.discard()

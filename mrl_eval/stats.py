@@ -20,10 +20,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 
 from mrl_eval.errors import UsageError
+
+_STD_NORMAL = NormalDist()
 
 # Resample matrices are built in blocks of at most this many cells (int64), bounding memory for many queries.
 _BLOCK_CELLS = 4_000_000
@@ -64,15 +67,14 @@ def bootstrap_means(values: np.ndarray, resamples: int, seed: int) -> np.ndarray
 
 
 def _norm_ppf(p: np.ndarray) -> np.ndarray:
-    from scipy.special import ndtri
-
-    return ndtri(p)
+    """Standard normal quantiles; the stdlib's, so that `recommend --from` need not import scipy."""
+    flat = [_STD_NORMAL.inv_cdf(x) if 0 < x < 1 else (-np.inf if x <= 0 else np.inf) for x in np.ravel(p)]
+    return np.reshape(np.array(flat, dtype=np.float64), np.shape(p))
 
 
 def _norm_cdf(z: np.ndarray) -> np.ndarray:
-    from scipy.special import ndtr
-
-    return ndtr(z)
+    flat = [_STD_NORMAL.cdf(x) if np.isfinite(x) else float(x > 0) for x in np.ravel(z)]
+    return np.reshape(np.array(flat, dtype=np.float64), np.shape(z))
 
 
 def confidence_intervals(
