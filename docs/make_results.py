@@ -21,8 +21,11 @@ SCIFACT = ROOT.parent / "shared" / "datasets" / "scifact"
 OUT = ROOT / "docs" / "results"
 MODELS = {"all-minilm-l6-v2": "32,64,96,128,192,256", "embeddinggemma-300m": "32,64,96,128,192,256,384,512"}
 BAR = "0.75"
+RULE_BARS = {"all-minilm-l6-v2": "0.58", "embeddinggemma-300m": "0.74"}
+RULE_DROP = "0.02"
 DROP = "2%"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
+STATS_START, STATS_END = "<!-- stats:start -->", "<!-- stats:end -->"
 
 
 def run(model: str, dims: str) -> dict:
@@ -108,14 +111,79 @@ def main() -> None:
         "![SciFact trade-off, all-MiniLM-L6-v2](docs/results/scifact__all-minilm-l6-v2.png)",
     ]
     readme = (ROOT / "README.md").read_text()
-    block = f"{START}\n" + "\n".join(lines) + f"\n{END}"
-    new, n = re.subn(re.escape(START) + r".*?" + re.escape(END), lambda _: block, readme, flags=re.S)
-    if n != 1:
-        sys.exit(f"README.md needs exactly one {START} ... {END} block")
-    (ROOT / "README.md").write_text(new)
+    readme = replace_block(readme, START, END, lines)
+    stats = statistics_block(docs)
+    readme = replace_block(readme, STATS_START, STATS_END, stats)
+    (ROOT / "README.md").write_text(readme)
     for stale in OUT.glob("*.svg"):
         stale.unlink()  # the PNGs are what the README shows; keep the repository small
-    print("\n".join(lines))
+    print("\n".join(lines + stats))
+
+
+def replace_block(text: str, start: str, end: str, lines: list[str]) -> str:
+    block = f"{start}\n" + "\n".join(lines) + f"\n{end}"
+    new, n = re.subn(re.escape(start) + r".*?" + re.escape(end), lambda _: block, text, flags=re.S)
+    if n != 1:
+        sys.exit(f"README.md needs exactly one {start} ... {end} block")
+    return new
+
+
+def statistics_block(docs: dict) -> list[str]:
+    """CIs, paired tests, the three rules and the worst per-query losses, for both models."""
+    stats = docs[next(iter(docs))]["statistics"]
+    lines = [
+        f"SciFact, {stats['confidence']:.0%} BCa bootstrap intervals over the 300 queries ({stats['resamples']:,} "
+        f"resamples, seed {stats['seed']}); delta = dim minus full dim, per query; p from the paired sign-flip test.",
+        "",
+    ]
+    for m, doc in docs.items():
+        lines += [
+            f"**{m}**",
+            "",
+            "| dim | nDCG@10 | 95% CI | delta vs full | 95% CI of delta | p |",
+            "|---:|---:|---:|---:|---:|---:|",
+        ]
+        for r in doc["results"]:
+            st = r["stats"]["ndcg@10"]
+            lines.append(
+                f"| {r['dim']} | {r['metrics']['ndcg@10']:.4f} | [{st['ci'][0]:.4f}, {st['ci'][1]:.4f}] | "
+                f"{st['delta']:+.4f} | [{st['delta_ci'][0]:+.4f}, {st['delta_ci'][1]:+.4f}] | {st['p_value']:.4f} |"
+            )
+        lines.append("")
+        report = OUT / f"scifact__{m}.json"
+        RULE_BAR = RULE_BARS[m]
+        no_loss = [
+            r["dim"]
+            for r in doc["results"]
+            if r["stats"]["ndcg@10"]["delta_ci"][0] <= 0 <= r["stats"]["ndcg@10"]["delta_ci"][1]
+        ]
+        lines.append(
+            f"- Smallest dim whose delta interval contains zero (no evidence of a loss): {min(no_loss)}; the mean "
+            f"loss there is {-next(r for r in doc['results'] if r['dim'] == min(no_loss))['stats']['ndcg@10']['delta']:.4f}."
+        )
+        picks = {
+            f"--rule point --min-ndcg {RULE_BAR}": from_saved(report, "--rule", "point", "--min-ndcg", RULE_BAR),
+            f"--rule lower-bound --min-ndcg {RULE_BAR}": from_saved(
+                report, "--rule", "lower-bound", "--min-ndcg", RULE_BAR
+            ),
+            f"--rule non-inferior --max-drop {RULE_DROP}": from_saved(
+                report, "--rule", "non-inferior", "--max-drop", RULE_DROP
+            ),
+        }
+        lines += [f"- `recommend {bar}`: {verdict(rec)}" for bar, rec in picks.items()]
+        worst_dim = str(min((r["dim"] for r in doc["results"] if r["dim"] >= 128), default=doc["full_dim"]))
+        losses = doc["losses"]["by_dim"].get(worst_dim, [])
+        if losses:
+            w = losses[0]
+            lost = ", ".join(w["lost_relevant"]) or "none"
+            lines.append(
+                f"- {len(losses)} queries score lower at {worst_dim} dims than at full size. The worst, query "
+                f'{w["query_id"]} ("{w["text"][:100]}"), falls from {w["full"]:.3f} to {w["value"]:.3f}; relevant docs '
+                f"that left the top 10: {lost}."
+            )
+        lines.append("")
+    lines.append("![Per-query change, EmbeddingGemma-300m](docs/results/scifact__embeddinggemma-300m.deltas.png)")
+    return lines
 
 
 if __name__ == "__main__":
