@@ -1,9 +1,11 @@
 """Full-size vectors on disk, keyed by provider, model, prompt and text hash; filled batch by batch, resumable.
 
-Layout: ``<cache_dir>/<provider>/<model-slug>-<namespace hash>/`` holds ``meta.json`` and shards. A shard is
-``<n>.npy`` (float32 rows) plus ``<n>.keys`` (one text hash per row). The namespace hash covers the provider,
-the model fingerprint, the role (query/document) and the exact prompt, so vectors are never served for another
-model, prompt or text. Each shard is written to a temporary name and renamed into place, keys last: a crash or
+Layout: ``<cache_dir>/<provider>/<model-slug>-<role>-<namespace hash>/`` holds ``meta.json`` and shards. A shard
+is ``<n>.npy`` (rows in the cache dtype, float32 or float16) plus ``<n>.keys`` (one text hash per row). The
+namespace hash covers the provider, the model fingerprint, the role (query/document), the exact prompt and the
+dtype, so vectors are never served for another model, prompt, text or precision. A finished set of texts is
+assembled once into ``matrix-<hash of its keys>.npy`` and read through a memory map, so a corpus larger than
+memory is scored a chunk at a time. Each shard is written to a temporary name and renamed into place, keys last: a crash or
 kill -9 leaves either a complete shard or nothing that is read, and a rerun embeds only the missing texts.
 """
 
@@ -19,12 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
-from mrl_eval.errors import MrlEvalError
+from mrl_eval.errors import MrlEvalError, UsageError
 from mrl_eval.providers import EmbeddingProvider, Role
 
 # Texts handed to the provider per call: large enough that it can sort by length and fill batches, small enough
 # that an interruption loses little.
 FLUSH_TEXTS = 512
+DTYPES = ("float32", "float16")
 
 
 def default_cache_dir() -> Path:
@@ -53,13 +56,17 @@ def _atomic_write(path: Path, data: bytes) -> None:
 class VectorCache:
     """The cached vectors of one (provider, model, role, prompt) namespace."""
 
-    def __init__(self, cache_dir: Path, provider: EmbeddingProvider, role: Role) -> None:
+    def __init__(self, cache_dir: Path, provider: EmbeddingProvider, role: Role, dtype: str = "float32") -> None:
+        if dtype not in DTYPES:
+            raise UsageError(f"--cache-dtype {dtype!r}: choose one of {', '.join(DTYPES)}")
+        self.dtype = np.dtype(dtype)
         identity = {
             "provider": provider.name,
             "model": provider.model,
             "fingerprint": provider.fingerprint,
             "role": role,
             "prompt": provider.prompt(role),
+            "dtype": dtype,
         }
         digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
         slug = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(provider.model).name or provider.model)[:60]
@@ -87,26 +94,40 @@ class VectorCache:
         while (self.dir / f"{n:06d}.keys").exists() or (self.dir / f"{n:06d}.npy").exists():
             n += 1
         stem = self.dir / f"{n:06d}"
-        buf = _npy_bytes(np.asarray(vectors, dtype=np.float32))
+        buf = _npy_bytes(np.asarray(vectors, dtype=self.dtype))
         _atomic_write(stem.with_suffix(".npy"), buf)
         _atomic_write(stem.with_suffix(".keys"), ("\n".join(keys) + "\n").encode())
         for row, key in enumerate(keys):
             self._where.setdefault(key, (stem.with_suffix(".npy"), row))
 
     def gather(self, keys: Sequence[str]) -> np.ndarray:
-        """Rows for `keys`, in order, as one float32 matrix."""
+        """Rows for `keys`, in order, as one read-only memory-mapped matrix (assembled once, then reused)."""
+        digest = hashlib.sha256("\n".join(keys).encode()).hexdigest()[:20]
+        path = self.dir / f"matrix-{digest}.npy"
+        if path.is_file():
+            matrix = np.load(path, mmap_mode="r", allow_pickle=False)
+            if matrix.shape[0] == len(keys):
+                return matrix
         by_shard: dict[Path, list[tuple[int, int]]] = {}
         for out_row, key in enumerate(keys):
             shard, row = self._where[key]
             by_shard.setdefault(shard, []).append((out_row, row))
-        result: np.ndarray | None = None
-        for shard, pairs in by_shard.items():
-            data = np.load(shard, mmap_mode="r", allow_pickle=False)
-            if result is None:
-                result = np.empty((len(keys), data.shape[1]), np.float32)
-            out_rows, rows = (np.array(x) for x in zip(*pairs))
-            result[out_rows] = data[rows]
-        return result if result is not None else np.empty((0, 0), np.float32)
+        dim = np.load(next(iter(by_shard)), mmap_mode="r").shape[1] if by_shard else 0
+        fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=".matrix-", suffix=".npy")
+        os.close(fd)
+        try:
+            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=self.dtype, shape=(len(keys), dim))
+            for shard, pairs in by_shard.items():
+                data = np.load(shard, mmap_mode="r", allow_pickle=False)
+                out_rows, rows = (np.array(x) for x in zip(*pairs))
+                out[out_rows] = data[rows]
+            out.flush()
+            del out
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return np.load(path, mmap_mode="r", allow_pickle=False)
 
 
 def _npy_bytes(array: np.ndarray) -> bytes:
@@ -123,6 +144,7 @@ def embed_cached(
     role: Role,
     cache_dir: Path,
     on_progress: Callable[[int], None] | None = None,
+    dtype: str = "float32",
 ) -> tuple[np.ndarray, int]:
     """Full-size vectors for `texts` (rows in order), embedding only what the cache lacks.
 
@@ -130,7 +152,7 @@ def embed_cached(
     cached ones included. Texts are sent longest first in groups of FLUSH_TEXTS, so batches are padded little,
     and each group is written to the cache as soon as it is back.
     """
-    cache = VectorCache(cache_dir, provider, role)
+    cache = VectorCache(cache_dir, provider, role, dtype)
     keys = [text_key(t) for t in texts]
     todo = cache.missing(keys)
     pending = set(todo)

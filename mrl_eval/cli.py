@@ -157,13 +157,12 @@ def _render_table(doc: dict, primary: str, highlight_dim: int | None = None) -> 
     out.print(table)
 
 
-def _finish(doc: dict, out_dir: Path, as_json: bool, primary: str, saved: Path | None = None) -> None:
-    """Show the result, then write the reports (the plots are most of the time, so the answer comes first)."""
+def _finish(doc: dict, out_dir: Path, as_json: bool, primary: str, plots: bool = True) -> None:
+    """Show the result, then write the reports (the plots take most of the time, so the answer comes first)."""
     from mrl_eval.report import write_reports
 
-    reuse_from = saved.parent if saved else None
     if as_json:
-        write_reports(doc, out_dir, primary, reuse_from)
+        write_reports(doc, out_dir, primary, plots)
         sys.stdout.write(json.dumps(doc, indent=1) + "\n")
         return
     rec = doc.get("recommendation")
@@ -176,12 +175,12 @@ def _finish(doc: dict, out_dir: Path, as_json: bool, primary: str, saved: Path |
             out.print(line)
         if "holdout" in doc:
             out.print(explain_holdout(doc["holdout"]))
-    paths = write_reports(doc, out_dir, primary, reuse_from)
+    paths = write_reports(doc, out_dir, primary, plots)
     out.print("Reports: " + ", ".join(str(p) for p in paths))
 
 
 _NOT_SWEEP = ("out_dir", "save_runs", "as_json", "confidence", "resamples", "seed", "ci_method")
-_BAR = ("min_ndcg", "metric", "min_value", "max_drop", "rule", "holdout", "from_json")
+_BAR = ("min_ndcg", "metric", "min_value", "max_drop", "rule", "holdout", "from_json", "plot")
 
 
 @app.command()
@@ -204,6 +203,7 @@ def sweep(
     batch_size: O.BatchOpt = None,
     device: O.DeviceOpt = None,
     cache_dir: O.CacheOpt = None,
+    cache_dtype: O.CacheDtypeOpt = "float32",
     dims: O.DimsOpt = None,
     metrics: O.MetricsOpt = None,
     ignore_identical_ids: O.IgnoreIdsOpt = False,
@@ -253,6 +253,16 @@ def recommend(
     ] = None,
     rule: O.RuleOpt = "point",
     holdout: O.HoldoutOpt = None,
+    plot: Annotated[
+        bool | None,
+        typer.Option(
+            "--plot/--no-plot",
+            help="Draw the PNG/SVG charts. (default: yes when sweeping; no with --from, which then stays fast and "
+            "never imports matplotlib)",
+            rich_help_panel=O.OUTPUT,
+            show_default=False,
+        ),
+    ] = None,
     from_json: Annotated[
         Path | None,
         typer.Option(
@@ -278,6 +288,7 @@ def recommend(
     batch_size: O.BatchOpt = None,
     device: O.DeviceOpt = None,
     cache_dir: O.CacheOpt = None,
+    cache_dtype: O.CacheDtypeOpt = "float32",
     dims: O.DimsOpt = None,
     metrics: O.MetricsOpt = None,
     ignore_identical_ids: O.IgnoreIdsOpt = False,
@@ -339,7 +350,7 @@ def recommend(
         doc["recommendation"] = rec.to_dict()
         if holdout is not None:
             doc["holdout"] = holdout_check(per_query, full_dim, query_ids, the_rule, settings, holdout, n_docs)
-        _finish(doc, out_dir, as_json, rule_metric, from_json)
+        _finish(doc, out_dir, as_json, rule_metric, plots=plot if plot is not None else from_json is None)
     if rec.dim is None:
         raise typer.Exit(EXIT_GATE_FAILED)
 

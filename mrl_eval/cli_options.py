@@ -73,7 +73,12 @@ DocPromptNameOpt = Annotated[
 ]
 BatchOpt = Annotated[
     int | None,
-    typer.Option(min=1, help="Texts per model batch. (default: 32)", rich_help_panel=MODEL, show_default=False),
+    typer.Option(
+        min=1,
+        help="Texts per model batch. (default: about 8k tokens per batch on CPU, 32k on GPU, from the model max length)",
+        rich_help_panel=MODEL,
+        show_default=False,
+    ),
 ]
 DeviceOpt = Annotated[
     str | None,
@@ -148,5 +153,12 @@ HoldoutOpt = Annotated[
         help="Also choose the dim on this share of the queries (random, --seed) and report how it scores on the rest.",
         rich_help_panel=BAR,
         show_default=False,
+    ),
+]
+CacheDtypeOpt = Annotated[
+    str,
+    typer.Option(
+        help="Precision of cached vectors: float32 (exact) or float16 (half the disk; see the README for its effect).",
+        rich_help_panel=MODEL,
     ),
 ]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import tempfile
 from dataclasses import asdict
 from datetime import datetime, timezone
@@ -149,11 +148,8 @@ class _AtomicFiles:
             Path(tmp).unlink(missing_ok=True)
 
 
-def write_reports(
-    doc: dict, out_dir: Path, plot_metric: str | None = None, reuse_from: Path | None = None
-) -> list[Path]:
-    """JSON, CSV, Markdown, PNG and SVG (plus per-query losses and their plot) into `out_dir`, all or nothing."""
-    from mrl_eval.plot import plot_deltas, plot_tradeoff
+def write_reports(doc: dict, out_dir: Path, plot_metric: str | None = None, plots: bool = True) -> list[Path]:
+    """JSON, CSV, Markdown, and unless `plots` is False the PNG/SVG charts, into `out_dir`, all or nothing."""
     from mrl_eval.summary import losses_csv, to_csv, to_markdown
 
     try:
@@ -165,18 +161,16 @@ def write_reports(
     try:
         files.write_text(f"{stem}.json", json.dumps(doc, indent=1) + "\n")
         files.write_text(f"{stem}.csv", to_csv(doc))
-        files.write_text(f"{stem}.md", to_markdown(doc, stem))
-        plot_tradeoff(doc, [files.path_for(f"{stem}.png"), files.path_for(f"{stem}.svg")], plot_metric)
-        if doc.get("losses", {}).get("by_dim"):
+        files.write_text(f"{stem}.md", to_markdown(doc, stem, plots))
+        has_losses = bool(doc.get("losses", {}).get("by_dim"))
+        if has_losses:
             files.write_text(f"{stem}.losses.csv", losses_csv(doc))
-            deltas = [f"{stem}.deltas.png", f"{stem}.deltas.svg"]
-            # The delta plot depends only on the per-query values, which a saved run (`--from`) carries unchanged:
-            # copy the sweep's own plot instead of drawing it again (matplotlib is most of --from's time).
-            if reuse_from is not None and all((reuse_from / name).is_file() for name in deltas):
-                for name in deltas:
-                    shutil.copyfile(reuse_from / name, files.path_for(name))
-            else:
-                plot_deltas(doc, [files.path_for(name) for name in deltas])
+        if plots:  # matplotlib is imported only here: most of a `recommend --from`'s time when it draws
+            from mrl_eval.plot import plot_deltas, plot_tradeoff
+
+            plot_tradeoff(doc, [files.path_for(f"{stem}.png"), files.path_for(f"{stem}.svg")], plot_metric)
+            if has_losses:
+                plot_deltas(doc, [files.path_for(f"{stem}.deltas.png"), files.path_for(f"{stem}.deltas.svg")])
         return files.commit()
     except OSError as err:
         files.discard()

@@ -11,6 +11,13 @@ chunk one pass of block matmuls over the segments between swept dims gives every
 norms nest the same way. A running top-k per dim is merged after every chunk, so no queries x corpus matrix is
 ever held.
 
+Exact scores, exact ties. float32 block products are fast but not bit-reproducible: the same (query, doc) pair
+can score differently by ~1e-7 depending on where it sits in a block, which would make near-ties and exact ties
+(duplicate documents) fall either way. So the float32 pass only shortlists the top k + a margin per dim; the
+shortlist is then rescored in float64, one (query, doc) pair at a time, and ranked by that score. If the shortlist
+could have missed a document within float32 error of the k-th score, that query is rescored against the whole
+corpus. The final ranking is therefore a function of the vectors alone: any scoring path gives the same one.
+
 Tie rule (trec_eval, ``form_res_rels.c``): equal scores are ordered by doc id descending (string order).
 """
 
@@ -21,8 +28,32 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# Budget for the per-chunk float32 temporaries (raw scores, cosine scores, merge buffers).
-CHUNK_BYTES = 256 * 1024**2
+# Budget for the per-chunk float32 temporaries (raw scores, cosine scores): an eighth of the memory available now,
+# between 64 MiB and 1 GiB.
+MIN_CHUNK_BYTES, MAX_CHUNK_BYTES = 64 * 1024**2, 1024**3
+
+
+def available_memory() -> int | None:
+    """MemAvailable from /proc/meminfo (Linux), in bytes; None where unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def chunk_budget() -> int:
+    available = available_memory()
+    if available is None:
+        return 256 * 1024**2
+    return int(min(MAX_CHUNK_BYTES, max(MIN_CHUNK_BYTES, available // 8)))
+
+
+# Largest float32 error of a cosine against the float64 value, with room to spare (measured: under 6e-7 at 768 d).
+FLOAT32_ERROR = 4e-6
 
 
 @dataclass(frozen=True)
@@ -30,7 +61,59 @@ class Ranking:
     """Top-k per query, best first. `doc_index` is -1 where fewer than k documents could be ranked."""
 
     doc_index: np.ndarray  # (n_queries, k) int64
-    score: np.ndarray  # (n_queries, k) float32
+    score: np.ndarray  # (n_queries, k) float64, -inf where doc_index is -1
+
+
+def shortlist_size(k: int) -> int:
+    """How many float32 candidates per query and dim are kept for the exact float64 rescoring."""
+    return k + max(16, k // 2)
+
+
+def _exact_scores(query: np.ndarray, rows: np.ndarray, dim: int) -> np.ndarray:
+    """float64 cosine of the first `dim` components, each pair summed on its own (independent of batching)."""
+    q = np.asarray(query[:dim], dtype=np.float64)
+    c = np.asarray(rows[:, :dim], dtype=np.float64)
+    dots = (c * q).sum(axis=1)
+    norms = np.sqrt((c * c).sum(axis=1)) * np.sqrt((q * q).sum())
+    return np.divide(dots, norms, out=np.zeros_like(dots), where=norms > 0)
+
+
+def _finalize(
+    queries: np.ndarray,
+    corpus: np.ndarray,
+    dim: int,
+    cand_s: np.ndarray,
+    cand_i: np.ndarray,
+    k: int,
+    key: np.ndarray,
+    exclude: np.ndarray | None,
+) -> Ranking:
+    """Rescore each query's float32 shortlist exactly and keep the best k by (score desc, doc id desc)."""
+    n_queries = cand_i.shape[0]
+    out_i = np.full((n_queries, k), -1, np.int64)
+    out_s = np.full((n_queries, k), -np.inf, np.float64)
+    capacity = cand_i.shape[1]
+    for r in range(n_queries):
+        idx = np.sort(cand_i[r, np.isfinite(cand_s[r])])  # excluded docs score -inf in the shortlist
+        exact = _exact_scores(queries[r], corpus[idx], dim)
+        order = np.lexsort((-key[idx], -exact))[:k]
+        # A document outside a full shortlist scores at most the shortlist's lowest float32 score plus the error.
+        if len(idx) >= capacity and len(order) == k and exact[order[-1]] - cand_s[r].min() <= FLOAT32_ERROR:
+            idx, exact = _rescore_all(queries[r], corpus, dim, exclude[r] if exclude is not None else -1)
+            order = np.lexsort((-key[idx], -exact))[:k]
+        out_i[r, : len(order)], out_s[r, : len(order)] = idx[order], exact[order]
+    return Ranking(out_i, out_s)
+
+
+def _rescore_all(query: np.ndarray, corpus: np.ndarray, dim: int, excluded: int) -> tuple[np.ndarray, np.ndarray]:
+    step = 65536
+    scores = np.concatenate(
+        [_exact_scores(query, np.asarray(corpus[s : s + step]), dim) for s in range(0, corpus.shape[0], step)]
+    )
+    idx = np.arange(corpus.shape[0], dtype=np.int64)
+    if excluded >= 0:
+        return np.delete(idx, excluded), np.delete(scores, excluded)
+    return idx, scores
 
 
 def tie_key(doc_ids: Sequence[str]) -> np.ndarray:
@@ -41,10 +124,10 @@ def tie_key(doc_ids: Sequence[str]) -> np.ndarray:
     return key
 
 
-def chunk_size_for(n_queries: int, n_docs: int, k: int) -> int:
-    """Corpus rows per chunk so the float32 temporaries stay within CHUNK_BYTES."""
-    per_row = max(1, n_queries) * 4 * 4  # raw, cosine, and the concatenated merge buffers
-    rows = max(1024, CHUNK_BYTES // per_row - k)
+def chunk_size_for(n_queries: int, n_docs: int, k: int, budget: int | None = None) -> int:
+    """Corpus rows per chunk so that the float32 temporaries stay within the budget."""
+    per_row = max(1, n_queries) * 4 * 4  # raw and cosine scores, the chunk's vectors, and the candidate buffers
+    rows = max(1024, (budget or chunk_budget()) // per_row - k)
     return int(min(max(n_docs, 1), rows))
 
 
@@ -73,6 +156,27 @@ def _select_topk(score: np.ndarray, index: np.ndarray, k: int, key: np.ndarray) 
     return top_s, top_i
 
 
+def _merge(
+    best_s: np.ndarray, best_i: np.ndarray, score: np.ndarray, offset: int, k: int, key: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Merge a chunk's scores into the running top-k. Once the running list is full, only docs scoring at least
+    the current k-th score can enter, and after the first chunks those are few: only that many per row are taken."""
+    n = score.shape[1]
+    m = n
+    if best_s.shape[1] >= k:
+        kth = best_s.min(axis=1, keepdims=True)
+        m = int((score >= kth).sum(axis=1).max())
+        if m == 0:
+            return best_s, best_i
+    if m < n:
+        part = np.argpartition(-score, m - 1, axis=1)[:, :m]
+        cand_s, cand_i = np.take_along_axis(score, part, axis=1), part + offset
+    else:
+        cand_s = score
+        cand_i = np.broadcast_to(np.arange(offset, offset + n, dtype=np.int64), score.shape)
+    return _select_topk(np.concatenate([best_s, cand_s], axis=1), np.concatenate([best_i, cand_i], axis=1), k, key)
+
+
 def search(
     queries: np.ndarray,
     corpus: np.ndarray,
@@ -92,6 +196,7 @@ def search(
     n_docs = corpus.shape[0]
     n_queries = queries.shape[0]
     k_eff = min(k, n_docs)
+    capacity = min(shortlist_size(k_eff), n_docs)
     q = np.ascontiguousarray(queries[:, : dims[-1]], dtype=np.float32)
     q_norms = _prefix_norms(q, dims)
     step = chunk_size or chunk_size_for(n_queries, n_docs, k_eff)
@@ -103,7 +208,6 @@ def search(
         stop = min(start + step, n_docs)
         c = np.ascontiguousarray(corpus[start:stop, : dims[-1]], dtype=np.float32)
         c_norms = _prefix_norms(c, dims)
-        index = np.broadcast_to(np.arange(start, stop, dtype=np.int64), (n_queries, stop - start))
         if exclude is not None:
             hit = (exclude >= start) & (exclude < stop)
             rows, cols = np.flatnonzero(hit), exclude[hit] - start
@@ -115,20 +219,32 @@ def search(
             if exclude is not None:
                 score[rows, cols] = -np.inf
             d = dims[j]
-            best_s[d], best_i[d] = _select_topk(
-                np.concatenate([best_s[d], score], axis=1),
-                np.concatenate([best_i[d], index], axis=1),
-                k_eff,
-                doc_key,
-            )
+            best_s[d], best_i[d] = _merge(best_s[d], best_i[d], score, start, capacity, doc_key)
         if on_progress:
             on_progress(stop - start)
+    return {d: _finalize(queries, corpus, d, best_s[d], best_i[d], k_eff, doc_key, exclude) for d in dims}
 
+
+def search_per_dim(
+    queries: np.ndarray,
+    corpus: np.ndarray,
+    dims: Sequence[int],
+    k: int,
+    doc_key: np.ndarray,
+    chunk_size: int | None = None,
+) -> dict[int, Ranking]:
+    """The naive path, one full search per dim: cut, re-normalise, score. A reference for tests and benchmarks."""
     rankings = {}
-    for d in dims:
-        s, i = best_s[d], best_i[d]
-        order = np.lexsort((-doc_key[i], -s), axis=-1)
-        s, i = np.take_along_axis(s, order, axis=1), np.take_along_axis(i, order, axis=1)
-        i = np.where(np.isneginf(s), -1, i)
-        rankings[d] = Ranking(doc_index=i, score=s)
+    k_eff = min(k, corpus.shape[0])
+    capacity = min(shortlist_size(k_eff), corpus.shape[0])
+    for d in sorted(set(dims)):
+        q = np.ascontiguousarray(queries[:, :d], dtype=np.float32)
+        q /= _prefix_norms(q, [d])[0][:, None]
+        step = chunk_size or chunk_size_for(q.shape[0], corpus.shape[0], k)
+        best_s, best_i = np.empty((q.shape[0], 0), np.float32), np.empty((q.shape[0], 0), np.int64)
+        for start in range(0, corpus.shape[0], step):
+            c = np.ascontiguousarray(corpus[start : start + step, :d], dtype=np.float32)
+            c /= _prefix_norms(c, [d])[0][:, None]
+            best_s, best_i = _merge(best_s, best_i, q @ c.T, start, capacity, doc_key)
+        rankings[d] = _finalize(queries, corpus, d, best_s, best_i, k_eff, doc_key, None)
     return rankings

@@ -137,7 +137,7 @@ def explain_holdout(h: dict) -> str:
     )
 
 
-def to_markdown(doc: dict, stem: str) -> str:
+def to_markdown(doc: dict, stem: str, plots: bool = True) -> str:
     metric_names = list(doc["results"][0]["metrics"])
     stats = doc.get("statistics")
     lines = [
@@ -179,13 +179,13 @@ def to_markdown(doc: dict, stem: str) -> str:
         lines += ["", "## Recommendation", "", *explain(doc["recommendation"], stats and stats["confidence"])]
         if "holdout" in doc:
             lines += ["", explain_holdout(doc["holdout"])]
-    lines += ["", f"![trade-off]({stem}.png)", ""]
+    lines += ["", f"![trade-off]({stem}.png)" if plots else "", ""]
     losses = doc.get("losses", {})
     if losses.get("by_dim"):
         lines += [
             f"## Queries that lose the most ({losses['metric']}; all of them in `{stem}.losses.csv`)",
             "",
-            f"![per-query deltas]({stem}.deltas.png)",
+            f"![per-query deltas]({stem}.deltas.png)" if plots else "",
             "",
         ]
         for dim, rows in losses["by_dim"].items():

@@ -173,6 +173,7 @@ class SweepConfig:
     batch_size: int | None = None
     device: str | None = None
     cache_dir: Path | None = None
+    cache_dtype: str = "float32"
     dims: str | None = None
     metrics: tuple[str, ...] = M.DEFAULT_METRICS
     ignore_identical_ids: bool = False
@@ -268,6 +269,7 @@ def _embed(config: SweepConfig, collection: Collection, progress: ProgressFactor
         "document",
         cache_dir,
         progress("Embedding documents", len(collection.doc_texts)),
+        config.cache_dtype,
     )
     queries, n_queries = embed_cached(
         provider,
@@ -275,14 +277,16 @@ def _embed(config: SweepConfig, collection: Collection, progress: ProgressFactor
         "query",
         cache_dir,
         progress("Embedding queries", len(collection.query_texts)),
+        config.cache_dtype,
     )
     model = {
         "provider": provider.name,
         "name": provider.model,
         "fingerprint": provider.fingerprint,
         "prompts": {"query": provider.prompt("query"), "document": provider.prompt("document")},
+        "cache_dtype": config.cache_dtype,
     }
-    vectors = Vectors(list(collection.doc_ids), docs, list(collection.query_ids), queries)
+    vectors = Vectors(list(collection.doc_ids), docs, list(collection.query_ids), np.asarray(queries, np.float32))
     return vectors, model, n_docs + n_queries
 
 

@@ -104,3 +104,38 @@ def test_a_provider_returning_nan_caches_nothing(tmp_path):
     with pytest.raises(MrlEvalError, match="NaN"):
         embed_cached(Broken(), TEXTS[:5], "document", tmp_path)
     assert VectorCache(tmp_path, FakeProvider(), "document").missing(C.text_key(t) for t in TEXTS[:5])
+
+
+def test_float16_cache_is_its_own_namespace_and_halves_the_bytes(tmp_path):
+    v32, _ = embed_cached(FakeProvider(), TEXTS[:50], "document", tmp_path)
+    v16, n = embed_cached(FakeProvider(), TEXTS[:50], "document", tmp_path, dtype="float16")
+    assert n == 50  # float32 vectors are never served as float16 or back
+    assert v32.dtype == np.float32 and v16.dtype == np.float16
+    np.testing.assert_allclose(v16.astype(np.float32), v32, rtol=1e-3, atol=1e-3)
+
+
+def test_gathered_vectors_are_a_reused_memory_map(tmp_path):
+    a, _ = embed_cached(FakeProvider(), TEXTS[:30], "document", tmp_path)
+    assert isinstance(a, np.memmap) and not a.flags.writeable
+    matrices = list(tmp_path.rglob("matrix-*.npy"))
+    assert len(matrices) == 1
+    before = matrices[0].stat().st_mtime_ns
+    b, _ = embed_cached(FakeProvider(), TEXTS[:30], "document", tmp_path)
+    assert matrices[0].stat().st_mtime_ns == before  # assembled once, then read again
+    np.testing.assert_array_equal(a, b)
+
+
+def test_unknown_cache_dtype_is_a_usage_error(tmp_path):
+    from mrl_eval.errors import UsageError
+
+    with pytest.raises(UsageError, match="--cache-dtype"):
+        embed_cached(FakeProvider(), TEXTS[:3], "document", tmp_path, dtype="int8")
+
+
+@pytest.mark.parametrize(
+    ("max_len", "device", "expected"), [(256, "cpu", 32), (512, "cpu", 16), (8192, "cpu", 8), (128, "cuda:0", 256)]
+)
+def test_batch_size_follows_the_model_max_length(max_len, device, expected):
+    from mrl_eval.providers.sentence_transformers import auto_batch_size
+
+    assert auto_batch_size(max_len, device) == expected

@@ -380,7 +380,7 @@ def _run_python(code: str, *args: object, cwd: Path) -> subprocess.CompletedProc
 
 
 HEAVY_CHECK = """
-heavy = sorted(m for m in ("torch", "sentence_transformers", "pandas") if m in sys.modules)
+heavy = sorted(m for m in ("torch", "sentence_transformers", "pandas", "matplotlib", "scipy") if m in sys.modules)
 print("HEAVY", heavy)
 """
 

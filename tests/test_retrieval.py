@@ -98,3 +98,32 @@ def test_k_larger_than_corpus_returns_every_doc():
     ranking = search(docs[:1], docs, [4], 100, tie_key(list("abcd")))[4]
     assert ranking.doc_index.shape == (1, 4)
     assert sorted(ranking.doc_index[0].tolist()) == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("chunk_size", [None, 500])
+def test_one_pass_equals_the_per_dim_path_on_synthetic_ties(data, chunk_size):
+    from mrl_eval.retrieval import search_per_dim
+
+    queries, docs, doc_ids = data
+    key = tie_key(doc_ids)
+    one = search(queries, docs, [8, 24, 48], 30, key, chunk_size=chunk_size)
+    per = search_per_dim(queries, docs, [8, 24, 48], 30, key, chunk_size=chunk_size)
+    for dim in (8, 24, 48):
+        np.testing.assert_array_equal(one[dim].doc_index, per[dim].doc_index)
+
+
+@pytest.mark.parametrize("dataset", ["scifact", "cranfield", "cacm"])
+@pytest.mark.parametrize("model", ["all-minilm-l6-v2", "embeddinggemma-300m"])
+def test_one_pass_gives_exactly_the_rankings_of_the_per_dim_path_on_real_data(dataset, model):
+    """cacm has many exact score ties (title-only records), so the tie rule is exercised on real data too."""
+    from mrl_eval.retrieval import search_per_dim
+    from mrl_eval.vectors import load_vectors
+    from tests.conftest import shared_dataset
+
+    vectors = load_vectors(shared_dataset(dataset) / "embeddings" / model)
+    dims = [32, 64, 128, 256, vectors.full_dim] if vectors.full_dim > 256 else [32, 64, 128, vectors.full_dim]
+    key = tie_key(vectors.doc_ids)
+    one = search(vectors.queries, vectors.docs, dims, 100, key, chunk_size=1000)
+    per = search_per_dim(vectors.queries, vectors.docs, dims, 100, key)
+    for dim in dims:
+        np.testing.assert_array_equal(one[dim].doc_index, per[dim].doc_index, err_msg=f"dim {dim}")

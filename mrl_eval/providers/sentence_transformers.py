@@ -62,6 +62,13 @@ def _resolve_hub(model_id: str) -> Path:
         ) from err
 
 
+def auto_batch_size(max_seq_length: int | None, device: str) -> int:
+    """About 8k tokens per batch on CPU and 32k on an accelerator, between 8 and 256 texts. Texts arrive sorted by
+    length, so most batches are shorter than the maximum and pad little."""
+    tokens = 8192 if device.startswith("cpu") else 32768
+    return int(min(256, max(8, tokens // max(1, max_seq_length or 512))))
+
+
 class SentenceTransformersProvider:
     name = "sentence-transformers"
 
@@ -88,7 +95,7 @@ class SentenceTransformersProvider:
         else:
             self.model, self.path = model, _resolve_hub(model)
             self.fingerprint = f"hub:{model}@{self.path.name}"  # snapshot folders are named by commit hash
-        self.batch_size = batch_size or 32
+        self.batch_size = batch_size  # None: chosen from the model's max sequence length when it loads
         self.device = device
         named = self._named_prompts()
         self._prompts: dict[str, str] = {
@@ -132,6 +139,8 @@ class SentenceTransformersProvider:
                 self._model = SentenceTransformer(str(self.path), device=self.device)
             except (OSError, ValueError, RuntimeError) as err:
                 raise MrlEvalError(f"cannot load model {self.model!r} from {self.path}: {err}") from err
+            if self.batch_size is None:
+                self.batch_size = auto_batch_size(self._model.max_seq_length, str(self._model.device))
         return self._model
 
     @property
