@@ -28,9 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# Budget for the per-chunk float32 temporaries (raw scores, cosine scores): an eighth of the memory available now,
-# between 64 MiB and 1 GiB.
-MIN_CHUNK_BYTES, MAX_CHUNK_BYTES = 64 * 1024**2, 1024**3
+# Budget for the per-chunk temporaries: an eighth of the memory available now, between 64 and 512 MiB.
+MIN_CHUNK_BYTES, MAX_CHUNK_BYTES = 64 * 1024**2, 512 * 1024**2
 
 
 def available_memory() -> int | None:
@@ -124,10 +123,12 @@ def tie_key(doc_ids: Sequence[str]) -> np.ndarray:
     return key
 
 
-def chunk_size_for(n_queries: int, n_docs: int, k: int, budget: int | None = None) -> int:
-    """Corpus rows per chunk so that the float32 temporaries stay within the budget."""
-    per_row = max(1, n_queries) * 4 * 4  # raw and cosine scores, the chunk's vectors, and the candidate buffers
-    rows = max(1024, (budget or chunk_budget()) // per_row - k)
+def chunk_size_for(n_queries: int, n_docs: int, dim: int, budget: int | None = None) -> int:
+    """Corpus rows per chunk so that the temporaries stay within the budget."""
+    # per corpus row: raw and cosine float32 scores and a mask byte for every query, the row's float32 vector, and
+    # (first chunk only) argpartition's int64 positions
+    per_row = max(1, n_queries) * (4 + 4 + 1 + 8) + 4 * dim
+    rows = max(1024, (budget or chunk_budget()) // per_row)
     return int(min(max(n_docs, 1), rows))
 
 
@@ -140,41 +141,41 @@ def _prefix_norms(x: np.ndarray, dims: Sequence[int]) -> np.ndarray:
     return norms
 
 
-def _select_topk(score: np.ndarray, index: np.ndarray, k: int, key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Best k columns of each row by (score desc, key desc), unsorted except in rows with boundary ties."""
-    n = score.shape[1]
-    if n <= k:
+def _top_columns(score: np.ndarray, index: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """The m best columns of each row by float32 score (ties either way: the exact stage settles them)."""
+    if score.shape[1] <= m:
         return score, index
-    part = np.argpartition(-score, k - 1, axis=1)[:, :k]
-    top_s = np.take_along_axis(score, part, axis=1)
-    top_i = np.take_along_axis(index, part, axis=1)
-    kth = top_s.min(axis=1, keepdims=True)
-    # argpartition picks an arbitrary subset of the docs tied at the k-th score; redo those rows exactly.
-    for r in np.flatnonzero((score >= kth).sum(axis=1) > k):
-        order = np.lexsort((-key[index[r]], -score[r]))[:k]
-        top_s[r], top_i[r] = score[r, order], index[r, order]
-    return top_s, top_i
+    part = np.argpartition(-score, m - 1, axis=1)[:, :m]
+    return np.take_along_axis(score, part, axis=1), np.take_along_axis(index, part, axis=1)
 
 
 def _merge(
-    best_s: np.ndarray, best_i: np.ndarray, score: np.ndarray, offset: int, k: int, key: np.ndarray
+    best_s: np.ndarray, best_i: np.ndarray, score: np.ndarray, offset: int, capacity: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Merge a chunk's scores into the running top-k. Once the running list is full, only docs scoring at least
-    the current k-th score can enter, and after the first chunks those are few: only that many per row are taken."""
-    n = score.shape[1]
-    m = n
-    if best_s.shape[1] >= k:
-        kth = best_s.min(axis=1, keepdims=True)
-        m = int((score >= kth).sum(axis=1).max())
+    """Merge a chunk's float32 scores into the running shortlist of `capacity` docs per query.
+
+    Once the shortlist is full, only docs scoring above its current lowest score can enter, and after the first
+    chunks those are few: they are gathered sparsely instead of sorting the whole chunk. A doc scoring exactly the
+    lowest score is left out; the exact stage accounts for that (see `_finalize`).
+    """
+    n_queries, n = score.shape
+    if best_s.shape[1] >= capacity:
+        mask = score > best_s.min(axis=1, keepdims=True)
+        counts = mask.sum(axis=1)
+        m = int(counts.max())
         if m == 0:
             return best_s, best_i
-    if m < n:
-        part = np.argpartition(-score, m - 1, axis=1)[:, :m]
-        cand_s, cand_i = np.take_along_axis(score, part, axis=1), part + offset
+        rows, cols = np.nonzero(mask)
+        slot = np.arange(rows.size) - np.repeat(np.cumsum(counts) - counts, counts)
+        cand_s = np.full((n_queries, m), -np.inf, np.float32)
+        cand_i = np.full((n_queries, m), -1, np.int64)
+        cand_s[rows, slot] = score[rows, cols]
+        cand_i[rows, slot] = cols + offset
+        cand_s, cand_i = _top_columns(cand_s, cand_i, capacity)
     else:
-        cand_s = score
-        cand_i = np.broadcast_to(np.arange(offset, offset + n, dtype=np.int64), score.shape)
-    return _select_topk(np.concatenate([best_s, cand_s], axis=1), np.concatenate([best_i, cand_i], axis=1), k, key)
+        index = np.broadcast_to(np.arange(offset, offset + n, dtype=np.int64), score.shape)
+        cand_s, cand_i = _top_columns(score, index, capacity)
+    return _top_columns(np.concatenate([best_s, cand_s], axis=1), np.concatenate([best_i, cand_i], axis=1), capacity)
 
 
 def search(
@@ -198,28 +199,34 @@ def search(
     k_eff = min(k, n_docs)
     capacity = min(shortlist_size(k_eff), n_docs)
     q = np.ascontiguousarray(queries[:, : dims[-1]], dtype=np.float32)
-    q_norms = _prefix_norms(q, dims)
-    step = chunk_size or chunk_size_for(n_queries, n_docs, k_eff)
+    q_inv = 1.0 / _prefix_norms(q, dims)
+    step = chunk_size or chunk_size_for(n_queries, n_docs, dims[-1])
     bounds = list(zip([0, *dims[:-1]], dims))
+    raw_buffer = np.empty((n_queries, min(step, n_docs)), np.float32)
+    score_buffer = np.empty_like(raw_buffer)
 
     best_s = {d: np.empty((n_queries, 0), np.float32) for d in dims}
     best_i = {d: np.empty((n_queries, 0), np.int64) for d in dims}
     for start in range(0, n_docs, step):
         stop = min(start + step, n_docs)
         c = np.ascontiguousarray(corpus[start:stop, : dims[-1]], dtype=np.float32)
-        c_norms = _prefix_norms(c, dims)
+        c_inv = 1.0 / _prefix_norms(c, dims)
         if exclude is not None:
             hit = (exclude >= start) & (exclude < stop)
             rows, cols = np.flatnonzero(hit), exclude[hit] - start
-        raw = np.zeros((n_queries, stop - start), np.float32)
+        raw = raw_buffer[:, : stop - start]
+        score = score_buffer[:, : stop - start]
         for j, (lo, hi) in enumerate(bounds):
-            raw += q[:, lo:hi] @ c[:, lo:hi].T
-            score = raw / q_norms[j][:, None]
-            score /= c_norms[j][None, :]
+            if j == 0:
+                np.matmul(q[:, lo:hi], c[:, lo:hi].T, out=raw)
+            else:
+                raw += q[:, lo:hi] @ c[:, lo:hi].T
+            np.multiply(raw, q_inv[j][:, None], out=score)
+            score *= c_inv[j][None, :]
             if exclude is not None:
                 score[rows, cols] = -np.inf
             d = dims[j]
-            best_s[d], best_i[d] = _merge(best_s[d], best_i[d], score, start, capacity, doc_key)
+            best_s[d], best_i[d] = _merge(best_s[d], best_i[d], score, start, capacity)
         if on_progress:
             on_progress(stop - start)
     return {d: _finalize(queries, corpus, d, best_s[d], best_i[d], k_eff, doc_key, exclude) for d in dims}
@@ -240,11 +247,11 @@ def search_per_dim(
     for d in sorted(set(dims)):
         q = np.ascontiguousarray(queries[:, :d], dtype=np.float32)
         q /= _prefix_norms(q, [d])[0][:, None]
-        step = chunk_size or chunk_size_for(q.shape[0], corpus.shape[0], k)
+        step = chunk_size or chunk_size_for(q.shape[0], corpus.shape[0], d)
         best_s, best_i = np.empty((q.shape[0], 0), np.float32), np.empty((q.shape[0], 0), np.int64)
         for start in range(0, corpus.shape[0], step):
             c = np.ascontiguousarray(corpus[start : start + step, :d], dtype=np.float32)
             c /= _prefix_norms(c, [d])[0][:, None]
-            best_s, best_i = _merge(best_s, best_i, q @ c.T, start, capacity, doc_key)
+            best_s, best_i = _merge(best_s, best_i, q @ c.T, start, capacity)
         rankings[d] = _finalize(queries, corpus, d, best_s, best_i, k_eff, doc_key, None)
     return rankings
