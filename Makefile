@@ -29,4 +29,4 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 clean:
-	rm -rf $(VENV) reports/*.json reports/*.csv reports/*.md reports/*.png reports/*.svg
+	rm -rf $(VENV) reports/*.json reports/*.csv reports/*.md reports/*.png reports/*.svg reports/*.html

@@ -115,7 +115,7 @@ def main() -> None:
     stats = statistics_block(docs)
     readme = replace_block(readme, STATS_START, STATS_END, stats)
     (ROOT / "README.md").write_text(readme)
-    for stale in OUT.glob("*.svg"):
+    for stale in [*OUT.glob("*.svg"), *OUT.glob("*.html")]:
         stale.unlink()  # the PNGs are what the README shows; keep the repository small
     print("\n".join(lines + stats))
 

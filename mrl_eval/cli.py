@@ -1,43 +1,50 @@
-"""mrl-eval command line: parse, call the core, render with rich, map errors to exit codes.
+"""mrl-eval command line: the commands and their flags; the shared plumbing (consoles, exit codes, the settings
+file, rendering, CI outputs) is in `cli_common`. Together the only modules that print or exit.
 
-The only module that prints or exits. Heavy libraries (torch, sentence-transformers, pandas, matplotlib) are
-imported by the core only when a command needs them, so `mrl-eval --help` starts fast.
+Heavy libraries (torch, sentence-transformers, pandas, matplotlib) are imported by the core only when a command
+needs them, so `mrl-eval --help` starts fast.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from mrl_eval import __version__
 from mrl_eval import cli_options as O
+from mrl_eval.cli_common import (
+    EXIT_GATE_FAILED,
+    configurable,
+    emit_ci,
+    exit_codes,
+    finish,
+    given_as_flag,
+    out,
+    render_comparison,
+    run_sweep,
+    show_settings,
+    stats_settings,
+)
 from mrl_eval.errors import MrlEvalError, UsageError
-
-if TYPE_CHECKING:
-    from mrl_eval.stats import StatsSettings
-    from mrl_eval.sweep import SweepRun
-
-EXIT_OK, EXIT_USER_ERROR, EXIT_USAGE, EXIT_GATE_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 app = typer.Typer(
     name="mrl-eval",
     help="Embed once at full size, sweep Matryoshka prefix dims, and find the smallest dim that keeps your "
-    "retrieval quality. Exit codes: 0 ok, 1 input error, 2 usage error, 3 no dim meets the bar, 130 interrupted.",
+    "retrieval quality. Exit codes: 0 ok, 1 input error, 2 usage error, 3 a quality gate failed (no dim meets the "
+    "bar, or a regression from the baseline), 130 interrupted.",
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode="rich",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-# Messages are never wrapped (paths stay whole in CI logs); tables get room when stdout is not a terminal.
-out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+config_app = typer.Typer(
+    help="The settings file: mrl-eval.toml, or the \\[tool.mrl-eval] table of pyproject.toml.", no_args_is_help=True
+)
+app.add_typer(config_app, name="config")
 
 
 def _version(value: bool) -> None:
@@ -55,136 +62,17 @@ def _root(
     pass
 
 
-@contextlib.contextmanager
-def _exit_codes() -> Iterator[None]:
-    """The one place errors become exit codes; anything else is a bug and keeps its traceback."""
-    try:
-        yield
-    except UsageError as e:
-        err.print("[red]Usage error:[/red] ", end="", markup=True)
-        err.print(str(e), markup=False)
-        raise typer.Exit(EXIT_USAGE) from None
-    except MrlEvalError as e:
-        err.print("[red]Error:[/red] ", end="", markup=True)
-        err.print(str(e), markup=False)
-        raise typer.Exit(EXIT_USER_ERROR) from None
-    except KeyboardInterrupt:
-        err.print("\nInterrupted. Embedded batches are cached; run the same command again to resume.")
-        raise typer.Exit(EXIT_INTERRUPTED) from None
-
-
-@contextlib.contextmanager
-def _progress(enabled: bool) -> Iterator[Callable[[str, int], Callable[[int], None]]]:
-    """A progress-bar factory on stderr for the core's long loops."""
-    if not enabled:
-        yield lambda label, total: lambda n: None
-        return
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=False,
-    ) as progress:
-
-        def factory(label: str, total: int) -> Callable[[int], None]:
-            task = progress.add_task(label, total=total)
-            return lambda n: progress.advance(task, n)
-
-        yield factory
-
-
-def _stats_settings(confidence: float, resamples: int, seed: int, ci_method: str) -> StatsSettings:
-    from mrl_eval.stats import StatsSettings
-
-    return StatsSettings(confidence, resamples, seed, ci_method).check()
-
-
-def _sweep(options: dict, settings: StatsSettings, show_progress: bool, extra_metric: str | None = None) -> SweepRun:
-    from mrl_eval import metrics as M
-    from mrl_eval.sweep import SweepConfig, run
-
-    metric_names = M.parse_metrics(options.pop("metrics") or list(M.DEFAULT_METRICS))
-    if extra_metric and extra_metric not in metric_names:
-        metric_names.append(extra_metric)
-    config = SweepConfig(
-        metrics=tuple(metric_names), stats=settings, loss_metric=extra_metric or metric_names[0], **options
-    )
-    with _progress(show_progress) as progress:
-        return run(config, progress)
-
-
-def _render_table(doc: dict, primary: str, highlight_dim: int | None = None) -> None:
-    from rich.table import Table
-
-    metric_names = list(doc["results"][0]["metrics"])
-    stats = doc.get("statistics")
-    table = Table(
-        title=f"{doc['data']['name']} · {doc['model']['name']} · {doc['queries_evaluated']} queries evaluated"
-        + (f", {doc['queries_skipped']} skipped (no judgments)" if doc["queries_skipped"] else ""),
-        title_justify="left",
-    )
-    columns = ["dim", "of full", "bytes/vec", primary]
-    if stats:
-        level = f"{stats['confidence']:.0%}"
-        columns += [f"{level} CI", "Δ vs full", f"Δ {level} CI", "p"]
-    columns += [m for m in metric_names if m != primary]
-    for col in columns:
-        table.add_column(col, justify="right")
-    for r in doc["results"]:
-        cells = [str(r["dim"]), f"{r['fraction']:.0%}", str(r["bytes_per_vector"]), f"{r['metrics'][primary]:.4f}"]
-        if stats:
-            st = r["stats"][primary]
-            cells += [
-                f"{st['ci'][0]:.3f}–{st['ci'][1]:.3f}",
-                f"{st['delta']:+.4f}",
-                f"{st['delta_ci'][0]:+.3f}–{st['delta_ci'][1]:+.3f}",
-                f"{st['p_value']:.4f}",
-            ]
-        cells += [f"{r['metrics'][m]:.4f}" for m in metric_names if m != primary]
-        table.add_row(*cells, style="bold green" if r["dim"] == highlight_dim else None)
-    out.print(table)
-
-
-def _finish(doc: dict, out_dir: Path, as_json: bool, primary: str, plots: bool = True) -> None:
-    """Show the result, then write the reports (the plots take most of the time, so the answer comes first)."""
-    from mrl_eval.report import write_reports
-
-    if as_json:
-        write_reports(doc, out_dir, primary, plots)
-        sys.stdout.write(json.dumps(doc, indent=1) + "\n")
-        return
-    rec = doc.get("recommendation")
-    _render_table(doc, primary, rec["dim"] if rec else None)
-    if rec:
-        from mrl_eval.summary import explain, explain_holdout
-
-        stats = doc.get("statistics")
-        for line in explain(rec, stats["confidence"] if stats else None):
-            out.print(line)
-        if "holdout" in doc:
-            out.print(explain_holdout(doc["holdout"]))
-    paths = write_reports(doc, out_dir, primary, plots)
-    out.print("Reports: " + ", ".join(str(p) for p in paths))
-
-
-_NOT_SWEEP = ("out_dir", "save_runs", "as_json", "confidence", "resamples", "seed", "ci_method")
+_NOT_SWEEP = ("ctx", "config", "out_dir", "save_runs", "as_json", "confidence", "resamples", "seed", "ci_method")
 _BAR = ("min_ndcg", "metric", "min_value", "max_drop", "rule", "holdout", "from_json", "plot")
+_GATE = ("baseline", "baseline_max_drop", "junit_xml")
+# What --from replaces: refused when given as flags (a config file's data settings are simply not used).
+_DATA_KEYS = ("data", "embeddings", "model", "corpus", "queries", "qrels", "save-runs")
 
 
 @app.command()
+@configurable("sweep")
 def sweep(
+    ctx: typer.Context,
     data: O.DataArg = None,
     corpus: O.CorpusOpt = None,
     queries: O.QueriesOpt = None,
@@ -214,25 +102,29 @@ def sweep(
     out_dir: O.OutOpt = Path("reports"),
     save_runs: O.SaveRunsOpt = None,
     as_json: O.JsonOpt = False,
+    config: O.ConfigOpt = None,
 ) -> None:
-    """Embed once, evaluate every prefix dim, write the reports and the trade-off plot.
+    """Embed once, evaluate every prefix dim, write the reports (JSON, CSV, Markdown, HTML) and the trade-off plot.
 
     With no arguments: the bundled Cranfield sample with the bundled all-MiniLM-L6-v2.
     """
     options = {k: v for k, v in locals().items() if k not in _NOT_SWEEP}
-    with _exit_codes():
-        settings = _stats_settings(confidence, resamples, seed, ci_method)
-        result = _sweep(options, settings, show_progress=not as_json)
+    with exit_codes():
+        settings = stats_settings(confidence, resamples, seed, ci_method)
+        result = run_sweep(options, settings, show_progress=not as_json)
         from mrl_eval.report import build_document, write_trec_runs
 
         doc = build_document(result, "sweep")
         if save_runs:
             write_trec_runs(result, save_runs)
-        _finish(doc, out_dir, as_json, result.config.metrics[0])
+        finish(doc, out_dir, as_json, result.config.metrics[0])
+        emit_ci("sweep", as_json, doc=doc, primary=result.config.metrics[0])
 
 
 @app.command()
+@configurable("recommend")
 def recommend(
+    ctx: typer.Context,
     data: O.DataArg = None,
     min_ndcg: Annotated[
         float | None, typer.Option(help="Bar: nDCG@10 at or above this.", rich_help_panel=O.BAR)
@@ -299,14 +191,18 @@ def recommend(
     out_dir: O.OutOpt = Path("reports"),
     save_runs: O.SaveRunsOpt = None,
     as_json: O.JsonOpt = False,
+    baseline: O.BaselineOpt = None,
+    baseline_max_drop: O.BaselineMaxDropOpt = "0.01",
+    junit_xml: O.JunitOpt = None,
+    config: O.ConfigOpt = None,
 ) -> None:
     """Recommend the smallest swept dim that meets the rule. Exit 3 if none does (a CI quality gate).
 
     Examples: --min-ndcg 0.82 · --metric recall@100 --min 0.9 · --max-drop 2% --rule non-inferior ·
-    --rule lower-bound --min-ndcg 0.75 · --from reports/run.json
+    --rule lower-bound --min-ndcg 0.75 · --from reports/run.json · --baseline reports/main.json --junit-xml gate.xml
     """
-    sweep_options = {k: v for k, v in locals().items() if k not in _NOT_SWEEP + _BAR}
-    with _exit_codes():
+    sweep_options = {k: v for k, v in locals().items() if k not in _NOT_SWEEP + _BAR + _GATE}
+    with exit_codes():
         from mrl_eval import metrics as M
         from mrl_eval.recommend import holdout_check, make_rule
         from mrl_eval.recommend import recommend as choose
@@ -315,11 +211,21 @@ def recommend(
             raise UsageError("--min-ndcg means --metric ndcg@10 --min X; give one form, not both")
         rule_metric = M.parse_metrics(metric or "ndcg@10")[0]
         the_rule = make_rule(rule_metric, min_ndcg if min_ndcg is not None else min_value, max_drop, rule)
-        settings = _stats_settings(confidence, resamples, seed, ci_method)
+        settings = stats_settings(confidence, resamples, seed, ci_method)
+        baseline_doc = gate = None
+        if baseline is not None:  # checked before any slow work
+            from mrl_eval.compare import Gate
+            from mrl_eval.report import read_document
+
+            gate = Gate(rule_metric, "point" if rule == "point" else "non-inferior", baseline_max_drop)
+            gate.check("--baseline-max-drop")
+            baseline_doc = read_document(baseline)
+            if rule_metric not in (baseline_doc["results"][0].get("metrics") or {}):
+                raise MrlEvalError(f"{baseline}: has no {rule_metric}, the bar's metric; pass another --baseline")
         if from_json is not None:
             from mrl_eval.report import per_query_of, read_document, restat_document
 
-            if data or embeddings or model or corpus or queries or qrels or save_runs:
+            if any(given_as_flag(ctx, key) for key in _DATA_KEYS):
                 raise UsageError(
                     "--from reads a saved run: drop DATA, --embeddings, --model, --corpus/--queries/--qrels"
                 )
@@ -339,7 +245,7 @@ def recommend(
         else:
             from mrl_eval.report import build_document, write_trec_runs
 
-            result = _sweep(sweep_options, settings, show_progress=not as_json, extra_metric=rule_metric)
+            result = run_sweep(sweep_options, settings, show_progress=not as_json, extra_metric=rule_metric)
             if save_runs:
                 write_trec_runs(result, save_runs)
             doc = build_document(result, "recommend")
@@ -350,9 +256,103 @@ def recommend(
         doc["recommendation"] = rec.to_dict()
         if holdout is not None:
             doc["holdout"] = holdout_check(per_query, full_dim, query_ids, the_rule, settings, holdout, n_docs)
-        _finish(doc, out_dir, as_json, rule_metric, plots=plot if plot is not None else from_json is None)
-    if rec.dim is None:
+        if baseline_doc is not None and gate is not None:
+            from mrl_eval.compare import compare_runs
+
+            doc["baseline"] = compare_runs(baseline_doc, doc, gate, settings, (str(baseline), "this run"))
+        finish(doc, out_dir, as_json, rule_metric, plots=plot if plot is not None else from_json is None)
+        emit_ci("recommend", as_json, junit_xml, doc=doc, primary=rule_metric)
+    if rec.dim is None or not doc.get("baseline", {}).get("passed", True):
         raise typer.Exit(EXIT_GATE_FAILED)
+
+
+@app.command()
+@configurable("compare")
+def compare(
+    ctx: typer.Context,
+    runs: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            metavar="BASELINE CURRENT",
+            help="Two saved runs (JSON reports of sweep or recommend), the baseline first. With one, it is the "
+            "current run and the baseline is --baseline (or the config file's).",
+            show_default=False,
+        ),
+    ] = None,
+    baseline: O.BaselineOpt = None,
+    metric: Annotated[str, typer.Option(help="The gated metric.", rich_help_panel=O.BAR)] = "ndcg@10",
+    max_drop: Annotated[
+        str,
+        typer.Option(
+            help="Largest allowed fall below the baseline at any dim: absolute (0.01) or relative to the "
+            "baseline's score (1%).",
+            rich_help_panel=O.BAR,
+        ),
+    ] = "0.01",
+    rule: Annotated[
+        str,
+        typer.Option(
+            help="What must stay within --max-drop: point (the mean delta) or non-inferior / lower-bound (the lower "
+            "end of the delta's CI; the mean when no paired test is possible).",
+            rich_help_panel=O.BAR,
+        ),
+    ] = "point",
+    confidence: O.ConfidenceOpt = 0.95,
+    resamples: O.ResamplesOpt = 10_000,
+    seed: O.SeedOpt = 0,
+    ci_method: O.CiMethodOpt = "bca",
+    junit_xml: O.JunitOpt = None,
+    as_json: O.JsonOpt = False,
+    config: O.ConfigOpt = None,
+) -> None:
+    """Compare two saved runs dim by dim; exit 3 if the gated metric fell more than --max-drop at any shared dim.
+
+    Every metric's delta (current minus baseline), with a paired test where both runs evaluated the same queries.
+    Examples: compare reports/main.json reports/run.json · --max-drop 2% --rule non-inferior · --junit-xml gate.xml
+    """
+    with exit_codes():
+        from mrl_eval import metrics as M
+        from mrl_eval.compare import Gate, compare_runs
+        from mrl_eval.report import read_document
+
+        paths = list(runs or [])
+        if len(paths) == 2 and baseline is not None and given_as_flag(ctx, "baseline"):
+            raise UsageError("compare takes BASELINE CURRENT or CURRENT --baseline BASELINE, not both")
+        if len(paths) == 1 and baseline is not None:
+            paths = [baseline, paths[0]]
+        if len(paths) != 2:
+            raise UsageError(f"compare needs two runs, BASELINE CURRENT (or CURRENT with --baseline); got {len(paths)}")
+        gate = Gate(M.parse_metrics(metric)[0], rule, max_drop).check()
+        settings = stats_settings(confidence, resamples, seed, ci_method)
+        base_path, current_path = paths
+        comparison = compare_runs(
+            read_document(base_path), read_document(current_path), gate, settings, (str(base_path), str(current_path))
+        )
+        comparison = {"command": "compare", "mrl_eval_version": __version__, **comparison}
+        if as_json:
+            sys.stdout.write(json.dumps(comparison, indent=1) + "\n")
+        else:
+            render_comparison(comparison)
+        emit_ci("compare", as_json, junit_xml, comparison=comparison)
+    if not comparison["passed"]:
+        raise typer.Exit(EXIT_GATE_FAILED)
+
+
+@config_app.command("show", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def config_show(
+    ctx: typer.Context,
+    command: Annotated[
+        str, typer.Argument(help="The command whose settings to show: sweep, recommend or compare.")
+    ] = "recommend",
+    as_json: O.JsonOpt = False,
+    config: O.ConfigOpt = None,
+) -> None:
+    """Print the settings COMMAND would run with and where each came from: flag, the config file, or default.
+
+    Flags after COMMAND are read as COMMAND reads them: mrl-eval config show recommend --min-ndcg 0.8
+    """
+    with exit_codes():
+        show_settings(ctx, command, ctx.args, config, as_json)
 
 
 def main() -> None:

@@ -162,3 +162,41 @@ CacheDtypeOpt = Annotated[
         rich_help_panel=MODEL,
     ),
 ]
+
+
+CONFIG, BASELINE = "Config and CI", "Baseline"
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        help="Settings file (TOML). Default: ./mrl-eval.toml, else \\[tool.mrl-eval] in ./pyproject.toml. "
+        "Flags override it; see `mrl-eval config show`.",
+        rich_help_panel=CONFIG,
+        show_default=False,
+    ),
+]
+JunitOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--junit-xml",
+        help="Also write the gated checks to this JUnit XML file (one test case per check), for CI test reports.",
+        rich_help_panel=CONFIG,
+        show_default=False,
+    ),
+]
+BaselineOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="A saved run (JSON report) to compare with, dim by dim: the gate also fails (exit 3) if the gated "
+        "metric falls too far below it.",
+        rich_help_panel=BASELINE,
+        show_default=False,
+    ),
+]
+BaselineMaxDropOpt = Annotated[
+    str,
+    typer.Option(
+        help="Largest allowed fall below --baseline at any compared dim: absolute (0.01) or relative (1%).",
+        rich_help_panel=BASELINE,
+    ),
+]

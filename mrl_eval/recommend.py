@@ -80,20 +80,23 @@ def make_rule(metric: str, min_value: float | None, max_drop: str | None, kind: 
         raise UsageError(f"--min {min_value:g}: metric values lie in [0, 1]")
     absolute = relative = None
     if max_drop is not None:
-        text = max_drop.strip()
-        match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(%?)", text)
-        if not match:
-            raise UsageError(f"--max-drop {max_drop!r}: give an absolute drop like 0.02 or a relative one like 2%")
-        value = float(match.group(1))
-        if match.group(2):
-            if value > 100:
-                raise UsageError(f"--max-drop {max_drop!r}: a relative drop is at most 100%")
-            relative = value / 100
-        else:
-            if value > 1:
-                raise UsageError(f"--max-drop {max_drop!r}: an absolute drop is at most 1 (did you mean {value:g}%?)")
-            absolute = value
+        absolute, relative = parse_max_drop(max_drop)
     return Rule(metric, kind, min_value, absolute, relative)
+
+
+def parse_max_drop(text: str, flag: str = "--max-drop") -> tuple[float | None, float | None]:
+    """'0.02' -> (0.02, None), an absolute drop; '2%' -> (None, 0.02), a share of the reference score."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(%?)", text.strip())
+    if not match:
+        raise UsageError(f"{flag} {text!r}: give an absolute drop like 0.02 or a relative one like 2%")
+    value = float(match.group(1))
+    if match.group(2):
+        if value > 100:
+            raise UsageError(f"{flag} {text!r}: a relative drop is at most 100%")
+        return None, value / 100
+    if value > 1:
+        raise UsageError(f"{flag} {text!r}: an absolute drop is at most 1 (did you mean {value:g}%?)")
+    return value, None
 
 
 @dataclass(frozen=True)

@@ -149,7 +149,8 @@ class _AtomicFiles:
 
 
 def write_reports(doc: dict, out_dir: Path, plot_metric: str | None = None, plots: bool = True) -> list[Path]:
-    """JSON, CSV, Markdown, and unless `plots` is False the PNG/SVG charts, into `out_dir`, all or nothing."""
+    """JSON, CSV, Markdown, HTML, and unless `plots` is False the PNG/SVG charts, into `out_dir`, all or nothing."""
+    from mrl_eval.html_report import to_html
     from mrl_eval.summary import losses_csv, to_csv, to_markdown
 
     try:
@@ -165,12 +166,16 @@ def write_reports(doc: dict, out_dir: Path, plot_metric: str | None = None, plot
         has_losses = bool(doc.get("losses", {}).get("by_dim"))
         if has_losses:
             files.write_text(f"{stem}.losses.csv", losses_csv(doc))
+        svg = None
         if plots:  # matplotlib is imported only here: most of a `recommend --from`'s time when it draws
             from mrl_eval.plot import plot_deltas, plot_tradeoff
 
-            plot_tradeoff(doc, [files.path_for(f"{stem}.png"), files.path_for(f"{stem}.svg")], plot_metric)
+            svg_path = files.path_for(f"{stem}.svg")
+            plot_tradeoff(doc, [files.path_for(f"{stem}.png"), svg_path], plot_metric)
+            svg = svg_path.read_text(encoding="utf-8")  # the HTML report shows the same chart, inline
             if has_losses:
                 plot_deltas(doc, [files.path_for(f"{stem}.deltas.png"), files.path_for(f"{stem}.deltas.svg")])
+        files.write_text(f"{stem}.html", to_html(doc, stem, svg, plot_metric))
         return files.commit()
     except OSError as err:
         files.discard()

@@ -68,12 +68,14 @@ def shortlist_size(k: int) -> int:
     return k + max(16, k // 2)
 
 
-def _exact_scores(query: np.ndarray, rows: np.ndarray, dim: int) -> np.ndarray:
-    """float64 cosine of the first `dim` components, each pair summed on its own (independent of batching)."""
-    q = np.asarray(query[:dim], dtype=np.float64)
-    c = np.asarray(rows[:, :dim], dtype=np.float64)
-    dots = (c * q).sum(axis=1)
-    norms = np.sqrt((c * c).sum(axis=1)) * np.sqrt((q * q).sum())
+def _exact_scores(queries: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """float64 cosines: `queries` (..., d) against `rows` (..., m, d). Each pair is summed on its own along the
+    last axis, so a pair's score does not depend on which other pairs share the batch."""
+    dots = np.einsum("...md,...d->...m", rows, queries)
+    norms = (
+        np.sqrt(np.einsum("...md,...md->...m", rows, rows))
+        * np.sqrt(np.einsum("...d,...d->...", queries, queries))[..., None]
+    )
     return np.divide(dots, norms, out=np.zeros_like(dots), where=norms > 0)
 
 
@@ -88,26 +90,41 @@ def _finalize(
     exclude: np.ndarray | None,
 ) -> Ranking:
     """Rescore each query's float32 shortlist exactly and keep the best k by (score desc, doc id desc)."""
-    n_queries = cand_i.shape[0]
+    n_queries, capacity = cand_i.shape
     out_i = np.full((n_queries, k), -1, np.int64)
     out_s = np.full((n_queries, k), -np.inf, np.float64)
-    capacity = cand_i.shape[1]
-    for r in range(n_queries):
-        idx = np.sort(cand_i[r, np.isfinite(cand_s[r])])  # excluded docs score -inf in the shortlist
-        exact = _exact_scores(queries[r], corpus[idx], dim)
-        order = np.lexsort((-key[idx], -exact))[:k]
-        # A document outside a full shortlist scores at most the shortlist's lowest float32 score plus the error.
-        if len(idx) >= capacity and len(order) == k and exact[order[-1]] - cand_s[r].min() <= FLOAT32_ERROR:
-            idx, exact = _rescore_all(queries[r], corpus, dim, exclude[r] if exclude is not None else -1)
-            order = np.lexsort((-key[idx], -exact))[:k]
-        out_i[r, : len(order)], out_s[r, : len(order)] = idx[order], exact[order]
-    return Ranking(out_i, out_s)
+    block = max(1, (64 * 1024**2) // max(1, capacity * dim * 8))  # queries per block: ~64 MiB of float64 rows
+    for b0 in range(0, n_queries, block):
+        b1 = min(n_queries, b0 + block)
+        valid = np.isfinite(cand_s[b0:b1])  # excluded docs and empty slots score -inf in the shortlist
+        idx = np.where(valid, cand_i[b0:b1], 0)
+        rows = np.asarray(corpus[idx.ravel(), :dim], dtype=np.float64).reshape(*idx.shape, dim)
+        exact = _exact_scores(np.asarray(queries[b0:b1, :dim], dtype=np.float64), rows)
+        exact[~valid] = -np.inf
+        order = np.lexsort((-key[idx], -exact), axis=-1)[:, :k]
+        top_i = np.take_along_axis(np.where(valid, idx, -1), order, axis=1)
+        top_s = np.take_along_axis(exact, order, axis=1)
+        for r in range(b1 - b0):
+            q = b0 + r
+            # A document outside a full shortlist scores at most the shortlist's lowest float32 score plus the
+            # float32 error: if that could reach the k-th exact score, rescore this query against everything.
+            if valid[r].all() and top_s.shape[1] == k and top_s[r, -1] - cand_s[q].min() <= FLOAT32_ERROR:
+                ids, scores = _rescore_all(queries[q], corpus, dim, exclude[q] if exclude is not None else -1)
+                best = np.lexsort((-key[ids], -scores))[:k]
+                top_i[r], top_s[r] = ids[best], scores[best]
+        n = top_i.shape[1]
+        out_i[b0:b1, :n], out_s[b0:b1, :n] = top_i, top_s
+    return Ranking(out_i, np.where(out_i >= 0, out_s, -np.inf))
 
 
 def _rescore_all(query: np.ndarray, corpus: np.ndarray, dim: int, excluded: int) -> tuple[np.ndarray, np.ndarray]:
-    step = 65536
+    step = 8192  # float64 rows: 64 MiB at 1,024 dims
+    q = np.asarray(query[:dim], dtype=np.float64)
     scores = np.concatenate(
-        [_exact_scores(query, np.asarray(corpus[s : s + step]), dim) for s in range(0, corpus.shape[0], step)]
+        [
+            _exact_scores(q, np.asarray(corpus[s : s + step, :dim], dtype=np.float64))
+            for s in range(0, corpus.shape[0], step)
+        ]
     )
     idx = np.arange(corpus.shape[0], dtype=np.int64)
     if excluded >= 0:
@@ -123,20 +140,30 @@ def tie_key(doc_ids: Sequence[str]) -> np.ndarray:
     return key
 
 
+# Aim for a queries x chunk score block that stays in the CPU caches: the per-dim passes over it (scale, compare,
+# gather) then cost little next to the matrix products.
+CACHE_FRIENDLY_BYTES = 8 * 1024**2
+
+
 def chunk_size_for(n_queries: int, n_docs: int, dim: int, budget: int | None = None) -> int:
-    """Corpus rows per chunk so that the temporaries stay within the budget."""
+    """Corpus rows per chunk: cache-friendly, at least 1,024, and within the memory budget."""
     # per corpus row: raw and cosine float32 scores and a mask byte for every query, the row's float32 vector, and
     # (first chunk only) argpartition's int64 positions
     per_row = max(1, n_queries) * (4 + 4 + 1 + 8) + 4 * dim
-    rows = max(1024, (budget or chunk_budget()) // per_row)
+    largest = max(1024, (budget or chunk_budget()) // per_row)
+    rows = min(largest, max(1024, CACHE_FRIENDLY_BYTES // (4 * max(1, n_queries))))
     return int(min(max(n_docs, 1), rows))
 
 
 def _prefix_norms(x: np.ndarray, dims: Sequence[int]) -> np.ndarray:
     """(len(dims), n) L2 norms of the first d components, one row per dim; zeros replaced by 1."""
-    sq = np.square(x[:, : dims[-1]], dtype=np.float32)
-    cum = np.cumsum(sq, axis=1, dtype=np.float64)
-    norms = np.sqrt(cum[:, np.asarray(dims) - 1].T).astype(np.float32)
+    squares = np.empty((len(dims), x.shape[0]), np.float64)
+    total = np.zeros(x.shape[0], np.float64)
+    for j, (lo, hi) in enumerate(zip([0, *dims[:-1]], dims)):
+        segment = x[:, lo:hi]
+        total += np.einsum("ij,ij->i", segment, segment)  # segment sums nest like the dot products
+        squares[j] = total
+    norms = np.sqrt(squares).astype(np.float32)
     norms[norms == 0] = 1.0  # an all-zero prefix scores 0 against everything instead of NaN
     return norms
 
@@ -165,7 +192,7 @@ def _merge(
         m = int(counts.max())
         if m == 0:
             return best_s, best_i
-        rows, cols = np.nonzero(mask)
+        rows, cols = np.divmod(np.flatnonzero(mask), n)  # much faster than a 2-D nonzero
         slot = np.arange(rows.size) - np.repeat(np.cumsum(counts) - counts, counts)
         cand_s = np.full((n_queries, m), -np.inf, np.float32)
         cand_i = np.full((n_queries, m), -1, np.int64)

@@ -1,0 +1,266 @@
+"""`mrl-eval compare` and `recommend --baseline`: deltas dim by dim, the paired test, and the regression gate."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from mrl_eval.cli import app
+from mrl_eval.compare import Gate, compare_runs
+from mrl_eval.stats import StatsSettings
+from tests.conftest import shared_dataset
+
+runner = CliRunner()
+
+GEMMA = "embeddinggemma-300m"
+SWEPT = [64, 128, 256, 512, 768]
+
+
+def _invoke(args: list[object]):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+@pytest.fixture(scope="module")
+def saved_sweep(tmp_path_factory) -> dict:
+    """A real saved sweep: scifact with the precomputed embeddinggemma-300m vectors."""
+    folder = shared_dataset("scifact")
+    work = tmp_path_factory.mktemp("compare-sweep")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_CACHE_HOME", str(work / "xdg-cache"))
+        mp.chdir(work)
+        result = _invoke(
+            ["sweep", folder, "--embeddings", folder / "embeddings" / GEMMA, "--dims", "64,128,256,512", "--json"]
+        )
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def _write(folder: Path, name: str, doc: dict) -> Path:
+    path = folder / name
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    return path
+
+
+def _shift(doc: dict, dim: int, by: float, metric: str = "ndcg@10") -> dict:
+    """A copy with every query's `metric` at `dim` moved by `by`, and the mean with it."""
+    out = copy.deepcopy(doc)
+    values = out["per_query"][str(dim)][metric]
+    for q in values:
+        values[q] += by
+    for r in out["results"]:
+        if r["dim"] == dim:
+            r["metrics"][metric] += by
+    return out
+
+
+def _compare(*args: object):
+    result = _invoke(["compare", *args, "--json"])
+    return result, (json.loads(result.stdout) if result.stdout.strip() else None)
+
+
+def test_compare_catches_a_planted_regression(cli_env, saved_sweep):
+    base = _write(cli_env, "base.json", saved_sweep)
+    current = _write(cli_env, "current.json", _shift(saved_sweep, 128, -0.05))
+    result, doc = _compare(base, current)
+    assert result.exit_code == 3, result.output
+    assert doc["passed"] is False and doc["failed_dims"] == [128]
+    assert doc["dims"] == SWEPT and doc["only_in_baseline"] == [] and doc["only_in_current"] == []
+    row = next(r for r in doc["by_dim"] if r["dim"] == 128)
+    v = row["metrics"]["ndcg@10"]
+    assert v["delta"] == pytest.approx(-0.05, abs=1e-9)
+    assert v["delta_ci"] == pytest.approx([-0.05, -0.05], abs=1e-9)  # every query moved by the same amount
+    assert v["p_value"] == pytest.approx(1 / 10_001)  # no sign flip reaches |mean| 0.05 but the observed one
+    assert row["metrics"]["recall@10"]["delta"] == 0.0  # the other metrics did not move
+    assert row["gate"] == {
+        "allowed_drop": 0.01,
+        "checked": "mean delta",
+        "value": pytest.approx(-0.05),
+        "passed": False,
+        "regressed": True,
+    }
+    assert all(r["gate"]["passed"] for r in doc["by_dim"] if r["dim"] != 128)
+    text = _invoke(["compare", base, current])
+    assert text.exit_code == 3
+    assert "Baseline gate failed: ndcg@10 fell more than 0.01 below the baseline at dim 128: -0.0500" in _flat(
+        text.stdout
+    )
+
+
+def test_an_identical_pair_passes_with_zero_deltas_and_p_1(cli_env, saved_sweep):
+    base = _write(cli_env, "base.json", saved_sweep)
+    result, doc = _compare(base, base, "--rule", "non-inferior")
+    assert result.exit_code == 0, result.output
+    assert doc["passed"] is True and doc["paired"]["available"] is True and doc["paired"]["queries"] == 300
+    for row in doc["by_dim"]:
+        for v in row["metrics"].values():
+            assert v["delta"] == 0.0 and v["delta_ci"] == [0.0, 0.0] and v["p_value"] == 1.0
+        assert row["gate"]["checked"] == "lower end of the delta's CI" and not row["gate"]["regressed"]
+
+
+def test_different_query_sets_give_no_paired_test_and_say_why(cli_env, saved_sweep):
+    half = copy.deepcopy(saved_sweep)
+    keep = list(half["per_query"]["768"]["ndcg@10"])[:150]
+    half["per_query"] = {
+        d: {m: {q: values[q] for q in keep} for m, values in metrics.items()}
+        for d, metrics in half["per_query"].items()
+    }
+    base, current = _write(cli_env, "base.json", saved_sweep), _write(cli_env, "half.json", half)
+    result, doc = _compare(base, current, "--rule", "non-inferior")
+    assert result.exit_code == 0, result.output
+    assert doc["paired"]["available"] is False
+    assert doc["paired"]["reason"] == "different query sets: 300 vs 150 queries"
+    assert all("delta_ci" not in r["metrics"]["ndcg@10"] for r in doc["by_dim"])
+    assert all(r["gate"]["checked"] == "mean delta" for r in doc["by_dim"])  # non-inferior fell back to point
+    text = _flat(_invoke(["compare", base, current, "--rule", "non-inferior"]).stdout)
+    assert "No paired test: different query sets: 300 vs 150 queries. The gate falls back to the point rule" in text
+
+
+def test_non_inferior_fails_a_noisy_run_the_mean_lets_through(cli_env, saved_sweep):
+    # per-query deltas of +0.2 and -0.2 in turn: mean about 0, but the CI of the delta reaches below -0.01
+    noisy = copy.deepcopy(saved_sweep)
+    values = noisy["per_query"]["256"]["ndcg@10"]
+    for i, q in enumerate(values):
+        values[q] += 0.2 if i % 2 else -0.2
+    base, current = _write(cli_env, "base.json", saved_sweep), _write(cli_env, "noisy.json", noisy)
+    point, doc = _compare(base, current)
+    assert point.exit_code == 0, point.output
+    strict, strict_doc = _compare(base, current, "--rule", "non-inferior")
+    assert strict.exit_code == 3, strict.output
+    assert strict_doc["failed_dims"] == [256]
+    row = next(r for r in strict_doc["by_dim"] if r["dim"] == 256)
+    assert row["gate"]["value"] == row["metrics"]["ndcg@10"]["delta_ci"][0] < -0.01
+
+
+@pytest.mark.parametrize(("max_drop", "code"), [("10%", 0), ("5%", 3), ("0.06", 0), ("0.04", 3)])
+def test_max_drop_absolute_or_relative_to_the_baseline(cli_env, saved_sweep, max_drop, code):
+    # a drop of 0.05 at dim 128, whose baseline scores about 0.76: 5% of it is 0.038, 10% is 0.076
+    base = _write(cli_env, "base.json", saved_sweep)
+    current = _write(cli_env, "current.json", _shift(saved_sweep, 128, -0.05))
+    result, doc = _compare(base, current, "--max-drop", max_drop)
+    assert result.exit_code == code, result.output
+    row = next(r for r in doc["by_dim"] if r["dim"] == 128)
+    baseline_value = row["metrics"]["ndcg@10"]["baseline"]
+    expected = baseline_value * float(max_drop[:-1]) / 100 if max_drop.endswith("%") else float(max_drop)
+    assert row["gate"]["allowed_drop"] == pytest.approx(expected)
+
+
+def test_only_shared_dims_are_compared_and_the_rest_are_named(cli_env, saved_sweep):
+    fewer = copy.deepcopy(saved_sweep)
+    fewer["results"] = [r for r in fewer["results"] if r["dim"] != 512]
+    del fewer["per_query"]["512"]
+    base, current = _write(cli_env, "base.json", saved_sweep), _write(cli_env, "fewer.json", fewer)
+    result, doc = _compare(base, current)
+    assert result.exit_code == 0, result.output
+    assert doc["dims"] == [64, 128, 256, 768] and doc["only_in_baseline"] == [512] and doc["only_in_current"] == []
+    assert doc["paired"]["available"] is True  # the shared dims still pair
+    assert "Dims not compared (only in the baseline: 512)" in _flat(_invoke(["compare", base, current]).stdout)
+
+
+def test_the_gated_metric_must_be_in_both_runs(cli_env, saved_sweep):
+    base = _write(cli_env, "base.json", saved_sweep)
+    result = _invoke(["compare", base, base, "--metric", "precision@5"])
+    assert result.exit_code == 1, result.output
+    assert "has no precision@5" in _flat(result.stderr)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["base.json"], "compare needs two runs"),
+        (["base.json", "base.json", "--max-drop", "abc"], "--max-drop 'abc'"),
+        (["base.json", "base.json", "--rule", "strict"], "--rule 'strict'"),
+        (["base.json", "base.json", "--baseline", "base.json"], "not both"),
+    ],
+)
+def test_compare_usage_errors_exit_2(cli_env, saved_sweep, args, message):
+    _write(cli_env, "base.json", saved_sweep)
+    result = _invoke(["compare", *args])
+    assert result.exit_code == 2, result.output
+    assert message in _flat(result.stderr)
+
+
+def test_one_run_with_the_baseline_from_the_config_file(cli_env, saved_sweep):
+    _write(cli_env, "base.json", saved_sweep)
+    _write(cli_env, "current.json", _shift(saved_sweep, 64, -0.03))
+    (cli_env / "mrl-eval.toml").write_text('baseline = "base.json"\n[compare]\nmax-drop = "0.02"\n')
+    result, doc = _compare("current.json")
+    assert result.exit_code == 3, result.output
+    assert doc["baseline"]["path"] == str(cli_env / "base.json") and doc["current"]["path"] == "current.json"
+    assert doc["gate"]["max_drop"] == "0.02" and doc["failed_dims"] == [64]
+
+
+def test_recommend_with_a_baseline_fails_the_gate_on_a_regression(cli_env, saved_sweep):
+    # the baseline is better than the current run at dim 256 by 0.03, more than the default --baseline-max-drop
+    baseline = _write(cli_env, "baseline.json", _shift(saved_sweep, 256, +0.03))
+    current = _write(cli_env, "current.json", saved_sweep)
+    args = ["recommend", "--from", current, "--min-ndcg", "0.7", "--baseline", baseline, "--json"]
+    result = _invoke(args)
+    assert result.exit_code == 3, result.output  # the bar is met, the baseline gate is not
+    doc = json.loads(result.stdout)
+    assert doc["recommendation"]["dim"] == 128
+    assert doc["baseline"]["passed"] is False and doc["baseline"]["failed_dims"] == [256]
+    assert doc["baseline"]["current"]["path"] == "this run"
+    saved = json.loads((cli_env / "reports" / "scifact__embeddinggemma-300m.json").read_text(encoding="utf-8"))
+    assert saved["baseline"]["failed_dims"] == [256]  # the saved report carries the comparison
+    relaxed = _invoke([*args[:-1], "--baseline-max-drop", "0.05", "--json"])
+    assert relaxed.exit_code == 0, relaxed.output
+
+
+def test_recommend_baseline_max_drop_is_checked_before_any_work(cli_env, saved_sweep):
+    base = _write(cli_env, "base.json", saved_sweep)
+    result = _invoke(["recommend", "--from", base, "--min-ndcg", "0.7", "--baseline", base, "--baseline-max-drop", "x"])
+    assert result.exit_code == 2, result.output
+    assert "--baseline-max-drop 'x'" in _flat(result.stderr)
+    assert not (cli_env / "reports").exists()
+
+
+def _tiny(values: dict[str, float]) -> dict:
+    return {
+        "data": {"name": "tiny"},
+        "model": {"name": "m"},
+        "results": [{"dim": 4, "metrics": {"ndcg@10": sum(values.values()) / len(values)}}],
+        "per_query": {"4": {"ndcg@10": values}},
+    }
+
+
+def test_compare_runs_on_hand_made_values():
+    # deltas 0, -0.1, -0.1: mean -0.0667. Sign flips of (0, 0.1, 0.1) give |mean| 0.0667 or 0, each half the time,
+    # so p is about 0.5
+    baseline = _tiny({"q1": 0.5, "q2": 0.5, "q3": 1.0})
+    current = _tiny({"q1": 0.5, "q2": 0.4, "q3": 0.9})
+    out = compare_runs(baseline, current, Gate(max_drop="0.05"), StatsSettings(resamples=20_000))
+    v = out["by_dim"][0]["metrics"]["ndcg@10"]
+    assert v["delta"] == pytest.approx(-0.2 / 3)
+    assert v["p_value"] == pytest.approx(0.5, abs=0.02)
+    assert out["by_dim"][0]["gate"]["passed"] is False  # 0.0667 > 0.05
+    assert compare_runs(baseline, current, Gate(max_drop="0.07"), StatsSettings())["passed"] is True
+
+
+def test_recommend_baseline_without_the_bars_metric_fails_before_sweeping(cli_env, saved_sweep):
+    base = _write(cli_env, "base.json", saved_sweep)
+    result = _invoke(["recommend", "--from", base, "--metric", "recall@100", "--min", "0.9", "--baseline", "tiny.json"])
+    assert result.exit_code == 1 and "tiny.json: file not found" in _flat(result.stderr)
+    _write(cli_env, "tiny.json", {**_tiny({"q1": 0.5}), "full_dim": 4, "n_docs": 1, "queries_evaluated": 1})
+    result = _invoke(["recommend", "--from", base, "--metric", "recall@100", "--min", "0.9", "--baseline", "tiny.json"])
+    assert result.exit_code == 1, result.output
+    assert "tiny.json: has no recall@100, the bar's metric" in _flat(result.stderr)
+    assert not (cli_env / "reports").exists()
+
+
+def test_a_malformed_report_is_an_input_error_naming_it(cli_env, saved_sweep):
+    base = _write(cli_env, "base.json", saved_sweep)
+    broken = copy.deepcopy(saved_sweep)
+    del broken["results"][0]["metrics"]
+    _write(cli_env, "broken.json", broken)
+    result = _invoke(["compare", base, "broken.json"])
+    assert isinstance(result.exception, SystemExit), repr(result.exception)  # not a traceback
+    assert result.exit_code == 1, result.output
+    assert "broken.json: a results entry is incomplete" in _flat(result.stderr)

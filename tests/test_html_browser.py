@@ -1,0 +1,71 @@
+"""The HTML report in a real headless browser (Debian's chromium, driven by Playwright): it loads with no console
+errors and no network requests, and the table and the chart are present and visible. `.ci/run` installs chromium;
+where it is absent outside CI, the test is skipped."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.test_html_report import recommended  # noqa: F401 - the shared real recommend run (a fixture)
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+def browser():
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is missing in CI: .ci/run must install it (apt-get install chromium)")
+        pytest.skip("chromium not installed (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        instance = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield instance
+        instance.close()
+
+
+def test_the_html_report_loads_offline_and_shows_the_table_and_the_chart(recommended, browser, tmp_path):  # noqa: F811
+    folder, _doc, _page = recommended
+    html = Path(folder) / "reports" / "scifact__embeddinggemma-300m.html"
+    page = browser.new_page(viewport={"width": 1366, "height": 800})  # a laptop screen
+    problems: list[str] = []
+    requests: list[str] = []
+    page.on(
+        "console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type in ("error", "warning") else None
+    )
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(html.as_uri(), wait_until="load")
+    page.wait_for_timeout(300)
+
+    assert problems == []
+    assert [u for u in requests if not u.startswith(("file:", "data:", "about:"))] == []  # nothing from the network
+    assert requests == [html.as_uri()]  # the page is the only thing it loads
+    table = page.locator("table").first
+    assert table.is_visible() and table.locator("tr").count() >= 3
+    chart = page.locator("svg").first
+    assert chart.is_visible()
+    box = chart.bounding_box()
+    assert box is not None and box["width"] > 400 and box["height"] > 200
+    assert box["x"] + box["width"] <= 1366  # fits the laptop screen, no horizontal scroll needed for the chart
+    assert page.get_by_text("Recommended dim").first.is_visible()
+    shot = Path(os.environ.get("MRL_EVAL_SCREENSHOT", tmp_path / "report.png"))
+    page.screenshot(path=str(shot), full_page=False)
+    assert shot.stat().st_size > 10_000
+    page.emulate_media(media="print")
+    assert page.locator("table").first.is_visible()  # still there when printed
+    page.close()
