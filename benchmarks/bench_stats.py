@@ -105,7 +105,7 @@ def main() -> str:
             total.append(time.perf_counter() - start)
 
     lines = [
-        "## Statistics (issue: trustworthy recommendations)",
+        "## Statistics: confidence intervals and paired tests",
         "",
         f"SciFact, EmbeddingGemma-300m vectors, {len(qids)} queries x {len(per_query)} dims x "
         f"{len(per_query[full])} metrics = {n_columns} means plus {n_columns} paired deltas; 10,000 resamples, BCa.",

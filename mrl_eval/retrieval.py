@@ -91,6 +91,7 @@ def _finalize(
 ) -> Ranking:
     """Rescore each query's float32 shortlist exactly and keep the best k by (score desc, doc id desc)."""
     n_queries, capacity = cand_i.shape
+    outside = corpus.shape[0] > capacity  # some documents never made the shortlist
     out_i = np.full((n_queries, k), -1, np.int64)
     out_s = np.full((n_queries, k), -np.inf, np.float64)
     block = max(1, (64 * 1024**2) // max(1, capacity * dim * 8))  # queries per block: ~64 MiB of float64 rows
@@ -108,7 +109,8 @@ def _finalize(
             q = b0 + r
             # A document outside a full shortlist scores at most the shortlist's lowest float32 score plus the
             # float32 error: if that could reach the k-th exact score, rescore this query against everything.
-            if valid[r].all() and top_s.shape[1] == k and top_s[r, -1] - cand_s[q].min() <= FLOAT32_ERROR:
+            lowest = cand_s[q][valid[r]].min() if valid[r].any() else np.inf
+            if outside and top_s.shape[1] == k and top_s[r, -1] - lowest <= FLOAT32_ERROR:
                 ids, scores = _rescore_all(queries[q], corpus, dim, exclude[q] if exclude is not None else -1)
                 best = np.lexsort((-key[ids], -scores))[:k]
                 top_i[r], top_s[r] = ids[best], scores[best]

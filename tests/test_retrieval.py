@@ -127,3 +127,19 @@ def test_one_pass_gives_exactly_the_rankings_of_the_per_dim_path_on_real_data(da
     per = search_per_dim(vectors.queries, vectors.docs, dims, 100, key)
     for dim in dims:
         np.testing.assert_array_equal(one[dim].doc_index, per[dim].doc_index, err_msg=f"dim {dim}")
+
+
+def test_a_tie_group_larger_than_the_shortlist_still_ranks_by_doc_id():
+    # 300 identical documents all tie for first place; the float32 shortlist (k + margin) can hold only some of
+    # them, so the exact stage must notice and rescore the whole corpus: the 10 highest doc ids must win.
+    rng = np.random.default_rng(3)
+    docs = rng.standard_normal((1000, 16)).astype(np.float32)
+    docs[:300] = docs[0]
+    ids = [f"doc{i:04d}" for i in range(1000)]
+    query = docs[:1].copy()
+    for chunk_size in (None, 64):
+        ranking = search(query, docs, [8, 16], 10, tie_key(ids), chunk_size=chunk_size)
+        for dim in (8, 16):
+            assert [ids[i] for i in ranking[dim].doc_index[0]] == [f"doc{i:04d}" for i in range(299, 289, -1)]
+    excluded = search(query, docs, [16], 10, tie_key(ids), exclude=np.array([299]))[16]
+    assert [ids[i] for i in excluded.doc_index[0]] == [f"doc{i:04d}" for i in range(298, 288, -1)]
