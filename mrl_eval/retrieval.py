@@ -68,7 +68,7 @@ def shortlist_size(k: int) -> int:
     return k + max(16, k // 2)
 
 
-def _exact_scores(queries: np.ndarray, rows: np.ndarray) -> np.ndarray:
+def exact_cosines(queries: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """float64 cosines: `queries` (..., d) against `rows` (..., m, d). Each pair is summed on its own along the
     last axis, so a pair's score does not depend on which other pairs share the batch."""
     dots = np.einsum("...md,...d->...m", rows, queries)
@@ -100,7 +100,7 @@ def _finalize(
         valid = np.isfinite(cand_s[b0:b1])  # excluded docs and empty slots score -inf in the shortlist
         idx = np.where(valid, cand_i[b0:b1], 0)
         rows = np.asarray(corpus[idx.ravel(), :dim], dtype=np.float64).reshape(*idx.shape, dim)
-        exact = _exact_scores(np.asarray(queries[b0:b1, :dim], dtype=np.float64), rows)
+        exact = exact_cosines(np.asarray(queries[b0:b1, :dim], dtype=np.float64), rows)
         exact[~valid] = -np.inf
         order = np.lexsort((-key[idx], -exact), axis=-1)[:, :k]
         top_i = np.take_along_axis(np.where(valid, idx, -1), order, axis=1)
@@ -124,7 +124,7 @@ def _rescore_all(query: np.ndarray, corpus: np.ndarray, dim: int, excluded: int)
     q = np.asarray(query[:dim], dtype=np.float64)
     scores = np.concatenate(
         [
-            _exact_scores(q, np.asarray(corpus[s : s + step, :dim], dtype=np.float64))
+            exact_cosines(q, np.asarray(corpus[s : s + step, :dim], dtype=np.float64))
             for s in range(0, corpus.shape[0], step)
         ]
     )
