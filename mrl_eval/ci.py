@@ -116,8 +116,13 @@ def summary_markdown(doc: dict, primary: str) -> str:
         passed = gate_passed(doc)
         lines += ["", f"**Quality gate: {'passed' if passed else 'failed'}** {'✅' if passed else '❌'}"]
         if rec["dim"] is not None:
+            what = (
+                f"Cheapest cell meeting the bar: {rec['label']}"
+                if rec.get("label") and rec.get("optimize") == "bytes"
+                else f"Smallest dim meeting the bar: {rec['dim']}" + (f" ({rec['method']})" if rec.get("label") else "")
+            )
             lines.append(
-                f"Smallest dim meeting the bar: {rec['dim']} "
+                f"{what} "
                 f"({human_bytes(rec['storage']['bytes_per_vector'])}/vector instead of "
                 f"{human_bytes(rec['storage']['full_bytes_per_vector'])})."
             )

@@ -257,8 +257,30 @@ def _fingerprints(doc: dict) -> str:
     return _kv(pairs)
 
 
-def to_html(doc: dict, stem: str, svg: str | None = None, primary: str | None = None) -> str:
-    """The whole page. `svg` is the trade-off chart's SVG text, or None when charts were not drawn."""
+def _grid(doc: dict, primary: str, pareto_svg: str | None) -> list[str]:
+    """The grid, cost, two-stage tables, the PCA and two-stage findings, and the Pareto chart."""
+    from mrl_eval.summary import explain_grid, grid_tables
+
+    parts = []
+    for title, header, rows in grid_tables(doc, primary):
+        head = "".join(f"<th>{_e(h)}</th>" for h in header)
+        body = "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>" for row in rows)
+        parts += [f"<h3>{_e(title)}</h3>", f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"]
+    parts += [f"<p>{_e(line)}</p>" for line in explain_grid(doc)]
+    if pareto_svg:
+        parts.append(
+            f"<figure>{inline_svg(pareto_svg, f'{primary} against bytes per vector')}"
+            f"<figcaption>Every cell's {_e(primary)} against its bytes per vector, with the Pareto frontier; the same "
+            "chart as the .pareto.svg file.</figcaption></figure>"
+        )
+    return parts
+
+
+def to_html(
+    doc: dict, stem: str, svg: str | None = None, primary: str | None = None, pareto_svg: str | None = None
+) -> str:
+    """The whole page. `svg` is the trade-off chart's SVG text, or None when charts were not drawn; `pareto_svg`
+    the grid's quality-against-bytes chart."""
     metric_names = list(doc["results"][0]["metrics"])
     primary = primary or (doc.get("recommendation") or {}).get("metric") or metric_names[0]
     title = f"mrl-eval {doc['command']}: {doc['data']['name']} with {doc['model']['name']}"
@@ -281,6 +303,8 @@ def to_html(doc: dict, stem: str, svg: str | None = None, primary: str | None = 
         ]
     else:
         sections.append('<p class="note">Charts were not drawn for this run (pass --plot to draw them).</p>')
+    if doc.get("grid"):
+        sections += ["<h2>Precision, PCA and two-stage</h2>", *_grid(doc, primary, pareto_svg)]
     if (doc.get("losses") or {}).get("by_dim"):
         sections += ["<h2>Queries that lose the most</h2>", _losses(doc)]
     sections += ["<h2>Run settings</h2>", _settings(doc), "<h2>Fingerprints</h2>", _fingerprints(doc)]

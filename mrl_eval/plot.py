@@ -80,7 +80,8 @@ def plot_tradeoff(doc: dict, paths: Sequence[Path], metric: str | None = None) -
                 color="#f1c40f",
                 mec="#7d6608",
                 zorder=7,
-                label=f"recommended: {rec['dim']} dims",
+                label=f"recommended: {rec['dim']} dims"
+                + (f" ({rec['method']}, {rec['precision']})" if rec.get("label") else ""),
             )
 
     ax.set_xscale("log", base=2)
@@ -143,6 +144,88 @@ def plot_deltas(doc: dict, paths: Sequence[Path]) -> None:
     )
     ax.grid(True, axis="y", alpha=0.3)
     fig.subplots_adjust(left=0.08, right=0.98, bottom=0.2, top=0.92)
+    for path in paths:
+        fig.savefig(path, format=Path(path).suffix.lstrip("."))
+    plt.close(fig)
+
+
+PRECISION_MARKERS = {"float32": "o", "float16": "s", "int8": "^", "binary": "D"}
+METHOD_COLOURS = {"prefix": PRIMARY, "pca": "#e15759"}
+
+
+def plot_pareto(doc: dict, paths: Sequence[Path], metric: str | None = None) -> None:
+    """Quality against bytes per vector for every grid cell (method x dim x precision), the Pareto frontier drawn
+    through the cells that no other cell beats on both."""
+    from matplotlib.ticker import FuncFormatter
+
+    from mrl_eval.summary import pareto_labels
+
+    plt = _pyplot()
+    cells = doc["grid"]["cells"]
+    rec = doc.get("recommendation")
+    primary = metric or (rec["metric"] if rec else None) or next(iter(cells[0]["metrics"]))
+    frontier = pareto_labels(cells, primary)
+    fig, ax = plt.subplots(figsize=(10, 5.6), dpi=130)
+    for method, colour in METHOD_COLOURS.items():
+        for precision, marker in PRECISION_MARKERS.items():
+            group = [c for c in cells if c["method"] == method and c["precision"] == precision]
+            if group:
+                ax.scatter(
+                    [c["bytes_per_vector"] for c in group],
+                    [c["metrics"][primary] for c in group],
+                    marker=marker,
+                    s=36,
+                    color=colour,
+                    alpha=0.8,
+                    label=f"{method} · {precision}",
+                    zorder=4,
+                )
+    front = sorted((c for c in cells if c["label"] in frontier), key=lambda c: c["bytes_per_vector"])
+    ax.step(
+        [c["bytes_per_vector"] for c in front],
+        [c["metrics"][primary] for c in front],
+        where="post",
+        color="#222222",
+        lw=1.4,
+        label="Pareto frontier",
+        zorder=3,
+    )
+    for c in front:
+        ax.annotate(
+            f"{c['dim']} {c['precision']}" + (" pca" if c["method"] == "pca" else ""),
+            (c["bytes_per_vector"], c["metrics"][primary]),
+            textcoords="offset points",
+            xytext=(4, -11),
+            fontsize=7,
+            color="#222222",
+        )
+    if rec and rec.get("label"):
+        chosen = next((c for c in cells if c["label"] == rec["label"]), None)
+        if chosen:
+            ax.plot(
+                [chosen["bytes_per_vector"]],
+                [chosen["metrics"][primary]],
+                marker="*",
+                ms=18,
+                color="#f1c40f",
+                mec="#7d6608",
+                zorder=6,
+                label=f"recommended: {chosen['dim']} d {chosen['precision']}"
+                + (" (PCA)" if chosen["method"] == "pca" else ""),
+            )
+    if rec:
+        ax.axhline(rec["threshold"], color="#c0392b", ls="--", lw=1.2, label=f"bar {rec['threshold']:.3f}")
+    ax.set_xscale("log", base=2)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,.0f}"))
+    ax.set_xlabel("bytes per vector (log scale)")
+    ax.set_ylabel(f"{primary} (mean over queries)")
+    ax.set_title(
+        f"{doc['data']['name']} · {Path(doc['model']['name']).name} · quality against storage, every cell",
+        fontsize=11,
+    )
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, frameon=False)
+    fig.subplots_adjust(left=0.08, right=0.74, bottom=0.11, top=0.92)
     for path in paths:
         fig.savefig(path, format=Path(path).suffix.lstrip("."))
     plt.close(fig)

@@ -112,7 +112,14 @@ class Recommendation:
     smaller_dim: int | None  # the next smaller swept dim, which did not meet the bar (None if dim is the smallest)
     smaller_value: float | None
     storage: dict  # bytes per vector and for the corpus / 1M / 10M docs, at the chosen and the full dim
-    evidence: dict  # dim -> the numbers the rule looked at, for the chosen, the next smaller and the full dim
+    evidence: dict  # dim (or cell label) -> the numbers the rule looked at: the chosen, the next smaller, the full
+    optimize: str = "dim"  # "dim": the smallest float32 dim; "bytes": the fewest bytes per vector
+    method: str = "prefix"  # "prefix" (truncation) or "pca"
+    precision: str = "float32"
+    label: str | None = None  # evidence keys are cell labels ("prefix:128:int8") when cells were compared
+    smaller_label: str | None = None
+    full_label: str | None = None
+    note: str | None = None  # e.g. what choosing PCA means for deployment
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -120,14 +127,18 @@ class Recommendation:
 
 def storage(dim: int | None, full_dim: int, bytes_per_value: int, n_docs: int) -> dict:
     chosen = dim if dim is not None else full_dim
+    return storage_bytes(chosen * bytes_per_value, full_dim * bytes_per_value, n_docs)
+
+
+def storage_bytes(bytes_per_vector: int, full_bytes_per_vector: int, n_docs: int) -> dict:
     sizes = {"corpus": n_docs, **STORAGE_SCALES}
     return {
-        "bytes_per_vector": chosen * bytes_per_value,
-        "full_bytes_per_vector": full_dim * bytes_per_value,
-        "saved_fraction": round(1 - chosen / full_dim, 6),
+        "bytes_per_vector": bytes_per_vector,
+        "full_bytes_per_vector": full_bytes_per_vector,
+        "saved_fraction": round(1 - bytes_per_vector / full_bytes_per_vector, 6),
         "n_docs": n_docs,
-        "bytes": {name: n * chosen * bytes_per_value for name, n in sizes.items()},
-        "full_bytes": {name: n * full_dim * bytes_per_value for name, n in sizes.items()},
+        "bytes": {name: n * bytes_per_vector for name, n in sizes.items()},
+        "full_bytes": {name: n * full_bytes_per_vector for name, n in sizes.items()},
     }
 
 
@@ -208,3 +219,110 @@ def holdout_check(
             meets_rule_on_test=rule.passes(result, full_test),
         )
     return report
+
+
+OPTIMIZE = ("dim", "bytes")
+
+
+def recommend_cell(
+    cells: Sequence,
+    full_dim: int,
+    rule: Rule,
+    n_docs: int,
+    optimize: str = "dim",
+    methods: Sequence[str] = ("prefix",),
+) -> Recommendation:
+    """The best cell of the grid that meets the rule. `optimize="bytes"`: the fewest bytes per vector over every
+    method and precision (ties: the higher score); `"dim"`: the smallest dim at float32, over `methods` (ties:
+    truncation first, as it needs no projection matrix). `cells` are `grid.Cell`s."""
+    if optimize not in OPTIMIZE:
+        raise UsageError(f"--optimize {optimize!r}: choose one of {', '.join(OPTIMIZE)}")
+    full = next(c for c in cells if c.method == "prefix" and c.dim == full_dim and c.precision == "float32")
+    full_value = full.metrics[rule.metric]
+    bar = rule.threshold(full_value)
+    if rule.kind != "point" and rule.metric not in full.stats:
+        raise UsageError(f"--rule {rule.kind} needs confidence intervals; they were not computed")
+    method_rank = {m: i for i, m in enumerate(("prefix", "pca"))}
+    pool = [c for c in cells if c.method in methods and (optimize == "bytes" or c.precision == "float32")]
+    size = (lambda c: c.bytes_per_vector) if optimize == "bytes" else (lambda c: c.dim)
+    # truncation wins a tie in size: PCA is chosen only when it meets the bar at a strictly smaller size
+    pool.sort(key=lambda c: (size(c), method_rank[c.method], -c.metrics[rule.metric], c.dim))
+    passing = [c for c in pool if rule.passes(c, full_value)]
+    chosen = passing[0] if passing else None
+    smaller = None
+    if chosen is not None:  # the best-scoring cell of the next smaller size, which fails the rule
+        below = [c for c in pool if size(c) < size(chosen)]
+        if below:
+            nearest = max(size(c) for c in below)
+            smaller = max((c for c in below if size(c) == nearest), key=lambda c: c.metrics[rule.metric])
+    note = None
+    if chosen is not None and chosen.method == "pca":
+        from mrl_eval.pca import deploy_cost
+
+        cost = deploy_cost(full_dim, chosen.dim)
+        prefix_pass = [c for c in passing if c.method == "prefix"]
+        unit = "bytes/vector" if optimize == "bytes" else "d"
+        instead = (
+            f"the smallest truncated cell that does is {prefix_pass[0].label} ({size(prefix_pass[0]):,} {unit})"
+            if prefix_pass
+            else "no truncated cell does"
+        )
+        note = (
+            f"PCA to {chosen.dim} d meets the bar at a smaller size ({size(chosen):,} {unit}); {instead}. Deploying it means a "
+            f"{full_dim}x{chosen.dim} float32 matrix ({cost['matrix_bytes_float32']:,} B) applied to every document "
+            "at index time and every query at query time."
+        )
+    shown = [c for c in (chosen, smaller, full) if c is not None]
+    return Recommendation(
+        dim=chosen.dim if chosen else None,
+        metric=rule.metric,
+        threshold=bar,
+        value=chosen.metrics[rule.metric] if chosen else None,
+        rule=rule.describe(),
+        rule_kind=rule.kind,
+        full_dim=full_dim,
+        full_value=full_value,
+        smaller_dim=smaller.dim if smaller else None,
+        smaller_value=smaller.metrics[rule.metric] if smaller else None,
+        storage=storage_bytes(
+            chosen.bytes_per_vector if chosen else full.bytes_per_vector, full.bytes_per_vector, n_docs
+        ),
+        evidence={c.label: _evidence(c, rule.metric) for c in shown},
+        optimize=optimize,
+        method=chosen.method if chosen else "prefix",
+        precision=chosen.precision if chosen else "float32",
+        label=chosen.label if chosen else None,
+        smaller_label=smaller.label if smaller else None,
+        full_label=full.label,
+        note=note,
+    )
+
+
+def recommend_two_stage(rows: Sequence, full_value: float, rule: Rule) -> dict:
+    """The cheapest two-stage configuration that meets the rule: the smallest first-stage index, then the fewest
+    full vectors fetched per query. `rows` are `grid.TwoStageRow`s."""
+    ordered = sorted(
+        rows,
+        key=lambda r: (r.cost["first_stage_index_bytes"], r.cost["full_vectors_fetched_per_query"]),
+    )
+    chosen = next((r for r in ordered if rule.passes(r, full_value)), None)
+    if chosen is None:
+        return {
+            "first_stage": None,
+            "shortlist": None,
+            "rule": rule.describe(),
+            "threshold": rule.threshold(full_value),
+        }
+    return {
+        "first_stage": chosen.first_stage,
+        "dim": chosen.dim,
+        "precision": chosen.precision,
+        "shortlist": chosen.shortlist,
+        "value": chosen.metrics[rule.metric],
+        "metric": rule.metric,
+        "threshold": rule.threshold(full_value),
+        "rule": rule.describe(),
+        "shortlist_recall": chosen.shortlist_recall,
+        "cost": chosen.cost,
+        "evidence": _evidence(chosen, rule.metric),
+    }

@@ -12,8 +12,10 @@ from pathlib import Path
 
 from mrl_eval import __version__
 from mrl_eval.errors import MrlEvalError
+from mrl_eval.grid import Cell, GridResult, TwoStageRow
+from mrl_eval.quantize import PRECISIONS
 from mrl_eval.recommend import Recommendation
-from mrl_eval.stats import StatsSettings
+from mrl_eval.stats import StatsSettings, summarize
 from mrl_eval.sweep import DimResult, SweepRun, dim_results
 
 PAIRED_TEST = "two-sided paired sign-flip randomization test of mean delta = 0"
@@ -45,9 +47,54 @@ def build_document(run: SweepRun, command: str, recommendation: Recommendation |
         "losses": {"metric": run.config.loss_metric, "k": 10, "by_dim": {str(d): v for d, v in run.losses.items()}},
     }
     set_results(doc, sweep.results, run.config.stats)
+    if sweep.grid is not None:
+        add_grid(doc, sweep.grid, len(sweep.doc_ids))
     if recommendation is not None:
         doc["recommendation"] = recommendation.to_dict()
     return doc
+
+
+LATENCY_NOTE = (
+    "median time to score one query against the whole evaluated corpus by exact scan (plain numpy, one thread "
+    "of work per query) plus top-k selection, measured on this machine; compare cells with each other, not with a "
+    "production index"
+)
+
+
+def add_grid(doc: dict, grid: GridResult, n_docs: int) -> None:
+    """The grid (every method x dim x precision cell), the PCA finding, the two-stage table, the cost at scale."""
+    scales = {"corpus": n_docs, **grid.scales}
+    full_dim = int(doc["full_dim"])
+    cells = []
+    for cell in grid.cells:
+        entry = asdict(cell)
+        entry["label"] = cell.label
+        entry["fraction"] = round(cell.dim / full_dim, 6)
+        entry["storage_bytes"] = {name: n * cell.bytes_per_vector for name, n in scales.items()}
+        cells.append(entry)
+    doc["grid"] = {
+        "precisions": sorted({c.precision for c in grid.cells}, key=lambda p: PRECISIONS.index(p)),
+        "methods": sorted({c.method for c in grid.cells}, key=lambda m: ("prefix", "pca").index(m)),
+        "reference": grid.reference,
+        "cells": cells,
+        # per-query values of every cell except the float32 prefixes, which are the top-level per_query
+        "per_query": {
+            label: values
+            for label, values in grid.per_query.items()
+            if not (label.startswith("prefix:") and label.endswith(":float32"))
+        },
+        "scales": scales,
+        "latency": {"unit": "ms per query", "what": LATENCY_NOTE, "machine": grid.machine},
+    }
+    if grid.pca is not None:
+        doc["pca"] = grid.pca
+    if grid.two_stage:
+        doc["two_stage"] = {
+            "rows": [{**asdict(row), "label": row.label} for row in grid.two_stage],
+            "shortlist_recall": "share of the full dim's top 10 that the first stage's shortlist kept (mean over "
+            "queries)",
+            "rerank": "exact float64 cosine of the full float32 vectors, ties by doc id descending",
+        }
 
 
 def set_results(doc: dict, results: list[DimResult], settings: StatsSettings | None) -> None:
@@ -167,15 +214,20 @@ def write_reports(doc: dict, out_dir: Path, plot_metric: str | None = None, plot
         if has_losses:
             files.write_text(f"{stem}.losses.csv", losses_csv(doc))
         svg = None
+        extra_svgs: dict[str, str] = {}
         if plots:  # matplotlib is imported only here: most of a `recommend --from`'s time when it draws
-            from mrl_eval.plot import plot_deltas, plot_tradeoff
+            from mrl_eval.plot import plot_deltas, plot_pareto, plot_tradeoff
 
             svg_path = files.path_for(f"{stem}.svg")
             plot_tradeoff(doc, [files.path_for(f"{stem}.png"), svg_path], plot_metric)
             svg = svg_path.read_text(encoding="utf-8")  # the HTML report shows the same chart, inline
             if has_losses:
                 plot_deltas(doc, [files.path_for(f"{stem}.deltas.png"), files.path_for(f"{stem}.deltas.svg")])
-        files.write_text(f"{stem}.html", to_html(doc, stem, svg, plot_metric))
+            if doc.get("grid"):
+                pareto_svg = files.path_for(f"{stem}.pareto.svg")
+                plot_pareto(doc, [files.path_for(f"{stem}.pareto.png"), pareto_svg], plot_metric)
+                extra_svgs["pareto"] = pareto_svg.read_text(encoding="utf-8")
+        files.write_text(f"{stem}.html", to_html(doc, stem, svg, plot_metric, extra_svgs.get("pareto")))
         return files.commit()
     except OSError as err:
         files.discard()
@@ -208,3 +260,46 @@ def write_trec_runs(run: SweepRun, folder: Path) -> list[Path]:
     except BaseException:
         files.discard()
         raise
+
+
+def grid_of(doc: dict, path: Path, settings: StatsSettings | None) -> tuple[list[Cell], list[TwoStageRow]]:
+    """The cells and two-stage rows of a saved run, with statistics recomputed from its per-query values."""
+    grid = doc.get("grid")
+    if not grid:
+        return [], []
+    try:
+        query_ids = list(next(iter(doc["per_query"][str(doc["full_dim"])].values())))
+        values = {f"prefix:{d}:float32": v for d, v in doc["per_query"].items()}
+        values.update(grid["per_query"])
+        stats = summarize(values, grid["reference"], query_ids, settings) if settings else {}
+        cells = [
+            Cell(
+                c["method"],
+                int(c["dim"]),
+                c["precision"],
+                int(c["bytes_per_vector"]),
+                dict(c["metrics"]),
+                stats.get(c["label"], {}),
+                c.get("latency_ms"),
+            )
+            for c in grid["cells"]
+        ]
+        rows = [
+            TwoStageRow(
+                r["first_stage"],
+                int(r["dim"]),
+                r["precision"],
+                int(r["shortlist"]),
+                dict(r["metrics"]),
+                float(r["shortlist_recall"]),
+                dict(r["cost"]),
+                stats.get(r["label"], {}),
+            )
+            for r in (doc.get("two_stage") or {}).get("rows", [])
+        ]
+    except (KeyError, TypeError, ValueError, StopIteration) as err:
+        raise MrlEvalError(f"{path}: the grid section is incomplete ({err}); rerun mrl-eval sweep") from err
+    if isinstance(next(iter(stats.values()), None), dict):
+        for cell in grid["cells"]:
+            cell["stats"] = {m: asdict(s) for m, s in stats.get(cell["label"], {}).items()}
+    return cells, rows

@@ -23,23 +23,144 @@ def _stat_cells(stats: dict | None) -> list[float | str]:
 
 
 def to_csv(doc: dict) -> str:
-    """One row per dim: the mean of each metric, then its CI and paired comparison with the full dim."""
+    """One row per cell: the float32 prefix dims first (the sweep), then any other method x precision cells of the
+    grid; the mean of each metric, then its CI and paired comparison with the full dim at float32."""
     metric_names = list(doc["results"][0]["metrics"])
     has_stats = bool(doc["results"][0].get("stats"))
+    grid = doc.get("grid")
+    latency = {c["label"]: c.get("latency_ms") for c in grid["cells"]} if grid else {}
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    header = ["dim", "fraction", "bytes_per_vector"]
+    header = ["dim", "precision", "method", "fraction", "bytes_per_vector"]
     for m in metric_names:
         header += [m] + ([f"{m}_{c}" for c in STAT_COLUMNS] if has_stats else [])
-    writer.writerow(header)
-    for r in doc["results"]:
-        row: list = [r["dim"], r["fraction"], r["bytes_per_vector"]]
+    writer.writerow(header + (["latency_ms"] if grid else []))
+    rows = [
+        {**r, "precision": "float32", "method": "prefix", "label": f"prefix:{r['dim']}:float32"} for r in doc["results"]
+    ]
+    if grid:
+        rows += [c for c in grid["cells"] if not (c["method"] == "prefix" and c["precision"] == "float32")]
+    for r in rows:
+        row: list = [r["dim"], r["precision"], r["method"], r["fraction"], r["bytes_per_vector"]]
         for m in metric_names:
             row.append(r["metrics"][m])
             if has_stats:
-                row += _stat_cells(r["stats"].get(m))
-        writer.writerow([f"{v:.6f}" if isinstance(v, float) else v for v in row])
+                row += _stat_cells(r.get("stats", {}).get(m))
+        if grid:
+            row.append(latency.get(r["label"]))
+        writer.writerow([f"{v:.6f}" if isinstance(v, float) else ("" if v is None else v) for v in row])
     return buf.getvalue()
+
+
+def grid_tables(doc: dict, primary: str) -> list[tuple[str, list[str], list[list[str]]]]:
+    """The grid, PCA and two-stage results as (title, header, rows) of text, shared by the terminal, Markdown and
+    HTML reports."""
+    grid = doc.get("grid")
+    if not grid:
+        return []
+    tables = []
+    by_label = {c["label"]: c for c in grid["cells"]}
+    precisions, methods = grid["precisions"], grid["methods"]
+    dims = sorted({c["dim"] for c in grid["cells"]})
+    header = ["method", "dim", *(f"{p}: {primary} (bytes/vec)" for p in precisions)]
+    rows = []
+    for method in methods:
+        for dim in dims:
+            cells = [by_label.get(f"{method}:{dim}:{p}") for p in precisions]
+            rows.append(
+                [method, str(dim)]
+                + [f"{c['metrics'][primary]:.4f} ({c['bytes_per_vector']:,} B)" if c else "" for c in cells]
+            )
+    tables.append((f"{primary} for every method, dim and precision", header, rows))
+    scales = grid["scales"]
+    scale_names = list(scales)
+    cost_header = [
+        "cell",
+        primary,
+        "bytes/vec",
+        *(f"storage, {'this corpus' if n == 'corpus' else n} ({scales[n]:,} docs)" for n in scale_names),
+        "scan ms/query (here)",
+    ]
+    cost_rows = [
+        [
+            c["label"],
+            f"{c['metrics'][primary]:.4f}",
+            f"{c['bytes_per_vector']:,}",
+            *(human_bytes(c["storage_bytes"][n]) for n in scale_names),
+            f"{c['latency_ms']:.3f}" if c.get("latency_ms") is not None else "",
+        ]
+        for c in sorted(grid["cells"], key=lambda c: (c["bytes_per_vector"], -c["metrics"][primary]))
+        if c["label"] in pareto_labels(grid["cells"], primary)
+    ]
+    tables.append(
+        (
+            "Cost of the Pareto-optimal cells (no other cell is both smaller and better); scan latency: "
+            + grid["latency"]["what"],
+            cost_header,
+            cost_rows,
+        )
+    )
+    two = doc.get("two_stage")
+    if two:
+        header = [
+            "first stage",
+            "shortlist",
+            primary,
+            "Δ vs full",
+            "shortlist recall@10",
+            "first-stage index",
+            "full vectors fetched/query",
+        ]
+        rows = []
+        for r in two["rows"]:
+            st = (r.get("stats") or {}).get(primary)
+            rows.append(
+                [
+                    r["first_stage"],
+                    str(r["shortlist"]),
+                    f"{r['metrics'][primary]:.4f}",
+                    f"{st['delta']:+.4f}" if st else "",
+                    f"{r['shortlist_recall']:.3f}",
+                    human_bytes(r["cost"]["first_stage_index_bytes"]),
+                    f"{r['cost']['full_vectors_fetched_per_query']:,}",
+                ]
+            )
+        tables.append(("Two-stage: shortlist with the first stage, rerank with full float32 vectors", header, rows))
+    return tables
+
+
+def pareto_labels(cells: list[dict], metric: str) -> set[str]:
+    """Cells that no other cell beats on both bytes per vector (fewer) and the metric (higher)."""
+    best = -1.0
+    keep = set()
+    for c in sorted(cells, key=lambda c: (c["bytes_per_vector"], -c["metrics"][metric])):
+        if c["metrics"][metric] > best:
+            keep.add(c["label"])
+            best = c["metrics"][metric]
+    return keep
+
+
+def explain_grid(doc: dict) -> list[str]:
+    """The PCA finding and the two-stage recommendation in sentences."""
+    lines = []
+    if "pca" in doc:
+        fit = doc["pca"]["fit"]
+        lines.append(doc["pca"]["safety"]["statement"])
+        lines.append(f"PCA basis fitted on {fit['fit_on']} ({fit['n_fit']:,} of {fit['n_docs']:,} documents).")
+    rec = (doc.get("two_stage") or {}).get("recommendation")
+    if rec:
+        if rec["first_stage"] is None:
+            lines.append(f"Two-stage: no configuration meets the rule ({rec['rule']}; bar {rec['threshold']:.4f}).")
+        else:
+            c = rec["cost"]
+            lines.append(
+                f"Two-stage: the cheapest configuration that meets the rule is a {rec['first_stage']} first stage "
+                f"with a shortlist of {rec['shortlist']} reranked at full size: {rec['metric']} {rec['value']:.4f} "
+                f"(bar {rec['threshold']:.4f}), shortlist recall@10 {rec['shortlist_recall']:.3f}, a "
+                f"{human_bytes(c['first_stage_index_bytes'])} first-stage index and {c['full_vectors_fetched_per_query']:,} "
+                "full vectors fetched per query."
+            )
+    return lines
 
 
 def losses_csv(doc: dict) -> str:
@@ -82,8 +203,8 @@ def explain(rec: dict, confidence: float | None = None) -> list[str]:
         ]
     ev = rec.get("evidence", {})
 
-    def numbers(dim: int) -> str:
-        e = ev.get(str(dim), {})
+    def numbers(key: object) -> str:
+        e = ev.get(str(key), {})
         if "ci" not in e:
             return f"{e.get('value', 0):.4f}"
         return (
@@ -97,21 +218,39 @@ def explain(rec: dict, confidence: float | None = None) -> list[str]:
         "non-inferior": f"lower end of the {level}CI of the drop >= -{rec['full_value'] - bar:.4f} "
         f"(the drop is at most {rec['full_value'] - bar:.4f} with {level}confidence)",
     }[kind]
-    lines = [
-        f"Recommended dim: {rec['dim']} (rule {kind}: {why}).",
-        f"  dim {rec['dim']}: {metric} {numbers(rec['dim'])}",
-    ]
-    if rec["smaller_dim"] is not None:
-        lines.append(
-            f"  dim {rec['smaller_dim']} (next smaller, fails the rule): {metric} {numbers(rec['smaller_dim'])}"
-        )
+    if rec.get("label"):  # chosen among grid cells
+        s = rec["storage"]
+        by_bytes = rec.get("optimize") == "bytes"
+        lines = [
+            f"Recommended: {rec['method']} {rec['dim']} d at {rec['precision']}, {s['bytes_per_vector']:,} bytes/vector "
+            f"({'the fewest bytes' if by_bytes else 'the smallest dim'} that meets the rule {kind}: {why}).",
+            f"  {rec['label']}: {metric} {numbers(rec['label'])}",
+        ]
+        if rec.get("smaller_label"):
+            nxt = "cheaper" if by_bytes else "smaller"
+            lines.append(
+                f"  {rec['smaller_label']} (next {nxt}, fails the rule): {metric} {numbers(rec['smaller_label'])}"
+            )
+        if rec["label"] != rec.get("full_label"):
+            lines.append(f"  {rec['full_label']} (full): {metric} {rec['full_value']:.4f}")
+        if rec.get("note"):
+            lines.append("  " + rec["note"])
     else:
-        lines.append("  It is the smallest dim swept.")
-    if rec["dim"] != rec["full_dim"]:
-        lines.append(f"  dim {rec['full_dim']} (full): {metric} {rec['full_value']:.4f}")
+        lines = [
+            f"Recommended dim: {rec['dim']} (rule {kind}: {why}).",
+            f"  dim {rec['dim']}: {metric} {numbers(rec['dim'])}",
+        ]
+        if rec["smaller_dim"] is not None:
+            lines.append(
+                f"  dim {rec['smaller_dim']} (next smaller, fails the rule): {metric} {numbers(rec['smaller_dim'])}"
+            )
+        else:
+            lines.append("  It is the smallest dim swept.")
+        if rec["dim"] != rec["full_dim"]:
+            lines.append(f"  dim {rec['full_dim']} (full): {metric} {rec['full_value']:.4f}")
     s = rec["storage"]
     lines.append(
-        f"Storage (float32): {s['bytes_per_vector']} bytes/vector instead of {s['full_bytes_per_vector']} "
+        f"Storage ({rec.get('precision', 'float32')}): {s['bytes_per_vector']} bytes/vector instead of {s['full_bytes_per_vector']} "
         f"({s['saved_fraction']:.0%} saved): "
         + ", ".join(
             f"{human_bytes(s['bytes'][name])} vs {human_bytes(s['full_bytes'][name])} for "
@@ -180,6 +319,17 @@ def to_markdown(doc: dict, stem: str, plots: bool = True) -> str:
         if "holdout" in doc:
             lines += ["", explain_holdout(doc["holdout"])]
     lines += ["", f"![trade-off]({stem}.png)" if plots else "", ""]
+    for title, header, rows in grid_tables(doc, primary):
+        lines += [f"## {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
+        lines.append("")
+    if doc.get("grid"):
+        lines += [
+            *explain_grid(doc),
+            "",
+            f"![quality against bytes per vector]({stem}.pareto.png)" if plots else "",
+            "",
+        ]
     losses = doc.get("losses", {})
     if losses.get("by_dim"):
         lines += [

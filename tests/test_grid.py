@@ -1,0 +1,335 @@
+"""Precision cells, the PCA baseline, two-stage retrieval and the grid's recommendation, on real shared vectors."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from mrl_eval import metrics as M
+from mrl_eval import pca as P
+from mrl_eval import twostage as T
+from mrl_eval.cli import app
+from mrl_eval.data import load_collection
+from mrl_eval.grid import Cell, GridSettings, parse_methods, parse_scales
+from mrl_eval.recommend import make_rule, recommend_cell
+from mrl_eval.retrieval import search, tie_key
+from mrl_eval.stats import StatsSettings
+from mrl_eval.sweep import evaluate
+from mrl_eval.vectors import load_vectors
+from tests.conftest import shared_dataset
+
+runner = CliRunner()
+METRICS = ["ndcg@10", "recall@100"]
+
+
+def _load(name: str, model: str):
+    folder = shared_dataset(name)
+    return load_collection(folder), load_vectors(folder / "embeddings" / model)
+
+
+@pytest.fixture(scope="module")
+def scifact_gemma():
+    return _load("scifact", "embeddinggemma-300m")
+
+
+@pytest.fixture(scope="module")
+def scifact_grid(scifact_gemma):
+    """One sweep with every precision, PCA and two stages, next to the plain sweep of the same dims."""
+    collection, vectors = scifact_gemma
+    dims = [64, 128, 768]
+    settings = StatsSettings(resamples=500)
+    plain = evaluate(vectors, collection.qrels, dims, METRICS, stats=settings)
+    grid = GridSettings(
+        precisions=("float32", "float16", "int8", "binary"),
+        compare_pca=True,
+        two_stage="64,binary,128:int8",
+        shortlists=f"100,{len(vectors.doc_ids)}",
+    )
+    full = evaluate(vectors, collection.qrels, dims, METRICS, stats=settings, grid=grid)
+    return plain, full
+
+
+def test_the_grid_leaves_the_sweep_unchanged_and_its_float32_prefix_cells_are_the_sweep(scifact_grid):
+    plain, full = scifact_grid
+    assert full.results == plain.results
+    assert full.per_query == plain.per_query
+    cells = {c.label: c for c in full.grid.cells}
+    for r in plain.results:
+        cell = cells[f"prefix:{r.dim}:float32"]
+        assert cell.metrics == r.metrics  # exactly: the same per-query values
+        assert cell.bytes_per_vector == r.bytes_per_vector == 4 * r.dim
+        assert cell.stats == r.stats
+
+
+def test_every_cell_is_scored_with_its_bytes(scifact_grid):
+    _, full = scifact_grid
+    cells = {c.label: c for c in full.grid.cells}
+    assert len(cells) == 2 * 3 * 4  # methods x dims x precisions
+    # 768 d: float32 3072 B, float16 1536 B, int8 768 B, binary 768 / 8 = 96 B
+    assert [cells[f"prefix:768:{p}"].bytes_per_vector for p in ("float32", "float16", "int8", "binary")] == [
+        3072,
+        1536,
+        768,
+        96,
+    ]
+    for c in cells.values():
+        assert 0 <= c.metrics["ndcg@10"] <= 1 and c.latency_ms is not None and c.latency_ms > 0
+    # sign bits keep less than int8, which keeps less than float32: true of these real vectors at every dim
+    for d in (64, 128, 768):
+        scores = [cells[f"prefix:{d}:{p}"].metrics["ndcg@10"] for p in ("float32", "int8", "binary")]
+        assert scores[0] > scores[1] > scores[2], (d, scores)
+
+
+def test_pca_at_full_dim_ranks_exactly_like_the_original_vectors(scifact_grid):
+    _, full = scifact_grid
+    values = full.grid.per_query
+    assert values["pca:768:float32"] == values["prefix:768:float32"]
+
+
+@pytest.mark.parametrize(
+    ("name", "model"),
+    [("scifact", "all-minilm-l6-v2"), ("cranfield", "embeddinggemma-300m"), ("cacm", "all-minilm-l6-v2")],
+)
+def test_pca_rotation_keeps_every_ranking(name, model):
+    collection, vectors = _load(name, model)
+    rows = [i for i, q in enumerate(vectors.query_ids) if collection.qrels.get(q)]
+    queries = np.asarray(vectors.queries[rows], np.float32)
+    fit = P.fit(vectors.docs)
+    key = tie_key(vectors.doc_ids)
+    full = vectors.full_dim
+    original = search(queries, vectors.docs, [full], 100, key)[full]
+    rotated = search(P.project(queries, fit), P.project(vectors.docs, fit), [full], 100, key)[full]
+    assert np.array_equal(original.doc_index, rotated.doc_index)
+    basis = fit.basis
+    assert np.allclose(basis.T @ basis, np.eye(full), atol=1e-10)  # orthonormal: a rotation
+    assert np.all(np.diff(fit.explained) >= -1e-12) and fit.explained[-1] == pytest.approx(1.0)
+
+
+def test_pca_measurements_on_scifact_match_the_figures_in_the_issue(scifact_grid):
+    """nDCG@10, truncation vs PCA, EmbeddingGemma on SciFact: 0.762 vs 0.759 at 128 d, 0.670 vs 0.710 at 64 d."""
+    _, full = scifact_grid
+    cells = {c.label: c.metrics["ndcg@10"] for c in full.grid.cells}
+    assert cells["prefix:128:float32"] == pytest.approx(0.762, abs=1e-3)
+    assert cells["pca:128:float32"] == pytest.approx(0.759, abs=1e-3)
+    assert cells["prefix:64:float32"] == pytest.approx(0.670, abs=1.5e-3)
+    assert cells["pca:64:float32"] == pytest.approx(0.710, abs=1e-3)
+    safety = full.grid.pca["safety"]
+    assert safety["safe_vs_pca_dim"] == 128  # within 0.01 of PCA at 128 and 768, not at 64
+    assert [b["dim"] for b in safety["below"]] == [64]
+    assert safety["below"][0]["pca_gain"] == pytest.approx(cells["pca:64:float32"] - cells["prefix:64:float32"])
+    assert "+0.040 at 64 d" in safety["statement"] and "768×64" in safety["statement"]
+    assert full.grid.pca["fit"]["n_fit"] == 5183 and full.grid.pca["fit"]["sample"] is None
+
+
+def test_two_stage_with_the_whole_corpus_as_shortlist_is_the_full_dim_result(scifact_grid):
+    _, full = scifact_grid
+    n_docs = len(full.doc_ids)
+    values = full.grid.per_query
+    for stage in ("64:float32", "768:binary", "128:int8"):
+        assert values[f"two-stage:{stage}:{n_docs}"] == full.per_query[768], stage
+    rows = {r.label: r for r in full.grid.two_stage}
+    whole = rows[f"two-stage:64:float32:{n_docs}"]
+    assert whole.shortlist_recall == 1.0
+    assert whole.cost["full_vectors_fetched_per_query"] == n_docs
+    small = rows["two-stage:64:float32:100"]
+    assert 0 < small.shortlist_recall < 1
+    # 64 dims x 4 bytes x 5,183 docs in the first-stage index; binary at 768 d: 96 bytes a vector
+    assert small.cost["first_stage_index_bytes"] == 256 * n_docs
+    assert rows["two-stage:768:binary:100"].cost["first_stage_index_bytes"] == 96 * n_docs
+
+
+def test_rerank_orders_a_shortlist_by_exact_cosine_and_doc_id():
+    corpus = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.6, 0.8]])
+    key = tie_key(["a", "b", "c", "d"])
+    # cosines with (1, 0): a 1, b 0, c 1, d 0.6; a and c tie, c wins (doc id descending)
+    ranking = T.rerank(np.array([[1.0, 0.0]]), corpus, np.array([[0, 1, 2, 3]]), 3, key)
+    assert ranking.doc_index.tolist() == [[2, 0, 3]]
+    shortlist = np.array([[3, 1, -1, -1]])
+    assert T.rerank(np.array([[1.0, 0.0]]), corpus, shortlist, 3, key).doc_index.tolist() == [[3, 1, -1]]
+    assert T.survival(np.array([[2, 0, 3]]), shortlist).tolist() == [1 / 3]
+
+
+def _cell(method, dim, precision, value, size=None):
+    from mrl_eval.quantize import bytes_per_vector
+
+    return Cell(method, dim, precision, size or bytes_per_vector(dim, precision), {"ndcg@10": value})
+
+
+def test_optimize_bytes_picks_the_cheapest_cell_and_truncation_wins_a_size_tie():
+    cells = [
+        _cell("prefix", 768, "float32", 0.80),
+        _cell("prefix", 128, "float32", 0.70),  # 512 B
+        _cell("prefix", 512, "int8", 0.78),  # 512 B
+        _cell("prefix", 768, "binary", 0.74),  # 96 B
+        _cell("pca", 128, "float32", 0.785),  # 512 B, as cheap as prefix int8 at 512 and better
+        _cell("pca", 64, "int8", 0.781),  # 64 B
+    ]
+    rule = make_rule("ndcg@10", None, "0.025")  # bar 0.775
+    by_bytes = recommend_cell(cells, 768, rule, 1000, "bytes", ("prefix",))
+    assert (by_bytes.label, by_bytes.storage["bytes_per_vector"]) == ("prefix:512:int8", 512)
+    assert by_bytes.smaller_label == "prefix:768:binary"  # the best of the next cheaper size, which fails
+    with_pca = recommend_cell(cells, 768, rule, 1000, "bytes", ("prefix", "pca"))
+    assert with_pca.label == "pca:64:int8" and "PCA to 64 d" in with_pca.note and "prefix:512:int8" in with_pca.note
+    by_dim = recommend_cell(cells, 768, rule, 1000, "dim", ("prefix", "pca"))
+    assert by_dim.label == "pca:128:float32"  # float32 only; prefix at 128 fails
+    tie = recommend_cell(
+        [*cells, _cell("prefix", 128, "float32", 0.79)][1:] + cells[:1], 768, rule, 1000, "dim", ("prefix", "pca")
+    )
+    assert tie.label == "prefix:128:float32" and tie.note is None
+
+
+def test_truncation_safety_is_read_off_the_numbers():
+    prefix = {32: 0.40, 64: 0.60, 128: 0.75, 256: 0.79, 384: 0.80}
+    pca = {32: 0.50, 64: 0.66, 128: 0.755, 256: 0.79, 384: 0.80}
+    s = P.safety(prefix, pca, 0.80, "ndcg@10", 0.01, 384)
+    assert (s["safe_vs_full_dim"], s["safe_vs_pca_dim"]) == (256, 128)
+    assert [b["dim"] for b in s["below"]] == [32, 64]
+    assert s["statement"].startswith("Truncation stays within 0.01 ndcg@10 of the full dim (0.800) down to 256 d")
+    assert "+0.060 at 64 d, +0.100 at 32 d" in s["statement"]
+    never = P.safety(prefix, {d: v - 0.05 for d, v in prefix.items()}, 0.80, "ndcg@10", 0.01, 384)
+    assert (
+        never["below"] == [] and "At every swept dim, truncation is within 0.01 of PCA or better." in never["statement"]
+    )
+
+
+def test_pca_fit_on_a_sample_is_recorded(scifact_gemma):
+    _, vectors = scifact_gemma
+    fit = P.fit(vectors.docs, P.parse_fit_sample("0.2"), seed=3)
+    info = fit.describe([64, 768])
+    assert info["n_fit"] == round(0.2 * 5183) and info["fit_on"] == "a random sample of the corpus"
+    assert P.parse_fit_sample("5000") == 5000 and P.parse_fit_sample(None) is None
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: T.parse_stages("64,fast", 768), "'fast' is not a first stage"),
+        (lambda: T.parse_stages("1024", 768), "1024 is not between 1 and the full dim 768"),
+        (lambda: T.parse_stages("64:int4", 768), "precision must be one of"),
+        (lambda: T.parse_shortlists("100,0"), "'0' is not a positive whole number"),
+        (lambda: parse_scales("ten"), "'ten' is not a corpus size"),
+        (lambda: parse_methods("prefix,svd"), "'svd' is not a method"),
+        (lambda: P.parse_fit_sample("-3"), "--pca-fit-sample '-3'"),
+    ],
+)
+def test_grid_flags_reject_bad_values(call, message):
+    from mrl_eval.errors import UsageError
+
+    with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        call()
+
+
+def test_parsers_read_good_values():
+    assert T.parse_stages("64, binary ,128:int8,64", 768) == [
+        T.Stage(64),
+        T.Stage(768, "binary"),
+        T.Stage(128, "int8"),
+    ]
+    assert parse_scales("10M,250k,1.5B") == {"10M": 10_000_000, "250k": 250_000, "1.5B": 1_500_000_000}
+    assert parse_methods("pca,prefix") == ("prefix", "pca")
+
+
+def test_one_command_gives_grid_pareto_pca_and_two_stage_and_from_reproduces_the_choice(cli_env):
+    folder = shared_dataset("scifact")
+    args = [
+        "recommend",
+        str(folder),
+        "--embeddings",
+        str(folder / "embeddings" / "embeddinggemma-300m"),
+        "--dims",
+        "64,128,256",
+        "--precisions",
+        "float32,int8,binary",
+        "--compare",
+        "pca",
+        "--two-stage",
+        "64,binary",
+        "--shortlist",
+        "100,1000",
+        "--max-drop",
+        "0.02",
+        "--optimize",
+        "bytes",
+        "--scale",
+        "50M",
+        "--resamples",
+        "500",
+        "--json",
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["embedded_now"] == 0  # nothing re-embedded: precomputed vectors
+    reports = cli_env / "reports"
+    stem = "scifact__embeddinggemma-300m"
+    for suffix in (".pareto.png", ".pareto.svg", ".html", ".md", ".csv"):
+        assert (reports / f"{stem}{suffix}").stat().st_size > 0
+    assert doc["grid"]["scales"] == {"corpus": 5183, "50M": 50_000_000}
+    cell = next(c for c in doc["grid"]["cells"] if c["label"] == "prefix:256:int8")
+    assert cell["storage_bytes"]["50M"] == 256 * 50_000_000
+    assert doc["pca"]["safety"]["statement"] and doc["two_stage"]["recommendation"]["first_stage"]
+    rec = doc["recommendation"]
+    assert rec["optimize"] == "bytes" and rec["label"]
+    cells = {c["label"]: c for c in doc["grid"]["cells"]}
+    bar = rec["threshold"]
+    cheapest = min(
+        (c for c in cells.values() if c["method"] == "prefix" and c["metrics"]["ndcg@10"] >= bar),
+        key=lambda c: (c["bytes_per_vector"], -c["metrics"]["ndcg@10"]),
+    )
+    assert rec["label"] == cheapest["label"]
+    rows = list(csv.DictReader((reports / f"{stem}.csv").read_text(encoding="utf-8").splitlines()))
+    assert {r["precision"] for r in rows} == {"float32", "int8", "binary"} and {r["method"] for r in rows} == {
+        "prefix",
+        "pca",
+    }
+    markdown = (reports / f"{stem}.md").read_text(encoding="utf-8")
+    assert "Two-stage" in markdown and "Truncation stays within" in markdown and ".pareto.png" in markdown
+
+    again = runner.invoke(
+        app,
+        [
+            "recommend",
+            "--from",
+            str(reports / f"{stem}.json"),
+            "--max-drop",
+            "0.02",
+            "--optimize",
+            "bytes",
+            "--resamples",
+            "500",
+            "--json",
+            "--out",
+            str(cli_env / "again"),
+        ],
+    )
+    assert again.exit_code == 0, again.output
+    redo = json.loads(again.stdout)
+    assert redo["recommendation"]["label"] == rec["label"]
+    assert redo["two_stage"]["recommendation"]["first_stage"] == doc["two_stage"]["recommendation"]["first_stage"]
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--precisions", "float32,int4"], "int4"),
+        (["--compare", "svd"], "the one comparison is pca"),
+        (["--two-stage", "64:fast"], "--two-stage"),
+        (["--scale", "lots"], "--scale"),
+    ],
+)
+def test_bad_grid_flags_exit_2_before_any_work(cli_env, flags, message):
+    folder = shared_dataset("scifact")
+    result = runner.invoke(
+        app, ["sweep", str(folder), "--embeddings", str(folder / "embeddings" / "all-minilm-l6-v2"), *flags]
+    )
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split())
+    assert not (cli_env / "reports").exists()
+
+
+def test_metric_depth_covers_two_stage_final_ranking():
+    assert M.max_depth(METRICS) == 100
