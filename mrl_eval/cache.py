@@ -16,7 +16,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -79,7 +79,9 @@ class VectorCache:
         except OSError as err:
             raise MrlEvalError(f"cannot write the embedding cache at {self.dir} ({err}); pass --cache-dir") from err
         self._where: dict[str, tuple[Path, int]] = {}
-        for keys_file in sorted(self.dir.glob("*.keys")):
+        keys_files = sorted(self.dir.glob("*.keys"))
+        self._next_shard = len(keys_files)  # counted once: a provider that returns many small batches adds many
+        for keys_file in keys_files:
             rows = keys_file.read_text().split()
             for row, key in enumerate(rows):
                 self._where.setdefault(key, (keys_file.with_suffix(".npy"), row))
@@ -90,9 +92,10 @@ class VectorCache:
 
     def add(self, keys: Sequence[str], vectors: np.ndarray) -> None:
         """Write one shard atomically: rows first, then the keys that make them visible."""
-        n = len(list(self.dir.glob("*.keys")))
+        n = self._next_shard
         while (self.dir / f"{n:06d}.keys").exists() or (self.dir / f"{n:06d}.npy").exists():
             n += 1
+        self._next_shard = n + 1
         stem = self.dir / f"{n:06d}"
         buf = _npy_bytes(np.asarray(vectors, dtype=self.dtype))
         _atomic_write(stem.with_suffix(".npy"), buf)
@@ -138,6 +141,30 @@ def _npy_bytes(array: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+def _batches(
+    provider: EmbeddingProvider, todo: list[str], text_of: dict[str, str], role: Role
+) -> Iterator[tuple[list[str], np.ndarray]]:
+    """(keys, vectors) as the provider finishes them: its own requests if it has `embed_batches`, else groups of
+    FLUSH_TEXTS."""
+    embed_batches = getattr(provider, "embed_batches", None)
+    if embed_batches is not None:
+        for positions, vectors in embed_batches([text_of[k] for k in todo], role):
+            yield [todo[i] for i in positions], vectors
+        return
+    for start in range(0, len(todo), FLUSH_TEXTS):
+        group = todo[start : start + FLUSH_TEXTS]
+        yield group, provider.embed([text_of[k] for k in group], role)
+
+
+def missing_texts(
+    provider: EmbeddingProvider, texts: Sequence[str], role: Role, cache_dir: Path, dtype: str = "float32"
+) -> list[str]:
+    """The distinct texts the cache lacks: what embedding `texts` would send (for a cost estimate)."""
+    cache = VectorCache(cache_dir, provider, role, dtype)
+    text_of = {text_key(t): t for t in texts}
+    return [text_of[k] for k in cache.missing(list(text_of))]
+
+
 def embed_cached(
     provider: EmbeddingProvider,
     texts: Sequence[str],
@@ -150,7 +177,9 @@ def embed_cached(
 
     Returns the matrix and the number of texts that were embedded now. `on_progress(n)` reports texts done,
     cached ones included. Texts are sent longest first in groups of FLUSH_TEXTS, so batches are padded little,
-    and each group is written to the cache as soon as it is back.
+    and each group is written to the cache as soon as it is back. A provider with `embed_batches` (an API that
+    sends many requests at once) gets all the missing texts in one call and yields (positions, vectors) as each
+    request finishes; each of those is written at once, so an interrupted run loses no finished request.
     """
     cache = VectorCache(cache_dir, provider, role, dtype)
     keys = [text_key(t) for t in texts]
@@ -163,9 +192,7 @@ def embed_cached(
     counts: dict[str, int] = {}
     for k in keys:
         counts[k] = counts.get(k, 0) + 1
-    for start in range(0, len(todo), FLUSH_TEXTS):
-        group = todo[start : start + FLUSH_TEXTS]
-        vectors = provider.embed([text_of[k] for k in group], role)
+    for group, vectors in _batches(provider, todo, text_of, role):
         if vectors.shape[0] != len(group) or not np.isfinite(vectors).all():
             raise MrlEvalError(
                 f"{provider.name} model {provider.model!r} returned {vectors.shape[0]} vectors for {len(group)} "

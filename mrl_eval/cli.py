@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -30,6 +31,9 @@ from mrl_eval.cli_common import (
     stats_settings,
 )
 from mrl_eval.errors import MrlEvalError, UsageError
+
+if TYPE_CHECKING:
+    from mrl_eval.sweep import SweepRun
 
 app = typer.Typer(
     name="mrl-eval",
@@ -63,10 +67,33 @@ def _root(
 
 
 _NOT_SWEEP = ("ctx", "config", "out_dir", "save_runs", "as_json", "confidence", "resamples", "seed", "ci_method")
-_BAR = ("min_ndcg", "metric", "min_value", "max_drop", "rule", "holdout", "from_json", "plot")
+_NOT_SWEEP += ("mteb_results",)  # written after the sweep, like --save-runs
+_BAR = ("min_ndcg", "metric", "min_value", "max_drop", "rule", "holdout", "from_json", "plot", "optimize", "methods")
 _GATE = ("baseline", "baseline_max_drop", "junit_xml")
 # What --from replaces: refused when given as flags (a config file's data settings are simply not used).
 _DATA_KEYS = ("data", "embeddings", "model", "corpus", "queries", "qrels", "save-runs")
+_DATA_KEYS += ("mteb-task", "mteb-subset", "mteb-data", "mteb-results")
+
+
+def _check_mteb_results(task: str | None, folder: Path | None) -> None:
+    """--mteb-results needs an MTEB task whose main score mrl-eval computes: checked before any slow work."""
+    if folder is not None:
+        from mrl_eval.mteb_tasks import check_results_target
+
+        check_results_target(task, folder)
+
+
+def _write_mteb_results(result: SweepRun, folder: Path | None, seconds: float) -> list[Path]:
+    if folder is None:
+        return []
+    from mrl_eval.mteb_tasks import write_results
+
+    return write_results(result, folder, seconds)
+
+
+def _say_mteb_results(paths: list[Path], as_json: bool) -> None:
+    if paths and not as_json:
+        out.print("MTEB results: " + ", ".join(str(p) for p in paths))
 
 
 @app.command()
@@ -81,6 +108,9 @@ def sweep(
     id_column: O.IdColOpt = "_id",
     text_column: O.TextColOpt = "text",
     title_column: O.TitleColOpt = "title",
+    mteb_task: O.MtebTaskOpt = None,
+    mteb_subset: O.MtebSubsetOpt = None,
+    mteb_data: O.MtebDataOpt = None,
     embeddings: O.EmbeddingsOpt = None,
     model: O.ModelOpt = None,
     provider: O.ProviderOpt = "sentence-transformers",
@@ -90,17 +120,32 @@ def sweep(
     doc_prompt_name: O.DocPromptNameOpt = None,
     batch_size: O.BatchOpt = None,
     device: O.DeviceOpt = None,
+    base_url: O.BaseUrlOpt = None,
+    api_key_env: O.ApiKeyEnvOpt = None,
+    concurrency: O.ConcurrencyOpt = None,
+    max_retries: O.MaxRetriesOpt = None,
+    on_long_input: O.OnLongInputOpt = None,
+    max_cost: O.MaxCostOpt = None,
+    pre_truncate: O.PreTruncateOpt = "none",
     cache_dir: O.CacheOpt = None,
     cache_dtype: O.CacheDtypeOpt = "float32",
     dims: O.DimsOpt = None,
     metrics: O.MetricsOpt = None,
     ignore_identical_ids: O.IgnoreIdsOpt = False,
+    precisions: O.PrecisionsOpt = "float32",
+    compare: O.ComparePcaOpt = None,
+    pca_fit_sample: O.PcaFitSampleOpt = None,
+    safety_margin: O.SafetyMarginOpt = 0.01,
+    two_stage: O.TwoStageOpt = None,
+    shortlist: O.ShortlistOpt = "100,200,1000",
+    scale: O.ScaleOpt = None,
     confidence: O.ConfidenceOpt = 0.95,
     resamples: O.ResamplesOpt = 10_000,
     seed: O.SeedOpt = 0,
     ci_method: O.CiMethodOpt = "bca",
     out_dir: O.OutOpt = Path("reports"),
     save_runs: O.SaveRunsOpt = None,
+    mteb_results: O.MtebResultsOpt = None,
     as_json: O.JsonOpt = False,
     config: O.ConfigOpt = None,
 ) -> None:
@@ -111,13 +156,17 @@ def sweep(
     options = {k: v for k, v in locals().items() if k not in _NOT_SWEEP}
     with exit_codes():
         settings = stats_settings(confidence, resamples, seed, ci_method)
+        _check_mteb_results(mteb_task, mteb_results)
+        started = time.monotonic()
         result = run_sweep(options, settings, show_progress=not as_json)
         from mrl_eval.report import build_document, write_trec_runs
 
         doc = build_document(result, "sweep")
         if save_runs:
             write_trec_runs(result, save_runs)
+        mteb_files = _write_mteb_results(result, mteb_results, time.monotonic() - started)
         finish(doc, out_dir, as_json, result.config.metrics[0])
+        _say_mteb_results(mteb_files, as_json)
         emit_ci("sweep", as_json, doc=doc, primary=result.config.metrics[0])
 
 
@@ -144,6 +193,21 @@ def recommend(
         ),
     ] = None,
     rule: O.RuleOpt = "point",
+    optimize: Annotated[
+        str,
+        typer.Option(
+            help="What to minimise among the cells that meet the bar: dim (float32, the smallest dim) or bytes "
+            "(bytes per vector over every --precisions cell).",
+            rich_help_panel=O.BAR,
+        ),
+    ] = "dim",
+    methods: Annotated[
+        str,
+        typer.Option(
+            help="Which methods may be chosen: prefix (truncation), pca, or prefix,pca (PCA is then scored too).",
+            rich_help_panel=O.BAR,
+        ),
+    ] = "prefix",
     holdout: O.HoldoutOpt = None,
     plot: Annotated[
         bool | None,
@@ -170,6 +234,9 @@ def recommend(
     id_column: O.IdColOpt = "_id",
     text_column: O.TextColOpt = "text",
     title_column: O.TitleColOpt = "title",
+    mteb_task: O.MtebTaskOpt = None,
+    mteb_subset: O.MtebSubsetOpt = None,
+    mteb_data: O.MtebDataOpt = None,
     embeddings: O.EmbeddingsOpt = None,
     model: O.ModelOpt = None,
     provider: O.ProviderOpt = "sentence-transformers",
@@ -179,17 +246,32 @@ def recommend(
     doc_prompt_name: O.DocPromptNameOpt = None,
     batch_size: O.BatchOpt = None,
     device: O.DeviceOpt = None,
+    base_url: O.BaseUrlOpt = None,
+    api_key_env: O.ApiKeyEnvOpt = None,
+    concurrency: O.ConcurrencyOpt = None,
+    max_retries: O.MaxRetriesOpt = None,
+    on_long_input: O.OnLongInputOpt = None,
+    max_cost: O.MaxCostOpt = None,
+    pre_truncate: O.PreTruncateOpt = "none",
     cache_dir: O.CacheOpt = None,
     cache_dtype: O.CacheDtypeOpt = "float32",
     dims: O.DimsOpt = None,
     metrics: O.MetricsOpt = None,
     ignore_identical_ids: O.IgnoreIdsOpt = False,
+    precisions: O.PrecisionsOpt = "float32",
+    compare: O.ComparePcaOpt = None,
+    pca_fit_sample: O.PcaFitSampleOpt = None,
+    safety_margin: O.SafetyMarginOpt = 0.01,
+    two_stage: O.TwoStageOpt = None,
+    shortlist: O.ShortlistOpt = "100,200,1000",
+    scale: O.ScaleOpt = None,
     confidence: O.ConfidenceOpt = 0.95,
     resamples: O.ResamplesOpt = 10_000,
     seed: O.SeedOpt = 0,
     ci_method: O.CiMethodOpt = "bca",
     out_dir: O.OutOpt = Path("reports"),
     save_runs: O.SaveRunsOpt = None,
+    mteb_results: O.MtebResultsOpt = None,
     as_json: O.JsonOpt = False,
     baseline: O.BaselineOpt = None,
     baseline_max_drop: O.BaselineMaxDropOpt = "0.01",
@@ -212,6 +294,14 @@ def recommend(
         rule_metric = M.parse_metrics(metric or "ndcg@10")[0]
         the_rule = make_rule(rule_metric, min_ndcg if min_ndcg is not None else min_value, max_drop, rule)
         settings = stats_settings(confidence, resamples, seed, ci_method)
+        from mrl_eval.grid import parse_methods
+        from mrl_eval.recommend import OPTIMIZE
+
+        chosen_methods = parse_methods(methods)
+        if optimize not in OPTIMIZE:
+            raise UsageError(f"--optimize {optimize!r}: choose one of {', '.join(OPTIMIZE)}")
+        if "pca" in chosen_methods:
+            sweep_options["compare"] = "pca"
         baseline_doc = gate = None
         if baseline is not None:  # checked before any slow work
             from mrl_eval.compare import Gate
@@ -223,11 +313,11 @@ def recommend(
             if rule_metric not in (baseline_doc["results"][0].get("metrics") or {}):
                 raise MrlEvalError(f"{baseline}: has no {rule_metric}, the bar's metric; pass another --baseline")
         if from_json is not None:
-            from mrl_eval.report import per_query_of, read_document, restat_document
+            from mrl_eval.report import grid_of, per_query_of, read_document, restat_document
 
             if any(given_as_flag(ctx, key) for key in _DATA_KEYS):
                 raise UsageError(
-                    "--from reads a saved run: drop DATA, --embeddings, --model, --corpus/--queries/--qrels"
+                    "--from reads a saved run: drop DATA, --embeddings, --model, --corpus/--queries/--qrels, --mteb-*"
                 )
             doc = read_document(from_json)
             results = restat_document(doc, from_json, settings)
@@ -242,18 +332,37 @@ def recommend(
                 )
             doc["command"] = "recommend"
             per_query, query_ids = per_query_of(doc) if "statistics" in doc else ({}, [])
+            cells, two_stage_rows = grid_of(doc, from_json, settings if "statistics" in doc else None)
+            if "pca" in chosen_methods and not any(c.method == "pca" for c in cells):
+                raise MrlEvalError(
+                    f"{from_json}: has no PCA cells, which --methods pca needs; sweep with --compare pca"
+                )
         else:
             from mrl_eval.report import build_document, write_trec_runs
 
+            _check_mteb_results(mteb_task, mteb_results)
+            started = time.monotonic()
             result = run_sweep(sweep_options, settings, show_progress=not as_json, extra_metric=rule_metric)
             if save_runs:
                 write_trec_runs(result, save_runs)
+            mteb_files = _write_mteb_results(result, mteb_results, time.monotonic() - started)
             doc = build_document(result, "recommend")
             results = result.sweep.results
             per_query, query_ids = result.sweep.per_query, result.sweep.query_ids
+            grid = result.sweep.grid
+            cells, two_stage_rows = (grid.cells, grid.two_stage) if grid is not None else ([], [])
         full_dim, n_docs = int(doc["full_dim"]), int(doc["n_docs"])
-        rec = choose(results, full_dim, the_rule, n_docs)
+        if cells and (optimize == "bytes" or chosen_methods != ("prefix",)):
+            from mrl_eval.recommend import recommend_cell
+
+            rec = recommend_cell(cells, full_dim, the_rule, n_docs, optimize, chosen_methods)
+        else:
+            rec = choose(results, full_dim, the_rule, n_docs)
         doc["recommendation"] = rec.to_dict()
+        if two_stage_rows:
+            from mrl_eval.recommend import recommend_two_stage
+
+            doc["two_stage"]["recommendation"] = recommend_two_stage(two_stage_rows, rec.full_value, the_rule)
         if holdout is not None:
             doc["holdout"] = holdout_check(per_query, full_dim, query_ids, the_rule, settings, holdout, n_docs)
         if baseline_doc is not None and gate is not None:
@@ -261,6 +370,8 @@ def recommend(
 
             doc["baseline"] = compare_runs(baseline_doc, doc, gate, settings, (str(baseline), "this run"))
         finish(doc, out_dir, as_json, rule_metric, plots=plot if plot is not None else from_json is None)
+        if from_json is None:
+            _say_mteb_results(mteb_files, as_json)
         emit_ci("recommend", as_json, junit_xml, doc=doc, primary=rule_metric)
     if rec.dim is None or not doc.get("baseline", {}).get("passed", True):
         raise typer.Exit(EXIT_GATE_FAILED)

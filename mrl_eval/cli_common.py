@@ -21,6 +21,7 @@ from mrl_eval.errors import MrlEvalError, UsageError
 
 if TYPE_CHECKING:
     from mrl_eval.config import ConfigFile
+    from mrl_eval.grid import GridSettings
     from mrl_eval.stats import StatsSettings
     from mrl_eval.sweep import SweepRun
 
@@ -174,11 +175,35 @@ def stats_settings(confidence: float, resamples: int, seed: int, ci_method: str)
     return StatsSettings(confidence, resamples, seed, ci_method).check()
 
 
+GRID_KEYS = ("precisions", "compare", "pca_fit_sample", "safety_margin", "two_stage", "shortlist", "scale")
+
+
+def grid_settings(options: dict, methods: tuple[str, ...] = ("prefix",)) -> GridSettings:
+    """Take the grid flags out of `options` (a command's parameters) and check them."""
+    from mrl_eval.grid import GridSettings
+    from mrl_eval.quantize import parse_precisions
+
+    values = {key: options.pop(key, None) for key in GRID_KEYS}
+    compare = (values["compare"] or "").strip().lower()
+    if compare not in ("", "pca"):
+        raise UsageError(f"--compare {values['compare']!r}: the one comparison is pca")
+    return GridSettings(
+        precisions=tuple(parse_precisions(values["precisions"])),
+        compare_pca=compare == "pca" or "pca" in methods,
+        pca_fit_sample=values["pca_fit_sample"],
+        safety_margin=0.01 if values["safety_margin"] is None else values["safety_margin"],
+        two_stage=values["two_stage"],
+        shortlists=values["shortlist"],
+        scale=values["scale"],
+    ).check()
+
+
 def run_sweep(options: dict, settings: StatsSettings, show_progress: bool, extra_metric: str | None = None) -> SweepRun:
     from mrl_eval import metrics as M
     from mrl_eval.sweep import SweepConfig, run
 
     metric_names = M.parse_metrics(options.pop("metrics") or list(M.DEFAULT_METRICS))
+    options["grid"] = grid_settings(options)
     if extra_metric and extra_metric not in metric_names:
         metric_names.append(extra_metric)
     config = SweepConfig(
@@ -282,7 +307,8 @@ def finish(doc: dict, out_dir: Path, as_json: bool, primary: str, plots: bool = 
         sys.stdout.write(json.dumps(doc, indent=1) + "\n")
         return
     rec = doc.get("recommendation")
-    render_table(doc, primary, rec["dim"] if rec else None)
+    render_table(doc, primary, rec["dim"] if rec and rec.get("label") is None else None)
+    render_grid(doc, primary)
     if rec:
         from mrl_eval.summary import explain, explain_holdout
 
@@ -295,6 +321,24 @@ def finish(doc: dict, out_dir: Path, as_json: bool, primary: str, plots: bool = 
         render_comparison(doc["baseline"])
     paths = write_reports(doc, out_dir, primary, plots)
     out.print("Reports: " + ", ".join(str(p) for p in paths))
+
+
+def render_grid(doc: dict, primary: str) -> None:
+    """The grid, cost, PCA and two-stage tables and findings (only when the run has a grid)."""
+    from rich.table import Table
+
+    from mrl_eval.summary import explain_grid, grid_tables
+
+    chosen = (doc.get("recommendation") or {}).get("label")
+    for title, header, rows in grid_tables(doc, primary):
+        table = Table(title=title, title_justify="left")
+        for i, column in enumerate(header):
+            table.add_column(column, justify="left" if i == 0 else "right")
+        for row in rows:
+            table.add_row(*row, style="bold green" if chosen and row[0] == chosen else None)
+        out.print(table)
+    for line in explain_grid(doc):
+        out.print(line)
 
 
 def emit_ci(

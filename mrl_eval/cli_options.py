@@ -26,11 +26,51 @@ QrelsOpt = Annotated[
     Path | None,
     typer.Option(help="Qrels: BEIR TSV, TREC (qid 0 docid rel), CSV or Parquet.", rich_help_panel=DATA),
 ]
-SplitOpt = Annotated[str, typer.Option(help="Qrels split inside DATA: qrels/<split>.tsv.", rich_help_panel=DATA)]
+SplitOpt = Annotated[
+    str,
+    typer.Option(
+        help="Qrels split inside DATA (qrels/<split>.tsv), or --mteb-task's eval split.", rich_help_panel=DATA
+    ),
+]
 IdColOpt = Annotated[str, typer.Option(help="Id column/field of corpus and queries.", rich_help_panel=DATA)]
 TextColOpt = Annotated[str, typer.Option(help="Text column/field.", rich_help_panel=DATA)]
 TitleColOpt = Annotated[
     str, typer.Option(help="Title column/field (joined before the text; may be empty).", rich_help_panel=DATA)
+]
+MtebTaskOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Evaluate an MTEB retrieval task (e.g. SciFact) instead of DATA: its corpus, queries and qrels are "
+        "loaded by the mteb package from the Hugging Face Hub (or --mteb-data). --split picks the eval split.",
+        rich_help_panel=DATA,
+        show_default=False,
+    ),
+]
+MtebSubsetOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="The MTEB task's subset (hf_subset), e.g. a language of a multilingual task. (default: its only subset)",
+        rich_help_panel=DATA,
+        show_default=False,
+    ),
+]
+MtebDataOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="A local copy of the MTEB task's Hugging Face dataset repo (hf download mteb/scifact --repo-type dataset "
+        "--local-dir DIR), read by mteb's loader instead of the Hub: works offline.",
+        rich_help_panel=DATA,
+        show_default=False,
+    ),
+]
+MtebResultsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="Also write one MTEB result file per dim (needs --mteb-task), laid out as mteb's results folder: "
+        "DIR/<model>-dim<d>/<model revision>/<Task>.json.",
+        rich_help_panel="Output",
+        show_default=False,
+    ),
 ]
 EmbeddingsOpt = Annotated[
     Path | None,
@@ -45,12 +85,15 @@ ModelOpt = Annotated[
     typer.Option(
         "--model",
         "-m",
-        help="sentence-transformers hub id or local folder. Default: the bundled all-MiniLM-L6-v2 (offline).",
+        help="sentence-transformers hub id or local folder. Default: the bundled all-MiniLM-L6-v2 (offline). "
+        "With --provider openai: the API's model name (default: text-embedding-3-small).",
         rich_help_panel=MODEL,
         show_default=False,
     ),
 ]
-ProviderOpt = Annotated[str, typer.Option(help="Embedding back-end.", rich_help_panel=MODEL)]
+ProviderOpt = Annotated[
+    str, typer.Option(help="Embedding back-end: sentence-transformers or openai.", rich_help_panel=MODEL)
+]
 QueryPromptOpt = Annotated[
     str | None,
     typer.Option(
@@ -75,7 +118,8 @@ BatchOpt = Annotated[
     int | None,
     typer.Option(
         min=1,
-        help="Texts per model batch. (default: about 8k tokens per batch on CPU, 32k on GPU, from the model max length)",
+        help="Texts per model batch. (default: about 8k tokens per batch on CPU, 32k on GPU, from the model max length; "
+        "with --provider openai, inputs per request: 2048 to OpenAI, 32 to other servers)",
         rich_help_panel=MODEL,
         show_default=False,
     ),
@@ -198,5 +242,122 @@ BaselineMaxDropOpt = Annotated[
     typer.Option(
         help="Largest allowed fall below --baseline at any compared dim: absolute (0.01) or relative (1%).",
         rich_help_panel=BASELINE,
+    ),
+]
+
+GRID = "Precision, PCA, two-stage, cost"
+PrecisionsOpt = Annotated[
+    str,
+    typer.Option(
+        help="Storage precisions to score at every dim: float32, float16, int8 (ranges from the corpus), binary "
+        "(sign bits, Hamming). float32 is always in.",
+        rich_help_panel=GRID,
+    ),
+]
+ComparePcaOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--compare",
+        help="pca: also score each dim as PCA to d dims (basis fitted on the corpus) and state down to which dim "
+        "truncation is safe.",
+        rich_help_panel=GRID,
+        show_default=False,
+    ),
+]
+PcaFitSampleOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Fit the PCA basis on a random part of the corpus: a fraction (0.2) or a number of documents. "
+        "(default: the whole corpus, which flatters PCA slightly)",
+        rich_help_panel=GRID,
+        show_default=False,
+    ),
+]
+SafetyMarginOpt = Annotated[
+    float,
+    typer.Option(help="Margin of the truncation-safety statement, in the first metric.", rich_help_panel=GRID),
+]
+TwoStageOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Simulate shortlist-then-rerank: first stages as dims, optionally :precision (64,128,binary,256:int8); "
+        "the shortlist is reranked with the full vectors.",
+        rich_help_panel=GRID,
+        show_default=False,
+    ),
+]
+ShortlistOpt = Annotated[
+    str,
+    typer.Option(help="Shortlist sizes for --two-stage.", rich_help_panel=GRID),
+]
+ScaleOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Project storage to these corpus sizes (10M, 250k,1.5B). (default: the evaluated corpus, 1M and 10M)",
+        rich_help_panel=GRID,
+        show_default=False,
+    ),
+]
+
+API = "OpenAI-compatible API (--provider openai)"
+BaseUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="An OpenAI-compatible server, e.g. http://localhost:11434/v1 (Ollama), http://localhost:8000/v1 (vLLM). "
+        "(default: $OPENAI_BASE_URL, else https://api.openai.com/v1)",
+        rich_help_panel=API,
+        show_default=False,
+    ),
+]
+ApiKeyEnvOpt = Annotated[
+    str | None,
+    typer.Option(
+        metavar="NAME",
+        help="The environment variable that holds the API key. Keys are never taken from a flag. "
+        "(default: OPENAI_API_KEY; optional for a custom --base-url)",
+        rich_help_panel=API,
+        show_default=False,
+    ),
+]
+ConcurrencyOpt = Annotated[
+    int | None,
+    typer.Option(min=1, help="Requests in flight at once. (default: 4)", rich_help_panel=API, show_default=False),
+]
+MaxRetriesOpt = Annotated[
+    int | None,
+    typer.Option(
+        min=0,
+        help="Retries of a request after a 429, a 5xx, a timeout or a dropped connection, with exponential backoff "
+        "and Retry-After. (default: 6)",
+        rich_help_panel=API,
+        show_default=False,
+    ),
+]
+OnLongInputOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="A text over the API's 8,192 tokens per input: error (stop before any request) or truncate (cut it "
+        "to the limit, with a warning). (default: error)",
+        rich_help_panel=API,
+        show_default=False,
+    ),
+]
+MaxCostOpt = Annotated[
+    float | None,
+    typer.Option(
+        min=0,
+        metavar="USD",
+        help="Stop before any request if embedding the texts not yet cached would cost more than this (estimated "
+        "from the token count and the model's price).",
+        rich_help_panel=API,
+        show_default=False,
+    ),
+]
+PreTruncateOpt = Annotated[
+    str,
+    typer.Option(
+        help="Post-process the full vectors before the prefix is cut: none, or layernorm (nomic-embed-text-v1.5: "
+        "layer norm over the full vector, then truncate, then L2 normalise).",
+        rich_help_panel=MODEL,
     ),
 ]

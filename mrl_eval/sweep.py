@@ -13,6 +13,8 @@ import numpy as np
 from mrl_eval import metrics as M
 from mrl_eval.data import check_qrels, load_collection
 from mrl_eval.errors import MrlEvalError, UsageError, raise_problems
+from mrl_eval.grid import GridResult, GridSettings
+from mrl_eval.postprocess import check_pre_truncate, pre_truncate
 from mrl_eval.retrieval import Ranking, search, tie_key
 from mrl_eval.stats import MetricStats, StatsSettings, summarize
 from mrl_eval.types import Collection
@@ -74,6 +76,8 @@ class DimResult:
     bytes_per_vector: int
     metrics: dict[str, float]  # mean over the evaluated queries
     stats: dict[str, MetricStats] = field(default_factory=dict)  # CIs and the paired comparison with the full dim
+    precision: str = "float32"  # the sweep's own results; other precisions and PCA are grid cells (grid.py)
+    method: str = "prefix"
 
 
 def dim_results(
@@ -105,6 +109,7 @@ class SweepResult:
     queries_skipped: int
     doc_ids: list[str]
     rankings: dict[int, Ranking] = field(repr=False)
+    grid: GridResult | None = None  # precisions, PCA, two-stage: only when asked for
 
     @property
     def queries_evaluated(self) -> int:
@@ -119,8 +124,10 @@ def evaluate(
     ignore_identical_ids: bool = False,
     progress: ProgressFactory = _no_progress,
     stats: StatsSettings | None = None,
+    grid: GridSettings | None = None,
 ) -> SweepResult:
-    """Score every dim in one pass over the corpus and compute each metric per query."""
+    """Score every dim in one pass over the corpus and compute each metric per query; then, if `grid` asks for
+    more than float32 prefixes, every cell of the grid from the same vectors."""
     rows = [i for i, qid in enumerate(vectors.query_ids) if qrels.get(qid)]
     query_ids = [vectors.query_ids[i] for i in rows]
     if not rows:
@@ -142,7 +149,33 @@ def evaluate(
     per_query = {d: M.evaluate(query_ids, rankings[d].doc_index, vectors.doc_ids, qrels, metric_names) for d in dims}
     results = dim_results(per_query, full_dim, query_ids, stats)
     skipped = len(vectors.query_ids) - len(rows)
-    return SweepResult(full_dim, results, per_query, query_ids, skipped, list(vectors.doc_ids), rankings)
+    grid_result = None
+    if grid is not None and grid.active:
+        from mrl_eval.grid import evaluate_grid
+
+        full_top = rankings[full_dim].doc_index[:, : min(10, rankings[full_dim].doc_index.shape[1])]
+        grid_result = evaluate_grid(
+            vectors.docs,
+            np.asarray(vectors.queries[rows], np.float32),
+            list(vectors.doc_ids),
+            query_ids,
+            qrels,
+            dims,
+            metric_names,
+            tie_key(vectors.doc_ids),
+            exclude,
+            per_query,
+            full_top,
+            grid,
+            stats,
+            progress,
+        )
+    return SweepResult(full_dim, results, per_query, query_ids, skipped, list(vectors.doc_ids), rankings, grid_result)
+
+
+def _fingerprint(source: str) -> dict[str, str]:
+    """A data file's sha256; an MTEB task's data ("mteb:Task@revision/...") is pinned by the revision in its name."""
+    return {} if source.startswith("mteb:") else {"sha256": file_fingerprint(Path(source))}
 
 
 def file_fingerprint(path: Path) -> str:
@@ -163,6 +196,9 @@ class SweepConfig:
     id_column: str = "_id"
     text_column: str = "text"
     title_column: str = "title"
+    mteb_task: str | None = None  # an MTEB retrieval task instead of DATA: loaded by mteb (see mteb_tasks.py)
+    mteb_subset: str | None = None
+    mteb_data: Path | None = None  # a local copy of the task's dataset repo, for offline use
     embeddings: Path | None = None
     provider: str = "sentence-transformers"
     model: str | None = None
@@ -172,6 +208,14 @@ class SweepConfig:
     doc_prompt_name: str | None = None
     batch_size: int | None = None
     device: str | None = None
+    # --provider openai (None: not given, the provider's default); the key itself is never a setting
+    base_url: str | None = None
+    api_key_env: str | None = None
+    concurrency: int | None = None
+    max_retries: int | None = None
+    on_long_input: str | None = None
+    max_cost: float | None = None
+    pre_truncate: str = "none"  # "layernorm": nomic-embed-text-v1.5's layer norm before the prefix (postprocess.py)
     cache_dir: Path | None = None
     cache_dtype: str = "float32"
     dims: str | None = None
@@ -179,6 +223,7 @@ class SweepConfig:
     ignore_identical_ids: bool = False
     stats: StatsSettings = field(default_factory=StatsSettings)
     loss_metric: str = "ndcg@10"
+    grid: GridSettings = field(default_factory=GridSettings)
 
 
 @dataclass(frozen=True)
@@ -231,6 +276,10 @@ def query_losses(
 
 
 def _load_data(config: SweepConfig) -> tuple[Collection, str]:
+    if config.mteb_task is not None:
+        from mrl_eval.mteb_tasks import load_task_collection
+
+        return load_task_collection(config)
     explicit = config.corpus or config.queries or config.qrels
     folder = config.data if (config.data or explicit) else sample_data_dir()
     collection = load_collection(
@@ -249,7 +298,7 @@ def _load_data(config: SweepConfig) -> tuple[Collection, str]:
 
 
 def _embed(config: SweepConfig, collection: Collection, progress: ProgressFactory) -> tuple[Vectors, dict, int]:
-    from mrl_eval.cache import default_cache_dir, embed_cached
+    from mrl_eval.cache import default_cache_dir, embed_cached, missing_texts
     from mrl_eval.providers import get_provider
 
     provider = get_provider(
@@ -261,8 +310,17 @@ def _embed(config: SweepConfig, collection: Collection, progress: ProgressFactor
         doc_prompt_name=config.doc_prompt_name,
         batch_size=config.batch_size,
         device=config.device,
+        base_url=config.base_url,
+        api_key_env=config.api_key_env,
+        concurrency=config.concurrency,
+        max_retries=config.max_retries,
+        on_long_input=config.on_long_input,
+        max_cost=config.max_cost,
     )
     cache_dir = config.cache_dir or default_cache_dir()
+    if hasattr(provider, "preflight"):  # a paid API: check inputs and estimate the cost before any request
+        roles = (("document", collection.doc_texts), ("query", collection.query_texts))
+        provider.preflight({r: missing_texts(provider, t, r, cache_dir, config.cache_dtype) for r, t in roles})
     docs, n_docs = embed_cached(
         provider,
         collection.doc_texts,
@@ -285,6 +343,7 @@ def _embed(config: SweepConfig, collection: Collection, progress: ProgressFactor
         "fingerprint": provider.fingerprint,
         "prompts": {"query": provider.prompt("query"), "document": provider.prompt("document")},
         "cache_dtype": config.cache_dtype,
+        **(provider.info() if hasattr(provider, "info") else {}),  # an API's endpoint, cost estimate, requests
     }
     vectors = Vectors(list(collection.doc_ids), docs, list(collection.query_ids), np.asarray(queries, np.float32))
     return vectors, model, n_docs + n_queries
@@ -306,8 +365,14 @@ def _check_vectors_match(collection: Collection, vectors: Vectors, folder: Path)
 
 def run(config: SweepConfig, progress: ProgressFactory = _no_progress) -> SweepRun:
     """Load the data, get full-size vectors (precomputed or embedded through the cache) and sweep the dims."""
+    if config.mteb_task is not None or config.mteb_subset is not None or config.mteb_data is not None:
+        from mrl_eval.mteb_tasks import apply_task_settings
+
+        config = apply_task_settings(config)  # the task's main score and identical-ids rule, as MTEB scores it
     metric_names = M.parse_metrics(list(config.metrics))
     parse_dims(config.dims)  # usage errors before any slow work
+    check_pre_truncate(config.pre_truncate)
+    config.grid.check()
     collection, data_name = _load_data(config)
     if config.embeddings is not None:
         vectors = load_vectors(config.embeddings)
@@ -322,10 +387,19 @@ def run(config: SweepConfig, progress: ProgressFactory = _no_progress) -> SweepR
         embedded_now = 0
     else:
         vectors, model, embedded_now = _embed(config, collection, progress)
+    vectors = pre_truncate(vectors, config.pre_truncate)
+    model["pre_truncate"] = config.pre_truncate
     model["full_dim"] = vectors.full_dim
     dims = resolve_dims(config.dims, vectors.full_dim)
     result = evaluate(
-        vectors, collection.qrels, dims, metric_names, config.ignore_identical_ids, progress, config.stats.check()
+        vectors,
+        collection.qrels,
+        dims,
+        metric_names,
+        config.ignore_identical_ids,
+        progress,
+        config.stats.check(),
+        config.grid,
     )
     loss_metric = config.loss_metric if config.loss_metric in metric_names else metric_names[0]
     texts = dict(zip(collection.query_ids, collection.query_texts))
@@ -336,7 +410,7 @@ def run(config: SweepConfig, progress: ProgressFactory = _no_progress) -> SweepR
         "qrels": sum(map(len, collection.qrels.values())),
     }
     data = {
-        role: {"path": str(path), "sha256": file_fingerprint(Path(path)), "count": counts[role]}
+        role: {"path": str(path), **_fingerprint(str(path)), "count": counts[role]}
         for role, path in collection.sources.items()
         if path
     }

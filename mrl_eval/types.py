@@ -11,7 +11,8 @@ class Collection:
 
     `doc_texts` already joins title and text (see `data.join_title_text`). `qrels` maps
     query_id -> doc_id -> integer relevance (0 or negative means judged non-relevant).
-    `sources` maps "corpus" / "queries" / "qrels" to the file each part came from.
+    `sources` maps "corpus" / "queries" / "qrels" to the file each part came from (for an MTEB task, to
+    "mteb:<task>@<dataset revision>/<subset>/<split>"; see `mteb_tasks.py`).
     """
 
     doc_ids: list[str]

@@ -77,7 +77,8 @@ def test_sweep_json_is_one_document_with_every_dim(scifact_sweep):
     assert doc["model"]["name"] == GEMMA and doc["model"]["provider"] == "precomputed"
     assert [r["dim"] for r in doc["results"]] == SWEPT
     for r in doc["results"]:
-        assert set(r) == {"dim", "fraction", "bytes_per_vector", "metrics", "stats"}
+        assert set(r) == {"dim", "fraction", "bytes_per_vector", "metrics", "stats", "precision", "method"}
+        assert (r["precision"], r["method"]) == ("float32", "prefix")
         for m in DEFAULT_METRICS:
             st = r["stats"][m]
             assert st["ci"][0] <= r["metrics"][m] <= st["ci"][1]
@@ -117,7 +118,7 @@ def test_sweep_writes_every_report_and_the_json_file_is_the_printed_one(scifact_
     assert json.loads((work / "reports" / f"{STEM}.json").read_text(encoding="utf-8")) == doc
     rows = list(csv.reader((work / "reports" / f"{STEM}.csv").read_text(encoding="utf-8").splitlines()))
     stat_columns = ["ci_low", "ci_high", "delta", "delta_ci_low", "delta_ci_high", "p_value"]
-    expected = ["dim", "fraction", "bytes_per_vector"]
+    expected = ["dim", "precision", "method", "fraction", "bytes_per_vector"]
     for m in DEFAULT_METRICS:
         expected += [m, *(f"{m}_{c}" for c in stat_columns)]
     assert rows[0] == expected

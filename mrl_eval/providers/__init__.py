@@ -33,14 +33,28 @@ class EmbeddingProvider(Protocol):
         ...
 
 
-PROVIDERS = ("sentence-transformers",)
+PROVIDERS = ("sentence-transformers", "openai")
+# Options only one provider understands: given to another, they are a usage error rather than silently ignored.
+ONLY_FOR = {
+    "sentence-transformers": ("query_prompt_name", "doc_prompt_name", "device"),
+    "openai": ("base_url", "api_key_env", "concurrency", "max_retries", "on_long_input", "max_cost"),
+}
 
 
 def get_provider(name: str, model: str | None, **options: Any) -> EmbeddingProvider:
-    """Build the named provider; `model=None` means the bundled default model. `options` are the provider's own
-    keyword arguments (prompts, batch size, device)."""
-    if name == "sentence-transformers":
-        from mrl_eval.providers.sentence_transformers import SentenceTransformersProvider
+    """Build the named provider; `model=None` means the provider's default model. `options` are the providers'
+    keyword arguments (prompts, batch size, device, API settings); None means not given."""
+    if name not in PROVIDERS:
+        raise UsageError(f"--provider {name!r}: unknown; choose one of: {', '.join(PROVIDERS)}")
+    for other, keys in ONLY_FOR.items():
+        for key in keys:
+            if other != name and options.pop(key, None) is not None:
+                flag = "--" + key.replace("_", "-")
+                raise UsageError(f"{flag} applies to --provider {other} only; drop it, or pass --provider {other}")
+    if name == "openai":
+        from mrl_eval.providers.openai import OpenAIProvider
 
-        return SentenceTransformersProvider(model, **options)
-    raise UsageError(f"--provider {name!r}: unknown; choose one of: {', '.join(PROVIDERS)}")
+        return OpenAIProvider(model, **options)
+    from mrl_eval.providers.sentence_transformers import SentenceTransformersProvider
+
+    return SentenceTransformersProvider(model, **options)
