@@ -165,11 +165,17 @@ def statement(
 ) -> str:
     """The truncation-safety finding in words, every figure taken from the measurements."""
     smallest = dims[0]
+    if safe_pca == full_dim:
+        versus_pca = f", and trails PCA at the same dim by more than {margin:g} at the next smaller swept dim"
+    elif safe_pca > smallest:
+        versus_pca = f", and within {margin:g} of PCA at the same dim down to {safe_pca} d"
+    else:
+        versus_pca = ""
     parts = [
         f"Truncation stays within {margin:g} {metric} of the full dim ({full_value:.3f})"
         + (f" down to {safe_full} d" if safe_full < full_dim else " only at the full dim")
-        + (f", and within {margin:g} of PCA at the same dim down to {safe_pca} d" if safe_pca > smallest else "")
-        + (" (the smallest swept dim)." if safe_pca == smallest else ".")
+        + versus_pca
+        + "."
     ]
     if safe_pca == smallest:
         parts.append(f"At every swept dim, truncation is within {margin:g} of PCA or better.")

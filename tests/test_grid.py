@@ -190,6 +190,12 @@ def test_truncation_safety_is_read_off_the_numbers():
     assert [b["dim"] for b in s["below"]] == [32, 64]
     assert s["statement"].startswith("Truncation stays within 0.01 ndcg@10 of the full dim (0.800) down to 256 d")
     assert "+0.060 at 64 d, +0.100 at 32 d" in s["statement"]
+    behind = P.safety(prefix, {**pca, 256: 0.85}, 0.80, "ndcg@10", 0.01, 384)
+    assert behind["safe_vs_pca_dim"] == 384 and [b["dim"] for b in behind["below"]] == [32, 64, 128, 256]
+    assert (
+        "down to 256 d, and trails PCA at the same dim by more than 0.01 at the next smaller swept dim"
+        in behind["statement"]
+    )
     never = P.safety(prefix, {d: v - 0.05 for d, v in prefix.items()}, 0.80, "ndcg@10", 0.01, 384)
     assert (
         never["below"] == [] and "At every swept dim, truncation is within 0.01 of PCA or better." in never["statement"]
