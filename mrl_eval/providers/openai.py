@@ -14,11 +14,12 @@ from __future__ import annotations
 import base64
 import json
 import os
+import queue
 import re
 import threading
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -205,7 +206,7 @@ class OpenAIProvider:
         sent, counts = self._prepare(texts, role, warn=True)
         batches = iter(L.plan_batches(counts, self.batch_size, L.MAX_REQUEST_TOKENS))
         stop = threading.Event()
-        pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="mrl-eval-openai")
+        pool = _DaemonPool(self.concurrency)
         running: dict[Future, list[int]] = {}
         error: BaseException | None = None
         try:
@@ -234,7 +235,7 @@ class OpenAIProvider:
                 raise error
         finally:
             stop.set()  # wakes workers waiting to retry; a request on the wire finishes on its own
-            pool.shutdown(wait=False, cancel_futures=True)
+            pool.shutdown()
 
     # Preparing and sending
 
@@ -390,3 +391,44 @@ class OpenAIProvider:
         if not self.key_is_placeholder and len(self._key) >= 8:
             text = text.replace(self._key, "***")
         return re.sub(r"\bsk-[A-Za-z0-9_\-*]{4,}", "sk-***", text)
+
+
+class _DaemonPool:
+    """A fixed set of daemon worker threads. Unlike ThreadPoolExecutor, whose workers the interpreter joins at exit,
+    a request still on the wire never holds the process: after Ctrl-C or a final error it exits at once (every batch
+    already back is in the cache; the abandoned requests are sent again on the rerun)."""
+
+    def __init__(self, workers: int) -> None:
+        self._tasks: queue.SimpleQueue = queue.SimpleQueue()
+        self._threads = [
+            threading.Thread(target=self._work, name=f"mrl-eval-openai-{i}", daemon=True) for i in range(workers)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def _work(self) -> None:
+        while (task := self._tasks.get()) is not None:
+            future, function, args = task
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(function(*args))
+            except BaseException as err:  # noqa: BLE001 - handed to the caller through the future
+                future.set_exception(err)
+
+    def submit(self, function: Any, *args: Any) -> Future:
+        future: Future = Future()
+        self._tasks.put((future, function, args))
+        return future
+
+    def shutdown(self) -> None:
+        """Cancel what has not started and let the workers end after their current request."""
+        while True:
+            try:
+                task = self._tasks.get_nowait()
+            except queue.Empty:
+                break
+            if task is not None:
+                task[0].cancel()
+        for _ in self._threads:
+            self._tasks.put(None)
