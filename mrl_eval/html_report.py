@@ -262,10 +262,10 @@ def _grid(doc: dict, primary: str, pareto_svg: str | None) -> list[str]:
     from mrl_eval.summary import explain_grid, grid_tables
 
     parts = []
+    chosen = (doc.get("recommendation") or {}).get("label")
     for title, header, rows in grid_tables(doc, primary):
-        head = "".join(f"<th>{_e(h)}</th>" for h in header)
-        body = "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>" for row in rows)
-        parts += [f"<h3>{_e(title)}</h3>", f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"]
+        picked = next((n for n, row in enumerate(rows) if chosen and row[0] == chosen), None)
+        parts += [f"<h3>{_e(title)}</h3>", _table(header, rows, text_columns=(0,), picked=picked)]
     parts += [f"<p>{_e(line)}</p>" for line in explain_grid(doc)]
     if pareto_svg:
         parts.append(

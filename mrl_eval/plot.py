@@ -71,6 +71,16 @@ def plot_tradeoff(doc: dict, paths: Sequence[Path], metric: str | None = None) -
         )
         if rec["dim"] is None:
             ax.plot([], [], " ", label="no swept dim meets the bar")
+        elif rec.get("label") and (rec.get("method"), rec.get("precision")) != ("prefix", "float32"):
+            # the chosen cell is not on these float32 prefix curves: the Pareto chart shows it
+            ax.plot(
+                [],
+                [],
+                " ",
+                label=f"recommended: {rec['dim']} d {rec['precision']}"
+                + (" PCA" if rec["method"] == "pca" else "")
+                + "\n(see the Pareto chart)",
+            )
         else:
             ax.plot(
                 [rec["dim"]],
@@ -80,8 +90,7 @@ def plot_tradeoff(doc: dict, paths: Sequence[Path], metric: str | None = None) -
                 color="#f1c40f",
                 mec="#7d6608",
                 zorder=7,
-                label=f"recommended: {rec['dim']} dims"
-                + (f" ({rec['method']}, {rec['precision']})" if rec.get("label") else ""),
+                label=f"recommended: {rec['dim']} dims",
             )
 
     ax.set_xscale("log", base=2)

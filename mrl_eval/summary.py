@@ -62,7 +62,7 @@ def grid_tables(doc: dict, primary: str) -> list[tuple[str, list[str], list[list
     by_label = {c["label"]: c for c in grid["cells"]}
     precisions, methods = grid["precisions"], grid["methods"]
     dims = sorted({c["dim"] for c in grid["cells"]})
-    header = ["method", "dim", *(f"{p}: {primary} (bytes/vec)" for p in precisions)]
+    header = ["method", "dim", *precisions]
     rows = []
     for method in methods:
         for dim in dims:
@@ -71,7 +71,7 @@ def grid_tables(doc: dict, primary: str) -> list[tuple[str, list[str], list[list
                 [method, str(dim)]
                 + [f"{c['metrics'][primary]:.4f} ({c['bytes_per_vector']:,} B)" if c else "" for c in cells]
             )
-    tables.append((f"{primary} for every method, dim and precision", header, rows))
+    tables.append((f"{primary} (bytes per vector) for every method, dim and precision", header, rows))
     scales = grid["scales"]
     scale_names = list(scales)
     cost_header = [

@@ -69,3 +69,38 @@ def test_the_html_report_loads_offline_and_shows_the_table_and_the_chart(recomme
     page.emulate_media(media="print")
     assert page.locator("table").first.is_visible()  # still there when printed
     page.close()
+
+
+def test_the_grid_section_shows_its_tables_and_the_pareto_chart(browser, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from mrl_eval.cli import app
+    from tests.conftest import shared_dataset
+
+    folder = shared_dataset("scifact")
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(
+        app,
+        ["recommend", str(folder), "--embeddings", str(folder / "embeddings" / "embeddinggemma-300m"),
+         "--dims", "64,128", "--precisions", "float32,int8,binary", "--compare", "pca", "--two-stage", "64",
+         "--shortlist", "100", "--max-drop", "0.02", "--optimize", "bytes", "--resamples", "200"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    html = tmp_path / "reports" / "scifact__embeddinggemma-300m.html"
+    page = browser.new_page(viewport={"width": 1366, "height": 800})
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.goto(html.as_uri(), wait_until="load")
+    assert problems == []
+    heading = page.get_by_role("heading", name="Precision, PCA and two-stage")
+    heading.scroll_into_view_if_needed()
+    assert heading.is_visible()
+    assert page.get_by_text("Truncation stays within").first.is_visible()
+    assert page.get_by_text("Two-stage: the cheapest configuration").first.is_visible()
+    pareto = page.locator("svg[aria-label='ndcg@10 against bytes per vector']")
+    pareto.scroll_into_view_if_needed()
+    box = pareto.bounding_box()
+    assert box is not None and box["width"] > 400 and box["x"] + box["width"] <= 1366
+    assert page.locator("tr.pick").count() >= 1  # the recommended cell is highlighted
+    page.close()
