@@ -4,7 +4,7 @@
 
 For each shared collection (SciFact, Cranfield, CACM) and each precomputed model (all-MiniLM-L6-v2, not MRL-trained;
 EmbeddingGemma-300m, MRL-trained) it runs one `mrl-eval recommend` with every precision, the PCA comparison and
-two-stage retrieval, keeps the reports in docs/results/grid/, and writes the tables into README.md. No number in
+two-stage retrieval, keeps the Markdown reports, charts and CSVs in docs/results/grid/, and writes the tables into README.md. No number in
 that block is typed by hand; the wording of each finding is mrl-eval's own statement.
 """
 
@@ -76,6 +76,14 @@ def main() -> None:
         OUT / "scifact__embeddinggemma-300m" / "scifact__embeddinggemma-300m.pareto.png",
         ROOT / "docs" / "results" / "pareto-scifact-gemma.png",
     )
+    # keep what a reader opens (the Markdown report, its charts, the CSV); the JSON, HTML and SVG copies of the same
+    # runs are megabytes each and the command above regenerates them
+    for path in OUT.rglob("*"):
+        if path.is_file() and not path.name.endswith(KEEP):
+            path.unlink()
+
+
+KEEP = (".md", ".csv", ".png")
 
 
 def _cells(doc: dict) -> dict[str, dict]:
