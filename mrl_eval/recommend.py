@@ -15,7 +15,7 @@ The recommendation is the smallest swept dim that meets the rule; if none does, 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 from mrl_eval.errors import UsageError
@@ -146,7 +146,6 @@ def recommend(results: Sequence[DimResult], full_dim: int, rule: Rule, n_docs: i
     by_dim = sorted(results, key=lambda r: r.dim)
     full = next(r for r in by_dim if r.dim == full_dim)
     full_value = full.metrics[rule.metric]
-    bar = rule.threshold(full_value)
     if rule.kind != "point" and rule.metric not in full.stats:
         raise UsageError(f"--rule {rule.kind} needs confidence intervals; they were not computed")
     passing = [r for r in by_dim if rule.passes(r, full_value)]
@@ -156,11 +155,21 @@ def recommend(results: Sequence[DimResult], full_dim: int, rule: Rule, n_docs: i
         below = [r for r in by_dim if r.dim < chosen.dim]
         smaller = below[-1] if below else None
     bytes_per_value = full.bytes_per_vector // full_dim
+    sizes = storage(chosen.dim if chosen else None, full_dim, bytes_per_value, n_docs)
+    return _recommendation(rule, full_dim, full, chosen, smaller, sizes, key=lambda r: str(r.dim))
+
+
+def _recommendation(
+    rule: Rule, full_dim: int, full, chosen, smaller, sizes: dict, key: Callable, **extra: object
+) -> Recommendation:
+    """The recommendation of `chosen` (or of none), with the numbers of the chosen, the next smaller and the full
+    result as evidence under `key(result)`. Results are `DimResult`s or `grid.Cell`s."""
+    full_value = full.metrics[rule.metric]
     shown = [r for r in (chosen, smaller, full) if r is not None]
     return Recommendation(
         dim=chosen.dim if chosen else None,
         metric=rule.metric,
-        threshold=bar,
+        threshold=rule.threshold(full_value),
         value=chosen.metrics[rule.metric] if chosen else None,
         rule=rule.describe(),
         rule_kind=rule.kind,
@@ -168,8 +177,9 @@ def recommend(results: Sequence[DimResult], full_dim: int, rule: Rule, n_docs: i
         full_value=full_value,
         smaller_dim=smaller.dim if smaller else None,
         smaller_value=smaller.metrics[rule.metric] if smaller else None,
-        storage=storage(chosen.dim if chosen else None, full_dim, bytes_per_value, n_docs),
-        evidence={str(r.dim): _evidence(r, rule.metric) for r in shown},
+        storage=sizes,
+        evidence={key(r): _evidence(r, rule.metric) for r in shown},
+        **extra,  # type: ignore[arg-type]
     )
 
 
@@ -239,7 +249,6 @@ def recommend_cell(
         raise UsageError(f"--optimize {optimize!r}: choose one of {', '.join(OPTIMIZE)}")
     full = next(c for c in cells if c.method == "prefix" and c.dim == full_dim and c.precision == "float32")
     full_value = full.metrics[rule.metric]
-    bar = rule.threshold(full_value)
     if rule.kind != "point" and rule.metric not in full.stats:
         raise UsageError(f"--rule {rule.kind} needs confidence intervals; they were not computed")
     method_rank = {m: i for i, m in enumerate(("prefix", "pca"))}
@@ -272,22 +281,15 @@ def recommend_cell(
             f"{full_dim}x{chosen.dim} float32 matrix ({cost['matrix_bytes_float32']:,} B) applied to every document "
             "at index time and every query at query time."
         )
-    shown = [c for c in (chosen, smaller, full) if c is not None]
-    return Recommendation(
-        dim=chosen.dim if chosen else None,
-        metric=rule.metric,
-        threshold=bar,
-        value=chosen.metrics[rule.metric] if chosen else None,
-        rule=rule.describe(),
-        rule_kind=rule.kind,
-        full_dim=full_dim,
-        full_value=full_value,
-        smaller_dim=smaller.dim if smaller else None,
-        smaller_value=smaller.metrics[rule.metric] if smaller else None,
-        storage=storage_bytes(
-            chosen.bytes_per_vector if chosen else full.bytes_per_vector, full.bytes_per_vector, n_docs
-        ),
-        evidence={c.label: _evidence(c, rule.metric) for c in shown},
+    sizes = storage_bytes(chosen.bytes_per_vector if chosen else full.bytes_per_vector, full.bytes_per_vector, n_docs)
+    return _recommendation(
+        rule,
+        full_dim,
+        full,
+        chosen,
+        smaller,
+        sizes,
+        key=lambda c: c.label,
         optimize=optimize,
         method=chosen.method if chosen else "prefix",
         precision=chosen.precision if chosen else "float32",

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from mrl_eval import __version__
 from mrl_eval.errors import MrlEvalError
-from mrl_eval.grid import Cell, GridResult, TwoStageRow
+from mrl_eval.grid import Cell, GridResult, TwoStageRow, cell_label
 from mrl_eval.quantize import PRECISIONS
 from mrl_eval.recommend import Recommendation
 from mrl_eval.stats import StatsSettings, summarize
@@ -269,7 +269,7 @@ def grid_of(doc: dict, path: Path, settings: StatsSettings | None) -> tuple[list
         return [], []
     try:
         query_ids = list(next(iter(doc["per_query"][str(doc["full_dim"])].values())))
-        values = {f"prefix:{d}:float32": v for d, v in doc["per_query"].items()}
+        values = {cell_label("prefix", int(d), "float32"): v for d, v in doc["per_query"].items()}
         values.update(grid["per_query"])
         stats = summarize(values, grid["reference"], query_ids, settings) if settings else {}
         cells = [

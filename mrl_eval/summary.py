@@ -23,6 +23,8 @@ def _stat_cells(stats: dict | None) -> list[float | str]:
 
 
 def to_csv(doc: dict) -> str:
+    from mrl_eval.grid import cell_label
+
     """One row per cell: the float32 prefix dims first (the sweep), then any other method x precision cells of the
     grid; the mean of each metric, then its CI and paired comparison with the full dim at float32."""
     metric_names = list(doc["results"][0]["metrics"])
@@ -36,7 +38,8 @@ def to_csv(doc: dict) -> str:
         header += [m] + ([f"{m}_{c}" for c in STAT_COLUMNS] if has_stats else [])
     writer.writerow(header + (["latency_ms"] if grid else []))
     rows = [
-        {**r, "precision": "float32", "method": "prefix", "label": f"prefix:{r['dim']}:float32"} for r in doc["results"]
+        {**r, "precision": "float32", "method": "prefix", "label": cell_label("prefix", r["dim"], "float32")}
+        for r in doc["results"]
     ]
     if grid:
         rows += [c for c in grid["cells"] if not (c["method"] == "prefix" and c["precision"] == "float32")]
