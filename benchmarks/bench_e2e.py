@@ -27,7 +27,7 @@ PAIRS = [("ndcg@10", "ndcg@10"), ("recall@10", "recall@10"), ("mrr@10", "mrr@10"
 
 
 def run_ours(folder: Path, cache: Path):
-    from mrl_eval.sweep import SweepConfig, run
+    from mrl_eval.evaluate.sweep import SweepConfig, run
 
     start = time.perf_counter()
     result = run(SweepConfig(data=folder, dims=",".join(map(str, DIMS[:-1])), cache_dir=cache))
@@ -39,7 +39,7 @@ def run_peer(folder: Path):
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.evaluation import InformationRetrievalEvaluator, SequentialEvaluator
 
-    from mrl_eval.data import load_collection
+    from mrl_eval.data.collections import load_collection
     from mrl_eval.providers.sentence_transformers import bundled_model_path
 
     collection = load_collection(folder)
@@ -72,10 +72,10 @@ def run_peer(folder: Path):
 
 def cached_vectors(folder: Path, cache: Path):
     """The full-size vectors mrl-eval just cached (no model call: every text is in the cache)."""
-    from mrl_eval.cache import embed_cached
-    from mrl_eval.data import load_collection
+    from mrl_eval.data.cache import embed_cached
+    from mrl_eval.data.collections import load_collection
     from mrl_eval.providers import get_provider
-    from mrl_eval.vectors import Vectors
+    from mrl_eval.data.vectors import Vectors
 
     collection = load_collection(folder)
     provider = get_provider("sentence-transformers", None)
@@ -87,8 +87,8 @@ def cached_vectors(folder: Path, cache: Path):
 
 def float16_change(vectors, qrels) -> tuple[float, str]:
     """Largest metric change when the same vectors are stored as float16 (what `--cache-dtype float16` keeps)."""
-    from mrl_eval.sweep import evaluate
-    from mrl_eval.vectors import Vectors
+    from mrl_eval.evaluate.sweep import evaluate
+    from mrl_eval.data.vectors import Vectors
 
     half = Vectors(
         vectors.doc_ids,
@@ -111,7 +111,7 @@ METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr@10", "map@100")
 
 
 def main() -> str:
-    from mrl_eval import metrics as M
+    from mrl_eval.evaluate import metrics as M
 
     os.environ["HF_HUB_OFFLINE"] = "1"
     import sentence_transformers  # noqa: F401 - both sides run after the libraries are imported: time the work only

@@ -33,7 +33,7 @@ def best_of(fn, repeat: int = 5) -> float:
 def compare(name: str, query_ids, ranked, scores, doc_ids, qrels) -> str:
     import pytrec_eval
 
-    from mrl_eval import metrics as M
+    from mrl_eval.evaluate import metrics as M
 
     run = {q: {doc_ids[i]: float(s) for i, s in zip(ranked[r], scores[r]) if i >= 0} for r, q in enumerate(query_ids)}
     judged = {q: qrels[q] for q in query_ids if q in qrels}
@@ -54,8 +54,8 @@ def compare(name: str, query_ids, ranked, scores, doc_ids, qrels) -> str:
 
 
 def main() -> str:
-    from mrl_eval.retrieval import search, tie_key
-    from mrl_eval.vectors import load_vectors
+    from mrl_eval.evaluate.retrieval import search, tie_key
+    from mrl_eval.data.vectors import load_vectors
 
     rows = []
     scifact = ROOT.parent / "shared" / "datasets" / "scifact"

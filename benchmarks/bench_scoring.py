@@ -96,7 +96,7 @@ def peak_memory_of_sweep(folder: Path) -> tuple[float, float]:
 
 
 def main() -> str:
-    from mrl_eval.retrieval import chunk_size_for, search, search_per_dim, tie_key
+    from mrl_eval.evaluate.retrieval import chunk_size_for, search, search_per_dim, tie_key
 
     lines = [
         "## Scoring: all dims in one pass",

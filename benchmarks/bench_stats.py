@@ -38,8 +38,8 @@ def best_of(fn, repeat: int = 3) -> float:
 def main() -> str:
     from scipy import stats as scipy_stats
 
-    from mrl_eval.stats import StatsSettings, summarize
-    from mrl_eval.sweep import SweepConfig, run
+    from mrl_eval.evaluate.stats import StatsSettings, summarize
+    from mrl_eval.evaluate.sweep import SweepConfig, run
 
     config = SweepConfig(data=SCIFACT, embeddings=SCIFACT / "embeddings" / "embeddinggemma-300m", dims=DIMS)
     result = run(config).sweep

@@ -7,6 +7,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "datasets"
+DATA = ROOT / "tests" / "data"
+
+
+def data_path(name: str) -> Path:
+    """A collection shipped in tests/data (see its README): "cranfield" or "scifact-subset", each with
+    `embeddings/<model>/` for all-minilm-l6-v2 and embeddinggemma-300m."""
+    path = DATA / name
+    assert (path / "qrels").is_dir(), f"no test collection {name} in {DATA}"
+    return path
 
 
 def shared_dataset(name: str) -> Path:

@@ -5,8 +5,8 @@ import hashlib
 import numpy as np
 import pytest
 
-from mrl_eval import cache as C
-from mrl_eval.cache import VectorCache, embed_cached
+from mrl_eval.data import cache as C
+from mrl_eval.data.cache import VectorCache, embed_cached
 
 
 class FakeProvider:

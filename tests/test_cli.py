@@ -17,7 +17,7 @@ import pytrec_eval
 from typer.testing import CliRunner
 
 from mrl_eval import __version__
-from mrl_eval.cli import app
+from mrl_eval.cli.app import app
 from tests.conftest import ROOT, brute_force_run, read_qrels_tsv, shared_dataset
 
 runner = CliRunner()
@@ -391,7 +391,7 @@ def test_recommend_from_imports_no_model_libraries(tmp_path, scifact_sweep):
     code = textwrap.dedent(
         """
         import sys
-        from mrl_eval.cli import app
+        from mrl_eval.cli.app import app
         app(["recommend", "--from", sys.argv[1], "--min-ndcg", "0.5", "--out", sys.argv[2]], standalone_mode=False)
         """
     )
@@ -406,7 +406,7 @@ def test_help_imports_no_model_libraries(tmp_path):
     code = textwrap.dedent(
         """
         import sys
-        from mrl_eval.cli import app
+        from mrl_eval.cli.app import app
         try:
             app(["--help"], standalone_mode=False)
         except SystemExit:

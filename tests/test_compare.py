@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from mrl_eval.cli import app
-from mrl_eval.compare import Gate, compare_runs
-from mrl_eval.stats import StatsSettings
+from mrl_eval.cli.app import app
+from mrl_eval.decide.compare import Gate, compare_runs
+from mrl_eval.evaluate.stats import StatsSettings
 from tests.conftest import shared_dataset
 
 runner = CliRunner()

@@ -1,4 +1,4 @@
-"""The settings file: found, read, checked and merged under the flags (mrl_eval/config.py, `mrl-eval config show`)."""
+"""The settings file: found, read, checked and merged under the flags (mrl_eval/cli/config.py, `mrl-eval config show`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from mrl_eval.cli import app
+from mrl_eval.cli.app import app
 
 runner = CliRunner()
 

@@ -74,7 +74,7 @@ def test_the_html_report_loads_offline_and_shows_the_table_and_the_chart(recomme
 def test_the_grid_section_shows_its_tables_and_the_pareto_chart(browser, tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
-    from mrl_eval.cli import app
+    from mrl_eval.cli.app import app
     from tests.conftest import shared_dataset
 
     folder = shared_dataset("scifact")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from mrl_eval.errors import MrlEvalError
-from mrl_eval.metrics import (
+from mrl_eval.evaluate.metrics import (
     DEFAULT_METRICS,
     SUPPORTED,
     evaluate,

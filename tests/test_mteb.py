@@ -1,4 +1,4 @@
-"""MTEB retrieval tasks (mrl_eval/mteb_tasks.py): loaded through mteb's own loader from a local copy of the task's
+"""MTEB retrieval tasks (mrl_eval/data/mteb_tasks.py): loaded through mteb's own loader from a local copy of the task's
 Hugging Face dataset repo (the Hub is out of reach here), swept like local data, and written back as MTEB result
 files that mteb itself reads.
 
@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from mrl_eval.cli import app
-from mrl_eval.data import load_collection
-from mrl_eval.mteb_tasks import apply_task_settings, load_task_collection, mrl_metric, mteb_metric, results_model_name
-from mrl_eval.sweep import SweepConfig
-from mrl_eval.sweep import run as run_sweep
+from mrl_eval.cli.app import app
+from mrl_eval.data.collections import load_collection
+from mrl_eval.data.mteb_tasks import apply_task_settings, load_task_collection, mrl_metric, mteb_metric, results_model_name
+from mrl_eval.evaluate.sweep import SweepConfig
+from mrl_eval.evaluate.sweep import run as run_sweep
 from tests.conftest import ROOT, shared_dataset
 
 runner = CliRunner()
@@ -109,7 +109,7 @@ def mteb_sweep(tmp_path_factory, scifact_copy, minilm) -> tuple[dict, Path]:
 
 
 def test_import_of_the_cli_does_not_import_mteb():
-    code = "import sys, mrl_eval.cli, mrl_eval.sweep; print([m for m in ('mteb', 'datasets') if m in sys.modules])"
+    code = "import sys, mrl_eval.cli.app, mrl_eval.evaluate.sweep; print([m for m in ('mteb', 'datasets') if m in sys.modules])"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert done.stdout.strip() == "[]"
 

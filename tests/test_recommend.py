@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 
 from mrl_eval.errors import UsageError
-from mrl_eval.recommend import Rule, make_rule, recommend
-from mrl_eval.sweep import DimResult
+from mrl_eval.decide.recommend import Rule, make_rule, recommend
+from mrl_eval.evaluate.sweep import DimResult
 
 
 def _results(scores: dict[int, float], full_dim: int = 768) -> list[DimResult]:

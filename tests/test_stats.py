@@ -5,7 +5,7 @@ import pytest
 from scipy import stats as scipy_stats
 
 from mrl_eval.errors import UsageError
-from mrl_eval.stats import (
+from mrl_eval.evaluate.stats import (
     StatsSettings,
     bootstrap_means,
     confidence_intervals,
@@ -13,7 +13,7 @@ from mrl_eval.stats import (
     paired_p_values,
     summarize,
 )
-from mrl_eval.vectors import load_vectors
+from mrl_eval.data.vectors import load_vectors
 from tests.conftest import read_qrels_tsv, shared_dataset
 
 QIDS = [f"q{i}" for i in range(60)]
@@ -59,7 +59,7 @@ def test_bootstrap_ci_covers_the_true_mean_near_the_nominal_rate(method):
 
 
 def test_bca_interval_agrees_with_scipy_on_real_per_query_scores():
-    from mrl_eval.sweep import evaluate
+    from mrl_eval.evaluate.sweep import evaluate
 
     folder = shared_dataset("scifact")
     vectors = load_vectors(folder / "embeddings" / "embeddinggemma-300m")

@@ -1,0 +1,376 @@
+"""The commands' shared plumbing: consoles, exit codes, the settings file, progress bars, rendering, CI outputs.
+
+With `cli.py` (the commands) and `cli_options.py` (their flags) this is the CLI layer, the only code that prints or
+exits. Heavy libraries are imported by the core only when a command needs them, so `mrl-eval --help` starts fast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+from rich.console import Console
+
+from mrl_eval.errors import MrlEvalError, UsageError
+
+if TYPE_CHECKING:
+    from mrl_eval.cli.config import ConfigFile
+    from mrl_eval.methods.grid import GridSettings
+    from mrl_eval.evaluate.stats import StatsSettings
+    from mrl_eval.evaluate.sweep import SweepRun
+
+EXIT_OK, EXIT_USER_ERROR, EXIT_USAGE, EXIT_GATE_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+# Messages are never wrapped (paths stay whole in CI logs); tables get room when stdout is not a terminal.
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+@contextlib.contextmanager
+def exit_codes() -> Iterator[None]:
+    """The one place errors become exit codes; anything else is a bug and keeps its traceback."""
+    try:
+        yield
+    except UsageError as e:
+        err.print("[red]Usage error:[/red] ", end="", markup=True)
+        err.print(str(e), markup=False)
+        raise typer.Exit(EXIT_USAGE) from None
+    except MrlEvalError as e:
+        err.print("[red]Error:[/red] ", end="", markup=True)
+        err.print(str(e), markup=False)
+        raise typer.Exit(EXIT_USER_ERROR) from None
+    except KeyboardInterrupt:
+        err.print("\nInterrupted. Embedded batches are cached; run the same command again to resume.")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
+# The settings file
+
+CONFIGURABLE: dict[str, Callable] = {}  # command name -> the function typer calls (for its parameters' types)
+SOURCES = "mrl_eval.sources"  # ctx.meta key: setting key -> "flag", the config file's path, or "default"
+
+
+def _specs(ctx: typer.Context) -> dict:
+    from mrl_eval.cli.config import COMMANDS, settings_of
+
+    commands = ctx.find_root().command.commands  # type: ignore[attr-defined]
+    return {name: settings_of(commands[name], CONFIGURABLE[name]) for name in COMMANDS}
+
+
+def resolve_settings(
+    ctx: typer.Context, command: str, values: dict[str, Any], config_path: Path | None
+) -> tuple[dict[str, Any], dict[str, str], ConfigFile | None]:
+    """The command's parameters with the file's settings wherever no flag was given, and where each came from."""
+    from mrl_eval.cli.config import find_config, merge
+
+    found = find_config(config_path)
+
+    def is_default(name: str) -> bool:
+        source = ctx.get_parameter_source(name)
+        return source is None or source.name in ("DEFAULT", "DEFAULT_MAP")
+
+    merged, sources = merge(values, is_default, found, command, _specs(ctx), ctx)
+    return merged, sources, found
+
+
+def configurable(command: str) -> Callable[[Callable], Callable]:
+    """Decorate a command (whose first parameter is `ctx: typer.Context` and which has `--config`) so that the
+    settings file fills every parameter not given on the command line."""
+
+    def decorate(function: Callable) -> Callable:
+        CONFIGURABLE[command] = function
+
+        @functools.wraps(function)  # typer reads the wrapped signature
+        def wrapper(**kwargs: Any) -> Any:
+            ctx = kwargs["ctx"]
+            with exit_codes():
+                merged, sources, _ = resolve_settings(ctx, command, kwargs, kwargs.get("config"))
+            ctx.meta[SOURCES] = sources
+            return function(**merged)
+
+        return wrapper
+
+    return decorate
+
+
+def given_as_flag(ctx: typer.Context, key: str) -> bool:
+    return ctx.meta.get(SOURCES, {}).get(key) == "flag"
+
+
+def show_settings(ctx: typer.Context, command: str, args: list[str], config_path: Path | None, as_json: bool) -> None:
+    """`config show`: parse `args` as `command` would (without running it), merge the file, print the result."""
+    from mrl_eval.cli.config import COMMANDS
+
+    if command not in COMMANDS:
+        raise UsageError(f"config show {command!r}: choose one of {', '.join(COMMANDS)}")
+    target = ctx.find_root().command.commands[command]  # type: ignore[attr-defined]
+    sub = target.make_context(command, list(args), parent=ctx)
+    merged, sources, found = resolve_settings(sub, command, dict(sub.params), config_path)
+    specs = _specs(ctx)[command]
+    rows = {
+        key: {"value": str(v) if isinstance(v := merged[s.name], Path) else v, "source": sources[key]}
+        for key, s in specs.items()
+    }
+    if as_json:
+        document = {"command": command, "config_file": str(found.path) if found else None, "settings": rows}
+        sys.stdout.write(json.dumps(document, indent=1) + "\n")
+        return
+    from rich.table import Table
+
+    table = Table(
+        title=f"mrl-eval {command} settings · config file: {found.path if found else 'none'}", title_justify="left"
+    )
+    for col in ("key", "value", "source"):
+        table.add_column(col)
+    for key, row in rows.items():
+        style = "bold" if row["source"] != "default" else "dim"
+        table.add_row(key, "" if row["value"] is None else str(row["value"]), row["source"], style=style)
+    out.print(table)
+
+
+# Running and rendering
+
+
+@contextlib.contextmanager
+def progress(enabled: bool) -> Iterator[Callable[[str, int], Callable[[int], None]]]:
+    """A progress-bar factory on stderr for the core's long loops."""
+    if not enabled:
+        yield lambda label, total: lambda n: None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=False,
+    ) as bars:
+
+        def factory(label: str, total: int) -> Callable[[int], None]:
+            task = bars.add_task(label, total=total)
+            return lambda n: bars.advance(task, n)
+
+        yield factory
+
+
+def stats_settings(confidence: float, resamples: int, seed: int, ci_method: str) -> StatsSettings:
+    from mrl_eval.evaluate.stats import StatsSettings
+
+    return StatsSettings(confidence, resamples, seed, ci_method).check()
+
+
+GRID_KEYS = ("precisions", "compare", "pca_fit_sample", "safety_margin", "two_stage", "shortlist", "scale")
+
+
+def grid_settings(options: dict, methods: tuple[str, ...] = ("prefix",)) -> GridSettings:
+    """Take the grid flags out of `options` (a command's parameters) and check them."""
+    from mrl_eval.methods.grid import GridSettings
+    from mrl_eval.methods.precision import parse_precisions
+
+    values = {key: options.pop(key, None) for key in GRID_KEYS}
+    compare = (values["compare"] or "").strip().lower()
+    if compare not in ("", "pca"):
+        raise UsageError(f"--compare {values['compare']!r}: the one comparison is pca")
+    return GridSettings(
+        precisions=tuple(parse_precisions(values["precisions"])),
+        compare_pca=compare == "pca" or "pca" in methods,
+        pca_fit_sample=values["pca_fit_sample"],
+        safety_margin=0.01 if values["safety_margin"] is None else values["safety_margin"],
+        two_stage=values["two_stage"],
+        shortlists=values["shortlist"],
+        scale=values["scale"],
+    ).check()
+
+
+def run_sweep(options: dict, settings: StatsSettings, show_progress: bool, extra_metric: str | None = None) -> SweepRun:
+    from mrl_eval.evaluate import metrics as M
+    from mrl_eval.evaluate.sweep import SweepConfig, run
+
+    metric_names = M.parse_metrics(options.pop("metrics") or list(M.DEFAULT_METRICS))
+    options["grid"] = grid_settings(options)
+    if extra_metric and extra_metric not in metric_names:
+        metric_names.append(extra_metric)
+    config = SweepConfig(
+        metrics=tuple(metric_names), stats=settings, loss_metric=extra_metric or metric_names[0], **options
+    )
+    with progress(show_progress) as factory:
+        return run(config, factory)
+
+
+def render_table(doc: dict, primary: str, highlight_dim: int | None = None) -> None:
+    from rich.table import Table
+
+    metric_names = list(doc["results"][0]["metrics"])
+    stats = doc.get("statistics")
+    table = Table(
+        title=f"{doc['data']['name']} · {doc['model']['name']} · {doc['queries_evaluated']} queries evaluated"
+        + (f", {doc['queries_skipped']} skipped (no judgments)" if doc["queries_skipped"] else ""),
+        title_justify="left",
+    )
+    columns = ["dim", "of full", "bytes/vec", primary]
+    if stats:
+        level = f"{stats['confidence']:.0%}"
+        columns += [f"{level} CI", "Δ vs full", f"Δ {level} CI", "p"]
+    columns += [m for m in metric_names if m != primary]
+    for col in columns:
+        table.add_column(col, justify="right")
+    for r in doc["results"]:
+        cells = [str(r["dim"]), f"{r['fraction']:.0%}", str(r["bytes_per_vector"]), f"{r['metrics'][primary]:.4f}"]
+        if stats:
+            st = r["stats"][primary]
+            cells += [
+                f"{st['ci'][0]:.3f}–{st['ci'][1]:.3f}",
+                f"{st['delta']:+.4f}",
+                f"{st['delta_ci'][0]:+.3f}–{st['delta_ci'][1]:+.3f}",
+                f"{st['p_value']:.4f}",
+            ]
+        cells += [f"{r['metrics'][m]:.4f}" for m in metric_names if m != primary]
+        table.add_row(*cells, style="bold green" if r["dim"] == highlight_dim else None)
+    out.print(table)
+
+
+def render_comparison(comparison: dict) -> None:
+    from rich.table import Table
+
+    from mrl_eval.decide.compare import missing_dims, verdict
+
+    g = comparison["gate"]
+    base, cur = comparison["baseline"], comparison["current"]
+    level = f"{comparison['paired']['confidence']:.0%}"
+    table = Table(
+        title=f"{g['metric']}: {cur['path']} ({cur['model']}) against the baseline {base['path']} ({base['model']})",
+        title_justify="left",
+    )
+    others = [m for m in comparison["metrics"] if m != g["metric"]]
+    columns = [
+        "dim",
+        "baseline",
+        "current",
+        "Δ",
+        f"Δ {level} CI",
+        "p",
+        "allowed drop",
+        "gate",
+        *(f"Δ {m}" for m in others),
+    ]
+    for col in columns:
+        table.add_column(col, justify="right")
+    for row in comparison["by_dim"]:
+        v, gate = row["metrics"][g["metric"]], row["gate"]
+        cells = [
+            str(row["dim"]),
+            f"{v['baseline']:.4f}",
+            f"{v['current']:.4f}",
+            f"{v['delta']:+.4f}",
+            f"{v['delta_ci'][0]:+.3f}–{v['delta_ci'][1]:+.3f}" if "delta_ci" in v else "—",
+            f"{v['p_value']:.4f}" if "p_value" in v else "—",
+            f"{gate['allowed_drop']:.4f}",
+            "pass" if gate["passed"] else "FAIL",
+            *(f"{row['metrics'][m]['delta']:+.4f}" for m in others),
+        ]
+        table.add_row(*cells, style=None if gate["passed"] else "bold red")
+    out.print(table)
+    paired = comparison["paired"]
+    if paired["available"]:
+        out.print(
+            f"Paired test on the {paired['queries']} shared queries: {level} bootstrap CI of the per-query delta, "
+            f"p from the {paired['test']}."
+        )
+    for note in (missing_dims(comparison), *comparison["notes"]):
+        if note:
+            out.print(note)
+    out.print(verdict(comparison), style=None if comparison["passed"] else "bold red")
+
+
+def finish(doc: dict, out_dir: Path, as_json: bool, primary: str, plots: bool = True) -> None:
+    """Show the result, then write the reports (the plots take most of the time, so the answer comes first)."""
+    from mrl_eval.report.document import write_reports
+
+    if as_json:
+        write_reports(doc, out_dir, primary, plots)
+        sys.stdout.write(json.dumps(doc, indent=1) + "\n")
+        return
+    rec = doc.get("recommendation")
+    render_table(doc, primary, rec["dim"] if rec and rec.get("label") is None else None)
+    render_grid(doc, primary)
+    if rec:
+        from mrl_eval.report.tables import explain, explain_holdout
+
+        stats = doc.get("statistics")
+        for line in explain(rec, stats["confidence"] if stats else None):
+            out.print(line)
+        if "holdout" in doc:
+            out.print(explain_holdout(doc["holdout"]))
+    if "baseline" in doc:
+        render_comparison(doc["baseline"])
+    paths = write_reports(doc, out_dir, primary, plots)
+    out.print("Reports: " + ", ".join(str(p) for p in paths))
+
+
+def render_grid(doc: dict, primary: str) -> None:
+    """The grid, cost, PCA and two-stage tables and findings (only when the run has a grid)."""
+    from rich.table import Table
+
+    from mrl_eval.report.tables import explain_grid, grid_tables
+
+    chosen = (doc.get("recommendation") or {}).get("label")
+    for title, header, rows in grid_tables(doc, primary):
+        table = Table(title=title, title_justify="left")
+        for i, column in enumerate(header):
+            table.add_column(column, justify="left" if i == 0 else "right")
+        for row in rows:
+            table.add_row(*row, style="bold green" if chosen and row[0] == chosen else None)
+        out.print(table)
+    for line in explain_grid(doc):
+        out.print(line)
+
+
+def emit_ci(
+    command: str,
+    as_json: bool,
+    junit_path: Path | None = None,
+    doc: dict | None = None,
+    comparison: dict | None = None,
+    primary: str | None = None,
+) -> None:
+    """The JUnit file, the GitHub step summary and the GitHub annotations of a finished run (of `doc`, or of a
+    `comparison` for compare). Annotations go to stdout, where the runner reads them, except under --json."""
+    from mrl_eval.report import github as ci
+
+    if doc is not None:
+        markdown = ci.summary_markdown(doc, primary or next(iter(doc["results"][0]["metrics"])))
+        lines = ci.annotations(doc)
+        checks = ci.recommend_checks(doc) if "recommendation" in doc else []
+    else:
+        assert comparison is not None  # one of the two, by the callers' construction
+        markdown = ci.compare_summary_markdown(comparison)
+        lines = ci.comparison_annotations(comparison)
+        checks = ci.comparison_checks(comparison, "mrl-eval.compare")
+    if junit_path is not None:
+        written = ci.write_junit(junit_path, f"mrl-eval {command}", checks)
+        if not as_json:
+            out.print(f"JUnit: {written} ({len(checks)} checks, {sum(not c.passed for c in checks)} failed)")
+    try:
+        ci.append_step_summary(markdown)
+    except OSError as e:
+        err.print(f"Warning: cannot append to $GITHUB_STEP_SUMMARY ({e}); the run itself is unaffected.", markup=False)
+    if ci.in_github_actions() and lines:
+        stream = sys.stderr if as_json else sys.stdout
+        stream.write("\n".join(lines) + "\n")
+        stream.flush()

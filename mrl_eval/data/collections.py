@@ -1,0 +1,446 @@
+"""Read a retrieval test collection (corpus, queries, qrels), check its ids, report every problem at once.
+
+Formats
+  corpus / queries: ``.jsonl`` / ``.json`` (one JSON object per line), ``.csv``, ``.tsv``, ``.parquet``.
+  qrels: BEIR TSV (``query-id<TAB>corpus-id<TAB>score`` after a header line) or TREC (``qid 0 docid rel``),
+  told apart per file by the number of columns; ``.csv`` / ``.parquet`` with columns
+  query-id / corpus-id / score (or query_id / doc_id / relevance).
+
+Problems found in all three files are collected and raised together in one MrlEvalError (the first
+MAX_REPORTED_PROBLEMS of them). Each names ``file:line`` (``file: row N`` for Parquet) and the offending
+value. Text files are parsed with the standard library, so line numbers are exact; pyarrow is imported
+only when a Parquet file is read.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from mrl_eval.errors import MrlEvalError, raise_problems
+from mrl_eval.data.collection import Collection
+
+ID_FALLBACKS = ("_id", "id")
+QUERY_ID_COLUMNS = ("query-id", "query_id")
+DOC_ID_COLUMNS = ("corpus-id", "doc_id", "corpus_id", "doc-id")
+RELEVANCE_COLUMNS = ("score", "relevance")
+
+_INTEGER = re.compile(r"\s*[+-]?[0-9]+\s*")
+_NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+_ABSENT = object()  # a field a record does not have, told apart from an explicit null
+_FIX_MISSING = (
+    "Pass a BEIR folder (corpus.jsonl, queries.jsonl, qrels/<split>.tsv) "
+    "or the files themselves with --corpus FILE, --queries FILE and --qrels FILE."
+)
+
+# A record is (where, at, fields): `where` starts a problem ("file:3" or "file: row 3"),
+# `at` points back to it from a later one ("on line 3" or "in row 3").
+_Record = tuple[str, str, dict[str, Any]]
+_Judgment = tuple[str, str, Any, Any, Any]  # where, at, query id, doc id, relevance (as read)
+
+
+def join_title_text(title: str | None, text: str | None) -> str:
+    """``title + " " + text``; if either is empty or None just the other; both empty -> ``""``.
+
+    Outer whitespace of each part is stripped, so an empty text leaves no trailing space.
+    """
+    return " ".join(part.strip() for part in (title, text) if part and part.strip())
+
+
+def load_collection(
+    folder: Path | None = None,
+    *,
+    corpus: Path | None = None,
+    queries: Path | None = None,
+    qrels: Path | None = None,
+    split: str = "test",
+    id_column: str = "_id",
+    text_column: str = "text",
+    title_column: str = "title",
+    require_texts: bool = True,
+) -> Collection:
+    """Read and check a collection from a BEIR folder and/or explicit files (which override the folder's).
+
+    A BEIR folder holds ``corpus.jsonl``, ``queries.jsonl`` and ``qrels/<split>.tsv``. With
+    ``require_texts=False`` a missing corpus or queries file is allowed and gives empty ids and texts
+    (the caller takes ids from precomputed vectors); qrels are always required. Ids keep file order and
+    queries without judgments are kept. Raises MrlEvalError listing every problem found.
+    """
+    given = {"corpus": corpus, "queries": queries, "qrels": qrels}
+    paths, qrels_path = _resolve_paths(folder, given, split, require_texts)
+    problems: list[str] = []
+    loaded: dict[str, tuple[list[str], list[str]]] = {}
+    clean: dict[str, bool] = {}
+    for role, title in (("corpus", title_column), ("queries", None)):
+        path = paths[role]
+        if path is not None:
+            before = len(problems)
+            loaded[role] = _load_texts(path, problems, id_column, text_column, title, require_texts)
+            clean[role] = len(problems) == before
+            _sort_by_line(problems, before, path)
+    doc_ids, doc_texts = loaded.get("corpus", ([], []))
+    query_ids, query_texts = loaded.get("queries", ([], []))
+
+    before = len(problems)
+    qrels_map, where = _load_qrels(qrels_path, problems)
+    if len(problems) == before:
+        # Check ids only against a file that read cleanly: a broken line there would otherwise
+        # come back here as a flood of "unknown id" problems.
+        query_side = query_ids if clean.get("queries") else None
+        doc_side = doc_ids if clean.get("corpus") else None
+        problems += _unknown_id_problems(qrels_map, query_side, doc_side, str(qrels_path), where)
+    _sort_by_line(problems, before, qrels_path)
+    raise_problems(problems, "Invalid input data", "Fix the lines above and run again.")
+    sources = {role: str(path) for role, path in paths.items() if path is not None}
+    sources["qrels"] = str(qrels_path)
+    return Collection(doc_ids, doc_texts, query_ids, query_texts, qrels_map, sources)
+
+
+def check_qrels(
+    qrels: dict[str, dict[str, int]], query_ids: Sequence[str], doc_ids: Sequence[str], source: str
+) -> list[str]:
+    """Problems (strings) for qrels that name a query id or doc id not in the given ids.
+
+    One problem per unknown id, naming ``source``, the id and how many judgments use it.
+    Returns ``[]`` when all ids are known.
+    """
+    return _unknown_id_problems(qrels, query_ids, doc_ids, source, None)
+
+
+def _resolve_paths(
+    folder: Path | None, explicit: dict[str, Path | None], split: str, require_texts: bool
+) -> tuple[dict[str, Path | None], Path]:
+    """The corpus and queries files (None where allowed to be missing) and the qrels file.
+
+    Raises MrlEvalError naming every required file that is missing.
+    """
+    if folder is not None and not Path(folder).is_dir():
+        raise MrlEvalError(f"Collection folder not found: {folder}\n{_FIX_MISSING}")
+    base = Path(folder) if folder is not None else None
+    defaults = {"corpus": "corpus.jsonl", "queries": "queries.jsonl", "qrels": f"qrels/{split}.tsv"}
+    paths: dict[str, Path | None] = {}
+    missing: list[str] = []
+    for role, given in explicit.items():
+        path = Path(given) if given is not None else (base / defaults[role] if base else None)
+        paths[role] = path if path is not None and path.is_file() else None
+        if paths[role] is not None or (role != "qrels" and not require_texts and given is None):
+            continue  # found, or allowed to be absent (ids will come from precomputed vectors)
+        if path is None:
+            missing.append(f"no {role} file given: pass --{role} FILE or a BEIR folder")
+            continue
+        hint = ""
+        if role == "qrels" and given is None and base is not None:
+            splits = sorted(p.stem for p in (base / "qrels").glob("*.tsv"))
+            hint = f" (splits in this folder: {', '.join(splits)}; pass --split)" if splits else ""
+        missing.append(f"{role} file not found: {path}{hint}")
+    raise_problems(missing, "Missing input files", _FIX_MISSING)
+    qrels_path = paths.pop("qrels")
+    if qrels_path is None:  # unreachable: a missing qrels file was raised above
+        raise MrlEvalError(f"No qrels file given.\n{_FIX_MISSING}")
+    return paths, qrels_path
+
+
+def _clip(value: Any, width: int = 60) -> str:
+    """repr of a value, cut to `width` characters, for problem messages."""
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _sort_by_line(problems: list[str], start: int, path: Path) -> None:
+    """Put the problems found in one file (those from index `start` on) in line or row order."""
+    pattern = re.compile(re.escape(str(path)) + r":(?: row )?([0-9]+)")
+
+    def line_of(problem: str) -> int:
+        match = pattern.match(problem)
+        return int(match.group(1)) if match else 0
+
+    problems[start:] = sorted(problems[start:], key=line_of)
+
+
+def _read_text(path: Path, problems: list[str]) -> str | None:
+    """The file decoded as UTF-8 (a BOM is dropped), or None after recording why it cannot be."""
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        problems.append(f"{path}: cannot read the file ({err.strerror or err})")
+        return None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        problems.append(
+            f"{path}:{line}: not UTF-8 (byte 0x{data[err.start]:02x} at byte offset {err.start}); save it as UTF-8"
+        )
+        return None
+
+
+def _lines(text: str) -> list[str]:
+    # Split on "\n" only: str.splitlines() also breaks on \u2028, \x1c, ... which JSON strings may
+    # hold, and that would shift every later line number.
+    return [line.rstrip("\r") for line in text.split("\n")]
+
+
+def _read_records(path: Path, problems: list[str], wanted: Sequence[str]) -> tuple[list[str], list[_Record]]:
+    """Column names and records of a JSONL / CSV / TSV / Parquet file (Parquet: only `wanted` columns)."""
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        return _parquet_records(path, problems, wanted)
+    if suffix not in (".jsonl", ".json", ".csv", ".tsv"):
+        problems.append(f"{path}: unsupported file type {suffix!r}; use .jsonl, .csv, .tsv or .parquet")
+        return [], []
+    text = _read_text(path, problems)
+    if text is None:
+        return [], []
+    if suffix in (".jsonl", ".json"):
+        return _json_records(path, text, problems)
+    return _delimited_records(path, text, "\t" if suffix == ".tsv" else ",", problems)
+
+
+def _json_records(path: Path, text: str, problems: list[str]) -> tuple[list[str], list[_Record]]:
+    columns: dict[str, None] = {}
+    records: list[_Record] = []
+    for number, line in enumerate(_lines(text), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            fields = json.loads(line)
+        except json.JSONDecodeError as err:
+            problems.append(f"{where}: invalid JSON ({err.msg}, column {err.colno}): {_clip(line)}")
+            continue
+        if not isinstance(fields, dict):
+            problems.append(f"{where}: malformed line, not a JSON object: {_clip(line)}")
+            continue
+        columns.update(dict.fromkeys(fields))
+        records.append((where, f"on line {number}", fields))
+    return list(columns), records
+
+
+def _delimited_records(path: Path, text: str, delimiter: str, problems: list[str]) -> tuple[list[str], list[_Record]]:
+    """CSV / TSV with a header line; a record's line is where it starts (a quoted field may span lines)."""
+    if csv.field_size_limit() < 2**31 - 1:
+        csv.field_size_limit(2**31 - 1)  # the default, 128 KiB, is less than one long document
+    reader = csv.reader(io.StringIO(text, newline="\n"), delimiter=delimiter)
+    header: list[str] = []
+    records: list[_Record] = []
+    end = 0
+    try:
+        for fields in reader:
+            start, end = end + 1, reader.line_num
+            if not any(field.strip() for field in fields):
+                continue
+            if not header:
+                header = [name.strip() for name in fields]
+            elif len(fields) != len(header):
+                problems.append(
+                    f"{path}:{start}: malformed line: {len(fields)} columns, the header has {len(header)}: "
+                    f"{_clip(delimiter.join(fields))}"
+                )
+            else:
+                records.append((f"{path}:{start}", f"on line {start}", dict(zip(header, fields, strict=True))))
+    except csv.Error as err:
+        problems.append(f"{path}:{reader.line_num}: malformed line: {err}")
+    return header, records
+
+
+def _parquet_records(path: Path, problems: list[str], wanted: Sequence[str]) -> tuple[list[str], list[_Record]]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        names = list(pq.read_schema(path).names)
+        chosen = [name for name in dict.fromkeys(wanted) if name in names]
+        table = pq.read_table(path, columns=chosen)
+    except (OSError, pa.ArrowException) as err:
+        problems.append(f"{path}: cannot read as Parquet ({err}); check that it is a Parquet file")
+        return [], []
+    data = {name: table.column(name).to_pylist() for name in chosen}
+    records = [
+        (f"{path}: row {i + 1}", f"in row {i + 1}", {name: data[name][i] for name in chosen})
+        for i in range(table.num_rows)
+    ]
+    return names, records
+
+
+def _parse_id(value: Any, name: str, where: str, what: str, problems: list[str]) -> str | None:
+    """An id as a string (integers become strings), or None after recording a problem."""
+    if value is _ABSENT or value is None or (isinstance(value, str) and not value.strip()):
+        how = "no {!r} field" if value is _ABSENT else "{!r} is null" if value is None else "{!r} is empty"
+        problems.append(f"{where}: missing {what} ({how.format(name)})")
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # a Parquet integer column with nulls in it may come back as float
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        problems.append(f"{where}: {what} must be a string or an integer, got {_clip(value)}")
+        return None
+    return str(value).strip()
+
+
+def _parse_text(value: Any) -> str:
+    """A text field as a string; missing, null or NaN is ""."""
+    if value is None or value is _ABSENT or (isinstance(value, float) and value != value):
+        return ""
+    return value if isinstance(value, str) else str(value)
+
+
+def _parse_relevance(value: Any) -> int | None:
+    """An integer relevance grade, or None if the value is not an integer."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and _INTEGER.fullmatch(value):
+        return int(value)
+    return None
+
+
+def _load_texts(
+    path: Path,
+    problems: list[str],
+    id_column: str,
+    text_column: str,
+    title_column: str | None,
+    require_texts: bool,
+) -> tuple[list[str], list[str]]:
+    """Ids and texts (title joined to text when `title_column` is given) of a corpus or queries file."""
+    id_names = list(dict.fromkeys((id_column, *ID_FALLBACKS)))
+    before = len(problems)
+    columns, records = _read_records(path, problems, [*id_names, text_column, title_column or text_column])
+    if not records:
+        if len(problems) == before:
+            problems.append(f"{path}: file is empty")
+        return [], []
+    id_key = next((name for name in id_names if name in columns), None)
+    if id_key is None:
+        looked = ", ".join(repr(name) for name in id_names)
+        problems.append(
+            f"{path}: no id column (looked for {looked}; found {_clip(columns, 120)}); "
+            "rename the column or pass --id-column"
+        )
+        return [], []
+    if require_texts and text_column not in columns and title_column not in columns:
+        problems.append(
+            f"{path}: no {text_column!r} column (found {_clip(columns, 120)}); rename the column or pass --text-column"
+        )
+        return [], []
+
+    ids: list[str] = []
+    texts: list[str] = []
+    first_seen: dict[str, str] = {}
+    for where, at, fields in records:
+        item_id = _parse_id(fields.get(id_key, _ABSENT), id_key, where, "id", problems)
+        if item_id is None:
+            continue
+        if item_id in first_seen:
+            problems.append(f"{where}: duplicate id {item_id!r} (first seen {first_seen[item_id]})")
+            continue
+        first_seen[item_id] = at
+        ids.append(item_id)
+        text = _parse_text(fields.get(text_column))
+        texts.append(join_title_text(_parse_text(fields.get(title_column)), text) if title_column else text)
+    return ids, texts
+
+
+def _load_qrels(path: Path, problems: list[str]) -> tuple[dict[str, dict[str, int]], dict[tuple[str, str], str]]:
+    """qrels as query_id -> doc_id -> relevance, and where each judgment was read."""
+    before = len(problems)
+    is_table = path.suffix.lower() in (".csv", ".parquet")
+    judgments = _table_judgments(path, problems) if is_table else _text_judgments(path, problems)
+    if not judgments and len(problems) == before:
+        problems.append(f"{path}: file is empty")
+
+    qrels: dict[str, dict[str, int]] = {}
+    where_of: dict[tuple[str, str], str] = {}
+    first_seen: dict[tuple[str, str], str] = {}
+    for where, at, raw_query, raw_doc, raw_relevance in judgments:
+        query_id = _parse_id(raw_query, "query id", where, "query id", problems)
+        doc_id = _parse_id(raw_doc, "doc id", where, "doc id", problems)
+        relevance = _parse_relevance(raw_relevance)
+        if relevance is None:
+            problems.append(f"{where}: non-integer relevance {_clip(raw_relevance)}")
+        if query_id is None or doc_id is None or relevance is None:
+            continue
+        pair = (query_id, doc_id)
+        if pair in first_seen:
+            problems.append(
+                f"{where}: duplicate judgment for query {query_id!r} and doc {doc_id!r} (first seen {first_seen[pair]})"
+            )
+            continue
+        first_seen[pair] = at
+        where_of[pair] = where
+        qrels.setdefault(query_id, {})[doc_id] = relevance
+    return qrels, where_of
+
+
+def _text_judgments(path: Path, problems: list[str]) -> list[_Judgment]:
+    """BEIR TSV (3 columns, header) or TREC (4 columns: qid iteration docid rel), told apart per file."""
+    text = _read_text(path, problems)
+    if text is None:
+        return []
+    shapes = {3: "3 columns (query-id, corpus-id, score)", 4: "4 columns (TREC: qid 0 docid rel)"}
+    width = 0  # 3 (BEIR) or 4 (TREC), fixed by the first well-formed line
+    judgments: list[_Judgment] = []
+    for number, line in enumerate(_lines(text), start=1):
+        if not line.strip():
+            continue
+        # Tab-separated lines keep empty fields, so an empty relevance is reported as one.
+        fields = [field.strip() for field in line.split("\t")] if "\t" in line else line.split()
+        if len(fields) != width and (width or len(fields) not in shapes):
+            expected = shapes[width] if width else " or ".join(shapes.values())
+            problems.append(f"{path}:{number}: malformed line: expected {expected}, got {len(fields)}: {_clip(line)}")
+            continue
+        if not width:
+            width = len(fields)
+            if not _NUMBER.fullmatch(fields[-1]):
+                continue  # a header line, e.g. "query-id  corpus-id  score"
+        judgments.append((f"{path}:{number}", f"on line {number}", fields[0], fields[-2], fields[-1]))
+    return judgments
+
+
+def _table_judgments(path: Path, problems: list[str]) -> list[_Judgment]:
+    """qrels from a CSV or Parquet file with query id / doc id / relevance columns."""
+    choices = (QUERY_ID_COLUMNS, DOC_ID_COLUMNS, RELEVANCE_COLUMNS)
+    columns, records = _read_records(path, problems, [name for names in choices for name in names])
+    if not records:
+        return []
+    keys = [next((name for name in names if name in columns), None) for names in choices]
+    if None in keys:
+        problems.append(
+            f"{path}: qrels need columns query-id, corpus-id, score (or query_id, doc_id, relevance); "
+            f"found {_clip(columns, 120)}"
+        )
+        return []
+    return [(where, at, *(fields.get(key, _ABSENT) for key in keys)) for where, at, fields in records]
+
+
+def _unknown_id_problems(
+    qrels: dict[str, dict[str, int]],
+    query_ids: Sequence[str] | None,
+    doc_ids: Sequence[str] | None,
+    source: str,
+    where: dict[tuple[str, str], str] | None,
+) -> list[str]:
+    """One problem per query id / doc id in qrels missing from the given ids (None: that side unchecked)."""
+    known = {
+        "query": set(query_ids) if query_ids is not None else None,
+        "doc": set(doc_ids) if doc_ids is not None else None,
+    }
+    unknown: dict[tuple[str, str], list[Any]] = {}  # (kind, id) -> [first (query, doc) pair, count]
+    for query_id, docs in qrels.items():
+        for doc_id in docs:
+            for kind, item in (("query", query_id), ("doc", doc_id)):
+                ids = known[kind]
+                if ids is not None and item not in ids:
+                    unknown.setdefault((kind, item), [(query_id, doc_id), 0])[1] += 1
+    problems = []
+    for (kind, item), (pair, count) in unknown.items():
+        at = where.get(pair, source) if where else source
+        judgments = f"{count} judgment{'' if count == 1 else 's'}"
+        total = len(known[kind] or ())
+        problems.append(f"{at}: unknown {kind} id {item!r} ({judgments}); not among the {total} {kind} ids")
+    return problems

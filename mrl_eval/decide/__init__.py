@@ -1,0 +1,1 @@
+"""Decisions: recommend under a rule, compare two runs under a gate."""

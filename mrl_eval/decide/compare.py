@@ -1,0 +1,238 @@
+"""Compare two saved runs dim by dim, and gate on how far the current one may fall below the baseline.
+
+Only dims present in both runs are compared. For each dim and metric the delta is current minus baseline (the
+means of the two reports). Where both runs evaluated the same queries, each delta also gets a paired bootstrap CI
+and a p-value from the paired sign-flip test (the definitions of `mrl_eval.evaluate.stats`, applied to the per-query
+differences between the runs instead of between a dim and the full dim). Different query sets allow no pairing:
+the comparison says why and the gate falls back to the mean.
+
+The gate (`--max-drop`, absolute 0.02 or relative 2% of the baseline's score at that dim) under `--rule`:
+
+- `point`: the mean delta is at least -max_drop;
+- `non-inferior` (or `lower-bound`, the same here): the lower end of the delta's CI is at least -max_drop, i.e. with
+  the stated confidence the current run is no more than max_drop worse.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mrl_eval.errors import MrlEvalError, UsageError
+from mrl_eval.decide.recommend import parse_max_drop
+from mrl_eval.evaluate.stats import StatsSettings, bootstrap_means, confidence_intervals, paired_p_values
+
+RULES = ("point", "non-inferior", "lower-bound")
+PAIRED_TEST = "two-sided paired sign-flip randomization test of mean delta (current - baseline) = 0"
+# Float noise must not fail a drop exactly at the limit (0.80 - 0.78 is 0.0200000000000000018).
+_TOLERANCE = 1e-12
+
+
+@dataclass(frozen=True)
+class Gate:
+    metric: str = "ndcg@10"
+    rule: str = "point"
+    max_drop: str = "0.01"  # as given: "0.02" (absolute) or "2%" (relative to the baseline's score)
+
+    def check(self, flag: str = "--max-drop") -> Gate:
+        if self.rule not in RULES:
+            raise UsageError(f"--rule {self.rule!r}: choose one of {', '.join(RULES)}")
+        parse_max_drop(self.max_drop, flag)
+        return self
+
+    def allowed_drop(self, baseline_value: float) -> float:
+        absolute, relative = parse_max_drop(self.max_drop)
+        return absolute if absolute is not None else baseline_value * (relative or 0.0)
+
+    @property
+    def uses_interval(self) -> bool:
+        return self.rule != "point"
+
+
+def _describe(doc: dict, path: str) -> dict:
+    data = doc.get("data", {})
+    model = doc.get("model", {})
+    return {
+        "path": path,
+        "data": data.get("name"),
+        "qrels_sha256": (data.get("qrels") or {}).get("sha256"),
+        "model": model.get("name"),
+        "model_fingerprint": model.get("fingerprint"),
+        "created": doc.get("created"),
+        "queries_evaluated": doc.get("queries_evaluated"),
+    }
+
+
+def _means(doc: dict, path: str) -> dict[int, dict[str, float]]:
+    try:
+        return {int(r["dim"]): {m: float(v) for m, v in r["metrics"].items()} for r in doc["results"]}
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise MrlEvalError(f"{path}: a results entry is incomplete ({err!r}); rerun mrl-eval sweep") from err
+
+
+def _query_ids(doc: dict, dims: list[int], metrics: list[str]) -> list[str] | None:
+    """The evaluated query ids, if every compared dim and metric has per-query values for the same ones."""
+    per_query = doc.get("per_query")
+    if not isinstance(per_query, dict):
+        return None
+    try:
+        first = list(per_query[str(dims[0])][metrics[0]])
+        ids = set(first)
+        if any(set(per_query[str(d)][m]) != ids for d in dims for m in metrics):
+            return None
+    except (KeyError, TypeError):
+        return None
+    return first
+
+
+def _pairing(baseline: dict, current: dict, dims: list[int], metrics: list[str]) -> tuple[list[str] | None, str]:
+    """The shared query ids, or None and the reason there is no paired test."""
+    base, cur = _query_ids(baseline, dims, metrics), _query_ids(current, dims, metrics)
+    if base is None or cur is None:
+        missing = [name for name, ids in (("baseline", base), ("current", cur)) if ids is None]
+        return (
+            None,
+            f"the {' and the '.join(missing)} run{'s have' if len(missing) == 2 else ' has'} no per-query values",
+        )
+    if set(base) != set(cur):
+        reason = f"different query sets: {len(base)} vs {len(cur)} queries"
+        if len(base) == len(cur):
+            reason += f" ({len(set(base) - set(cur))} ids differ)"
+        return None, reason
+    return base, ""
+
+
+def compare_runs(
+    baseline: dict, current: dict, gate: Gate, settings: StatsSettings, paths: tuple[str, str] = ("baseline", "current")
+) -> dict:
+    """Every shared dim and metric: baseline, current, delta (and its CI and p when paired), and the gate's verdict."""
+    base_means, cur_means = _means(baseline, paths[0]), _means(current, paths[1])
+    dims = sorted(set(base_means) & set(cur_means))
+    if not dims:
+        raise MrlEvalError(
+            f"{paths[0]} (dims {sorted(base_means)}) and {paths[1]} (dims {sorted(cur_means)}) share no dim; "
+            "sweep the same --dims in both runs"
+        )
+    base_metrics = list(next(iter(base_means.values())))
+    cur_metrics = set(next(iter(cur_means.values())))
+    metrics = [m for m in base_metrics if m in cur_metrics]
+    for path, have in ((paths[0], base_metrics), (paths[1], cur_metrics)):
+        if gate.metric not in have:
+            raise MrlEvalError(
+                f"{path}: has no {gate.metric} (it has: {', '.join(sorted(have))}); pass --metric or rerun with --metrics"
+            )
+    query_ids, reason = _pairing(baseline, current, dims, metrics)
+    stats: dict[tuple[int, str], tuple[tuple[float, float], float]] = {}
+    if query_ids is not None:
+        columns = [(d, m) for d in dims for m in metrics]
+        bq, cq = baseline["per_query"], current["per_query"]
+        try:
+            deltas = np.array(
+                [[float(cq[str(d)][m][q]) - float(bq[str(d)][m][q]) for d, m in columns] for q in query_ids],
+                dtype=np.float64,
+            )
+        except (TypeError, ValueError) as err:
+            raise MrlEvalError(f"{paths[0]} or {paths[1]}: a per-query value is not a number ({err})") from err
+        boot = bootstrap_means(deltas, settings.resamples, settings.seed)
+        low, high = confidence_intervals(deltas, boot, settings.confidence, settings.method)
+        p = paired_p_values(deltas, settings.resamples, settings.seed)
+        stats = {col: ((float(low[j]), float(high[j])), float(p[j])) for j, col in enumerate(columns)}
+
+    alpha = 1 - settings.confidence
+    by_dim = []
+    for d in dims:
+        values = {}
+        for m in metrics:
+            entry = {
+                "baseline": base_means[d][m],
+                "current": cur_means[d][m],
+                "delta": cur_means[d][m] - base_means[d][m],
+            }
+            if (d, m) in stats:
+                entry["delta_ci"], entry["p_value"] = list(stats[d, m][0]), stats[d, m][1]
+            values[m] = entry
+        g = values[gate.metric]
+        allowed = gate.allowed_drop(g["baseline"])
+        on_interval = gate.uses_interval and "delta_ci" in g
+        checked = g["delta_ci"][0] if on_interval else g["delta"]
+        by_dim.append(
+            {
+                "dim": d,
+                "metrics": values,
+                "gate": {
+                    "allowed_drop": allowed,
+                    "checked": "lower end of the delta's CI" if on_interval else "mean delta",
+                    "value": checked,
+                    "passed": checked >= -allowed - _TOLERANCE,
+                    # a drop worth a warning: below zero, and beyond noise where a paired test can tell
+                    "regressed": g["delta"] < 0 and g.get("p_value", 0.0) < alpha,
+                },
+            }
+        )
+
+    notes = []
+    if query_ids is None:
+        notes.append(
+            f"No paired test: {reason}."
+            + (" The gate falls back to the point rule (mean delta)." if gate.uses_interval else "")
+        )
+    base_info, cur_info = _describe(baseline, paths[0]), _describe(current, paths[1])
+    if base_info["data"] != cur_info["data"]:
+        notes.append(f"The runs are on different data ({base_info['data']} vs {cur_info['data']}).")
+    elif (
+        base_info["qrels_sha256"] and cur_info["qrels_sha256"] and base_info["qrels_sha256"] != cur_info["qrels_sha256"]
+    ):
+        notes.append(
+            "The qrels differ between the runs (sha256): the deltas mix a change of model with a change of judgments."
+        )
+    failed = [row["dim"] for row in by_dim if not row["gate"]["passed"]]
+    return {
+        "baseline": base_info,
+        "current": cur_info,
+        "gate": {"metric": gate.metric, "rule": gate.rule, "max_drop": gate.max_drop},
+        "dims": dims,
+        "only_in_baseline": sorted(set(base_means) - set(cur_means)),
+        "only_in_current": sorted(set(cur_means) - set(base_means)),
+        "metrics": metrics,
+        "paired": {
+            "available": query_ids is not None,
+            "reason": reason or None,
+            "queries": len(query_ids) if query_ids is not None else None,
+            "test": PAIRED_TEST,
+            "interval": f"bootstrap over queries ({settings.method})",
+            "confidence": settings.confidence,
+            "resamples": settings.resamples,
+            "seed": settings.seed,
+        },
+        "by_dim": by_dim,
+        "failed_dims": failed,
+        "passed": not failed,
+        "notes": notes,
+    }
+
+
+def verdict(comparison: dict) -> str:
+    """The gate's outcome in one sentence, shared by the terminal, the step summary and the HTML report."""
+    g = comparison["gate"]
+    checked = sorted({row["gate"]["checked"] for row in comparison["by_dim"]})
+    how = f"rule {g['rule']}: {' / '.join(checked)}"
+    if g["rule"] != "point" and not comparison["paired"]["available"]:
+        how += ", as no paired test was possible"
+    if comparison["passed"]:
+        return f"Baseline gate passed: at every compared dim {g['metric']} stays within {g['max_drop']} of the baseline ({how})."
+    rows = {row["dim"]: row for row in comparison["by_dim"]}
+    worst = "; ".join(
+        f"dim {d}: {rows[d]['gate']['value']:+.4f} against an allowed -{rows[d]['gate']['allowed_drop']:.4f}"
+        for d in comparison["failed_dims"]
+    )
+    return f"Baseline gate failed: {g['metric']} fell more than {g['max_drop']} below the baseline at {worst} ({how})."
+
+
+def missing_dims(comparison: dict) -> str | None:
+    parts = []
+    if comparison["only_in_baseline"]:
+        parts.append(f"only in the baseline: {', '.join(map(str, comparison['only_in_baseline']))}")
+    if comparison["only_in_current"]:
+        parts.append(f"only in the current run: {', '.join(map(str, comparison['only_in_current']))}")
+    return ("Dims not compared (" + "; ".join(parts) + ").") if parts else None

@@ -1,0 +1,330 @@
+"""Pick the smallest swept dimension that meets the rule, and say why.
+
+The bar is `--min` (an absolute score, e.g. nDCG@10 >= 0.82), `--max-drop` (at most this far below the
+full-dim score: absolute, or relative with `%`), or the higher of the two when both are given. The rule says
+what must clear it (`--rule`):
+
+- `point`: the mean score over the queries is at or above the bar;
+- `lower-bound`: the lower end of the score's bootstrap confidence interval is at or above the bar;
+- `non-inferior`: the lower end of the confidence interval of the paired delta (dim minus full dim, per query)
+  is at or above -max_drop: with the stated confidence, the drop is no larger than `--max-drop`.
+
+The recommendation is the smallest swept dim that meets the rule; if none does, there is none (exit code 3).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+
+from mrl_eval.errors import UsageError
+from mrl_eval.evaluate.stats import StatsSettings, holdout_split
+from mrl_eval.evaluate.sweep import DimResult, dim_results
+
+RULES = ("point", "lower-bound", "non-inferior")
+
+STORAGE_SCALES = {"1M": 1_000_000, "10M": 10_000_000}
+
+
+@dataclass(frozen=True)
+class Rule:
+    metric: str = "ndcg@10"
+    kind: str = "point"
+    min_value: float | None = None
+    max_drop: float | None = None  # absolute drop from the full-dim score
+    max_drop_relative: float | None = None  # fraction of the full-dim score, from "2%"
+
+    def threshold(self, full_value: float) -> float:
+        bars = []
+        if self.min_value is not None:
+            bars.append(self.min_value)
+        if self.max_drop is not None:
+            bars.append(full_value - self.max_drop)
+        if self.max_drop_relative is not None:
+            bars.append(full_value * (1 - self.max_drop_relative))
+        return max(bars)
+
+    def margin(self, full_value: float) -> float:
+        """The allowed drop from the full-dim score (non-inferior rule)."""
+        return full_value - self.threshold(full_value)
+
+    def passes(self, result: DimResult, full_value: float) -> bool:
+        if self.kind == "point":
+            return result.metrics[self.metric] >= self.threshold(full_value)
+        stats = result.stats[self.metric]
+        if self.kind == "lower-bound":
+            return stats.ci[0] >= self.threshold(full_value)
+        return stats.delta_ci[0] >= -self.margin(full_value)
+
+    def describe(self) -> str:
+        parts = [f"{self.kind}:"]
+        if self.min_value is not None:
+            parts.append(f"{self.metric} >= {self.min_value:g}")
+        if self.max_drop is not None:
+            parts.append(f"drop from full dim <= {self.max_drop:g}")
+        if self.max_drop_relative is not None:
+            parts.append(f"drop from full dim <= {self.max_drop_relative * 100:g}%")
+        return parts[0] + " " + " and ".join(parts[1:])
+
+
+def make_rule(metric: str, min_value: float | None, max_drop: str | None, kind: str = "point") -> Rule:
+    """Check the bar options; `max_drop` is '0.02' (absolute) or '2%' (relative)."""
+    if kind not in RULES:
+        raise UsageError(f"--rule {kind!r}: choose one of {', '.join(RULES)}")
+    if kind == "non-inferior" and (max_drop is None or min_value is not None):
+        raise UsageError("--rule non-inferior bounds the drop from the full dim: give --max-drop (and no --min)")
+    if min_value is None and max_drop is None:
+        raise UsageError("recommend needs a bar: --min-ndcg 0.82, --metric M --min X, or --max-drop 0.02 / 2%")
+    if min_value is not None and not 0 <= min_value <= 1:
+        raise UsageError(f"--min {min_value:g}: metric values lie in [0, 1]")
+    absolute = relative = None
+    if max_drop is not None:
+        absolute, relative = parse_max_drop(max_drop)
+    return Rule(metric, kind, min_value, absolute, relative)
+
+
+def parse_max_drop(text: str, flag: str = "--max-drop") -> tuple[float | None, float | None]:
+    """'0.02' -> (0.02, None), an absolute drop; '2%' -> (None, 0.02), a share of the reference score."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(%?)", text.strip())
+    if not match:
+        raise UsageError(f"{flag} {text!r}: give an absolute drop like 0.02 or a relative one like 2%")
+    value = float(match.group(1))
+    if match.group(2):
+        if value > 100:
+            raise UsageError(f"{flag} {text!r}: a relative drop is at most 100%")
+        return None, value / 100
+    if value > 1:
+        raise UsageError(f"{flag} {text!r}: an absolute drop is at most 1 (did you mean {value:g}%?)")
+    return value, None
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    dim: int | None
+    metric: str
+    threshold: float
+    value: float | None
+    rule: str
+    rule_kind: str
+    full_dim: int
+    full_value: float
+    smaller_dim: int | None  # the next smaller swept dim, which did not meet the bar (None if dim is the smallest)
+    smaller_value: float | None
+    storage: dict  # bytes per vector and for the corpus / 1M / 10M docs, at the chosen and the full dim
+    evidence: dict  # dim (or cell label) -> the numbers the rule looked at: the chosen, the next smaller, the full
+    optimize: str = "dim"  # "dim": the smallest float32 dim; "bytes": the fewest bytes per vector
+    method: str = "prefix"  # "prefix" (truncation) or "pca"
+    precision: str = "float32"
+    label: str | None = None  # evidence keys are cell labels ("prefix:128:int8") when cells were compared
+    smaller_label: str | None = None
+    full_label: str | None = None
+    note: str | None = None  # e.g. what choosing PCA means for deployment
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def storage(dim: int | None, full_dim: int, bytes_per_value: int, n_docs: int) -> dict:
+    chosen = dim if dim is not None else full_dim
+    return storage_bytes(chosen * bytes_per_value, full_dim * bytes_per_value, n_docs)
+
+
+def storage_bytes(bytes_per_vector: int, full_bytes_per_vector: int, n_docs: int) -> dict:
+    sizes = {"corpus": n_docs, **STORAGE_SCALES}
+    return {
+        "bytes_per_vector": bytes_per_vector,
+        "full_bytes_per_vector": full_bytes_per_vector,
+        "saved_fraction": round(1 - bytes_per_vector / full_bytes_per_vector, 6),
+        "n_docs": n_docs,
+        "bytes": {name: n * bytes_per_vector for name, n in sizes.items()},
+        "full_bytes": {name: n * full_bytes_per_vector for name, n in sizes.items()},
+    }
+
+
+def recommend(results: Sequence[DimResult], full_dim: int, rule: Rule, n_docs: int) -> Recommendation:
+    by_dim = sorted(results, key=lambda r: r.dim)
+    full = next(r for r in by_dim if r.dim == full_dim)
+    full_value = full.metrics[rule.metric]
+    if rule.kind != "point" and rule.metric not in full.stats:
+        raise UsageError(f"--rule {rule.kind} needs confidence intervals; they were not computed")
+    passing = [r for r in by_dim if rule.passes(r, full_value)]
+    chosen = passing[0] if passing else None
+    smaller = None
+    if chosen is not None:
+        below = [r for r in by_dim if r.dim < chosen.dim]
+        smaller = below[-1] if below else None
+    bytes_per_value = full.bytes_per_vector // full_dim
+    sizes = storage(chosen.dim if chosen else None, full_dim, bytes_per_value, n_docs)
+    return _recommendation(rule, full_dim, full, chosen, smaller, sizes, key=lambda r: str(r.dim))
+
+
+def _recommendation(
+    rule: Rule, full_dim: int, full, chosen, smaller, sizes: dict, key: Callable, **extra: object
+) -> Recommendation:
+    """The recommendation of `chosen` (or of none), with the numbers of the chosen, the next smaller and the full
+    result as evidence under `key(result)`. Results are `DimResult`s or `grid.Cell`s."""
+    full_value = full.metrics[rule.metric]
+    shown = [r for r in (chosen, smaller, full) if r is not None]
+    return Recommendation(
+        dim=chosen.dim if chosen else None,
+        metric=rule.metric,
+        threshold=rule.threshold(full_value),
+        value=chosen.metrics[rule.metric] if chosen else None,
+        rule=rule.describe(),
+        rule_kind=rule.kind,
+        full_dim=full_dim,
+        full_value=full_value,
+        smaller_dim=smaller.dim if smaller else None,
+        smaller_value=smaller.metrics[rule.metric] if smaller else None,
+        storage=sizes,
+        evidence={key(r): _evidence(r, rule.metric) for r in shown},
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def _evidence(result: DimResult, metric: str) -> dict:
+    stats = result.stats.get(metric)
+    if stats is None:
+        return {"value": result.metrics[metric]}
+    return {
+        "value": result.metrics[metric],
+        "ci": list(stats.ci),
+        "delta": stats.delta,
+        "delta_ci": list(stats.delta_ci),
+        "p_value": stats.p_value,
+    }
+
+
+def holdout_check(
+    per_query: dict[int, dict[str, dict[str, float]]],
+    full_dim: int,
+    query_ids: list[str],
+    rule: Rule,
+    settings: StatsSettings,
+    fraction: float,
+    n_docs: int,
+) -> dict:
+    """Choose the dim on a random part of the queries, then report how it scores on the rest."""
+    select, test = holdout_split(query_ids, fraction, settings.seed)
+    chosen = recommend(dim_results(per_query, full_dim, select, settings), full_dim, rule, n_docs)
+    on_test = {r.dim: r for r in dim_results(per_query, full_dim, test, settings)}
+    full_test = on_test[full_dim].metrics[rule.metric]
+    report = {
+        "fraction": fraction,
+        "seed": settings.seed,
+        "n_select": len(select),
+        "n_test": len(test),
+        "dim": chosen.dim,
+        "select_value": chosen.value,
+        "select_threshold": chosen.threshold,
+        "test_full_value": full_test,
+    }
+    if chosen.dim is not None:
+        result = on_test[chosen.dim]
+        report.update(
+            test_value=result.metrics[rule.metric],
+            test_ci=list(result.stats[rule.metric].ci),
+            test_threshold=rule.threshold(full_test),
+            meets_rule_on_test=rule.passes(result, full_test),
+        )
+    return report
+
+
+OPTIMIZE = ("dim", "bytes")
+
+
+def recommend_cell(
+    cells: Sequence,
+    full_dim: int,
+    rule: Rule,
+    n_docs: int,
+    optimize: str = "dim",
+    methods: Sequence[str] = ("prefix",),
+) -> Recommendation:
+    """The best cell of the grid that meets the rule. `optimize="bytes"`: the fewest bytes per vector over every
+    method and precision (ties: the higher score); `"dim"`: the smallest dim at float32, over `methods` (ties:
+    truncation first, as it needs no projection matrix). `cells` are `grid.Cell`s."""
+    if optimize not in OPTIMIZE:
+        raise UsageError(f"--optimize {optimize!r}: choose one of {', '.join(OPTIMIZE)}")
+    full = next(c for c in cells if c.method == "prefix" and c.dim == full_dim and c.precision == "float32")
+    full_value = full.metrics[rule.metric]
+    if rule.kind != "point" and rule.metric not in full.stats:
+        raise UsageError(f"--rule {rule.kind} needs confidence intervals; they were not computed")
+    method_rank = {m: i for i, m in enumerate(("prefix", "pca"))}
+    pool = [c for c in cells if c.method in methods and (optimize == "bytes" or c.precision == "float32")]
+    size = (lambda c: c.bytes_per_vector) if optimize == "bytes" else (lambda c: c.dim)
+    # truncation wins a tie in size: PCA is chosen only when it meets the bar at a strictly smaller size
+    pool.sort(key=lambda c: (size(c), method_rank[c.method], -c.metrics[rule.metric], c.dim))
+    passing = [c for c in pool if rule.passes(c, full_value)]
+    chosen = passing[0] if passing else None
+    smaller = None
+    if chosen is not None:  # the best-scoring cell of the next smaller size, which fails the rule
+        below = [c for c in pool if size(c) < size(chosen)]
+        if below:
+            nearest = max(size(c) for c in below)
+            smaller = max((c for c in below if size(c) == nearest), key=lambda c: c.metrics[rule.metric])
+    note = None
+    if chosen is not None and chosen.method == "pca":
+        from mrl_eval.methods.pca import deploy_cost
+
+        cost = deploy_cost(full_dim, chosen.dim)
+        prefix_pass = [c for c in passing if c.method == "prefix"]
+        unit = "bytes/vector" if optimize == "bytes" else "d"
+        instead = (
+            f"the smallest truncated cell that does is {prefix_pass[0].label} ({size(prefix_pass[0]):,} {unit})"
+            if prefix_pass
+            else "no truncated cell does"
+        )
+        note = (
+            f"PCA to {chosen.dim} d meets the bar at a smaller size ({size(chosen):,} {unit}); {instead}. Deploying it means a "
+            f"{full_dim}x{chosen.dim} float32 matrix ({cost['matrix_bytes_float32']:,} B) applied to every document "
+            "at index time and every query at query time."
+        )
+    sizes = storage_bytes(chosen.bytes_per_vector if chosen else full.bytes_per_vector, full.bytes_per_vector, n_docs)
+    return _recommendation(
+        rule,
+        full_dim,
+        full,
+        chosen,
+        smaller,
+        sizes,
+        key=lambda c: c.label,
+        optimize=optimize,
+        method=chosen.method if chosen else "prefix",
+        precision=chosen.precision if chosen else "float32",
+        label=chosen.label if chosen else None,
+        smaller_label=smaller.label if smaller else None,
+        full_label=full.label,
+        note=note,
+    )
+
+
+def recommend_two_stage(rows: Sequence, full_value: float, rule: Rule) -> dict:
+    """The cheapest two-stage configuration that meets the rule: the smallest first-stage index, then the fewest
+    full vectors fetched per query. `rows` are `grid.TwoStageRow`s."""
+    ordered = sorted(
+        rows,
+        key=lambda r: (r.cost["first_stage_index_bytes"], r.cost["full_vectors_fetched_per_query"]),
+    )
+    chosen = next((r for r in ordered if rule.passes(r, full_value)), None)
+    if chosen is None:
+        return {
+            "first_stage": None,
+            "shortlist": None,
+            "rule": rule.describe(),
+            "threshold": rule.threshold(full_value),
+        }
+    return {
+        "first_stage": chosen.first_stage,
+        "dim": chosen.dim,
+        "precision": chosen.precision,
+        "shortlist": chosen.shortlist,
+        "value": chosen.metrics[rule.metric],
+        "metric": rule.metric,
+        "threshold": rule.threshold(full_value),
+        "rule": rule.describe(),
+        "shortlist_recall": chosen.shortlist_recall,
+        "cost": chosen.cost,
+        "evidence": _evidence(chosen, rule.metric),
+    }

@@ -1,0 +1,45 @@
+"""Per-query losses: the queries that score lower at a dim than at the full dim, and the relevant documents they
+lost from the top k."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mrl_eval.evaluate.sweep import SweepResult
+
+
+def query_losses(
+    result: SweepResult, qrels: dict[str, dict[str, int]], texts: dict[str, str], metric: str, k: int = 10
+) -> dict[int, list[dict]]:
+    """For each dim below full: the queries whose `metric` falls, worst first, with the relevant docs that were in
+    the full dim's top k and are not in this dim's top k."""
+    full = result.full_dim
+    scores = result.per_query
+    top_full = result.rankings[full].doc_index[:, :k]
+    out: dict[int, list[dict]] = {}
+    for dim in sorted(d for d in scores if d != full):
+        top = result.rankings[dim].doc_index[:, :k]
+        rows = []
+        for row, qid in enumerate(result.query_ids):
+            delta = scores[dim][metric][qid] - scores[full][metric][qid]
+            if delta >= 0:
+                continue
+            kept = set(top[row].tolist())
+            lost = [
+                result.doc_ids[i]
+                for i in top_full[row].tolist()
+                if i >= 0 and i not in kept and qrels[qid].get(result.doc_ids[i], 0) >= 1
+            ]
+            rows.append(
+                {
+                    "query_id": qid,
+                    "text": texts.get(qid, ""),
+                    "full": scores[full][metric][qid],
+                    "value": scores[dim][metric][qid],
+                    "delta": delta,
+                    "lost_relevant": lost,
+                }
+            )
+        out[dim] = sorted(rows, key=lambda r: (r["delta"], r["query_id"]))
+    return out

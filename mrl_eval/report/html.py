@@ -1,0 +1,332 @@
+"""The HTML report: one self-contained page per run (inline CSS and SVG, no script, nothing fetched from anywhere).
+
+Everything taken from the run (names, paths, query texts, ids) goes through `html.escape`; the only markup not built
+here is the trade-off chart, matplotlib's own SVG, with its XML prologue and metadata removed.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+from mrl_eval.decide.compare import missing_dims, verdict
+from mrl_eval.report.tables import explain, explain_holdout, human_bytes
+
+_CSS = """
+:root { --ink: #1d2330; --muted: #5b6474; --line: #d9dee7; --accent: #1f5fbf; --good: #1e7b34; --bad: #b42318;
+  --pick: #fff6d6; }
+* { box-sizing: border-box; }
+body { margin: 0 auto; max-width: 72rem; padding: 1.5rem 1.25rem 3rem; color: var(--ink); background: #fff;
+  font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
+h1 { font-size: 1.5rem; margin: 0 0 .25rem; }
+h2 { font-size: 1.15rem; margin: 2rem 0 .5rem; padding-bottom: .25rem; border-bottom: 1px solid var(--line); }
+h3 { font-size: 1rem; margin: 1.25rem 0 .4rem; }
+p, li { max-width: 60rem; }
+.sub { color: var(--muted); margin: 0 0 1rem; }
+.scroll { overflow-x: auto; }
+table { border-collapse: collapse; font-variant-numeric: tabular-nums; font-size: .9rem; margin: .25rem 0 .75rem; }
+th, td { padding: .3rem .6rem; border-bottom: 1px solid var(--line); text-align: right; vertical-align: top;
+  white-space: nowrap; }
+th { background: #f4f6fa; font-weight: 600; }
+td.text, th.text { text-align: left; white-space: normal; min-width: 16rem; }
+tr.pick td { background: var(--pick); font-weight: 600; }
+dl.kv { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; margin: .25rem 0; font-size: .9rem; }
+dl.kv dt { color: var(--muted); }
+dl.kv dd { margin: 0; overflow-wrap: anywhere; }
+code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: .85em; }
+.verdict { display: inline-block; padding: .35rem .75rem; border-radius: .35rem; font-weight: 600; }
+.pass { color: var(--good); background: #e7f5ea; }
+.fail { color: var(--bad); background: #fdecea; }
+figure { margin: .5rem 0; }
+figure svg { width: 100%; height: auto; max-width: 64rem; display: block; }
+figcaption, .note { color: var(--muted); font-size: .85rem; }
+footer { margin-top: 2.5rem; color: var(--muted); font-size: .8rem; }
+@media print {
+  body { max-width: none; padding: 0; font-size: 10pt; }
+  h2 { break-after: avoid; }
+  table, figure, tr { break-inside: avoid; }
+  .scroll { overflow: visible; }
+  th { background: none; }
+  tr.pick td, .pass, .fail { background: none; }
+  a { color: inherit; text-decoration: none; }
+}
+"""
+
+
+def _e(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _ci(pair: list[float] | tuple[float, float]) -> str:
+    return f"[{pair[0]:.4f}, {pair[1]:.4f}]"
+
+
+def _signed_ci(pair: list[float] | tuple[float, float]) -> str:
+    return f"[{pair[0]:+.4f}, {pair[1]:+.4f}]"
+
+
+def _table(
+    header: list[str], rows: list[list[str]], text_columns: tuple[int, ...] = (), picked: int | None = None
+) -> str:
+    """Cells are escaped here; `picked` is the index of the highlighted row."""
+
+    def cell(tag: str, i: int, value: str) -> str:
+        cls = ' class="text"' if i in text_columns else ""
+        return f"<{tag}{cls}>{_e(value)}</{tag}>"
+
+    head = "".join(cell("th", i, h) for i, h in enumerate(header))
+    pick = ' class="pick"'
+    body = "\n".join(
+        f"<tr{pick if n == picked else ''}>" + "".join(cell("td", i, v) for i, v in enumerate(row)) + "</tr>"
+        for n, row in enumerate(rows)
+    )
+    return f'<div class="scroll"><table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody></table></div>'
+
+
+def _kv(pairs: list[tuple[str, object]]) -> str:
+    return '<dl class="kv">' + "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in pairs) + "</dl>"
+
+
+def inline_svg(svg: str, label: str) -> str:
+    """matplotlib's SVG file as an element of the page: no XML prologue, DOCTYPE (which names a remote DTD) or
+    metadata, no fixed size (CSS scales it), and a label for screen readers."""
+    svg = re.sub(r"<\?xml[^>]*\?>", "", svg)
+    svg = re.sub(r"<!DOCTYPE[^>]*>", "", svg, flags=re.S)
+    svg = re.sub(r"<metadata>.*?</metadata>", "", svg, flags=re.S)
+    start = svg.find("<svg")
+    if start < 0:
+        return ""
+    end = svg.index(">", start)
+    tag = re.sub(r'\s(width|height)="[^"]*"', "", svg[start:end])
+    return f'{tag} role="img" aria-label="{_e(label)}">{svg[end + 1 :].strip()}'
+
+
+def _settings(doc: dict) -> str:
+    model = doc["model"]
+    pairs: list[tuple[str, object]] = [
+        ("command", f"mrl-eval {doc['command']}"),
+        ("data", doc["data"]["name"]),
+        ("model", f"{model.get('provider', '')} {model['name']}".strip()),
+        ("full dim", doc["full_dim"]),
+        ("documents", f"{doc['n_docs']:,}"),
+        ("queries", f"{doc['queries_evaluated']} evaluated, {doc['queries_skipped']} skipped (no judgments)"),
+    ]
+    settings = doc.get("settings") or {}
+    for key in ("dims", "metrics", "split", "ignore_identical_ids", "cache_dtype"):
+        if settings.get(key) not in (None, "", []):
+            value = settings[key]
+            pairs.append((key.replace("_", " "), ", ".join(value) if isinstance(value, list) else value))
+    prompts = model.get("prompts") or {}
+    for role, prompt in prompts.items():
+        if prompt:
+            pairs.append((f"{role} prompt", prompt))
+    stats = doc.get("statistics")
+    if stats:
+        pairs.append(
+            (
+                "statistics",
+                f"{stats['confidence']:.0%} {stats['interval']}, {stats['resamples']:,} resamples, seed {stats['seed']}; "
+                f"p-values: {stats['test']}",
+            )
+        )
+    pairs.append(("created", f"{doc.get('created', '')} by mrl-eval {doc.get('mrl_eval_version', '')}"))
+    return _kv(pairs)
+
+
+def _results(doc: dict, primary: str) -> str:
+    metric_names = list(doc["results"][0]["metrics"])
+    stats = doc.get("statistics")
+    level = f"{stats['confidence']:.0%} " if stats else ""
+    header = ["dim", "of full", "bytes/vector", primary]
+    if stats:
+        header += [f"{level}CI", "Δ vs full", f"{level}CI of Δ", "p"]
+    for m in metric_names:
+        if m != primary:
+            header += [m] + ([f"{level}CI"] if stats else [])
+    rows, picked = [], None
+    rec_dim = (doc.get("recommendation") or {}).get("dim")
+    for n, r in enumerate(doc["results"]):
+        if r["dim"] == rec_dim:
+            picked = n
+        row = [str(r["dim"]), f"{r['fraction']:.0%}", f"{r['bytes_per_vector']:,}", f"{r['metrics'][primary]:.4f}"]
+        st_all = r.get("stats") or {}
+        if stats:
+            st = st_all.get(primary)
+            row += (
+                [_ci(st["ci"]), f"{st['delta']:+.4f}", _signed_ci(st["delta_ci"]), f"{st['p_value']:.4f}"]
+                if st
+                else [""] * 4
+            )
+        for m in metric_names:
+            if m != primary:
+                row.append(f"{r['metrics'][m]:.4f}")
+                if stats:
+                    row.append(_ci(st_all[m]["ci"]) if m in st_all else "")
+        rows.append(row)
+    return _table(header, rows, picked=picked)
+
+
+def _recommendation(doc: dict) -> str:
+    rec = doc["recommendation"]
+    stats = doc.get("statistics")
+    lines = explain(rec, stats and stats["confidence"])
+    passed = rec["dim"] is not None
+    parts = [
+        f'<p><span class="verdict {"pass" if passed else "fail"}">'
+        f"{'Gate passed' if passed else 'Gate failed: no swept dim meets the rule'}</span></p>",
+        f"<p><strong>{_e(lines[0])}</strong></p>",
+    ]
+    if len(lines) > 1:
+        parts.append("<ul>" + "".join(f"<li>{_e(line.strip())}</li>" for line in lines[1:]) + "</ul>")
+    if "holdout" in doc:
+        parts.append(f"<p>{_e(explain_holdout(doc['holdout']))}</p>")
+    return "\n".join(parts)
+
+
+def _comparison(comparison: dict) -> str:
+    g = comparison["gate"]
+    level = f"{comparison['paired']['confidence']:.0%}"
+    header = ["dim", f"baseline {g['metric']}", "current", "Δ", f"{level} CI of Δ", "p", "allowed drop", "result"]
+    others = [m for m in comparison["metrics"] if m != g["metric"]]
+    header += [f"Δ {m}" for m in others]
+    rows = []
+    for row in comparison["by_dim"]:
+        v, gate = row["metrics"][g["metric"]], row["gate"]
+        cells = [
+            str(row["dim"]),
+            f"{v['baseline']:.4f}",
+            f"{v['current']:.4f}",
+            f"{v['delta']:+.4f}",
+            _signed_ci(v["delta_ci"]) if "delta_ci" in v else "—",
+            f"{v['p_value']:.4f}" if "p_value" in v else "—",
+            f"{gate['allowed_drop']:.4f}",
+            "pass" if gate["passed"] else "FAIL",
+        ]
+        cells += [f"{row['metrics'][m]['delta']:+.4f}" for m in others]
+        rows.append(cells)
+    base, cur = comparison["baseline"], comparison["current"]
+    notes = [n for n in (missing_dims(comparison), *comparison["notes"]) if n]
+    return "\n".join(
+        [
+            _kv(
+                [
+                    ("baseline", f"{base['path']} ({base['model']}, {base['created']})"),
+                    ("current", f"{cur['path']} ({cur['model']})"),
+                    ("gate", f"{g['metric']} drop at most {g['max_drop']}, rule {g['rule']}"),
+                ]
+            ),
+            _table(header, rows),
+            "".join(f'<p class="note">{_e(n)}</p>' for n in notes),
+            f'<p><span class="verdict {"pass" if comparison["passed"] else "fail"}">{_e(verdict(comparison))}</span></p>',
+        ]
+    )
+
+
+def _losses(doc: dict) -> str:
+    losses = doc["losses"]
+    metric, k = losses["metric"], losses["k"]
+    parts = [f'<p class="note">Per dim, the 10 queries whose {_e(metric)} falls most from the full dim.</p>']
+    for dim, rows in losses["by_dim"].items():
+        parts.append(f"<h3>dim {_e(dim)}: {len(rows)} queries score lower than at full size</h3>")
+        if not rows:
+            continue
+        body = [
+            [
+                str(r["query_id"]),
+                r["text"],
+                f"{r['full']:.4f}",
+                f"{r['value']:.4f}",
+                f"{r['delta']:+.4f}",
+                ", ".join(r["lost_relevant"]) or "none (reordered)",
+            ]
+            for r in rows[:10]
+        ]
+        header = ["query", "text", "full", f"dim {dim}", "Δ", f"relevant docs lost from the top {k}"]
+        parts.append(_table(header, body, text_columns=(1, 5)))
+    return "\n".join(parts)
+
+
+def _fingerprints(doc: dict) -> str:
+    model = doc["model"]
+    pairs: list[tuple[str, object]] = [("model", model["name"]), ("model fingerprint", model.get("fingerprint", ""))]
+    if model.get("path"):
+        pairs.append(("vectors", model["path"]))
+    for role, info in doc["data"].items():
+        if isinstance(info, dict):
+            pairs.append((f"{role}", f"{info.get('path', '')} · {info.get('count', '')} · {info.get('sha256', '')}"))
+    return _kv(pairs)
+
+
+def _grid(doc: dict, primary: str, pareto_svg: str | None) -> list[str]:
+    """The grid, cost, two-stage tables, the PCA and two-stage findings, and the Pareto chart."""
+    from mrl_eval.report.tables import explain_grid, grid_tables
+
+    parts = []
+    chosen = (doc.get("recommendation") or {}).get("label")
+    for title, header, rows in grid_tables(doc, primary):
+        picked = next((n for n, row in enumerate(rows) if chosen and row[0] == chosen), None)
+        parts += [f"<h3>{_e(title)}</h3>", _table(header, rows, text_columns=(0,), picked=picked)]
+    parts += [f"<p>{_e(line)}</p>" for line in explain_grid(doc)]
+    if pareto_svg:
+        parts.append(
+            f"<figure>{inline_svg(pareto_svg, f'{primary} against bytes per vector')}"
+            f"<figcaption>Every cell's {_e(primary)} against its bytes per vector, with the Pareto frontier; the same "
+            "chart as the .pareto.svg file.</figcaption></figure>"
+        )
+    return parts
+
+
+def to_html(
+    doc: dict, stem: str, svg: str | None = None, primary: str | None = None, pareto_svg: str | None = None
+) -> str:
+    """The whole page. `svg` is the trade-off chart's SVG text, or None when charts were not drawn; `pareto_svg`
+    the grid's quality-against-bytes chart."""
+    metric_names = list(doc["results"][0]["metrics"])
+    primary = primary or (doc.get("recommendation") or {}).get("metric") or metric_names[0]
+    title = f"mrl-eval {doc['command']}: {doc['data']['name']} with {doc['model']['name']}"
+    sections = [
+        f"<h1>{_e(title)}</h1>",
+        f'<p class="sub">{doc["queries_evaluated"]} queries · {doc["n_docs"]:,} documents · full dim '
+        f"{doc['full_dim']} ({_e(human_bytes(doc['full_dim'] * 4))}/vector at float32)</p>",
+    ]
+    if "recommendation" in doc:
+        sections += ["<h2>Recommendation</h2>", _recommendation(doc)]
+    if "baseline" in doc:
+        sections += ["<h2>Compared with the baseline</h2>", _comparison(doc["baseline"])]
+    sections += ["<h2>Results</h2>", _results(doc, primary)]
+    if svg:
+        sections += [
+            "<h2>Trade-off</h2>",
+            f"<figure>{inline_svg(svg, f'{primary} against dims kept')}"
+            f"<figcaption>{_e(primary)} (line and band: mean and confidence interval) and the other metrics against "
+            f"the dims kept; the same chart as {_e(stem)}.svg.</figcaption></figure>",
+        ]
+    else:
+        sections.append('<p class="note">Charts were not drawn for this run (pass --plot to draw them).</p>')
+    if doc.get("grid"):
+        sections += ["<h2>Precision, PCA and two-stage</h2>", *_grid(doc, primary, pareto_svg)]
+    if (doc.get("losses") or {}).get("by_dim"):
+        sections += ["<h2>Queries that lose the most</h2>", _losses(doc)]
+    sections += ["<h2>Run settings</h2>", _settings(doc), "<h2>Fingerprints</h2>", _fingerprints(doc)]
+    return "\n".join(
+        [
+            "<!DOCTYPE html>",
+            '<html lang="en">',
+            "<head>",
+            '<meta charset="utf-8">',
+            '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            # an empty icon: without it a browser asks the server for /favicon.ico
+            '<link rel="icon" href="data:,">',
+            f"<title>{_e(title)}</title>",
+            f"<style>{_CSS}</style>",
+            "</head>",
+            "<body>",
+            "<main>",
+            *sections,
+            "</main>",
+            f"<footer>Written by mrl-eval {_e(doc.get('mrl_eval_version', ''))}; the same run as {_e(stem)}.json.</footer>",
+            "</body>",
+            "</html>",
+            "",
+        ]
+    )
