@@ -74,8 +74,8 @@ def cached_vectors(folder: Path, cache: Path):
     """The full-size vectors mrl-eval just cached (no model call: every text is in the cache)."""
     from mrl_eval.data.cache import embed_cached
     from mrl_eval.data.collections import load_collection
-    from mrl_eval.providers import get_provider
     from mrl_eval.data.vectors import Vectors
+    from mrl_eval.providers import get_provider
 
     collection = load_collection(folder)
     provider = get_provider("sentence-transformers", None)
@@ -87,8 +87,8 @@ def cached_vectors(folder: Path, cache: Path):
 
 def float16_change(vectors, qrels) -> tuple[float, str]:
     """Largest metric change when the same vectors are stored as float16 (what `--cache-dtype float16` keeps)."""
-    from mrl_eval.evaluate.sweep import evaluate
     from mrl_eval.data.vectors import Vectors
+    from mrl_eval.evaluate.sweep import evaluate
 
     half = Vectors(
         vectors.doc_ids,

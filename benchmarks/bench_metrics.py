@@ -54,8 +54,8 @@ def compare(name: str, query_ids, ranked, scores, doc_ids, qrels) -> str:
 
 
 def main() -> str:
-    from mrl_eval.evaluate.retrieval import search, tie_key
     from mrl_eval.data.vectors import load_vectors
+    from mrl_eval.evaluate.retrieval import search, tie_key
 
     rows = []
     scifact = ROOT.parent / "shared" / "datasets" / "scifact"

@@ -3,6 +3,7 @@ plus random others up to 600, and the matching rows of each model's float16 vect
 
     python scripts/make_test_data.py
 """
+
 from __future__ import annotations
 
 import json

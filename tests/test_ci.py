@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from mrl_eval.report.github import Check, junit_xml, workflow_command
 from mrl_eval.cli.app import app
+from mrl_eval.report.github import Check, junit_xml, workflow_command
 from tests.conftest import shared_dataset
 
 runner = CliRunner()

@@ -9,17 +9,17 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from mrl_eval.evaluate import metrics as M
-from mrl_eval.methods import pca as P
-from mrl_eval.methods import two_stage as T
 from mrl_eval.cli.app import app
 from mrl_eval.data.collections import load_collection
-from mrl_eval.methods.grid import Cell, GridSettings, parse_methods, parse_scales
+from mrl_eval.data.vectors import load_vectors
 from mrl_eval.decide.recommend import make_rule, recommend_cell
+from mrl_eval.evaluate import metrics as M
 from mrl_eval.evaluate.retrieval import search, tie_key
 from mrl_eval.evaluate.stats import StatsSettings
 from mrl_eval.evaluate.sweep import evaluate
-from mrl_eval.data.vectors import load_vectors
+from mrl_eval.methods import pca as P
+from mrl_eval.methods import two_stage as T
+from mrl_eval.methods.grid import Cell, GridSettings, parse_methods, parse_scales
 from tests.conftest import shared_dataset
 
 runner = CliRunner()

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from mrl_eval.report import html as html_report
 from mrl_eval.cli.app import app
+from mrl_eval.report import html as html_report
 from mrl_eval.report.html import to_html
 from tests.conftest import shared_dataset
 

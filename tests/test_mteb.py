@@ -18,7 +18,13 @@ from typer.testing import CliRunner
 
 from mrl_eval.cli.app import app
 from mrl_eval.data.collections import load_collection
-from mrl_eval.data.mteb_tasks import apply_task_settings, load_task_collection, mrl_metric, mteb_metric, results_model_name
+from mrl_eval.data.mteb_tasks import (
+    apply_task_settings,
+    load_task_collection,
+    mrl_metric,
+    mteb_metric,
+    results_model_name,
+)
 from mrl_eval.evaluate.sweep import SweepConfig
 from mrl_eval.evaluate.sweep import run as run_sweep
 from tests.conftest import ROOT, shared_dataset

@@ -23,17 +23,17 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from mrl_eval.data.cache import embed_cached
 from mrl_eval.cli.app import app
-from mrl_eval.errors import MrlEvalError, UsageError
+from mrl_eval.data.cache import embed_cached
 from mrl_eval.data.pre_truncate import layer_norm, pre_truncate
-from mrl_eval.providers import get_provider
-from mrl_eval.providers import openai_limits as L
-from mrl_eval.providers.openai import DEFAULT_MODEL, OpenAIProvider
+from mrl_eval.data.vectors import Vectors
+from mrl_eval.errors import MrlEvalError, UsageError
 from mrl_eval.evaluate.retrieval import search, tie_key
 from mrl_eval.evaluate.stats import StatsSettings
 from mrl_eval.evaluate.sweep import SweepConfig, run
-from mrl_eval.data.vectors import Vectors
+from mrl_eval.providers import get_provider
+from mrl_eval.providers import openai_limits as L
+from mrl_eval.providers.openai import DEFAULT_MODEL, OpenAIProvider
 from tests.conftest import ROOT
 
 runner = CliRunner()

@@ -7,9 +7,9 @@ from functools import cache
 import numpy as np
 import pytest
 
-from mrl_eval.methods import precision as Q
 from mrl_eval.errors import UsageError
 from mrl_eval.evaluate.retrieval import tie_key
+from mrl_eval.methods import precision as Q
 from tests.conftest import SHARED
 
 GEMMA = SHARED / "scifact" / "embeddings" / "embeddinggemma-300m"

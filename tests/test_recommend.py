@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from mrl_eval.errors import UsageError
 from mrl_eval.decide.recommend import Rule, make_rule, recommend
+from mrl_eval.errors import UsageError
 from mrl_eval.evaluate.sweep import DimResult
 
 

@@ -116,8 +116,8 @@ def test_one_pass_equals_the_per_dim_path_on_synthetic_ties(data, chunk_size):
 @pytest.mark.parametrize("model", ["all-minilm-l6-v2", "embeddinggemma-300m"])
 def test_one_pass_gives_exactly_the_rankings_of_the_per_dim_path_on_real_data(dataset, model):
     """cacm has many exact score ties (title-only records), so the tie rule is exercised on real data too."""
-    from mrl_eval.evaluate.retrieval import search_per_dim
     from mrl_eval.data.vectors import load_vectors
+    from mrl_eval.evaluate.retrieval import search_per_dim
     from tests.conftest import shared_dataset
 
     vectors = load_vectors(shared_dataset(dataset) / "embeddings" / model)

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
+from mrl_eval.data.vectors import load_vectors
 from mrl_eval.errors import UsageError
 from mrl_eval.evaluate.stats import (
     StatsSettings,
@@ -13,7 +14,6 @@ from mrl_eval.evaluate.stats import (
     paired_p_values,
     summarize,
 )
-from mrl_eval.data.vectors import load_vectors
 from tests.conftest import read_qrels_tsv, shared_dataset
 
 QIDS = [f"q{i}" for i in range(60)]

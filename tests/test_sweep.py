@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import pytrec_eval
 
-from mrl_eval.evaluate import metrics as M
 from mrl_eval.data.collections import load_collection
-from mrl_eval.errors import UsageError
-from mrl_eval.evaluate.sweep import evaluate, parse_dims, resolve_dims
 from mrl_eval.data.vectors import Vectors, load_vectors
+from mrl_eval.errors import UsageError
+from mrl_eval.evaluate import metrics as M
+from mrl_eval.evaluate.sweep import evaluate, parse_dims, resolve_dims
 from tests.conftest import brute_force_run, read_qrels_tsv, shared_dataset
 
 

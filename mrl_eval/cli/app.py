@@ -285,17 +285,17 @@ def recommend(
     """
     sweep_options = {k: v for k, v in locals().items() if k not in _NOT_SWEEP + _BAR + _GATE}
     with exit_codes():
-        from mrl_eval.evaluate import metrics as M
         from mrl_eval.decide.recommend import holdout_check, make_rule
         from mrl_eval.decide.recommend import recommend as choose
+        from mrl_eval.evaluate import metrics as M
 
         if min_ndcg is not None and (min_value is not None or (metric and M.parse_metric(metric) != ("ndcg", 10))):
             raise UsageError("--min-ndcg means --metric ndcg@10 --min X; give one form, not both")
         rule_metric = M.parse_metrics(metric or "ndcg@10")[0]
         the_rule = make_rule(rule_metric, min_ndcg if min_ndcg is not None else min_value, max_drop, rule)
         settings = stats_settings(confidence, resamples, seed, ci_method)
-        from mrl_eval.methods.grid import parse_methods
         from mrl_eval.decide.recommend import OPTIMIZE
+        from mrl_eval.methods.grid import parse_methods
 
         chosen_methods = parse_methods(methods)
         if optimize not in OPTIMIZE:
@@ -422,8 +422,8 @@ def compare(
     Examples: compare reports/main.json reports/run.json · --max-drop 2% --rule non-inferior · --junit-xml gate.xml
     """
     with exit_codes():
-        from mrl_eval.evaluate import metrics as M
         from mrl_eval.decide.compare import Gate, compare_runs
+        from mrl_eval.evaluate import metrics as M
         from mrl_eval.report.document import read_document
 
         paths = list(runs or [])

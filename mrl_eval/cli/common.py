@@ -21,9 +21,9 @@ from mrl_eval.errors import MrlEvalError, UsageError
 
 if TYPE_CHECKING:
     from mrl_eval.cli.config import ConfigFile
-    from mrl_eval.methods.grid import GridSettings
     from mrl_eval.evaluate.stats import StatsSettings
     from mrl_eval.evaluate.sweep import SweepRun
+    from mrl_eval.methods.grid import GridSettings
 
 EXIT_OK, EXIT_USER_ERROR, EXIT_USAGE, EXIT_GATE_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 

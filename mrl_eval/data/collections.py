@@ -22,8 +22,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mrl_eval.errors import MrlEvalError, raise_problems
 from mrl_eval.data.collection import Collection
+from mrl_eval.errors import MrlEvalError, raise_problems
 
 ID_FALLBACKS = ("_id", "id")
 QUERY_ID_COLUMNS = ("query-id", "query_id")

@@ -22,9 +22,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mrl_eval.data.collection import Collection
 from mrl_eval.data.collections import join_title_text
 from mrl_eval.errors import MrlEvalError, UsageError
-from mrl_eval.data.collection import Collection
 
 if TYPE_CHECKING:
     from mrl_eval.evaluate.sweep import SweepConfig, SweepRun

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from mrl_eval.errors import UsageError
 from mrl_eval.data.vectors import Vectors
+from mrl_eval.errors import UsageError
 
 PRE_TRUNCATE = ("none", "layernorm")
 LAYER_NORM_EPS = 1e-5  # torch.nn.functional.layer_norm's default, as the model card uses it

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mrl_eval.errors import MrlEvalError, UsageError
 from mrl_eval.decide.recommend import parse_max_drop
+from mrl_eval.errors import MrlEvalError, UsageError
 from mrl_eval.evaluate.stats import StatsSettings, bootstrap_means, confidence_intervals, paired_p_values
 
 RULES = ("point", "non-inferior", "lower-bound")

@@ -10,16 +10,16 @@ from pathlib import Path
 
 import numpy as np
 
-from mrl_eval.evaluate import metrics as M
+from mrl_eval.data.collection import Collection
 from mrl_eval.data.collections import check_qrels, load_collection
-from mrl_eval.errors import MrlEvalError, UsageError, raise_problems
-from mrl_eval.methods.grid import GridResult, GridSettings
-from mrl_eval.evaluate.per_query_losses import query_losses
 from mrl_eval.data.pre_truncate import check_pre_truncate, pre_truncate
+from mrl_eval.data.vectors import Vectors, load_vectors, read_model_info
+from mrl_eval.errors import MrlEvalError, UsageError, raise_problems
+from mrl_eval.evaluate import metrics as M
+from mrl_eval.evaluate.per_query_losses import query_losses
 from mrl_eval.evaluate.retrieval import Ranking, search, tie_key
 from mrl_eval.evaluate.stats import MetricStats, StatsSettings, summarize
-from mrl_eval.data.collection import Collection
-from mrl_eval.data.vectors import Vectors, load_vectors, read_model_info
+from mrl_eval.methods.grid import GridResult, GridSettings
 
 DEFAULT_DIMS = "25%,50%,100%"
 BYTES_PER_FLOAT32 = 4

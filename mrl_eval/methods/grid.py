@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mrl_eval.errors import UsageError
 from mrl_eval.evaluate import metrics as M
+from mrl_eval.evaluate.retrieval import search
+from mrl_eval.evaluate.stats import MetricStats, StatsSettings, summarize
 from mrl_eval.methods import pca as P
 from mrl_eval.methods import precision as Q
 from mrl_eval.methods import two_stage as T
-from mrl_eval.errors import UsageError
-from mrl_eval.evaluate.retrieval import search
-from mrl_eval.evaluate.stats import MetricStats, StatsSettings, summarize
 
 METHODS = ("prefix", "pca")
 DEFAULT_SCALES = {"1M": 1_000_000, "10M": 10_000_000}

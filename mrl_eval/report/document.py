@@ -11,12 +11,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from mrl_eval import __version__
-from mrl_eval.errors import MrlEvalError
-from mrl_eval.methods.grid import Cell, GridResult, TwoStageRow, cell_label
-from mrl_eval.methods.precision import PRECISIONS
 from mrl_eval.decide.recommend import Recommendation
+from mrl_eval.errors import MrlEvalError
 from mrl_eval.evaluate.stats import StatsSettings, summarize
 from mrl_eval.evaluate.sweep import DimResult, SweepRun, dim_results
+from mrl_eval.methods.grid import Cell, GridResult, TwoStageRow, cell_label
+from mrl_eval.methods.precision import PRECISIONS
 
 PAIRED_TEST = "two-sided paired sign-flip randomization test of mean delta = 0"
 
