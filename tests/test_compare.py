@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from mrl_eval.cli.app import app
 from mrl_eval.decide.compare import Gate, compare_runs
 from mrl_eval.evaluate.stats import StatsSettings
-from tests.conftest import shared_dataset
+from tests.conftest import data_path
 
 runner = CliRunner()
 
@@ -30,8 +30,8 @@ def _flat(text: str) -> str:
 
 @pytest.fixture(scope="module")
 def saved_sweep(tmp_path_factory) -> dict:
-    """A real saved sweep: scifact with the precomputed embeddinggemma-300m vectors."""
-    folder = shared_dataset("scifact")
+    """A real saved sweep: the SciFact subset with the precomputed embeddinggemma-300m vectors."""
+    folder = data_path("scifact-subset")
     work = tmp_path_factory.mktemp("compare-sweep")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("XDG_CACHE_HOME", str(work / "xdg-cache"))
@@ -105,22 +105,36 @@ def test_an_identical_pair_passes_with_zero_deltas_and_p_1(cli_env, saved_sweep)
         assert row["gate"]["checked"] == "lower end of the delta's CI" and not row["gate"]["regressed"]
 
 
-def test_different_query_sets_give_no_paired_test_and_say_why(cli_env, saved_sweep):
-    half = copy.deepcopy(saved_sweep)
+def _half_queries(doc: dict) -> dict:
+    half = copy.deepcopy(doc)
     keep = list(half["per_query"]["768"]["ndcg@10"])[:150]
     half["per_query"] = {
         d: {m: {q: values[q] for q in keep} for m, values in metrics.items()}
         for d, metrics in half["per_query"].items()
     }
-    base, current = _write(cli_env, "base.json", saved_sweep), _write(cli_env, "half.json", half)
-    result, doc = _compare(base, current, "--rule", "non-inferior")
+    return half
+
+
+def test_different_query_sets_give_no_paired_test_and_say_why(cli_env, saved_sweep):
+    base, current = _write(cli_env, "base.json", saved_sweep), _write(cli_env, "half.json", _half_queries(saved_sweep))
+    result, doc = _compare(base, current, "--rule", "point")
     assert result.exit_code == 0, result.output
     assert doc["paired"]["available"] is False
     assert doc["paired"]["reason"] == "different query sets: 300 vs 150 queries"
     assert all("delta_ci" not in r["metrics"]["ndcg@10"] for r in doc["by_dim"])
-    assert all(r["gate"]["checked"] == "mean delta" for r in doc["by_dim"])  # non-inferior fell back to point
-    text = _flat(_invoke(["compare", base, current, "--rule", "non-inferior"]).stdout)
-    assert "No paired test: different query sets: 300 vs 150 queries. The gate falls back to the point rule" in text
+    assert all(r["gate"]["checked"] == "mean delta" for r in doc["by_dim"])
+    text = _flat(_invoke(["compare", base, current]).stdout)
+    assert "No paired test: different query sets: 300 vs 150 queries." in text
+
+
+@pytest.mark.parametrize("rule", ["non-inferior", "lower-bound"])
+def test_unpaired_interval_gate_fails_loudly_instead_of_weakening_to_the_mean(cli_env, saved_sweep, rule):
+    base, current = _write(cli_env, "base.json", saved_sweep), _write(cli_env, "half.json", _half_queries(saved_sweep))
+    result = _invoke(["compare", base, current, "--rule", rule])
+    assert result.exit_code == 1, result.output
+    text = _flat(result.output)
+    assert f"--rule {rule} needs a paired test" in text and "different query sets: 300 vs 150 queries" in text
+    assert "--rule point" in text and "Traceback" not in text
 
 
 def test_non_inferior_fails_a_noisy_run_the_mean_lets_through(cli_env, saved_sweep):
@@ -205,10 +219,11 @@ def test_recommend_with_a_baseline_fails_the_gate_on_a_regression(cli_env, saved
     result = _invoke(args)
     assert result.exit_code == 3, result.output  # the bar is met, the baseline gate is not
     doc = json.loads(result.stdout)
-    assert doc["recommendation"]["dim"] == 128
+    means = {r["dim"]: r["metrics"]["ndcg@10"] for r in saved_sweep["results"]}
+    assert doc["recommendation"]["dim"] == min(d for d, v in means.items() if v >= 0.7)
     assert doc["baseline"]["passed"] is False and doc["baseline"]["failed_dims"] == [256]
     assert doc["baseline"]["current"]["path"] == "this run"
-    saved = json.loads((cli_env / "reports" / "scifact__embeddinggemma-300m.json").read_text(encoding="utf-8"))
+    saved = json.loads((cli_env / "reports" / "scifact-subset__embeddinggemma-300m.json").read_text(encoding="utf-8"))
     assert saved["baseline"]["failed_dims"] == [256]  # the saved report carries the comparison
     relaxed = _invoke([*args[:-1], "--baseline-max-drop", "0.05", "--json"])
     assert relaxed.exit_code == 0, relaxed.output

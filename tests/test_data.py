@@ -323,6 +323,8 @@ def test_corpus_problem(tmp_path: Path, corpus: str, expected: str) -> None:
         (QRELS_TSV + "q1\td404\t1\n", "test.tsv:5: unknown doc id 'd404' (1 judgment); not among the 3 doc ids"),
         ("query-id\tcorpus-id\tscore\n", "test.tsv: file is empty"),
         ("", "test.tsv: file is empty"),
+        # every metric would be 0 for every query: refused, not scored as zeros
+        ("query-id\tcorpus-id\tscore\nq1\td1\t0\nq2\td2\t-1\n", "test.tsv: no query has a relevant document"),
     ],
 )
 def test_qrels_problem(tmp_path: Path, qrels: str, expected: str) -> None:

@@ -11,10 +11,11 @@ from mrl_eval.evaluate.stats import (
     bootstrap_means,
     confidence_intervals,
     holdout_split,
+    interval_warning,
     paired_p_values,
     summarize,
 )
-from tests.conftest import read_qrels_tsv, shared_dataset
+from tests.conftest import data_path, read_qrels_tsv
 
 QIDS = [f"q{i}" for i in range(60)]
 
@@ -61,7 +62,7 @@ def test_bootstrap_ci_covers_the_true_mean_near_the_nominal_rate(method):
 def test_bca_interval_agrees_with_scipy_on_real_per_query_scores():
     from mrl_eval.evaluate.sweep import evaluate
 
-    folder = shared_dataset("scifact")
+    folder = data_path("scifact-subset")
     vectors = load_vectors(folder / "embeddings" / "embeddinggemma-300m")
     result = evaluate(vectors, read_qrels_tsv(folder / "qrels" / "test.tsv"), [128, 768], ["ndcg@10"])
     values = np.array([[result.per_query[d]["ndcg@10"][q] for d in (128, 768)] for q in result.query_ids])
@@ -72,6 +73,51 @@ def test_bca_interval_agrees_with_scipy_on_real_per_query_scores():
             (values[:, j],), np.mean, n_resamples=20_000, method="BCa", random_state=1
         ).confidence_interval
         assert low[j] == pytest.approx(ref.low, abs=0.004) and high[j] == pytest.approx(ref.high, abs=0.004)
+
+
+def _tied_deltas(case: str) -> np.ndarray:
+    """Per-query deltas from the full dim as they look near it: mostly exact zeros (the ranking did not change)."""
+    deltas = np.zeros(300)
+    if case == "one loser":
+        deltas[0] = -1.0
+    elif case == "two losers":
+        deltas[:2] = -1.0
+    elif case == "loser and winner":
+        deltas[:3] = [-1.0, -0.5, 0.3]
+    else:  # a few distinct small values, heavily tied
+        deltas = np.random.default_rng(1).choice([0.0, 0.0, 0.0, 0.0, -0.2, 0.1], 300)
+    return deltas[:, None]
+
+
+@pytest.mark.parametrize("case", ["one loser", "two losers", "loser and winner", "many ties"])
+def test_bca_counts_ties_as_scipy_does(case):
+    # BCa's bias correction: resamples equal to the estimate count half below (scipy's percentileofscore
+    # kind="mean"). Counting only "<" put the lower bound one step of the bootstrap distribution too low
+    # (-6/300 instead of -5/300 with one losing query in 300). The bootstrap distribution here is discrete
+    # (multiples of 1/300 or 0.1/300), so both implementations land on the same values exactly.
+    deltas = _tied_deltas(case)
+    boot = bootstrap_means(deltas, 10_000, seed=0)
+    low, high = confidence_intervals(deltas, boot, 0.95, "bca")
+    ref = scipy_stats.bootstrap(
+        (deltas[:, 0],), np.mean, n_resamples=10_000, method="BCa", rng=np.random.default_rng(0)
+    ).confidence_interval
+    assert low[0] == pytest.approx(ref.low, abs=1e-9) and high[0] == pytest.approx(ref.high, abs=1e-9)
+
+
+@pytest.mark.parametrize(("n", "reliable"), [(1, False), (5, False), (19, False), (20, True), (300, True)])
+def test_too_few_queries_are_flagged(n, reliable):
+    warning = interval_warning(n)
+    assert (warning is None) == reliable
+    if not reliable:
+        assert f"Only {n} evaluated quer" in warning and "act like point" in warning
+
+
+def test_one_query_collapses_every_interval_which_is_why_it_is_flagged():
+    values = np.array([[0.4, -0.1]])
+    boot = bootstrap_means(values, 1000, seed=0)
+    low, high = confidence_intervals(values, boot, 0.95, "bca")
+    assert np.array_equal(low, high) and np.array_equal(low, values[0])
+    assert paired_p_values(values[:, 1:], 1000, seed=0)[0] == 1.0
 
 
 def test_paired_p_value_agrees_with_scipy_permutation_test():

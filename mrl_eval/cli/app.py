@@ -352,19 +352,33 @@ def recommend(
             grid = result.sweep.grid
             cells, two_stage_rows = (grid.cells, grid.two_stage) if grid is not None else ([], [])
         full_dim, n_docs = int(doc["full_dim"]), int(doc["n_docs"])
-        if cells and (optimize == "bytes" or chosen_methods != ("prefix",)):
+        by_cell = bool(cells) and (optimize == "bytes" or chosen_methods != ("prefix",))
+        if by_cell:
             from mrl_eval.decide.recommend import recommend_cell
 
             rec = recommend_cell(cells, full_dim, the_rule, n_docs, optimize, chosen_methods)
         else:
             rec = choose(results, full_dim, the_rule, n_docs)
+        rec = rec.warn_if_few_queries(int(doc["queries_evaluated"]))
         doc["recommendation"] = rec.to_dict()
         if two_stage_rows:
             from mrl_eval.decide.recommend import recommend_two_stage
 
             doc["two_stage"]["recommendation"] = recommend_two_stage(two_stage_rows, rec.full_value, the_rule)
         if holdout is not None:
-            doc["holdout"] = holdout_check(per_query, full_dim, query_ids, the_rule, settings, holdout, n_docs)
+            cell_args = (
+                {
+                    "cells": cells,
+                    "cell_values": doc["grid"]["per_query"],
+                    "optimize": optimize,
+                    "methods": chosen_methods,
+                }
+                if by_cell
+                else {}
+            )
+            doc["holdout"] = holdout_check(
+                per_query, full_dim, query_ids, the_rule, settings, holdout, n_docs, **cell_args
+            )
         if baseline_doc is not None and gate is not None:
             from mrl_eval.decide.compare import compare_runs
 

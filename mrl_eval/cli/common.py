@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from mrl_eval.errors import MrlEvalError, UsageError
 
@@ -302,6 +303,9 @@ def finish(doc: dict, out_dir: Path, as_json: bool, primary: str, plots: bool = 
     """Show the result, then write the reports (the plots take most of the time, so the answer comes first)."""
     from mrl_eval.report.document import write_reports
 
+    warning = (doc.get("statistics") or {}).get("warning")
+    if warning and not (doc.get("recommendation") or {}).get("warning"):
+        err.print(f"[yellow]Warning:[/] {escape(warning)}")
     if as_json:
         write_reports(doc, out_dir, primary, plots)
         sys.stdout.write(json.dumps(doc, indent=1) + "\n")

@@ -186,8 +186,9 @@ CiMethodOpt = Annotated[str, typer.Option(help="Bootstrap interval: bca or perce
 RuleOpt = Annotated[
     str,
     typer.Option(
-        help="What must clear the bar: point (the mean), lower-bound (the CI's lower end: the safe choice for CI "
-        "gates), non-inferior (the drop from full dim, with the stated confidence, is at most --max-drop).",
+        help="What must clear the bar: point (the mean), lower-bound (the CI's lower end: the score's for --min, "
+        "the paired delta's for --max-drop; the safe choice for CI gates), non-inferior (the drop from full dim, "
+        "with the stated confidence, is at most --max-drop).",
         rich_help_panel=BAR,
     ),
 ]

@@ -94,6 +94,12 @@ def load_collection(
         query_side = query_ids if clean.get("queries") else None
         doc_side = doc_ids if clean.get("corpus") else None
         problems += _unknown_id_problems(qrels_map, query_side, doc_side, str(qrels_path), where)
+        if qrels_map and not any(rel >= 1 for judged in qrels_map.values() for rel in judged.values()):
+            # Every metric would be zero for every query: a scored run of zeros is a wrong number, not a result.
+            problems.append(
+                f"{qrels_path}: no query has a relevant document (every score is 0 or below; relevant means a "
+                "score of 1 or more, as in trec_eval); check the score column"
+            )
     _sort_by_line(problems, before, qrels_path)
     raise_problems(problems, "Invalid input data", "Fix the lines above and run again.")
     sources = {role: str(path) for role, path in paths.items() if path is not None}

@@ -4,7 +4,8 @@ Only dims present in both runs are compared. For each dim and metric the delta i
 means of the two reports). Where both runs evaluated the same queries, each delta also gets a paired bootstrap CI
 and a p-value from the paired sign-flip test (the definitions of `mrl_eval.evaluate.stats`, applied to the per-query
 differences between the runs instead of between a dim and the full dim). Different query sets allow no pairing:
-the comparison says why and the gate falls back to the mean.
+the comparison says why; the `point` gate then checks the mean delta, and an interval gate (`non-inferior`,
+`lower-bound`) refuses to run (exit 1) rather than silently weaken to the mean.
 
 The gate (`--max-drop`, absolute 0.02 or relative 2% of the baseline's score at that dim) under `--rule`:
 
@@ -123,6 +124,13 @@ def compare_runs(
                 f"{path}: has no {gate.metric} (it has: {', '.join(sorted(have))}); pass --metric or rerun with --metrics"
             )
     query_ids, reason = _pairing(baseline, current, dims, metrics)
+    if query_ids is None and gate.uses_interval:
+        # A gate that silently weakens is worse than none: the interval rule needs pairs, so no pairs is an error.
+        raise MrlEvalError(
+            f"--rule {gate.rule} needs a paired test of {paths[0]} against {paths[1]}, and there is none: {reason}. "
+            "Sweep both runs on the same queries (per-query values are saved by default), or pass --rule point to "
+            "gate on the mean delta alone"
+        )
     stats: dict[tuple[int, str], tuple[tuple[float, float], float]] = {}
     if query_ids is not None:
         columns = [(d, m) for d in dims for m in metrics]
@@ -173,10 +181,7 @@ def compare_runs(
 
     notes = []
     if query_ids is None:
-        notes.append(
-            f"No paired test: {reason}."
-            + (" The gate falls back to the point rule (mean delta)." if gate.uses_interval else "")
-        )
+        notes.append(f"No paired test: {reason}.")
     base_info, cur_info = _describe(baseline, paths[0]), _describe(current, paths[1])
     if base_info["data"] != cur_info["data"]:
         notes.append(f"The runs are on different data ({base_info['data']} vs {cur_info['data']}).")
@@ -217,8 +222,6 @@ def verdict(comparison: dict) -> str:
     g = comparison["gate"]
     checked = sorted({row["gate"]["checked"] for row in comparison["by_dim"]})
     how = f"rule {g['rule']}: {' / '.join(checked)}"
-    if g["rule"] != "point" and not comparison["paired"]["available"]:
-        how += ", as no paired test was possible"
     if comparison["passed"]:
         return f"Baseline gate passed: at every compared dim {g['metric']} stays within {g['max_drop']} of the baseline ({how})."
     rows = {row["dim"]: row for row in comparison["by_dim"]}

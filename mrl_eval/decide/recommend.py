@@ -5,9 +5,15 @@ full-dim score: absolute, or relative with `%`), or the higher of the two when b
 what must clear it (`--rule`):
 
 - `point`: the mean score over the queries is at or above the bar;
-- `lower-bound`: the lower end of the score's bootstrap confidence interval is at or above the bar;
+- `lower-bound`: the lower end of the score's bootstrap confidence interval is at or above `--min`; a
+  `--max-drop` bar is checked on the paired delta instead (the lower end of its interval is at or above
+  -max_drop), because a bar relative to the full dim must let the full dim itself pass, and the full dim's own
+  interval always starts below its mean;
 - `non-inferior`: the lower end of the confidence interval of the paired delta (dim minus full dim, per query)
   is at or above -max_drop: with the stated confidence, the drop is no larger than `--max-drop`.
+
+So every rule passes the full dim whenever the bar is relative to it (`--max-drop`): its paired delta is zero
+for every query. An absolute bar (`--min`) can fail the full dim, and then nothing is recommended.
 
 The recommendation is the smallest swept dim that meets the rule; if none does, there is none (exit code 3).
 """
@@ -16,11 +22,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
 
 from mrl_eval.errors import UsageError
-from mrl_eval.evaluate.stats import StatsSettings, holdout_split
+from mrl_eval.evaluate.stats import StatsSettings, holdout_split, interval_warning, summarize
 from mrl_eval.evaluate.sweep import DimResult, dim_results
+from mrl_eval.methods.grid import cell_label
 
 RULES = ("point", "lower-bound", "non-inferior")
 
@@ -49,22 +58,35 @@ class Rule:
         """The allowed drop from the full-dim score (non-inferior rule)."""
         return full_value - self.threshold(full_value)
 
+    def allowed_drop(self, full_value: float) -> float | None:
+        """The drop from the full dim that the `--max-drop` bar allows (the tighter form when both are given), or
+        None when the bar is absolute only."""
+        drops = []
+        if self.max_drop is not None:
+            drops.append(self.max_drop)
+        if self.max_drop_relative is not None:
+            drops.append(full_value * self.max_drop_relative)
+        return min(drops) if drops else None
+
     def passes(self, result: DimResult, full_value: float) -> bool:
         if self.kind == "point":
             return result.metrics[self.metric] >= self.threshold(full_value)
         stats = result.stats[self.metric]
         if self.kind == "lower-bound":
-            return stats.ci[0] >= self.threshold(full_value)
+            drop = self.allowed_drop(full_value)
+            meets_min = self.min_value is None or stats.ci[0] >= self.min_value
+            return meets_min and (drop is None or stats.delta_ci[0] >= -drop)
         return stats.delta_ci[0] >= -self.margin(full_value)
 
     def describe(self) -> str:
         parts = [f"{self.kind}:"]
+        on_delta = " (lower end of the paired delta's CI)" if self.kind == "lower-bound" else ""
         if self.min_value is not None:
-            parts.append(f"{self.metric} >= {self.min_value:g}")
+            parts.append(f"{self.metric} >= {self.min_value:g}" + (" (lower end of its CI)" if on_delta else ""))
         if self.max_drop is not None:
-            parts.append(f"drop from full dim <= {self.max_drop:g}")
+            parts.append(f"drop from full dim <= {self.max_drop:g}{on_delta}")
         if self.max_drop_relative is not None:
-            parts.append(f"drop from full dim <= {self.max_drop_relative * 100:g}%")
+            parts.append(f"drop from full dim <= {self.max_drop_relative * 100:g}%{on_delta}")
         return parts[0] + " " + " and ".join(parts[1:])
 
 
@@ -120,6 +142,12 @@ class Recommendation:
     smaller_label: str | None = None
     full_label: str | None = None
     note: str | None = None  # e.g. what choosing PCA means for deployment
+    warning: str | None = None  # e.g. too few queries for the interval rules to mean anything
+
+    def warn_if_few_queries(self, n_queries: int) -> Recommendation:
+        """This recommendation, flagged when an interval rule decided it on too few queries."""
+        warning = interval_warning(n_queries) if self.rule_kind != "point" else None
+        return replace(self, warning=warning) if warning else self
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -204,24 +232,58 @@ def holdout_check(
     settings: StatsSettings,
     fraction: float,
     n_docs: int,
+    *,
+    cells: Sequence | None = None,
+    cell_values: dict[str, dict[str, dict[str, float]]] | None = None,
+    optimize: str = "dim",
+    methods: Sequence[str] = ("prefix",),
 ) -> dict:
-    """Choose the dim on a random part of the queries, then report how it scores on the rest."""
+    """Choose on a random part of the queries, then report how the choice scores on the rest.
+
+    Without `cells` the choice is a float32 prefix dim (`recommend`). With `cells` (the grid's `Cell`s, and
+    `cell_values` their per-query values by label, the float32 prefixes optional) it is the cell `recommend_cell`
+    picks under `optimize` and `methods`, so the check is of what was recommended: method, dim and precision."""
     select, test = holdout_split(query_ids, fraction, settings.seed)
-    chosen = recommend(dim_results(per_query, full_dim, select, settings), full_dim, rule, n_docs)
-    on_test = {r.dim: r for r in dim_results(per_query, full_dim, test, settings)}
-    full_test = on_test[full_dim].metrics[rule.metric]
+    if cells is None:
+        chosen = recommend(dim_results(per_query, full_dim, select, settings), full_dim, rule, n_docs)
+        on_test: dict = {r.dim: r for r in dim_results(per_query, full_dim, test, settings)}
+        chosen_key, full_key = chosen.dim, full_dim
+    else:
+        values = {cell_label("prefix", d, "float32"): v for d, v in per_query.items()}
+        values.update(cell_values or {})
+        values = {c.label: values[c.label] for c in cells}
+        full_key = cell_label("prefix", full_dim, "float32")
+
+        def cells_on(ids: list[str]) -> list:
+            stats = summarize(values, full_key, ids, settings)
+            return [
+                replace(
+                    c,
+                    metrics={m: float(np.mean([v[q] for q in ids])) for m, v in values[c.label].items()},
+                    stats=stats.get(c.label, {}),
+                )
+                for c in cells
+            ]
+
+        chosen = recommend_cell(cells_on(select), full_dim, rule, n_docs, optimize, methods)
+        on_test = {c.label: c for c in cells_on(test)}
+        chosen_key = chosen.label
+    full_test = on_test[full_key].metrics[rule.metric]
     report = {
         "fraction": fraction,
         "seed": settings.seed,
         "n_select": len(select),
         "n_test": len(test),
         "dim": chosen.dim,
+        "method": chosen.method,
+        "precision": chosen.precision,
+        "label": chosen.label,
         "select_value": chosen.value,
         "select_threshold": chosen.threshold,
         "test_full_value": full_test,
     }
     if chosen.dim is not None:
-        result = on_test[chosen.dim]
+        result = on_test[chosen_key]
         report.update(
             test_value=result.metrics[rule.metric],
             test_ci=list(result.stats[rule.metric].ci),

@@ -28,6 +28,11 @@ from mrl_eval.errors import UsageError
 
 _STD_NORMAL = NormalDist()
 
+# Below this many evaluated queries the bootstrap says little: its intervals are too narrow (coverage falls well
+# short of the stated level with a skewed per-query distribution such as nDCG's), and with one query every interval
+# collapses to a point and p = 1, so the interval rules act like `point`. Reports then say so.
+MIN_QUERIES_FOR_INTERVALS = 20
+
 # Resample matrices are built in blocks of at most this many cells (int64), bounding memory for many queries.
 _BLOCK_CELLS = 4_000_000
 
@@ -47,6 +52,17 @@ class StatsSettings:
         if self.method not in ("bca", "percentile"):
             raise UsageError(f"--ci-method {self.method!r}: choose bca or percentile")
         return self
+
+
+def interval_warning(n_queries: int) -> str | None:
+    """A sentence for reports when `n_queries` is too few for intervals and paired tests to mean anything."""
+    if n_queries >= MIN_QUERIES_FOR_INTERVALS:
+        return None
+    return (
+        f"Only {n_queries} evaluated quer{'y' if n_queries == 1 else 'ies'}: bootstrap intervals and paired tests need "
+        f"at least {MIN_QUERIES_FOR_INTERVALS} to mean anything (with one query every interval is a point and p = 1), "
+        "so the lower-bound and non-inferior rules act like point here. Judge more queries."
+    )
 
 
 def _blocks(n: int, resamples: int) -> list[int]:
@@ -88,7 +104,15 @@ def confidence_intervals(
         levels = np.tile([alpha, 1 - alpha], (m, 1))
     else:
         with np.errstate(divide="ignore", invalid="ignore"):
-            z0 = _norm_ppf((boot < theta).mean(axis=0))
+            # The bias correction counts resamples tied with the estimate as half below, half above, as
+            # scipy.stats.bootstrap does (percentileofscore's kind="mean"). Paired deltas near the full dim are
+            # mostly zero, so ties are common there: counting only "<" pushes the lower bound down by a whole
+            # step of the bootstrap distribution. Equal in exact arithmetic must count as equal here, whatever
+            # the rounding of the two means, hence the tolerance.
+            tol = 1e-12 * np.maximum(1.0, np.abs(theta))
+            below = (boot < theta - tol).mean(axis=0)
+            at_or_below = (boot <= theta + tol).mean(axis=0)
+            z0 = _norm_ppf((below + at_or_below) / 2)
             leave_one_out = (values.sum(axis=0) - values) / (n - 1)
             d = leave_one_out.mean(axis=0) - leave_one_out
             accel = (d**3).sum(axis=0) / (6 * ((d**2).sum(axis=0)) ** 1.5)

@@ -13,7 +13,7 @@ from pathlib import Path
 from mrl_eval import __version__
 from mrl_eval.decide.recommend import Recommendation
 from mrl_eval.errors import MrlEvalError
-from mrl_eval.evaluate.stats import StatsSettings, summarize
+from mrl_eval.evaluate.stats import MIN_QUERIES_FOR_INTERVALS, StatsSettings, interval_warning, summarize
 from mrl_eval.evaluate.sweep import DimResult, SweepRun, dim_results
 from mrl_eval.methods.grid import Cell, GridResult, TwoStageRow, cell_label
 from mrl_eval.methods.precision import PRECISIONS
@@ -100,10 +100,14 @@ def add_grid(doc: dict, grid: GridResult, n_docs: int) -> None:
 def set_results(doc: dict, results: list[DimResult], settings: StatsSettings | None) -> None:
     doc["results"] = [asdict(r) for r in results]
     if settings is not None:
+        warning = interval_warning(int(doc.get("queries_evaluated") or 0))
         doc["statistics"] = {
             **asdict(settings),
             "interval": f"bootstrap over queries ({settings.method})",
             "test": PAIRED_TEST,
+            "min_queries": MIN_QUERIES_FOR_INTERVALS,
+            "intervals_reliable": warning is None,
+            **({"warning": warning} if warning else {}),
         }
 
 

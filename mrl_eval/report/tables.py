@@ -203,7 +203,7 @@ def explain(rec: dict, confidence: float | None = None) -> list[str]:
         return [
             f"No swept dim meets the rule ({rec['rule']}; bar {metric} {bar:.4f}); "
             f"the full dim {rec['full_dim']} scores {rec['full_value']:.4f}."
-        ]
+        ] + (["Warning: " + rec["warning"]] if rec.get("warning") else [])
     ev = rec.get("evidence", {})
 
     def numbers(key: object) -> str:
@@ -217,7 +217,7 @@ def explain(rec: dict, confidence: float | None = None) -> list[str]:
 
     why = {
         "point": f"mean {metric} >= bar {bar:.4f}",
-        "lower-bound": f"lower end of the {level}CI of {metric} >= bar {bar:.4f}",
+        "lower-bound": f"lower ends of the {level}CIs: {rec['rule'].partition(': ')[2]}",
         "non-inferior": f"lower end of the {level}CI of the drop >= -{rec['full_value'] - bar:.4f} "
         f"(the drop is at most {rec['full_value'] - bar:.4f} with {level}confidence)",
     }[kind]
@@ -262,18 +262,21 @@ def explain(rec: dict, confidence: float | None = None) -> list[str]:
         )
         + "."
     )
+    if rec.get("warning"):
+        lines.append("Warning: " + rec["warning"])
     return lines
 
 
 def explain_holdout(h: dict) -> str:
     if h["dim"] is None:
         return (
-            f"Held-out check: on {h['n_select']} queries chosen at random (seed {h['seed']}) no dim meets the "
+            f"Held-out check: on {h['n_select']} queries chosen at random (seed {h['seed']}) nothing meets the "
             f"rule; the other {h['n_test']} were not needed."
         )
     verdict = "meets" if h["meets_rule_on_test"] else "does NOT meet"
+    chosen = h["label"] if h.get("label") else f"dim {h['dim']}"
     return (
-        f"Held-out check: chosen on {h['n_select']} random queries (seed {h['seed']}): dim {h['dim']} "
+        f"Held-out check: chosen on {h['n_select']} random queries (seed {h['seed']}): {chosen} "
         f"({h['select_value']:.4f}). On the other {h['n_test']}: {h['test_value']:.4f} {_ci(h['test_ci'])}, "
         f"full dim {h['test_full_value']:.4f}; it {verdict} the rule there (bar {h['test_threshold']:.4f})."
     )
