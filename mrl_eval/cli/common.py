@@ -22,6 +22,7 @@ from mrl_eval.errors import MrlEvalError, UsageError
 
 if TYPE_CHECKING:
     from mrl_eval.cli.config import ConfigFile
+    from mrl_eval.evaluate.ray_search import RaySettings
     from mrl_eval.evaluate.stats import StatsSettings
     from mrl_eval.evaluate.sweep import SweepRun
     from mrl_eval.methods.grid import GridSettings
@@ -199,12 +200,29 @@ def grid_settings(options: dict, methods: tuple[str, ...] = ("prefix",)) -> Grid
     ).check()
 
 
+RAY_KEYS = ("ray", "ray_address", "ray_cpus", "ray_shard_rows")
+
+
+def ray_settings(options: dict) -> RaySettings:
+    """Take the Ray flags out of `options` (a command's parameters) and check them."""
+    from mrl_eval.evaluate.ray_search import RaySettings
+
+    values = {key: options.pop(key, None) for key in RAY_KEYS}
+    return RaySettings(
+        enabled=bool(values["ray"]),
+        address=values["ray_address"],
+        num_cpus=values["ray_cpus"],
+        shard_rows=values["ray_shard_rows"],
+    ).check()
+
+
 def run_sweep(options: dict, settings: StatsSettings, show_progress: bool, extra_metric: str | None = None) -> SweepRun:
     from mrl_eval.evaluate import metrics as M
     from mrl_eval.evaluate.sweep import SweepConfig, run
 
     metric_names = M.parse_metrics(options.pop("metrics") or list(M.DEFAULT_METRICS))
     options["grid"] = grid_settings(options)
+    options["ray"] = ray_settings(options)
     if extra_metric and extra_metric not in metric_names:
         metric_names.append(extra_metric)
     config = SweepConfig(

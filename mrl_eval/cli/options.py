@@ -300,6 +300,35 @@ ScaleOpt = Annotated[
     ),
 ]
 
+RAY = "Ray cluster (needs the ray extra)"
+RayOpt = Annotated[
+    bool,
+    typer.Option(
+        "--ray",
+        help="Score on a Ray cluster: one task per corpus shard, the same rankings as one machine. Without "
+        "--ray-address, a local cluster on 127.0.0.1 is started for the run and stopped after it.",
+        rich_help_panel=RAY,
+    ),
+]
+RayAddressOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="An existing Ray cluster to score on (implies --ray): auto, HOST:PORT, or ray://HOST:10001.",
+        rich_help_panel=RAY,
+    ),
+]
+RayCpusOpt = Annotated[
+    int | None,
+    typer.Option(
+        help="CPUs of the local cluster that --ray starts (default: all of this machine's).", rich_help_panel=RAY
+    ),
+]
+RayShardRowsOpt = Annotated[
+    int | None,
+    typer.Option(
+        help="Corpus rows per Ray task (default: about two tasks per CPU of the cluster).", rich_help_panel=RAY
+    ),
+]
 API = "OpenAI-compatible API (--provider openai)"
 BaseUrlOpt = Annotated[
     str | None,

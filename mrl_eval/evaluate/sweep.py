@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 from collections.abc import Callable
@@ -17,6 +18,8 @@ from mrl_eval.data.vectors import Vectors, load_vectors, read_model_info
 from mrl_eval.errors import MrlEvalError, UsageError, raise_problems
 from mrl_eval.evaluate import metrics as M
 from mrl_eval.evaluate.per_query_losses import query_losses
+from mrl_eval.evaluate.ray_search import RaySettings
+from mrl_eval.evaluate.ray_search import cluster as ray_cluster
 from mrl_eval.evaluate.retrieval import Ranking, search, tie_key
 from mrl_eval.evaluate.stats import MetricStats, StatsSettings, summarize
 from mrl_eval.methods.grid import GridResult, GridSettings
@@ -126,9 +129,11 @@ def evaluate(
     progress: ProgressFactory = _no_progress,
     stats: StatsSettings | None = None,
     grid: GridSettings | None = None,
+    ray: RaySettings | None = None,
 ) -> SweepResult:
     """Score every dim in one pass over the corpus and compute each metric per query; then, if `grid` asks for
-    more than float32 prefixes, every cell of the grid from the same vectors."""
+    more than float32 prefixes, every cell of the grid from the same vectors. With `ray` active (inside
+    `ray_search.cluster`), the pass runs as one Ray task per corpus shard, with identical rankings."""
     rows = [i for i, qid in enumerate(vectors.query_ids) if qrels.get(qid)]
     query_ids = [vectors.query_ids[i] for i in rows]
     if not rows:
@@ -137,15 +142,29 @@ def evaluate(
     if ignore_identical_ids:
         position = {doc_id: i for i, doc_id in enumerate(vectors.doc_ids)}
         exclude = np.array([position.get(qid, -1) for qid in query_ids], dtype=np.int64)
-    rankings = search(
-        vectors.queries[rows],
-        vectors.docs,
-        dims,
-        M.max_depth(metric_names),
-        tie_key(vectors.doc_ids),
-        exclude=exclude,
-        on_progress=progress(f"Scoring {len(dims)} dims", vectors.docs.shape[0]),
-    )
+    if ray is not None and ray.active:
+        from mrl_eval.evaluate.ray_search import search_on_ray
+
+        rankings = search_on_ray(
+            vectors.queries[rows],
+            vectors.docs,
+            dims,
+            M.max_depth(metric_names),
+            tie_key(vectors.doc_ids),
+            ray,
+            exclude=exclude,
+            on_progress=progress(f"Scoring {len(dims)} dims on Ray", vectors.docs.shape[0]),
+        )
+    else:
+        rankings = search(
+            vectors.queries[rows],
+            vectors.docs,
+            dims,
+            M.max_depth(metric_names),
+            tie_key(vectors.doc_ids),
+            exclude=exclude,
+            on_progress=progress(f"Scoring {len(dims)} dims", vectors.docs.shape[0]),
+        )
     full_dim = vectors.full_dim
     per_query = {d: M.evaluate(query_ids, rankings[d].doc_index, vectors.doc_ids, qrels, metric_names) for d in dims}
     results = dim_results(per_query, full_dim, query_ids, stats)
@@ -225,6 +244,7 @@ class SweepConfig:
     stats: StatsSettings = field(default_factory=StatsSettings)
     loss_metric: str = "ndcg@10"
     grid: GridSettings = field(default_factory=GridSettings)
+    ray: RaySettings = field(default_factory=RaySettings)
 
 
 @dataclass(frozen=True)
@@ -338,6 +358,7 @@ def run(config: SweepConfig, progress: ProgressFactory = _no_progress) -> SweepR
     parse_dims(config.dims)  # usage errors before any slow work
     check_pre_truncate(config.pre_truncate)
     config.grid.check()
+    config.ray.check()
     collection, data_name = _load_data(config)
     if config.embeddings is not None:
         vectors = load_vectors(config.embeddings)
@@ -356,16 +377,21 @@ def run(config: SweepConfig, progress: ProgressFactory = _no_progress) -> SweepR
     model["pre_truncate"] = config.pre_truncate
     model["full_dim"] = vectors.full_dim
     dims = resolve_dims(config.dims, vectors.full_dim)
-    result = evaluate(
-        vectors,
-        collection.qrels,
-        dims,
-        metric_names,
-        config.ignore_identical_ids,
-        progress,
-        config.stats.check(),
-        config.grid,
-    )
+    session = ray_cluster(config.ray) if config.ray.active else contextlib.nullcontext(None)
+    with session as ray_info:
+        result = evaluate(
+            vectors,
+            collection.qrels,
+            dims,
+            metric_names,
+            config.ignore_identical_ids,
+            progress,
+            config.stats.check(),
+            config.grid,
+            config.ray,
+        )
+    if ray_info is not None:
+        model["scored_on"] = {"ray": ray_info}
     loss_metric = config.loss_metric if config.loss_metric in metric_names else metric_names[0]
     texts = dict(zip(collection.query_ids, collection.query_texts))
     losses = query_losses(result, collection.qrels, texts, loss_metric, k=10)
