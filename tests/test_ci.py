@@ -11,13 +11,14 @@ import pytest
 from typer.testing import CliRunner
 
 from mrl_eval.cli.app import app
-from mrl_eval.report.github import Check, junit_xml, workflow_command
-from tests.conftest import shared_dataset
+from mrl_eval.report.github import workflow_command
+from mrl_eval.report.junit import Check, junit_xml
+from tests.conftest import data_path
 
 runner = CliRunner()
 
 GEMMA = "embeddinggemma-300m"
-STEM = "scifact__embeddinggemma-300m"
+STEM = "scifact-subset__embeddinggemma-300m"
 
 
 def _invoke(args: list[object]):
@@ -25,7 +26,7 @@ def _invoke(args: list[object]):
 
 
 def _scifact() -> tuple[Path, Path]:
-    folder = shared_dataset("scifact")
+    folder = data_path("scifact-subset")
     return folder, folder / "embeddings" / GEMMA
 
 
@@ -89,8 +90,8 @@ def test_a_failing_recommend_gate_in_github_actions(github, cli_env, saved_sweep
     assert result.exit_code == 3, result.output
 
     summary = github.read_text(encoding="utf-8")
-    assert summary.startswith("## mrl-eval recommend: scifact with embeddinggemma-300m")
-    assert "| dim | of full | bytes/vector | ndcg@10 | 95% CI | Δ vs full | p |" in summary
+    assert summary.startswith("## mrl-eval recommend: scifact-subset with embeddinggemma-300m")
+    assert "| dim | of full | bytes/vector | ndcg@10 | 95% CI | Δ vs full | 95% CI of Δ | p |" in summary
     assert summary.count("\n| 64 | 8% | 256 |") == 1  # one row per dim
     assert "### Recommendation" in summary and "No swept dim meets the rule" in summary
     assert "### Compared with the baseline" in summary and "| 128 |" in summary and "**FAIL**" in summary

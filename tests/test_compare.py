@@ -241,7 +241,14 @@ def _tiny(values: dict[str, float]) -> dict:
     return {
         "data": {"name": "tiny"},
         "model": {"name": "m"},
-        "results": [{"dim": 4, "metrics": {"ndcg@10": sum(values.values()) / len(values)}}],
+        "results": [
+            {
+                "dim": 4,
+                "fraction": 1.0,
+                "bytes_per_vector": 16,
+                "metrics": {"ndcg@10": sum(values.values()) / len(values)},
+            }
+        ],
         "per_query": {"4": {"ndcg@10": values}},
     }
 
@@ -278,4 +285,4 @@ def test_a_malformed_report_is_an_input_error_naming_it(cli_env, saved_sweep):
     result = _invoke(["compare", base, "broken.json"])
     assert isinstance(result.exception, SystemExit), repr(result.exception)  # not a traceback
     assert result.exit_code == 1, result.output
-    assert "broken.json: a results entry is incomplete" in _flat(result.stderr)
+    assert "broken.json: field results[0].metrics should be an object, not null" in _flat(result.stderr)

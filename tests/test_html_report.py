@@ -14,12 +14,12 @@ from typer.testing import CliRunner
 from mrl_eval.cli.app import app
 from mrl_eval.report import html as html_report
 from mrl_eval.report.html import to_html
-from tests.conftest import shared_dataset
+from tests.conftest import data_path
 
 runner = CliRunner()
 
 GEMMA = "embeddinggemma-300m"
-STEM = "scifact__embeddinggemma-300m"
+STEM = "scifact-subset__embeddinggemma-300m"
 
 
 def _invoke(args: list[object]):
@@ -29,7 +29,7 @@ def _invoke(args: list[object]):
 @pytest.fixture(scope="module")
 def recommended(tmp_path_factory) -> tuple[Path, dict, str]:
     """A real recommend run with charts: the folder, the JSON document and the HTML page."""
-    folder = shared_dataset("scifact")
+    folder = data_path("scifact-subset")
     work = tmp_path_factory.mktemp("html")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("XDG_CACHE_HOME", str(work / "xdg-cache"))
@@ -44,7 +44,7 @@ def recommended(tmp_path_factory) -> tuple[Path, dict, str]:
                 "--dims",
                 "64,128,256,512",
                 "--min-ndcg",
-                "0.75",
+                "0.85",
                 "--json",
             ]
         )
@@ -113,7 +113,7 @@ def test_the_html_report_shows_table_chart_recommendation_losses_and_fingerprint
     rec = doc["recommendation"]
     assert rec["dim"] == 128
     assert page.count("<svg") == 1 and "</svg>" in page  # the trade-off chart, inline
-    assert "Recommended dim: 128 (rule point: mean ndcg@10 &gt;= bar 0.7500)." in page
+    assert "Recommended dim: 128 (rule point: mean ndcg@10 &gt;= bar 0.8500)." in page
     assert "Gate passed" in page
     # the results table: one row per dim, the chosen one marked, with the CI of the primary metric
     table = page.split("<h2>Results</h2>")[1].split("</table>")[0]
@@ -124,7 +124,7 @@ def test_the_html_report_shows_table_chart_recommendation_losses_and_fingerprint
     losses = page.split("<h2>Queries that lose the most</h2>")[1]
     dim64 = losses.split("<h3>dim 64:")[1].split("<h3>")[0]
     assert dim64.count("<tr") == 1 + 10
-    assert f"<td>{doc['losses']['by_dim']['64'][0]['query_id']}</td>" in dim64
+    assert f'<td class="text">{doc["losses"]["by_dim"]["64"][0]["query_id"]}</td>' in dim64
     # fingerprints of the model and the data
     assert doc["model"]["fingerprint"] in page
     assert doc["data"]["qrels"]["sha256"] in page and doc["data"]["corpus"]["sha256"] in page

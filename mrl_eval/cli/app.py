@@ -321,26 +321,25 @@ def recommend(
             if rule_metric not in (baseline_doc["results"][0].get("metrics") or {}):
                 raise MrlEvalError(f"{baseline}: has no {rule_metric}, the bar's metric; pass another --baseline")
         if from_json is not None:
-            from mrl_eval.report.document import grid_of, per_query_of, read_document, restat_document
+            from mrl_eval.report.document import load_report, restated
 
             if any(given_as_flag(ctx, key) for key in _DATA_KEYS):
                 raise UsageError(
                     "--from reads a saved run: drop DATA, --embeddings, --model, --corpus/--queries/--qrels, --mteb-*"
                 )
-            doc = read_document(from_json)
-            results = restat_document(doc, from_json, settings)
-            if rule_metric not in results[0].metrics:
-                have = ", ".join(results[0].metrics)
+            saved = restated(load_report(from_json), settings)
+            results = list(saved.results)
+            if rule_metric not in saved.metrics:
                 raise MrlEvalError(
-                    f"{from_json}: has no {rule_metric} (it has: {have}); rerun the sweep with --metrics"
+                    f"{from_json}: has no {rule_metric} (it has: {', '.join(saved.metrics)}); rerun the sweep with --metrics"
                 )
-            if "statistics" not in doc and (rule != "point" or holdout is not None):
+            if not saved.has_per_query and (rule != "point" or holdout is not None):
                 raise MrlEvalError(
                     f"{from_json}: has no per-query values, which --rule {rule} and --holdout need; rerun the sweep"
                 )
-            doc["command"] = "recommend"
-            per_query, query_ids = per_query_of(doc) if "statistics" in doc else ({}, [])
-            cells, two_stage_rows = grid_of(doc, from_json, settings if "statistics" in doc else None)
+            doc = {**saved.document, "command": "recommend"}
+            per_query, query_ids = saved.per_query or {}, list(saved.query_ids)
+            cells, two_stage_rows = list(saved.cells), list(saved.two_stage)
             if "pca" in chosen_methods and not any(c.method == "pca" for c in cells):
                 raise MrlEvalError(
                     f"{from_json}: has no PCA cells, which --methods pca needs; sweep with --compare pca"

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from mrl_eval.evaluate.stats import StatsSettings
     from mrl_eval.evaluate.sweep import SweepRun
     from mrl_eval.methods.grid import GridSettings
+    from mrl_eval.report.tables import Table as ReportTable
 
 EXIT_OK, EXIT_USER_ERROR, EXIT_USAGE, EXIT_GATE_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -232,89 +233,51 @@ def run_sweep(options: dict, settings: StatsSettings, show_progress: bool, extra
         return run(config, factory)
 
 
-def render_table(doc: dict, primary: str, highlight_dim: int | None = None) -> None:
+def rich_table(table: ReportTable) -> Any:
+    """A report table (`mrl_eval.report.tables.Table`) for the terminal: the highlighted row bold green, failed rows
+    bold red. Cells are plain text, never rich markup."""
     from rich.table import Table
+    from rich.text import Text
 
-    metric_names = list(doc["results"][0]["metrics"])
-    stats = doc.get("statistics")
-    table = Table(
-        title=f"{doc['data']['name']} · {doc['model']['name']} · {doc['queries_evaluated']} queries evaluated"
-        + (f", {doc['queries_skipped']} skipped (no judgments)" if doc["queries_skipped"] else ""),
-        title_justify="left",
-    )
-    columns = ["dim", "of full", "bytes/vec", primary]
-    if stats:
-        level = f"{stats['confidence']:.0%}"
-        columns += [f"{level} CI", "Δ vs full", f"Δ {level} CI", "p"]
-    columns += [m for m in metric_names if m != primary]
-    for col in columns:
-        table.add_column(col, justify="right")
-    for r in doc["results"]:
-        cells = [str(r["dim"]), f"{r['fraction']:.0%}", str(r["bytes_per_vector"]), f"{r['metrics'][primary]:.4f}"]
-        if stats:
-            st = r["stats"][primary]
-            cells += [
-                f"{st['ci'][0]:.3f}–{st['ci'][1]:.3f}",
-                f"{st['delta']:+.4f}",
-                f"{st['delta_ci'][0]:+.3f}–{st['delta_ci'][1]:+.3f}",
-                f"{st['p_value']:.4f}",
-            ]
-        cells += [f"{r['metrics'][m]:.4f}" for m in metric_names if m != primary]
-        table.add_row(*cells, style="bold green" if r["dim"] == highlight_dim else None)
-    out.print(table)
+    view = Table(title=Text(table.title), title_justify="left")
+    for i, column in enumerate(table.header):
+        view.add_column(Text(column), justify="left" if i in table.text_columns else "right")
+    for n, row in enumerate(table.rows):
+        style = "bold green" if n == table.highlighted else "bold red" if n in table.failed else None
+        view.add_row(*(Text(v) for v in row), style=style)
+    return view
+
+
+def render_table(doc: dict, primary: str, highlight_dim: int | None = None) -> None:
+    """The results table (the recommended float32 dim highlighted, or `highlight_dim`)."""
+    from dataclasses import replace
+
+    from mrl_eval.report.tables import results_table
+
+    table = results_table(doc, primary)
+    if highlight_dim is not None:
+        dims = [row[0] for row in table.rows]
+        table = replace(table, highlighted=dims.index(str(highlight_dim)) if str(highlight_dim) in dims else None)
+    out.print(rich_table(table.compact()))
 
 
 def render_comparison(comparison: dict) -> None:
-    from rich.table import Table
-
     from mrl_eval.decide.compare import missing_dims, verdict
+    from mrl_eval.report.tables import comparison_table
 
-    g = comparison["gate"]
-    base, cur = comparison["baseline"], comparison["current"]
-    level = f"{comparison['paired']['confidence']:.0%}"
-    table = Table(
-        title=f"{g['metric']}: {cur['path']} ({cur['model']}) against the baseline {base['path']} ({base['model']})",
-        title_justify="left",
-    )
-    others = [m for m in comparison["metrics"] if m != g["metric"]]
-    columns = [
-        "dim",
-        "baseline",
-        "current",
-        "Δ",
-        f"Δ {level} CI",
-        "p",
-        "allowed drop",
-        "gate",
-        *(f"Δ {m}" for m in others),
-    ]
-    for col in columns:
-        table.add_column(col, justify="right")
-    for row in comparison["by_dim"]:
-        v, gate = row["metrics"][g["metric"]], row["gate"]
-        cells = [
-            str(row["dim"]),
-            f"{v['baseline']:.4f}",
-            f"{v['current']:.4f}",
-            f"{v['delta']:+.4f}",
-            f"{v['delta_ci'][0]:+.3f}–{v['delta_ci'][1]:+.3f}" if "delta_ci" in v else "—",
-            f"{v['p_value']:.4f}" if "p_value" in v else "—",
-            f"{gate['allowed_drop']:.4f}",
-            "pass" if gate["passed"] else "FAIL",
-            *(f"{row['metrics'][m]['delta']:+.4f}" for m in others),
-        ]
-        table.add_row(*cells, style=None if gate["passed"] else "bold red")
-    out.print(table)
+    out.print(rich_table(comparison_table(comparison)))
     paired = comparison["paired"]
     if paired["available"]:
+        level = f"{paired['confidence']:.0%}"
         out.print(
             f"Paired test on the {paired['queries']} shared queries: {level} bootstrap CI of the per-query delta, "
-            f"p from the {paired['test']}."
+            f"p from the {paired['test']}.",
+            markup=False,
         )
     for note in (missing_dims(comparison), *comparison["notes"]):
         if note:
-            out.print(note)
-    out.print(verdict(comparison), style=None if comparison["passed"] else "bold red")
+            out.print(note, markup=False)
+    out.print(verdict(comparison), style=None if comparison["passed"] else "bold red", markup=False)
 
 
 def finish(doc: dict, out_dir: Path, as_json: bool, primary: str, plots: bool = True) -> None:
@@ -329,38 +292,31 @@ def finish(doc: dict, out_dir: Path, as_json: bool, primary: str, plots: bool = 
         sys.stdout.write(json.dumps(doc, indent=1) + "\n")
         return
     rec = doc.get("recommendation")
-    render_table(doc, primary, rec["dim"] if rec and rec.get("label") is None else None)
+    render_table(doc, primary)
     render_grid(doc, primary)
     if rec:
-        from mrl_eval.report.tables import explain, explain_holdout
+        from mrl_eval.report.sentences import explain, explain_holdout
 
         stats = doc.get("statistics")
         for line in explain(rec, stats["confidence"] if stats else None):
-            out.print(line)
+            out.print(line, markup=False)
         if "holdout" in doc:
-            out.print(explain_holdout(doc["holdout"]))
+            out.print(explain_holdout(doc["holdout"]), markup=False)
     if "baseline" in doc:
         render_comparison(doc["baseline"])
     paths = write_reports(doc, out_dir, primary, plots)
-    out.print("Reports: " + ", ".join(str(p) for p in paths))
+    out.print("Reports: " + ", ".join(str(p) for p in paths), markup=False)
 
 
 def render_grid(doc: dict, primary: str) -> None:
     """The grid, cost, PCA and two-stage tables and findings (only when the run has a grid)."""
-    from rich.table import Table
+    from mrl_eval.report.sentences import explain_grid
+    from mrl_eval.report.tables import grid_tables
 
-    from mrl_eval.report.tables import explain_grid, grid_tables
-
-    chosen = (doc.get("recommendation") or {}).get("label")
-    for title, header, rows in grid_tables(doc, primary):
-        table = Table(title=title, title_justify="left")
-        for i, column in enumerate(header):
-            table.add_column(column, justify="left" if i == 0 else "right")
-        for row in rows:
-            table.add_row(*row, style="bold green" if chosen and row[0] == chosen else None)
-        out.print(table)
+    for table in grid_tables(doc, primary):
+        out.print(rich_table(table))
     for line in explain_grid(doc):
-        out.print(line)
+        out.print(line, markup=False)
 
 
 def emit_ci(
@@ -374,18 +330,19 @@ def emit_ci(
     """The JUnit file, the GitHub step summary and the GitHub annotations of a finished run (of `doc`, or of a
     `comparison` for compare). Annotations go to stdout, where the runner reads them, except under --json."""
     from mrl_eval.report import github as ci
+    from mrl_eval.report import junit
 
     if doc is not None:
         markdown = ci.summary_markdown(doc, primary or next(iter(doc["results"][0]["metrics"])))
         lines = ci.annotations(doc)
-        checks = ci.recommend_checks(doc) if "recommendation" in doc else []
+        checks = junit.recommend_checks(doc) if "recommendation" in doc else []
     else:
         assert comparison is not None  # one of the two, by the callers' construction
         markdown = ci.compare_summary_markdown(comparison)
         lines = ci.comparison_annotations(comparison)
-        checks = ci.comparison_checks(comparison, "mrl-eval.compare")
+        checks = junit.comparison_checks(comparison, "mrl-eval.compare")
     if junit_path is not None:
-        written = ci.write_junit(junit_path, f"mrl-eval {command}", checks)
+        written = junit.write_junit(junit_path, f"mrl-eval {command}", checks)
         if not as_json:
             out.print(f"JUnit: {written} ({len(checks)} checks, {sum(not c.passed for c in checks)} failed)")
     try:

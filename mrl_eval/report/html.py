@@ -10,7 +10,16 @@ import html
 import re
 
 from mrl_eval.decide.compare import missing_dims, verdict
-from mrl_eval.report.tables import explain, explain_holdout, human_bytes
+from mrl_eval.report.markdown import title as run_title
+from mrl_eval.report.sentences import explain, explain_grid, explain_holdout
+from mrl_eval.report.tables import (
+    Table,
+    comparison_table,
+    grid_tables,
+    human_bytes,
+    loss_tables,
+    results_table,
+)
 
 _CSS = """
 :root { --ink: #1d2330; --muted: #5b6474; --line: #d9dee7; --accent: #1f5fbf; --good: #1e7b34; --bad: #b42318;
@@ -30,6 +39,7 @@ th, td { padding: .3rem .6rem; border-bottom: 1px solid var(--line); text-align:
 th { background: #f4f6fa; font-weight: 600; }
 td.text, th.text { text-align: left; white-space: normal; min-width: 16rem; }
 tr.pick td { background: var(--pick); font-weight: 600; }
+tr.failed td { color: var(--bad); font-weight: 600; }
 dl.kv { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; margin: .25rem 0; font-size: .9rem; }
 dl.kv dt { color: var(--muted); }
 dl.kv dd { margin: 0; overflow-wrap: anywhere; }
@@ -57,29 +67,19 @@ def _e(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _ci(pair: list[float] | tuple[float, float]) -> str:
-    return f"[{pair[0]:.4f}, {pair[1]:.4f}]"
-
-
-def _signed_ci(pair: list[float] | tuple[float, float]) -> str:
-    return f"[{pair[0]:+.4f}, {pair[1]:+.4f}]"
-
-
-def _table(
-    header: list[str], rows: list[list[str]], text_columns: tuple[int, ...] = (), picked: int | None = None
-) -> str:
-    """Cells are escaped here; `picked` is the index of the highlighted row."""
+def html_table(table: Table) -> str:
+    """A `Table` as HTML: every cell escaped here; the highlighted row has class "pick", text columns "text"."""
 
     def cell(tag: str, i: int, value: str) -> str:
-        cls = ' class="text"' if i in text_columns else ""
+        cls = ' class="text"' if i in table.text_columns else ""
         return f"<{tag}{cls}>{_e(value)}</{tag}>"
 
-    head = "".join(cell("th", i, h) for i, h in enumerate(header))
-    pick = ' class="pick"'
-    body = "\n".join(
-        f"<tr{pick if n == picked else ''}>" + "".join(cell("td", i, v) for i, v in enumerate(row)) + "</tr>"
-        for n, row in enumerate(rows)
-    )
+    def tr(n: int) -> str:
+        cls = ' class="pick"' if n == table.highlighted else ' class="failed"' if n in table.failed else ""
+        return f"<tr{cls}>" + "".join(cell("td", i, v) for i, v in enumerate(table.rows[n])) + "</tr>"
+
+    head = "".join(cell("th", i, h) for i, h in enumerate(table.header))
+    body = "\n".join(tr(n) for n in range(len(table.rows)))
     return f'<div class="scroll"><table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody></table></div>'
 
 
@@ -133,39 +133,6 @@ def _settings(doc: dict) -> str:
     return _kv(pairs)
 
 
-def _results(doc: dict, primary: str) -> str:
-    metric_names = list(doc["results"][0]["metrics"])
-    stats = doc.get("statistics")
-    level = f"{stats['confidence']:.0%} " if stats else ""
-    header = ["dim", "of full", "bytes/vector", primary]
-    if stats:
-        header += [f"{level}CI", "Δ vs full", f"{level}CI of Δ", "p"]
-    for m in metric_names:
-        if m != primary:
-            header += [m] + ([f"{level}CI"] if stats else [])
-    rows, picked = [], None
-    rec_dim = (doc.get("recommendation") or {}).get("dim")
-    for n, r in enumerate(doc["results"]):
-        if r["dim"] == rec_dim:
-            picked = n
-        row = [str(r["dim"]), f"{r['fraction']:.0%}", f"{r['bytes_per_vector']:,}", f"{r['metrics'][primary]:.4f}"]
-        st_all = r.get("stats") or {}
-        if stats:
-            st = st_all.get(primary)
-            row += (
-                [_ci(st["ci"]), f"{st['delta']:+.4f}", _signed_ci(st["delta_ci"]), f"{st['p_value']:.4f}"]
-                if st
-                else [""] * 4
-            )
-        for m in metric_names:
-            if m != primary:
-                row.append(f"{r['metrics'][m]:.4f}")
-                if stats:
-                    row.append(_ci(st_all[m]["ci"]) if m in st_all else "")
-        rows.append(row)
-    return _table(header, rows, picked=picked)
-
-
 def _recommendation(doc: dict) -> str:
     rec = doc["recommendation"]
     stats = doc.get("statistics")
@@ -185,25 +152,6 @@ def _recommendation(doc: dict) -> str:
 
 def _comparison(comparison: dict) -> str:
     g = comparison["gate"]
-    level = f"{comparison['paired']['confidence']:.0%}"
-    header = ["dim", f"baseline {g['metric']}", "current", "Δ", f"{level} CI of Δ", "p", "allowed drop", "result"]
-    others = [m for m in comparison["metrics"] if m != g["metric"]]
-    header += [f"Δ {m}" for m in others]
-    rows = []
-    for row in comparison["by_dim"]:
-        v, gate = row["metrics"][g["metric"]], row["gate"]
-        cells = [
-            str(row["dim"]),
-            f"{v['baseline']:.4f}",
-            f"{v['current']:.4f}",
-            f"{v['delta']:+.4f}",
-            _signed_ci(v["delta_ci"]) if "delta_ci" in v else "—",
-            f"{v['p_value']:.4f}" if "p_value" in v else "—",
-            f"{gate['allowed_drop']:.4f}",
-            "pass" if gate["passed"] else "FAIL",
-        ]
-        cells += [f"{row['metrics'][m]['delta']:+.4f}" for m in others]
-        rows.append(cells)
     base, cur = comparison["baseline"], comparison["current"]
     notes = [n for n in (missing_dims(comparison), *comparison["notes"]) if n]
     return "\n".join(
@@ -215,7 +163,7 @@ def _comparison(comparison: dict) -> str:
                     ("gate", f"{g['metric']} drop at most {g['max_drop']}, rule {g['rule']}"),
                 ]
             ),
-            _table(header, rows),
+            html_table(comparison_table(comparison)),
             "".join(f'<p class="note">{_e(n)}</p>' for n in notes),
             f'<p><span class="verdict {"pass" if comparison["passed"] else "fail"}">{_e(verdict(comparison))}</span></p>',
         ]
@@ -223,26 +171,12 @@ def _comparison(comparison: dict) -> str:
 
 
 def _losses(doc: dict) -> str:
-    losses = doc["losses"]
-    metric, k = losses["metric"], losses["k"]
+    metric = doc["losses"]["metric"]
     parts = [f'<p class="note">Per dim, the 10 queries whose {_e(metric)} falls most from the full dim.</p>']
-    for dim, rows in losses["by_dim"].items():
-        parts.append(f"<h3>dim {_e(dim)}: {len(rows)} queries score lower than at full size</h3>")
-        if not rows:
-            continue
-        body = [
-            [
-                str(r["query_id"]),
-                r["text"],
-                f"{r['full']:.4f}",
-                f"{r['value']:.4f}",
-                f"{r['delta']:+.4f}",
-                ", ".join(r["lost_relevant"]) or "none (reordered)",
-            ]
-            for r in rows[:10]
-        ]
-        header = ["query", "text", "full", f"dim {dim}", "Δ", f"relevant docs lost from the top {k}"]
-        parts.append(_table(header, body, text_columns=(1, 5)))
+    for table in loss_tables(doc):
+        parts.append(f"<h3>{_e(table.title)}</h3>")
+        if table.rows:
+            parts.append(html_table(table))
     return "\n".join(parts)
 
 
@@ -259,13 +193,9 @@ def _fingerprints(doc: dict) -> str:
 
 def _grid(doc: dict, primary: str, pareto_svg: str | None) -> list[str]:
     """The grid, cost, two-stage tables, the PCA and two-stage findings, and the Pareto chart."""
-    from mrl_eval.report.tables import explain_grid, grid_tables
-
     parts = []
-    chosen = (doc.get("recommendation") or {}).get("label")
-    for title, header, rows in grid_tables(doc, primary):
-        picked = next((n for n, row in enumerate(rows) if chosen and row[0] == chosen), None)
-        parts += [f"<h3>{_e(title)}</h3>", _table(header, rows, text_columns=(0,), picked=picked)]
+    for table in grid_tables(doc, primary):
+        parts += [f"<h3>{_e(table.title)}</h3>", html_table(table)]
     parts += [f"<p>{_e(line)}</p>" for line in explain_grid(doc)]
     if pareto_svg:
         parts.append(
@@ -283,7 +213,7 @@ def to_html(
     the grid's quality-against-bytes chart."""
     metric_names = list(doc["results"][0]["metrics"])
     primary = primary or (doc.get("recommendation") or {}).get("metric") or metric_names[0]
-    title = f"mrl-eval {doc['command']}: {doc['data']['name']} with {doc['model']['name']}"
+    title = run_title(doc)
     sections = [
         f"<h1>{_e(title)}</h1>",
         f'<p class="sub">{doc["queries_evaluated"]} queries · {doc["n_docs"]:,} documents · full dim '
@@ -293,7 +223,7 @@ def to_html(
         sections += ["<h2>Recommendation</h2>", _recommendation(doc)]
     if "baseline" in doc:
         sections += ["<h2>Compared with the baseline</h2>", _comparison(doc["baseline"])]
-    sections += ["<h2>Results</h2>", _results(doc, primary)]
+    sections += ["<h2>Results</h2>", html_table(results_table(doc, primary))]
     if svg:
         sections += [
             "<h2>Trade-off</h2>",

@@ -1,11 +1,61 @@
-"""Results as text for people: the recommendation in sentences, the CSV tables and the Markdown report."""
+"""One model per table: every table of a run is built here once, as data, and rendered by the terminal (cli),
+Markdown, the GitHub step summary, HTML and CSV (`mrl_eval.report.render`, `html`). A new column is added here
+and nowhere else.
+
+A `Table` holds text, not numbers: the formatting of a value (`0.7190`, `[0.7190, 0.7998]`, `17%`) is decided
+once, here. Renderers only escape, align and highlight. The CSV tables keep full precision (`csv=True` builders).
+"""
 
 from __future__ import annotations
 
-import csv
-import io
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 
 STAT_COLUMNS = ("ci_low", "ci_high", "delta", "delta_ci_low", "delta_ci_high", "p_value")
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table as data. `highlighted` is the row to emphasise (the recommendation), `failed` the rows that fail a
+    gate; `text_columns` are left-aligned and may wrap (ids, query text), the others are right-aligned numbers;
+    `detail_columns` are left out of the compact views (the terminal, the step summary) by `compact()`."""
+
+    title: str
+    header: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    highlighted: int | None = None
+    failed: frozenset[int] = frozenset()
+    text_columns: frozenset[int] = frozenset()
+    detail_columns: frozenset[int] = frozenset()
+    notes: tuple[str, ...] = field(default=())
+
+    def compact(self) -> Table:
+        """The table without its detail columns."""
+        if not self.detail_columns:
+            return self
+        keep = [i for i in range(len(self.header)) if i not in self.detail_columns]
+        return replace(
+            self,
+            header=tuple(self.header[i] for i in keep),
+            rows=tuple(tuple(row[i] for i in keep) for row in self.rows),
+            text_columns=frozenset(n for n, i in enumerate(keep) if i in self.text_columns),
+            detail_columns=frozenset(),
+        )
+
+    @staticmethod
+    def of(title: str, header: Sequence[str], rows: Sequence[Sequence[object]], **kwargs: object) -> Table:
+        return Table(
+            title,
+            tuple(header),
+            tuple(tuple("" if v is None else str(v) for v in row) for row in rows),
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+
+def interval(pair: Sequence[float], signed: bool = False) -> str:
+    """A confidence interval as everywhere in the reports: `[0.7190, 0.7998]` (signed: `[-0.0120, +0.0031]`)."""
+    low, high = pair[0], pair[1]
+    return f"[{low:+.4f}, {high:+.4f}]" if signed else f"[{low:.4f}, {high:.4f}]"
 
 
 def human_bytes(n: float) -> str:
@@ -16,56 +66,125 @@ def human_bytes(n: float) -> str:
     return f"{n:.1f} TB"
 
 
-def _stat_cells(stats: dict | None) -> list[float | str]:
-    if not stats:
-        return [""] * len(STAT_COLUMNS)
-    return [*stats["ci"], stats["delta"], *stats["delta_ci"], stats["p_value"]]
+def _level(doc: dict) -> str:
+    stats = doc.get("statistics")
+    return f"{stats['confidence']:.0%} " if stats else ""
 
 
-def to_csv(doc: dict) -> str:
-    from mrl_eval.methods.grid import cell_label
+def recommended_row(doc: dict) -> int | None:
+    """The dim the recommendation chose, when it chose a float32 prefix (a grid cell is highlighted in the grid)."""
+    rec = doc.get("recommendation") or {}
+    if rec.get("label") and (rec.get("method"), rec.get("precision")) != ("prefix", "float32"):
+        return None
+    return rec.get("dim")
 
-    """One row per cell: the float32 prefix dims first (the sweep), then any other method x precision cells of the
-    grid; the mean of each metric, then its CI and paired comparison with the full dim at float32."""
+
+def results_table(doc: dict, primary: str) -> Table:
+    """The sweep: per dim, the primary metric with its interval and paired comparison with the full dim, then the
+    other metrics (with their intervals)."""
     metric_names = list(doc["results"][0]["metrics"])
-    has_stats = bool(doc["results"][0].get("stats"))
-    grid = doc.get("grid")
-    latency = {c["label"]: c.get("latency_ms") for c in grid["cells"]} if grid else {}
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    header = ["dim", "precision", "method", "fraction", "bytes_per_vector"]
+    stats = doc.get("statistics")
+    level = _level(doc)
+    header = ["dim", "of full", "bytes/vector", primary]
+    if stats:
+        header += [f"{level}CI", "Δ vs full", f"{level}CI of Δ", "p"]
     for m in metric_names:
-        header += [m] + ([f"{m}_{c}" for c in STAT_COLUMNS] if has_stats else [])
-    writer.writerow(header + (["latency_ms"] if grid else []))
-    rows = [
-        {**r, "precision": "float32", "method": "prefix", "label": cell_label("prefix", r["dim"], "float32")}
-        for r in doc["results"]
-    ]
-    if grid:
-        rows += [c for c in grid["cells"] if not (c["method"] == "prefix" and c["precision"] == "float32")]
-    for r in rows:
-        row: list = [r["dim"], r["precision"], r["method"], r["fraction"], r["bytes_per_vector"]]
+        if m != primary:
+            header += [m] + ([f"{level}CI"] if stats else [])
+    detail = frozenset(i for i, h in enumerate(header) if i > 7 and h == f"{level}CI")
+    rows, picked = [], None
+    chosen = recommended_row(doc)
+    for n, r in enumerate(doc["results"]):
+        if r["dim"] == chosen:
+            picked = n
+        row = [str(r["dim"]), f"{r['fraction']:.0%}", f"{r['bytes_per_vector']:,}", f"{r['metrics'][primary]:.4f}"]
+        st_all = r.get("stats") or {}
+        if stats:
+            st = st_all.get(primary)
+            row += (
+                [interval(st["ci"]), f"{st['delta']:+.4f}", interval(st["delta_ci"], True), f"{st['p_value']:.4f}"]
+                if st
+                else [""] * 4
+            )
         for m in metric_names:
-            row.append(r["metrics"][m])
-            if has_stats:
-                row += _stat_cells(r.get("stats", {}).get(m))
-        if grid:
-            row.append(latency.get(r["label"]))
-        writer.writerow([f"{v:.6f}" if isinstance(v, float) else ("" if v is None else v) for v in row])
-    return buf.getvalue()
+            if m != primary:
+                row.append(f"{r['metrics'][m]:.4f}")
+                if stats:
+                    row.append(interval(st_all[m]["ci"]) if m in st_all else "")
+        rows.append(row)
+    skipped = f", {doc['queries_skipped']} skipped (no judgments)" if doc.get("queries_skipped") else ""
+    title = f"{doc['data']['name']} · {doc['model']['name']} · {doc['queries_evaluated']} queries evaluated{skipped}"
+    return Table.of(title, header, rows, highlighted=picked, detail_columns=detail)
 
 
-def grid_tables(doc: dict, primary: str) -> list[tuple[str, list[str], list[list[str]]]]:
-    """The grid, PCA and two-stage results as (title, header, rows) of text, shared by the terminal, Markdown and
-    HTML reports."""
+def comparison_table(comparison: dict) -> Table:
+    """`compare` and `recommend --baseline`: every shared dim, the gated metric's delta, its interval and the gate."""
+    g = comparison["gate"]
+    level = f"{comparison['paired']['confidence']:.0%}"
+    others = [m for m in comparison["metrics"] if m != g["metric"]]
+    header = ["dim", f"baseline {g['metric']}", "current", "Δ", f"{level} CI of Δ", "p", "allowed drop", "result"]
+    header += [f"Δ {m}" for m in others]
+    rows, failed = [], set()
+    for n, row in enumerate(comparison["by_dim"]):
+        v, gate = row["metrics"][g["metric"]], row["gate"]
+        result = "pass (regressed)" if gate["passed"] and gate["regressed"] else "pass" if gate["passed"] else "FAIL"
+        if not gate["passed"]:
+            failed.add(n)
+        rows.append(
+            [
+                str(row["dim"]),
+                f"{v['baseline']:.4f}",
+                f"{v['current']:.4f}",
+                f"{v['delta']:+.4f}",
+                interval(v["delta_ci"], True) if "delta_ci" in v else "—",
+                f"{v['p_value']:.4f}" if "p_value" in v else "—",
+                f"{gate['allowed_drop']:.4f}",
+                result,
+                *(f"{row['metrics'][m]['delta']:+.4f}" for m in others),
+            ]
+        )
+    base, cur = comparison["baseline"], comparison["current"]
+    title = f"{g['metric']}: {cur['path']} ({cur['model']}) against the baseline {base['path']} ({base['model']})"
+    return Table.of(title, header, rows, failed=frozenset(failed))
+
+
+def paired_table(doc: dict, primary: str) -> Table | None:
+    """Each dim against the full dim on the primary metric (the Markdown report's second table)."""
+    if not doc.get("statistics"):
+        return None
+    rows = [
+        [str(r["dim"]), f"{st['delta']:+.4f}", interval(st["delta_ci"], True), f"{st['p_value']:.4f}"]
+        for r in doc["results"]
+        if (st := (r.get("stats") or {}).get(primary))
+    ]
+    title = f"Paired comparison with the full dim ({primary})"
+    return Table.of(title, ["dim", "mean delta", f"{_level(doc)}CI", "p-value"], rows)
+
+
+def pareto_labels(cells: list[dict], metric: str) -> set[str]:
+    """Cells that no other cell beats on both bytes per vector (fewer) and the metric (higher)."""
+    best = -1.0
+    keep = set()
+    for c in sorted(cells, key=lambda c: (c["bytes_per_vector"], -c["metrics"][metric])):
+        if c["metrics"][metric] > best:
+            keep.add(c["label"])
+            best = c["metrics"][metric]
+    return keep
+
+
+def _picked(rows: list[list[str]], chosen: str | None) -> int | None:
+    return next((n for n, row in enumerate(rows) if chosen and row[0] == chosen), None)
+
+
+def grid_tables(doc: dict, primary: str) -> list[Table]:
+    """The grid (every method x dim x precision), the cost of its Pareto cells, and the two-stage table."""
     grid = doc.get("grid")
     if not grid:
         return []
-    tables = []
+    chosen = (doc.get("recommendation") or {}).get("label")
     by_label = {c["label"]: c for c in grid["cells"]}
     precisions, methods = grid["precisions"], grid["methods"]
     dims = sorted({c["dim"] for c in grid["cells"]})
-    header = ["method", "dim", *precisions]
     rows = []
     for method in methods:
         for dim in dims:
@@ -74,46 +193,49 @@ def grid_tables(doc: dict, primary: str) -> list[tuple[str, list[str], list[list
                 [method, str(dim)]
                 + [f"{c['metrics'][primary]:.4f} ({c['bytes_per_vector']:,} B)" if c else "" for c in cells]
             )
-    tables.append((f"{primary} (bytes per vector) for every method, dim and precision", header, rows))
+    tables = [
+        Table.of(
+            f"{primary} (bytes per vector) for every method, dim and precision",
+            ["method", "dim", *precisions],
+            rows,
+            text_columns=frozenset({0}),
+        )
+    ]
     scales = grid["scales"]
-    scale_names = list(scales)
-    cost_header = [
+    names = list(scales)
+    header = [
         "cell",
         primary,
         "bytes/vec",
-        *(f"storage, {'this corpus' if n == 'corpus' else n} ({scales[n]:,} docs)" for n in scale_names),
+        *(f"storage, {'this corpus' if n == 'corpus' else n} ({scales[n]:,} docs)" for n in names),
         "scan ms/query (here)",
     ]
-    cost_rows = [
+    pareto = pareto_labels(grid["cells"], primary)
+    rows = [
         [
             c["label"],
             f"{c['metrics'][primary]:.4f}",
             f"{c['bytes_per_vector']:,}",
-            *(human_bytes(c["storage_bytes"][n]) for n in scale_names),
+            *(human_bytes(c["storage_bytes"][n]) for n in names),
             f"{c['latency_ms']:.3f}" if c.get("latency_ms") is not None else "",
         ]
         for c in sorted(grid["cells"], key=lambda c: (c["bytes_per_vector"], -c["metrics"][primary]))
-        if c["label"] in pareto_labels(grid["cells"], primary)
+        if c["label"] in pareto
     ]
+    title = "Cost of the Pareto-optimal cells (no other cell is both smaller and better); scan latency: "
     tables.append(
-        (
-            "Cost of the Pareto-optimal cells (no other cell is both smaller and better); scan latency: "
-            + grid["latency"]["what"],
-            cost_header,
-            cost_rows,
+        Table.of(
+            title + grid["latency"]["what"],
+            header,
+            rows,
+            highlighted=_picked(rows, chosen),
+            text_columns=frozenset({0}),
         )
     )
     two = doc.get("two_stage")
     if two:
-        header = [
-            "first stage",
-            "shortlist",
-            primary,
-            "Δ vs full",
-            "shortlist recall@10",
-            "first-stage index",
-            "full vectors fetched/query",
-        ]
+        header = ["first stage", "shortlist", primary, "Δ vs full", "shortlist recall@10", "first-stage index"]
+        header.append("full vectors fetched/query")
         rows = []
         for r in two["rows"]:
             st = (r.get("stats") or {}).get(primary)
@@ -128,235 +250,82 @@ def grid_tables(doc: dict, primary: str) -> list[tuple[str, list[str], list[list
                     f"{r['cost']['full_vectors_fetched_per_query']:,}",
                 ]
             )
-        tables.append(("Two-stage: shortlist with the first stage, rerank with full float32 vectors", header, rows))
+        title = "Two-stage: shortlist with the first stage, rerank with full float32 vectors"
+        tables.append(Table.of(title, header, rows, text_columns=frozenset({0})))
     return tables
 
 
-def pareto_labels(cells: list[dict], metric: str) -> set[str]:
-    """Cells that no other cell beats on both bytes per vector (fewer) and the metric (higher)."""
-    best = -1.0
-    keep = set()
-    for c in sorted(cells, key=lambda c: (c["bytes_per_vector"], -c["metrics"][metric])):
-        if c["metrics"][metric] > best:
-            keep.add(c["label"])
-            best = c["metrics"][metric]
-    return keep
+def loss_tables(doc: dict, top: int = 10) -> list[Table]:
+    """Per dim, the `top` queries whose metric falls most from the full dim (all of them are in the .losses.csv)."""
+    losses = doc.get("losses") or {}
+    tables = []
+    for dim, rows in (losses.get("by_dim") or {}).items():
+        body = [
+            [
+                r["query_id"],
+                r["text"],
+                f"{r['full']:.4f}",
+                f"{r['value']:.4f}",
+                f"{r['delta']:+.4f}",
+                ", ".join(r["lost_relevant"]) or "none (reordered)",
+            ]
+            for r in rows[:top]
+        ]
+        header = ["query", "text", "full", f"dim {dim}", "Δ", f"relevant docs lost from the top {losses['k']}"]
+        title = f"dim {dim}: {len(rows)} queries score lower than at full size"
+        tables.append(Table.of(title, header, body, text_columns=frozenset({0, 1, 5})))
+    return tables
 
 
-def explain_grid(doc: dict) -> list[str]:
-    """The PCA finding and the two-stage recommendation in sentences."""
-    lines = []
-    if "pca" in doc:
-        fit = doc["pca"]["fit"]
-        lines.append(doc["pca"]["safety"]["statement"])
-        lines.append(f"PCA basis fitted on {fit['fit_on']} ({fit['n_fit']:,} of {fit['n_docs']:,} documents).")
-    rec = (doc.get("two_stage") or {}).get("recommendation")
-    if rec:
-        if rec["first_stage"] is None:
-            lines.append(f"Two-stage: no configuration meets the rule ({rec['rule']}; bar {rec['threshold']:.4f}).")
-        else:
-            c = rec["cost"]
-            lines.append(
-                f"Two-stage: the cheapest configuration that meets the rule is a {rec['first_stage']} first stage "
-                f"with a shortlist of {rec['shortlist']} reranked at full size: {rec['metric']} {rec['value']:.4f} "
-                f"(bar {rec['threshold']:.4f}), shortlist recall@10 {rec['shortlist_recall']:.3f}, a "
-                f"{human_bytes(c['first_stage_index_bytes'])} first-stage index and {c['full_vectors_fetched_per_query']:,} "
-                "full vectors fetched per query."
-            )
-    return lines
+# Full-precision tables for CSV files
 
 
-def losses_csv(doc: dict) -> str:
+def _number(v: object) -> object:
+    return f"{v:.6f}" if isinstance(v, float) else v
+
+
+def results_csv_table(doc: dict) -> Table:
+    """One row per cell: the float32 prefix dims first (the sweep), then any other method x precision cells of the
+    grid; the mean of each metric, then its CI and paired comparison with the full dim at float32."""
+    from mrl_eval.methods.grid import cell_label
+
+    metric_names = list(doc["results"][0]["metrics"])
+    has_stats = bool(doc["results"][0].get("stats"))
+    grid = doc.get("grid")
+    header = ["dim", "precision", "method", "fraction", "bytes_per_vector"]
+    for m in metric_names:
+        header += [m] + ([f"{m}_{c}" for c in STAT_COLUMNS] if has_stats else [])
+    header += ["latency_ms"] if grid else []
+    cells = [
+        {**r, "precision": "float32", "method": "prefix", "label": cell_label("prefix", r["dim"], "float32")}
+        for r in doc["results"]
+    ]
+    if grid:
+        cells += [c for c in grid["cells"] if not (c["method"] == "prefix" and c["precision"] == "float32")]
+    latency = {c["label"]: c.get("latency_ms") for c in grid["cells"]} if grid else {}
+    rows = []
+    for c in cells:
+        row: list = [c["dim"], c["precision"], c["method"], c["fraction"], c["bytes_per_vector"]]
+        for m in metric_names:
+            row.append(c["metrics"][m])
+            if has_stats:
+                st = (c.get("stats") or {}).get(m)
+                row += [*st["ci"], st["delta"], *st["delta_ci"], st["p_value"]] if st else [""] * len(STAT_COLUMNS)
+        if grid:
+            row.append(latency.get(c["label"]))
+        rows.append([_number(v) for v in row])
+    return Table.of("results", header, rows)
+
+
+def losses_csv_table(doc: dict) -> Table:
     """Every query that scores lower than at the full dim, for every dim, worst first."""
     losses = doc["losses"]
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
     metric = losses["metric"]
-    writer.writerow(
-        ["dim", "query_id", f"{metric}_full", metric, "delta", f"relevant_lost_from_top{losses['k']}", "text"]
-    )
-    for dim, rows in losses["by_dim"].items():
-        for r in rows:
-            writer.writerow(
-                [
-                    dim,
-                    r["query_id"],
-                    f"{r['full']:.6f}",
-                    f"{r['value']:.6f}",
-                    f"{r['delta']:.6f}",
-                    " ".join(r["lost_relevant"]),
-                    r["text"],
-                ]
-            )
-    return buf.getvalue()
-
-
-def _ci(pair: list[float] | tuple[float, float]) -> str:
-    return f"[{pair[0]:.4f}, {pair[1]:.4f}]"
-
-
-def explain(rec: dict, confidence: float | None = None) -> list[str]:
-    """The recommendation in sentences, shared by the terminal and the Markdown report."""
-    metric, bar, kind = rec["metric"], rec["threshold"], rec.get("rule_kind", "point")
-    level = f"{confidence:.0%} " if confidence else ""
-    if rec["dim"] is None:
-        return [
-            f"No swept dim meets the rule ({rec['rule']}; bar {metric} {bar:.4f}); "
-            f"the full dim {rec['full_dim']} scores {rec['full_value']:.4f}."
-        ] + (["Warning: " + rec["warning"]] if rec.get("warning") else [])
-    ev = rec.get("evidence", {})
-
-    def numbers(key: object) -> str:
-        e = ev.get(str(key), {})
-        if "ci" not in e:
-            return f"{e.get('value', 0):.4f}"
-        return (
-            f"{e['value']:.4f}, {level}CI {_ci(e['ci'])}, delta from full {e['delta']:+.4f} "
-            f"{_ci(e['delta_ci'])}, p = {e['p_value']:.4f}"
-        )
-
-    why = {
-        "point": f"mean {metric} >= bar {bar:.4f}",
-        "lower-bound": f"lower ends of the {level}CIs: {rec['rule'].partition(': ')[2]}",
-        "non-inferior": f"lower end of the {level}CI of the drop >= -{rec['full_value'] - bar:.4f} "
-        f"(the drop is at most {rec['full_value'] - bar:.4f} with {level}confidence)",
-    }[kind]
-    if rec.get("label"):  # chosen among grid cells
-        s = rec["storage"]
-        by_bytes = rec.get("optimize") == "bytes"
-        lines = [
-            f"Recommended: {rec['method']} {rec['dim']} d at {rec['precision']}, {s['bytes_per_vector']:,} bytes/vector "
-            f"({'the fewest bytes' if by_bytes else 'the smallest dim'} that meets the rule {kind}: {why}).",
-            f"  {rec['label']}: {metric} {numbers(rec['label'])}",
-        ]
-        if rec.get("smaller_label"):
-            nxt = "cheaper" if by_bytes else "smaller"
-            lines.append(
-                f"  {rec['smaller_label']} (next {nxt}, fails the rule): {metric} {numbers(rec['smaller_label'])}"
-            )
-        if rec["label"] != rec.get("full_label"):
-            lines.append(f"  {rec['full_label']} (full): {metric} {rec['full_value']:.4f}")
-        if rec.get("note"):
-            lines.append("  " + rec["note"])
-    else:
-        lines = [
-            f"Recommended dim: {rec['dim']} (rule {kind}: {why}).",
-            f"  dim {rec['dim']}: {metric} {numbers(rec['dim'])}",
-        ]
-        if rec["smaller_dim"] is not None:
-            lines.append(
-                f"  dim {rec['smaller_dim']} (next smaller, fails the rule): {metric} {numbers(rec['smaller_dim'])}"
-            )
-        else:
-            lines.append("  It is the smallest dim swept.")
-        if rec["dim"] != rec["full_dim"]:
-            lines.append(f"  dim {rec['full_dim']} (full): {metric} {rec['full_value']:.4f}")
-    s = rec["storage"]
-    lines.append(
-        f"Storage ({rec.get('precision', 'float32')}): {s['bytes_per_vector']} bytes/vector instead of {s['full_bytes_per_vector']} "
-        f"({s['saved_fraction']:.0%} saved): "
-        + ", ".join(
-            f"{human_bytes(s['bytes'][name])} vs {human_bytes(s['full_bytes'][name])} for "
-            + (f"this corpus ({s['n_docs']:,} docs)" if name == "corpus" else f"{name} docs")
-            for name in ("corpus", "1M", "10M")
-        )
-        + "."
-    )
-    if rec.get("warning"):
-        lines.append("Warning: " + rec["warning"])
-    return lines
-
-
-def explain_holdout(h: dict) -> str:
-    if h["dim"] is None:
-        return (
-            f"Held-out check: on {h['n_select']} queries chosen at random (seed {h['seed']}) nothing meets the "
-            f"rule; the other {h['n_test']} were not needed."
-        )
-    verdict = "meets" if h["meets_rule_on_test"] else "does NOT meet"
-    chosen = h["label"] if h.get("label") else f"dim {h['dim']}"
-    return (
-        f"Held-out check: chosen on {h['n_select']} random queries (seed {h['seed']}): {chosen} "
-        f"({h['select_value']:.4f}). On the other {h['n_test']}: {h['test_value']:.4f} {_ci(h['test_ci'])}, "
-        f"full dim {h['test_full_value']:.4f}; it {verdict} the rule there (bar {h['test_threshold']:.4f})."
-    )
-
-
-def to_markdown(doc: dict, stem: str, plots: bool = True) -> str:
-    metric_names = list(doc["results"][0]["metrics"])
-    stats = doc.get("statistics")
-    lines = [
-        f"# mrl-eval {doc['command']}: {doc['data']['name']} with {doc['model']['name']}",
-        "",
-        f"- full dim: {doc['full_dim']}; documents: {doc['n_docs']:,}; queries evaluated: {doc['queries_evaluated']} "
-        f"(skipped, no judgments: {doc['queries_skipped']})",
-        f"- model: {doc['model']['provider']} `{doc['model']['name']}` ({doc['model']['fingerprint'][:23]})",
+    header = ["dim", "query_id", f"{metric}_full", metric, "delta", f"relevant_lost_from_top{losses['k']}", "text"]
+    rows = [
+        [dim, r["query_id"], _number(r["full"]), _number(r["value"]), _number(r["delta"])]
+        + [" ".join(r["lost_relevant"]), r["text"]]
+        for dim, entries in losses["by_dim"].items()
+        for r in entries
     ]
-    if stats:
-        lines.append(
-            f"- intervals: {stats['confidence']:.0%} {stats['interval']}, {stats['resamples']:,} resamples, "
-            f"seed {stats['seed']}; p-values: {stats['test']}"
-        )
-    lines += [
-        f"- mrl-eval {doc['mrl_eval_version']}, {doc['created']}",
-        "",
-        "| dim | fraction | bytes/vector | " + " | ".join(metric_names) + " |",
-        "|---:|---:|---:|" + "---:|" * len(metric_names),
-    ]
-    for r in doc["results"]:
-        cells = " | ".join(
-            f"{r['metrics'][m]:.4f}" + (f" {_ci(r['stats'][m]['ci'])}" if r.get("stats") else "") for m in metric_names
-        )
-        lines.append(f"| {r['dim']} | {r['fraction']:.0%} | {r['bytes_per_vector']} | {cells} |")
-    primary = doc.get("recommendation", {}).get("metric") or metric_names[0]
-    if stats:
-        lines += [
-            "",
-            f"## Paired comparison with the full dim ({primary})",
-            "",
-            "| dim | mean delta | CI | p-value |",
-            "|---:|---:|---:|---:|",
-        ]
-        for r in doc["results"]:
-            st = r["stats"][primary]
-            lines.append(f"| {r['dim']} | {st['delta']:+.4f} | {_ci(st['delta_ci'])} | {st['p_value']:.4f} |")
-    if "recommendation" in doc:
-        lines += ["", "## Recommendation", "", *explain(doc["recommendation"], stats and stats["confidence"])]
-        if "holdout" in doc:
-            lines += ["", explain_holdout(doc["holdout"])]
-    lines += ["", f"![trade-off]({stem}.png)" if plots else "", ""]
-    for title, header, rows in grid_tables(doc, primary):
-        lines += [f"## {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        lines += ["| " + " | ".join(row) + " |" for row in rows]
-        lines.append("")
-    if doc.get("grid"):
-        lines += [
-            *explain_grid(doc),
-            "",
-            f"![quality against bytes per vector]({stem}.pareto.png)" if plots else "",
-            "",
-        ]
-    losses = doc.get("losses", {})
-    if losses.get("by_dim"):
-        lines += [
-            f"## Queries that lose the most ({losses['metric']}; all of them in `{stem}.losses.csv`)",
-            "",
-            f"![per-query deltas]({stem}.deltas.png)" if plots else "",
-            "",
-        ]
-        for dim, rows in losses["by_dim"].items():
-            lines += [
-                f"### dim {dim}: {len(rows)} queries score lower than at full size",
-                "",
-                f"| query | text | full | dim {dim} | delta | relevant docs lost from the top {losses['k']} |",
-                "|---|---|---:|---:|---:|---|",
-            ]
-            for r in rows[:10]:
-                text = r["text"].replace("|", "/")
-                text = text if len(text) <= 90 else text[:87] + "..."
-                lost = ", ".join(r["lost_relevant"]) or "none (reordered)"
-                lines.append(
-                    f"| {r['query_id']} | {text} | {r['full']:.4f} | {r['value']:.4f} | {r['delta']:+.4f} | {lost} |"
-                )
-            lines.append("")
-    return "\n".join(lines)
+    return Table.of("losses", header, rows)
