@@ -12,7 +12,6 @@ from typer.testing import CliRunner
 
 from mrl_eval.cli.app import app
 from mrl_eval.report.github import workflow_command
-from mrl_eval.report.junit import Check, junit_xml
 from tests.conftest import data_path
 
 runner = CliRunner()
@@ -181,16 +180,6 @@ def test_an_unwritable_step_summary_is_a_warning_not_a_failure(cli_env, monkeypa
 def test_workflow_command_escapes_newlines_percent_and_property_separators():
     line = workflow_command("error", "50% worse\nsee report", title="a: b, c")
     assert line == "::error title=a%3A b%2C c::50%25 worse%0Asee report"
-
-
-def test_junit_xml_counts_and_marks_failures():
-    checks = [Check("s", "ok", True, "fine"), Check("s", "bad <dim>", False, 'fell & "dropped"', "details")]
-    root = ET.fromstring(junit_xml("mrl-eval test", checks))
-    suite = root.find("testsuite")
-    assert suite is not None and (suite.get("tests"), suite.get("failures")) == ("2", "1")
-    failure = suite.findall("testcase")[1].find("failure")
-    assert failure is not None and failure.get("message") == 'fell & "dropped"' and failure.text == "details"
-    assert suite.findall("testcase")[1].get("name") == "bad <dim>"  # escaped in the file, intact when parsed
 
 
 def test_junit_file_in_a_missing_folder_is_created(cli_env, saved_sweep):

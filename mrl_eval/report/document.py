@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import re
@@ -118,10 +119,8 @@ def set_results(doc: dict, results: list[DimResult], settings: StatsSettings | N
 def load_report(path: Path) -> SavedReport:
     """A saved report (`--from`, `compare`, `--baseline`), checked against its schema, as a typed object."""
     if path.parent.is_dir():
-        try:
+        with contextlib.suppress(OSError):  # a read-only folder: read what is there
             recover(path.parent, path.name.removesuffix(".json"))  # finish a report swap a kill interrupted
-        except OSError:
-            pass  # a read-only folder: read what is there
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as err:

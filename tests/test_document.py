@@ -1,0 +1,157 @@
+"""Saved reports read back (`recommend --from`, `compare`, `--baseline`): checked against the schema, typed, never
+patched in place; every hostile document ends in a clear error naming the file and the field (exit 1)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from mrl_eval.cli.app import app
+from mrl_eval.errors import MrlEvalError
+from mrl_eval.evaluate.stats import StatsSettings
+from mrl_eval.report.document import load_report, restated
+from mrl_eval.report.schema import SavedReport, parse_document
+from tests.test_cli import _minimal_report
+
+runner = CliRunner()
+
+
+def _with_per_query(**overrides: object) -> dict:
+    doc = _minimal_report(**overrides)
+    doc.setdefault(
+        "per_query",
+        {
+            "4": {"ndcg@10": {"q1": 0.5, "q2": 0.6, "q3": 0.55}},
+            "8": {"ndcg@10": {"q1": 0.6, "q2": 0.6, "q3": 0.6}},
+        },
+    )
+    return doc
+
+
+def _set(doc: dict, dotted: str, value: object) -> dict:
+    out = copy.deepcopy(doc)
+    *parents, last = dotted.split(".")
+    node = out
+    for key in parents:
+        node = node[int(key)] if isinstance(node, list) else node[key]
+    if isinstance(node, list):
+        node[int(last)] = value
+    else:
+        node[last] = value
+    return out
+
+
+HOSTILE = [
+    ("model", "x", "field model should be an object"),
+    ("model", None, "field model should be an object, not null"),
+    ("model.name", 7, "field model.name should be a string"),
+    ("data", None, "field data should be an object, not null"),
+    ("data.name", ["a"], "field data.name should be a string"),
+    ("per_query", {}, "field per_query is empty"),
+    ("per_query.4.ndcg@10.q1", float("nan"), "field per_query.4.ndcg@10.q1 is nan"),
+    ("per_query.4.ndcg@10.q1", float("inf"), "field per_query.4.ndcg@10.q1 is inf"),
+    ("per_query.4.ndcg@10.q1", "0.5", "field per_query.4.ndcg@10.q1 should be a number"),
+    ("per_query.4.ndcg@10", {"q1": 0.5}, "holds other query ids than the rest"),
+    ("per_query.4", None, "field per_query.4 should be an object"),
+    ("results", {}, "field results should be a non-empty list"),
+    ("results.0", "r", "field results[0] should be an object"),
+    ("results.0.dim", "4", "field results[0].dim should be a whole number"),
+    ("results.0.dim", True, "field results[0].dim should be a whole number"),
+    ("results.0.metrics.ndcg@10", float("nan"), "field results[0].metrics.ndcg@10 is nan"),
+    ("results.0.metrics.ndcg@10", None, "field results[0].metrics.ndcg@10 should be a number, not null"),
+    ("results.0.stats", {"ndcg@10": {"ci": [0.1]}}, "field results[0].stats.ndcg@10.ci should be a [low, high]"),
+    ("full_dim", 8.5, "field full_dim should be a whole number"),
+    ("n_docs", -1, "field n_docs should be a whole number >= 0"),
+    ("queries_evaluated", None, "field queries_evaluated should be a whole number"),
+    ("schema", 99, "schema version 99 is not one this mrl-eval reads (1)"),
+    ("schema", "1", 'schema version "1" is not one this mrl-eval reads'),
+    ("command", ["sweep"], "field command should be a string"),
+]
+
+
+@pytest.mark.parametrize(("field", "value", "message"), HOSTILE, ids=[f"{f}={v!r}" for f, v, _ in HOSTILE])
+def test_a_hostile_report_is_refused_naming_the_file_and_the_field(cli_env, field, value, message):
+    path = cli_env / "run.json"
+    path.write_text(json.dumps(_set(_with_per_query(), field, value)), encoding="utf-8")  # NaN is written as NaN
+    for args in (["recommend", "--from", path, "--min-ndcg", "0.5"], ["compare", path, path]):
+        result = runner.invoke(app, [str(a) for a in args])
+        assert isinstance(result.exception, SystemExit), repr(result.exception)  # no traceback
+        assert result.exit_code == 1, result.output
+        text = " ".join(result.stderr.split())
+        assert str(path) in text and message in text, text
+    assert not (cli_env / "reports").exists()
+
+
+def test_the_control_report_is_read(cli_env):
+    path = cli_env / "run.json"
+    path.write_text(json.dumps(_with_per_query()), encoding="utf-8")
+    report = load_report(path)
+    assert isinstance(report, SavedReport)
+    assert [r.dim for r in report.results] == [4, 8] and report.full_dim == 8 and report.query_ids == ("q1", "q2", "q3")
+
+
+def test_a_report_without_a_schema_field_is_read_as_version_1(cli_env):
+    doc = _minimal_report()
+    del doc["schema"]
+    assert parse_document(doc, Path("old.json")).full_dim == 8
+
+
+def test_restated_returns_a_new_report_and_leaves_the_read_one_alone(cli_env):
+    path = cli_env / "run.json"
+    path.write_text(json.dumps(_with_per_query()), encoding="utf-8")
+    report = load_report(path)
+    before = copy.deepcopy(report.document)
+    again = restated(report, StatsSettings(resamples=200))
+    assert report.document == before and "statistics" not in report.document  # not patched in place
+    assert again.document["statistics"]["resamples"] == 200
+    assert again.results[0].stats["ndcg@10"].delta == pytest.approx((0.5 + 0.6 + 0.55) / 3 - 0.6)
+    assert again.document["results"][0]["stats"]["ndcg@10"]["delta"] == again.results[0].stats["ndcg@10"].delta
+
+
+def test_restated_without_per_query_values_drops_the_statistics(cli_env):
+    doc = _minimal_report()
+    doc["results"][0]["stats"] = {"ndcg@10": {"ci": [0.1, 0.2], "delta": 0.0, "delta_ci": [0.0, 0.0], "p_value": 1}}
+    doc["statistics"] = {"confidence": 0.95}
+    again = restated(parse_document(doc, Path("x.json")), StatsSettings())
+    assert "statistics" not in again.document and not again.results[0].stats
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+def _paths(node: object, prefix: str = "") -> list[str]:
+    out = []
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else []
+    for key, value in items:
+        here = f"{prefix}.{key}" if prefix else str(key)
+        out += [here, *_paths(value, here)]
+    return out
+
+
+_FIELDS = _paths(_with_per_query())
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(field=st.sampled_from(_FIELDS), value=_JSON)
+def test_fuzz_any_field_replaced_by_any_json_is_read_or_refused_by_name(field, value):
+    doc = _set(_with_per_query(), field, value)
+    try:
+        report = parse_document(json.loads(json.dumps(doc)), Path("fuzz.json"))
+    except MrlEvalError as err:
+        assert str(err).startswith("fuzz.json: ")
+        return
+    # accepted: what the readers use is typed and finite
+    assert all(isinstance(r.dim, int) and all(math.isfinite(v) for v in r.metrics.values()) for r in report.results)
+    for values in (report.per_query or {}).values():
+        assert all(math.isfinite(v) for by_query in values.values() for v in by_query.values())
