@@ -155,3 +155,53 @@ def test_fuzz_any_field_replaced_by_any_json_is_read_or_refused_by_name(field, v
     assert all(isinstance(r.dim, int) and all(math.isfinite(v) for v in r.metrics.values()) for r in report.results)
     for values in (report.per_query or {}).values():
         assert all(math.isfinite(v) for by_query in values.values() for v in by_query.values())
+
+
+@pytest.fixture(scope="module")
+def grid_report(tmp_path_factory) -> dict:
+    """A real recommend run with every section a report can have: grid, PCA, two-stage, losses, holdout."""
+    from tests.conftest import data_path
+
+    folder = data_path("scifact-subset")
+    work = tmp_path_factory.mktemp("grid-report")
+    args = ["recommend", folder, "--embeddings", folder / "embeddings" / "embeddinggemma-300m", "--dims", "64,128"]
+    args += ["--precisions", "float32,binary", "--compare", "pca", "--two-stage", "64:binary", "--shortlist", "50"]
+    args += ["--min-ndcg", "0.8", "--holdout", "0.5", "--no-plot", "--out", work, "--json", "--resamples", "200"]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_CACHE_HOME", str(work / "xdg-cache"))
+        result = runner.invoke(app, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_bug_recommend_from_a_recommend_report_drops_its_old_decisions(grid_report):
+    again = restated(parse_document(grid_report, Path("r.json")), StatsSettings(resamples=200))
+    assert {"recommendation", "holdout"} & set(grid_report) == {"recommendation", "holdout"}
+    assert not {"recommendation", "holdout", "baseline"} & set(again.document)
+    assert "recommendation" not in again.document["two_stage"]
+    assert len(again.cells) == len(grid_report["grid"]["cells"]) and again.two_stage
+
+
+def _sections(doc: dict) -> list[str]:
+    """Field paths outside the per-query values (thousands of numbers, checked above)."""
+    return [p for p in _paths(doc) if ".per_query." not in f".{p}" and not p.startswith("per_query")]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data(), value=_JSON)
+def test_fuzz_a_report_with_every_section_is_read_and_rendered_or_refused_by_name(grid_report, data, value):
+    from mrl_eval.report.github import summary_markdown
+    from mrl_eval.report.html import to_html
+    from mrl_eval.report.markdown import to_markdown
+
+    field = data.draw(st.sampled_from(_sections(grid_report)))
+    doc = _set(grid_report, field, value)
+    try:
+        report = restated(parse_document(json.loads(json.dumps(doc)), Path("fuzz.json")), StatsSettings(resamples=50))
+    except MrlEvalError as err:
+        assert str(err).startswith("fuzz.json: ")
+        return
+    rendered = {**report.document, "command": "recommend"}
+    to_markdown(rendered, "fuzz", plots=False)
+    to_html(rendered, "fuzz")
+    summary_markdown(rendered, "ndcg@10")

@@ -137,8 +137,13 @@ def read_document(path: Path) -> dict:
 
 def restated(report: SavedReport, settings: StatsSettings) -> SavedReport:
     """The report with statistics recomputed from its per-query values under `settings` (a new object and a new
-    document; none if it has no per-query values: point estimates only)."""
+    document; none if it has no per-query values: point estimates only). The saved run's decisions (recommendation,
+    held-out check, baseline comparison) are dropped: they were made under other settings."""
     doc = copy.deepcopy(report.document)
+    for key in ("recommendation", "holdout", "baseline"):
+        doc.pop(key, None)
+    if isinstance(doc.get("two_stage"), dict):
+        doc["two_stage"].pop("recommendation", None)
     if report.per_query is None:
         set_results(doc, [replace(r, stats={}) for r in report.results], None)
         for cell in (doc.get("grid") or {}).get("cells", []):

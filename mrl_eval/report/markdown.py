@@ -31,7 +31,7 @@ def to_markdown(doc: dict, stem: str, plots: bool = True) -> str:
             f"- intervals: {stats['confidence']:.0%} {md(stats['interval'])}, {stats['resamples']:,} resamples, "
             f"seed {stats['seed']}; p-values: {md(stats['test'])}"
         )
-    lines += [f"- mrl-eval {md(doc['mrl_eval_version'])}, {md(doc['created'])}", ""]
+    lines += [f"- mrl-eval {md(doc.get('mrl_eval_version', ''))}, {md(doc.get('created', ''))}", ""]
     lines += markdown_table(results_table(doc, primary))
     paired = paired_table(doc, primary)
     if paired is not None:

@@ -9,6 +9,13 @@ PRIMARY = "#1f5fbf"
 OTHERS = ("#7a7a7a", "#b07aa1", "#59a14f", "#e15759", "#f28e2b", "#76b7b2")
 
 
+def chart_title(doc: dict, what: str) -> str:
+    """The data, the model and `what`: names from the run are plain text (matplotlib reads `$...$` as math, and
+    a name such as `a$\\frac$` would fail to draw)."""
+    names = f"{doc['data']['name']} · {Path(doc['model']['name']).name}"
+    return names.replace("$", r"\$") + f" · {what}"
+
+
 def _pyplot():
     import matplotlib
 
@@ -103,7 +110,7 @@ def plot_tradeoff(doc: dict, paths: Sequence[Path], metric: str | None = None) -
     ax.set_xlabel("embedding dims kept (first d, re-normalised)  ·  share of full size")
     ax.set_ylabel("score (mean over queries)")
     ax.set_title(
-        f"{doc['data']['name']} · {Path(doc['model']['name']).name} · {doc['queries_evaluated']} queries",
+        chart_title(doc, f"{doc['queries_evaluated']} queries"),
         fontsize=11,
     )
     ax.grid(True, which="major", alpha=0.3)
@@ -147,8 +154,7 @@ def plot_deltas(doc: dict, paths: Sequence[Path]) -> None:
     ax.set_xlabel(f"dims kept · queries worse / better than at the full dim ({full})")
     ax.set_ylabel(f"{metric}: dim minus full dim, per query")
     ax.set_title(
-        f"{doc['data']['name']} · {Path(doc['model']['name']).name} · per-query change "
-        "(box: quartiles, line: median, diamond: mean)",
+        chart_title(doc, "per-query change (box: quartiles, line: median, diamond: mean)"),
         fontsize=10,
     )
     ax.grid(True, axis="y", alpha=0.3)
@@ -229,7 +235,7 @@ def plot_pareto(doc: dict, paths: Sequence[Path], metric: str | None = None) -> 
     ax.set_xlabel("bytes per vector (log scale)")
     ax.set_ylabel(f"{primary} (mean over queries)")
     ax.set_title(
-        f"{doc['data']['name']} · {Path(doc['model']['name']).name} · quality against storage, every cell",
+        chart_title(doc, "quality against storage, every cell"),
         fontsize=11,
     )
     ax.grid(True, alpha=0.3)

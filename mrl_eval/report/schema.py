@@ -140,7 +140,8 @@ def parse_document(doc: object, path: Path) -> SavedReport:
     r = _Reader(path)
     if not isinstance(doc, dict) or "results" not in doc:
         raise MrlEvalError(f"{path}: not an mrl-eval report (missing results); {_FIX}")
-    missing = [k for k in ("full_dim", "n_docs", "data", "model", "queries_evaluated") if k not in doc]
+    required = ("full_dim", "n_docs", "data", "model", "queries_evaluated", "queries_skipped")
+    missing = [k for k in required if k not in doc]
     if missing:
         raise MrlEvalError(f"{path}: not an mrl-eval report (missing {', '.join(missing)}); {_FIX}")
     version = doc.get("schema", 1)
@@ -160,13 +161,24 @@ def parse_document(doc: object, path: Path) -> SavedReport:
             r.obj(info, f"data.{role}", empty=True)
     model = r.obj(doc["model"], "model")
     r.text(model.get("name"), "model.name")
-    for key in ("provider", "fingerprint"):
-        if key in model:
+    for key in ("provider", "fingerprint", "path"):
+        if model.get(key) is not None:
             r.text(model[key], f"model.{key}")
+    for role, prompt in r.obj(model.get("prompts") or {}, "model.prompts", empty=True).items():
+        if prompt is not None:
+            r.text(prompt, f"model.prompts.{role}")
+    shown = r.obj(doc.get("settings") or {}, "settings", empty=True)
+    for key in ("dims", "metrics", "split", "ignore_identical_ids", "cache_dtype"):  # the ones the reports print
+        value = shown.get(key)
+        if isinstance(value, list):
+            for i, v in enumerate(value):
+                r.text(v, f"settings.{key}[{i}]")
+        elif isinstance(value, dict):
+            raise r.wrong(f"settings.{key}", "a value or a list", value)
     full_dim = r.integer(doc["full_dim"], "full_dim", 1)
     n_docs = r.integer(doc["n_docs"], "n_docs")
     r.integer(doc["queries_evaluated"], "queries_evaluated")
-    r.integer(doc.get("queries_skipped", 0), "queries_skipped")
+    r.integer(doc["queries_skipped"], "queries_skipped")
     results = []
     for i, entry in enumerate(r.items(doc["results"], "results")):
         at = f"results[{i}]"
@@ -198,7 +210,49 @@ def parse_document(doc: object, path: Path) -> SavedReport:
             raise r.fail("per_query", "lacks a metric of the results")
         query_ids = tuple(next(iter(per_query[full_dim].values())))
     cells, rows = _grid(r, doc)
+    names = set(results[0].metrics)
+    for what, entries in (("grid.cells", cells), ("two_stage.rows", rows)):
+        if any(set(e.metrics) != names for e in entries):
+            raise r.fail(what, f"has an entry whose metrics are not the results' ({', '.join(sorted(names))})")
+    _losses(r, doc.get("losses"))
+    if doc.get("pca") is not None:
+        pca = r.obj(doc["pca"], "pca")
+        r.text(r.obj(pca.get("safety"), "pca.safety").get("statement"), "pca.safety.statement")
+        fit = r.obj(pca.get("fit"), "pca.fit")
+        r.text(fit.get("fit_on"), "pca.fit.fit_on")
+        r.integer(fit.get("n_fit"), "pca.fit.n_fit")
+        r.integer(fit.get("n_docs"), "pca.fit.n_docs")
     return SavedReport(path, copy.deepcopy(doc), full_dim, n_docs, tuple(results), per_query, query_ids, cells, rows)
+
+
+def _losses(r: _Reader, losses: object) -> None:
+    """The per-query losses the reports list: every field they print."""
+    if losses is None:
+        return
+    losses = r.obj(losses, "losses", empty=True)
+    if not losses.get("by_dim"):
+        return
+    r.text(losses.get("metric"), "losses.metric")
+    r.integer(losses.get("k"), "losses.k", 1)
+    for dim, entries in r.obj(losses["by_dim"], "losses.by_dim").items():
+        if not isinstance(entries, list):
+            raise r.wrong(f"losses.by_dim.{dim}", "a list", entries)
+        for i, e in enumerate(entries):
+            at = f"losses.by_dim.{dim}[{i}]"
+            e = r.obj(e, at)
+            r.text(e.get("query_id"), f"{at}.query_id")
+            r.text(e.get("text"), f"{at}.text")
+            for key in ("full", "value", "delta"):
+                r.number(e.get(key), f"{at}.{key}")
+            lost = e.get("lost_relevant")
+            if not isinstance(lost, list):
+                raise r.wrong(f"{at}.lost_relevant", "a list", lost)
+            for j, doc_id in enumerate(lost):
+                r.text(doc_id, f"{at}.lost_relevant[{j}]")
+
+
+def _strings(r: _Reader, value: object, where: str) -> list[str]:
+    return [r.text(v, f"{where}[{i}]") for i, v in enumerate(r.items(value, where))]
 
 
 def _grid(r: _Reader, doc: dict) -> tuple[tuple[Cell, ...], tuple[TwoStageRow, ...]]:
@@ -206,6 +260,10 @@ def _grid(r: _Reader, doc: dict) -> tuple[tuple[Cell, ...], tuple[TwoStageRow, .
         return (), ()
     grid = r.obj(doc["grid"], "grid")
     r.text(grid.get("reference"), "grid.reference")
+    _strings(r, grid.get("precisions"), "grid.precisions")
+    _strings(r, grid.get("methods"), "grid.methods")
+    scales = {n: r.integer(v, f"grid.scales.{n}") for n, v in r.obj(grid.get("scales"), "grid.scales").items()}
+    r.text(r.obj(grid.get("latency"), "grid.latency").get("what"), "grid.latency.what")
     if r.obj(grid.get("per_query", {}), "grid.per_query", empty=True):
         r.per_query(grid["per_query"], "grid.per_query")
     cells = []
@@ -225,9 +283,15 @@ def _grid(r: _Reader, doc: dict) -> tuple[tuple[Cell, ...], tuple[TwoStageRow, .
             )
         )
         r.text(c.get("label"), f"{at}.label")
+        r.number(c.get("fraction"), f"{at}.fraction")
+        sizes = r.obj(c.get("storage_bytes"), f"{at}.storage_bytes")
+        for n in scales:
+            r.integer(sizes.get(n), f"{at}.storage_bytes.{n}")
     rows = []
-    two = doc.get("two_stage") or {}
-    for i, t in enumerate(r.obj(two, "two_stage", empty=True).get("rows") or []):
+    two = r.obj(doc.get("two_stage") or {"rows": []}, "two_stage")
+    if not isinstance(two.get("rows"), list):
+        raise r.wrong("two_stage.rows", "a list", two.get("rows"))
+    for i, t in enumerate(two["rows"]):
         at = f"two_stage.rows[{i}]"
         t = r.obj(t, at)
         rows.append(
@@ -238,8 +302,15 @@ def _grid(r: _Reader, doc: dict) -> tuple[tuple[Cell, ...], tuple[TwoStageRow, .
                 r.integer(t.get("shortlist"), f"{at}.shortlist", 1),
                 r.metrics(t.get("metrics"), f"{at}.metrics"),
                 r.number(t.get("shortlist_recall"), f"{at}.shortlist_recall"),
-                r.obj(t.get("cost"), f"{at}.cost"),
+                _cost(r, t.get("cost"), f"{at}.cost"),
                 r.stats(t.get("stats") or {}, f"{at}.stats"),
             )
         )
     return tuple(cells), tuple(rows)
+
+
+def _cost(r: _Reader, value: object, where: str) -> dict:
+    cost = r.obj(value, where)
+    for key in ("first_stage_index_bytes", "full_vectors_fetched_per_query"):
+        r.integer(cost.get(key), f"{where}.{key}")
+    return cost
