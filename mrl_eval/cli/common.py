@@ -329,27 +329,26 @@ def emit_ci(
 ) -> None:
     """The JUnit file, the GitHub step summary and the GitHub annotations of a finished run (of `doc`, or of a
     `comparison` for compare). Annotations go to stdout, where the runner reads them, except under --json."""
-    from mrl_eval.report import github as ci
-    from mrl_eval.report import junit
+    from mrl_eval.report import github, junit
 
     if doc is not None:
-        markdown = ci.summary_markdown(doc, primary or next(iter(doc["results"][0]["metrics"])))
-        lines = ci.annotations(doc)
+        markdown = github.summary_markdown(doc, primary or next(iter(doc["results"][0]["metrics"])))
+        lines = github.annotations(doc)
         checks = junit.recommend_checks(doc) if "recommendation" in doc else []
     else:
         assert comparison is not None  # one of the two, by the callers' construction
-        markdown = ci.compare_summary_markdown(comparison)
-        lines = ci.comparison_annotations(comparison)
+        markdown = github.compare_summary_markdown(comparison)
+        lines = github.comparison_annotations(comparison)
         checks = junit.comparison_checks(comparison, "mrl-eval.compare")
     if junit_path is not None:
         written = junit.write_junit(junit_path, f"mrl-eval {command}", checks)
         if not as_json:
             out.print(f"JUnit: {written} ({len(checks)} checks, {sum(not c.passed for c in checks)} failed)")
     try:
-        ci.append_step_summary(markdown)
+        github.append_step_summary(markdown)
     except OSError as e:
         err.print(f"Warning: cannot append to $GITHUB_STEP_SUMMARY ({e}); the run itself is unaffected.", markup=False)
-    if ci.in_github_actions() and lines:
+    if github.in_github_actions() and lines:
         stream = sys.stderr if as_json else sys.stdout
         stream.write("\n".join(lines) + "\n")
         stream.flush()

@@ -109,7 +109,7 @@ def _settings(doc: dict) -> str:
         ("model", f"{model.get('provider', '')} {model['name']}".strip()),
         ("full dim", doc["full_dim"]),
         ("documents", f"{doc['n_docs']:,}"),
-        ("queries", f"{doc['queries_evaluated']} evaluated, {doc['queries_skipped']} skipped (no judgments)"),
+        ("queries", f"{doc['queries_evaluated']} evaluated, {doc.get('queries_skipped', 0)} skipped (no judgments)"),
     ]
     settings = doc.get("settings") or {}
     for key in ("dims", "metrics", "split", "ignore_identical_ids", "cache_dtype"):

@@ -23,7 +23,7 @@ def to_markdown(doc: dict, stem: str, plots: bool = True) -> str:
         f"# {md(title(doc))}",
         "",
         f"- full dim: {doc['full_dim']}; documents: {doc['n_docs']:,}; queries evaluated: {doc['queries_evaluated']} "
-        f"(skipped, no judgments: {doc['queries_skipped']})",
+        f"(skipped, no judgments: {doc.get('queries_skipped', 0)})",
         f"- model: {md(model.get('provider', ''))} {md(model['name'])} ({md(str(model.get('fingerprint', ''))[:23])})",
     ]
     if stats:

@@ -59,7 +59,7 @@ def is_member(name: str, stem: str, suffixes: tuple[str, ...] | re.Pattern[str])
 
 
 def _alive(pid: int) -> bool:
-    if pid == os.getpid():
+    if pid == os.getpid() or os.name == "nt":  # on Windows os.kill(pid, 0) is not a probe: assume alive
         return True
     try:
         os.kill(pid, 0)

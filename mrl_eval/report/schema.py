@@ -140,7 +140,7 @@ def parse_document(doc: object, path: Path) -> SavedReport:
     r = _Reader(path)
     if not isinstance(doc, dict) or "results" not in doc:
         raise MrlEvalError(f"{path}: not an mrl-eval report (missing results); {_FIX}")
-    required = ("full_dim", "n_docs", "data", "model", "queries_evaluated", "queries_skipped")
+    required = ("full_dim", "n_docs", "data", "model", "queries_evaluated")
     missing = [k for k in required if k not in doc]
     if missing:
         raise MrlEvalError(f"{path}: not an mrl-eval report (missing {', '.join(missing)}); {_FIX}")
@@ -178,7 +178,7 @@ def parse_document(doc: object, path: Path) -> SavedReport:
     full_dim = r.integer(doc["full_dim"], "full_dim", 1)
     n_docs = r.integer(doc["n_docs"], "n_docs")
     r.integer(doc["queries_evaluated"], "queries_evaluated")
-    r.integer(doc["queries_skipped"], "queries_skipped")
+    r.integer(doc.get("queries_skipped", 0), "queries_skipped")
     results = []
     for i, entry in enumerate(r.items(doc["results"], "results")):
         at = f"results[{i}]"
