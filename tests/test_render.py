@@ -30,6 +30,8 @@ HOSTILE = [
     "<script>alert(1)</script>",
     '<img src="https://example.com/x.png">',
     "**bold** _it_ `code` [link](https://example.com) ![img](x.png)",
+    "[ref]: https://example.com",
+    "[x][ref] [y][]",
     "=cmd|' /C calc'!A0",
     "+1+1",
     "-2+3",

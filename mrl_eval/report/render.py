@@ -2,8 +2,8 @@
 keeps data from the run (ids, query text, model names, paths) from being read as markup or as a formula.
 
 - Markdown: line breaks become spaces (no heading, list or table row can start inside a field), `|` and the
-  characters that start emphasis, code, links and images are backslash-escaped, and `& < >` become entities, so
-  no raw HTML (`<script>`, `<img>`) reaches GitHub's renderer.
+  characters that start emphasis and code are backslash-escaped, as are `](` and `][` (which close a link) and `![`,
+  and `& < >` become entities, so no raw HTML (`<script>`, `<img>`) reaches GitHub's renderer.
 - CSV: OWASP's rule against formula injection: a text cell that starts with `= + - @`, a tab or a carriage return
   gets a leading `'`; a cell that is a number (`-0.0123`) is left as it is. Line breaks inside a field are written
   as `\n` inside quotes.
@@ -19,7 +19,8 @@ from mrl_eval.report.tables import Table
 
 _BREAKS = re.compile(r"[\s\x1c-\x1e\x85\u2028\u2029]+")
 _LIST_START = re.compile(r"^([-+]|\d+(?=[.)]))")
-_MARKDOWN = re.compile(r"([\\`*_\[\]|~!#])")
+# `]` only where a link or image could close ("](" or "]["), so an interval stays "[0.7190, 0.7998]" in the source
+_MARKDOWN = re.compile(r"([\\`*_|~#]|!(?=\[)|\](?=[(\[]))")
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?%?")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -28,7 +29,8 @@ def md(text: object) -> str:
     """One field inside a line of Markdown (a table cell, a title) as plain text: one line, no markup, no HTML."""
     flat = _BREAKS.sub(" ", str(text)).strip()  # no line break, and no indent that starts a code block
     flat = flat.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return _MARKDOWN.sub(r"\\\1", flat)
+    flat = _MARKDOWN.sub(r"\\\1", flat)
+    return "\\" + flat if flat.startswith("[") else flat  # no link reference definition "[x]: url"
 
 
 def md_line(text: object) -> str:
