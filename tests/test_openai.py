@@ -409,14 +409,14 @@ def test_provider_defaults_and_option_checks(monkeypatch):
     provider = _offline(None)
     assert provider.model == DEFAULT_MODEL == "text-embedding-3-small"
     assert (provider.concurrency, provider.max_retries, provider.on_long_input) == (4, 6, "error")
-    assert provider.fingerprint == "127.0.0.1:9/text-embedding-3-small"
+    assert provider.fingerprint == "http://127.0.0.1:9/v1/text-embedding-3-small"
     assert provider.batch_size == 32  # not OpenAI's server: TEI's default request size
     monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
     official = OpenAIProvider("text-embedding-3-large", counter="estimate")
     assert (official.batch_size, official.full_dim, official.fingerprint) == (
         2048,
         3072,
-        "api.openai.com/text-embedding-3-large",
+        "https://api.openai.com/v1/text-embedding-3-large",
     )
     for options, flag in (
         ({"on_long_input": "cut"}, "--on-long-input"),

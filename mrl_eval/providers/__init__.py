@@ -7,7 +7,7 @@ provider module imports its SDK inside its functions, so importing this package 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -31,6 +31,15 @@ class EmbeddingProvider(Protocol):
     def embed(self, texts: Sequence[str], role: Role) -> np.ndarray:
         """One full-size float32 row per text, not normalised."""
         ...
+
+
+@runtime_checkable
+class CutsLongInputs(Protocol):
+    """A provider that may cut inputs over a length limit (`on_long_input` is "truncate") or refuse them ("error").
+    The policy is part of the cache key, so vectors of cut inputs are never served to a run that asked for an
+    error instead."""
+
+    on_long_input: str
 
 
 PROVIDERS = ("sentence-transformers", "openai")

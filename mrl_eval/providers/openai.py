@@ -53,7 +53,7 @@ class _Stopped(Exception):
 
 
 def _sanitise_url(url: str, flag: str) -> tuple[str, str]:
-    """The URL without credentials or query, for messages and reports, and its host[:port], for the cache."""
+    """The URL without credentials or query (for messages, reports and the cache key), and its host[:port]."""
     parts = urlsplit(url)
     if parts.username or parts.password:  # not echoed: it holds a secret, which belongs in --api-key-env
         raise UsageError(f"{flag}: a URL with a user or password in it is refused; pass the key with --api-key-env")
@@ -88,8 +88,9 @@ class OpenAIProvider:
         self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL).rstrip("/")
         self.endpoint, host = _sanitise_url(self.base_url, flag)
         self.is_openai = host.split(":")[0] == OPENAI_HOST
-        # Different servers can serve different weights under one name; the key never identifies the weights.
-        self.fingerprint = f"{host}/{self.model}"
+        # Different servers, or paths of one server (a proxy routing /a/v1 and /b/v1), can serve different weights
+        # under one name: the whole endpoint is part of the fingerprint. The key never identifies the weights.
+        self.fingerprint = f"{self.endpoint}/{self.model}"
         self.key_env = api_key_env or DEFAULT_KEY_ENV
         self._key, self.key_is_placeholder = self._read_key(api_key_env is not None)
         self.concurrency = DEFAULT_CONCURRENCY if concurrency is None else concurrency
