@@ -1,12 +1,19 @@
 from __future__ import annotations
 
+import errno
 import hashlib
+import io
+import os
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from mrl_eval.data import cache as C
+from mrl_eval.data import cache_files as F
 from mrl_eval.data.cache import VectorCache, embed_cached
+from mrl_eval.errors import MrlEvalError
 
 
 class FakeProvider:
@@ -85,21 +92,22 @@ def test_duplicate_texts_are_embedded_once_and_rows_keep_order(tmp_path):
     assert not np.array_equal(vectors[0], vectors[1])
 
 
-def test_a_torn_shard_without_keys_is_ignored(tmp_path):
+def test_a_torn_write_is_never_read_and_a_stale_one_is_removed(tmp_path):
     provider = FakeProvider()
-    embed_cached(provider, TEXTS[:10], "document", tmp_path)
     store = VectorCache(tmp_path, provider, "document")
-    np.save(store.dir / "000099.npy", np.zeros((3, 8), np.float32))  # as if killed before the keys were renamed in
+    torn = store.dir / ".0123.npz.abcd.tmp"  # as if killed before the rename
+    torn.write_bytes(b"PK\x03\x04 half a shard")
     vectors, n = embed_cached(FakeProvider(), TEXTS[:10], "document", tmp_path)
-    assert n == 0 and np.abs(vectors).sum() > 0
+    assert n == 10 and torn.exists()  # young: it may be a live writer's
+    os.utime(torn, (1, 1))
+    VectorCache(tmp_path, provider, "document")
+    assert not torn.exists()
 
 
 def test_a_provider_returning_nan_caches_nothing(tmp_path):
     class Broken(FakeProvider):
         def embed(self, texts, role):
             return np.full((len(texts), 8), np.nan, np.float32)
-
-    from mrl_eval.errors import MrlEvalError
 
     with pytest.raises(MrlEvalError, match="NaN"):
         embed_cached(Broken(), TEXTS[:5], "document", tmp_path)
@@ -139,3 +147,195 @@ def test_batch_size_follows_the_model_max_length(max_len, device, expected):
     from mrl_eval.providers.sentence_transformers import auto_batch_size
 
     assert auto_batch_size(max_len, device) == expected
+
+
+# Damaged files: each kind is discarded with a warning naming the file, its texts are embedded again, and the
+# vectors equal those of an undamaged cache
+
+
+def _shard_with(path: Path, keys: np.ndarray, vectors: np.ndarray) -> Path:
+    """A well-formed shard holding `keys` and `vectors`, named by its own checksum (so only the content checks
+    can catch what is wrong with it)."""
+    buf = io.BytesIO()
+    np.savez(buf, keys=keys, vectors=vectors)
+    data = buf.getvalue()
+    path.unlink()
+    named = path.with_name(hashlib.sha256(data).hexdigest()[: F.NAME_HEX] + F.SHARD_SUFFIX)
+    named.write_bytes(data)
+    return named
+
+
+def _damage_shard(path: Path, kind: str) -> Path:
+    data = path.read_bytes()
+    if kind == "truncated":
+        path.write_bytes(data[: len(data) // 2])
+    elif kind == "garbled":
+        middle = len(data) // 2
+        path.write_bytes(data[:middle] + bytes(b ^ 0x5A for b in data[middle : middle + 16]) + data[middle + 16 :])
+    elif kind == "non-utf8":
+        path.write_bytes(b"\xff\xfe\xfa not a shard \x80\x81" * 20)
+    elif kind == "empty":
+        path.write_bytes(b"")
+    else:
+        with np.load(path) as npz:
+            keys, vectors = npz["keys"], npz["vectors"].copy()
+        if kind == "nan":
+            vectors[1, 3] = np.nan
+        elif kind == "zeroed-valid":
+            vectors[:] = np.inf
+        elif kind == "wrong-shape":  # (a consistent width of its own is caught beside other shards, below)
+            vectors = vectors.reshape(-1)
+        elif kind == "wrong-rows":
+            vectors = vectors[:-1]
+        elif kind == "wrong-dtype":
+            vectors = vectors.astype(np.float64)
+        elif kind == "bad-keys":
+            keys = np.array([b"x" * 64] * len(keys), dtype="S64")
+        return _shard_with(path, keys, vectors)
+    return path
+
+
+SHARD_DAMAGE = ["truncated", "garbled", "non-utf8", "empty", "nan", "zeroed-valid", "wrong-shape", "wrong-rows",
+                "wrong-dtype", "bad-keys"]  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", SHARD_DAMAGE)
+def test_a_damaged_shard_is_discarded_with_a_warning_and_its_texts_embedded_again(tmp_path, kind):
+    texts = TEXTS[:30]
+    embed_cached(FakeProvider(), texts, "document", tmp_path, dtype="float32")
+    store = VectorCache(tmp_path, FakeProvider(), "document")
+    for matrix in store.dir.glob("matrix-*.npy"):
+        matrix.unlink()  # so the shards are read
+    shard = sorted(store.dir.glob("*.npz"))[0]
+    damaged = _damage_shard(shard, kind)
+    again = FakeProvider()
+    with pytest.warns(C.CacheWarning, match=f"damaged cache file {re.escape(str(damaged))}"):
+        vectors, n = embed_cached(again, texts, "document", tmp_path)
+    assert n == 30  # FLUSH_TEXTS is 500: the one shard held every text
+    for shard in store.dir.glob("*.npz"):  # the damaged one was removed (the new one may have its name)
+        F.read_shard(shard, np.dtype("float32"))
+    clean, _ = embed_cached(FakeProvider(), texts, "document", tmp_path / "clean")
+    np.testing.assert_array_equal(vectors, clean)
+    assert np.isfinite(vectors).all()
+
+
+def test_a_shard_of_another_width_is_discarded(tmp_path):
+    embed_cached(FakeProvider(), TEXTS[:20], "document", tmp_path)
+    embed_cached(FakeProvider(), TEXTS[20:30], "document", tmp_path)
+    store = VectorCache(tmp_path, FakeProvider(), "document")
+    for matrix in store.dir.glob("matrix-*.npy"):
+        matrix.unlink()
+    small = min(store.dir.glob("*.npz"), key=lambda p: p.stat().st_size)
+    with np.load(small) as npz:
+        keys, vectors = npz["keys"], npz["vectors"]
+    wide = _shard_with(small, keys, np.concatenate([vectors, vectors], axis=1))
+    with pytest.warns(C.CacheWarning, match=re.escape(wide.name)):
+        vectors, n = embed_cached(FakeProvider(), TEXTS[:30], "document", tmp_path)
+    assert n == 10
+    clean, _ = embed_cached(FakeProvider(), TEXTS[:30], "document", tmp_path / "clean")
+    np.testing.assert_array_equal(vectors, clean)
+
+
+@pytest.mark.parametrize("kind", ["zeroed", "truncated", "garbled", "extended", "nan", "wrong-shape"])
+def test_a_damaged_matrix_is_discarded_with_a_warning_and_assembled_again(tmp_path, kind):
+    texts = TEXTS[:40]
+    clean, _ = embed_cached(FakeProvider(), texts, "document", tmp_path)
+    clean = np.array(clean)
+    (matrix,) = tmp_path.rglob("matrix-*.npy")
+    data = bytearray(matrix.read_bytes())
+    header = len(data) - clean.nbytes
+    if kind == "zeroed":
+        data[header:] = bytes(len(data) - header)
+    elif kind == "truncated":
+        del data[len(data) // 2 :]
+    elif kind == "garbled":
+        data[header + 100 : header + 108] = b"\x7f" * 8
+    elif kind == "extended":
+        data += b"\0" * 64
+    elif kind == "nan":
+        data[header : header + 4] = np.float32(np.nan).tobytes()
+    else:  # a well-formed .npy of another shape under the right checksum
+        buf = io.BytesIO()
+        np.save(buf, clean[:-1])
+        data = bytearray(buf.getvalue())
+        matrix.unlink()
+        matrix = matrix.with_name(matrix.stem.rsplit("-", 1)[0] + f"-{hashlib.sha256(data).hexdigest()[:40]}.npy")
+    matrix.write_bytes(bytes(data))
+    provider = FakeProvider()
+    with pytest.warns(C.CacheWarning, match=f"damaged cache file {re.escape(str(matrix))}"):
+        vectors, n = embed_cached(provider, texts, "document", tmp_path)
+    assert n == 0 and provider.calls == 0  # the shards were sound: only the matrix was assembled again
+    np.testing.assert_array_equal(vectors, clean)
+    for again in matrix.parent.glob("matrix-*.npy"):  # the damaged one was replaced by a sound one
+        F.read_matrix(again, len(texts), np.dtype("float32"))
+
+
+def test_a_damaged_file_in_a_read_only_place_is_skipped_not_scored(tmp_path, monkeypatch):
+    embed_cached(FakeProvider(), TEXTS[:10], "document", tmp_path)
+    (matrix,) = tmp_path.rglob("matrix-*.npy")
+    matrix.write_bytes(matrix.read_bytes()[:-4] + b"\0\0\0\0")
+
+    def cannot_unlink(self, missing_ok=False):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(C.Path, "unlink", cannot_unlink)
+    with pytest.warns(C.CacheWarning, match="not read; its texts are embedded again"):
+        with pytest.raises(MrlEvalError):  # it cannot write the new matrix either: a clear error, not a score
+            monkeypatch.setattr(F, "_temp", _raise(errno.EROFS))
+            embed_cached(FakeProvider(), TEXTS[:10], "document", tmp_path)
+
+
+def test_a_cache_in_the_old_format_is_ignored_with_one_warning(tmp_path):
+    provider = FakeProvider()
+    old = tmp_path / "fake" / "m-document-0123456789abcdef"
+    old.mkdir(parents=True)
+    np.save(old / "000000.npy", np.zeros((2, 8), np.float32))
+    (old / "000000.keys").write_text("\n".join(C.text_key(t) for t in TEXTS[:2]) + "\n")
+    with pytest.warns(C.CacheWarning, match=f"{re.escape(str(old))} is a cache in the old format"):
+        vectors, n = embed_cached(provider, TEXTS[:2], "document", tmp_path)
+    assert n == 2 and np.abs(vectors).sum() > 0
+
+
+# Writes that fail: a clear MrlEvalError naming the folder
+
+
+def _raise(code: int):
+    def fail(*args, **kwargs):
+        raise OSError(code, os.strerror(code))
+
+    return fail
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [(errno.ENOSPC, "the disk is full"), (errno.EROFS, "not writable"), (errno.EACCES, "not writable")],
+)
+def test_a_failed_write_is_a_clear_error_and_leaves_no_temporary_file(tmp_path, monkeypatch, code, message):
+    embed_cached(FakeProvider(), TEXTS[:5], "document", tmp_path)  # the folder and meta.json exist
+    monkeypatch.setattr(F, "_fill", _raise(code))
+    with pytest.raises(MrlEvalError, match=f"cannot write the embedding cache in {re.escape(str(tmp_path))}.*{message}"):
+        embed_cached(FakeProvider(), TEXTS[:20], "document", tmp_path)
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_a_cache_dir_that_is_a_file_is_a_clear_error(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(MrlEvalError, match="cannot write the embedding cache"):
+        embed_cached(FakeProvider(), TEXTS[:5], "document", tmp_path / "file")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a read-only folder anyway")
+def test_a_read_only_cache_dir_is_a_clear_error_and_a_complete_one_is_still_read(tmp_path):
+    embed_cached(FakeProvider(), TEXTS[:5], "document", tmp_path)
+    for folder in [tmp_path, *tmp_path.rglob("*")]:
+        if folder.is_dir():
+            folder.chmod(0o555)
+    try:
+        _, n = embed_cached(FakeProvider(), TEXTS[:5], "document", tmp_path)
+        assert n == 0
+        with pytest.raises(MrlEvalError, match="not writable"):
+            embed_cached(FakeProvider(), TEXTS[:6], "document", tmp_path)
+    finally:
+        for folder in [tmp_path, *tmp_path.rglob("*")]:
+            if folder.is_dir():
+                folder.chmod(0o755)

@@ -10,6 +10,7 @@ import contextlib
 import functools
 import json
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,9 +38,12 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 @contextlib.contextmanager
 def exit_codes() -> Iterator[None]:
-    """The one place errors become exit codes; anything else is a bug and keeps its traceback."""
+    """The one place errors become exit codes; anything else is a bug and keeps its traceback. Warnings from the
+    core (a damaged cache file, truncated inputs) are shown as one line each on stderr."""
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            yield
     except UsageError as e:
         err.print("[red]Usage error:[/red] ", end="", markup=True)
         err.print(str(e), markup=False)
@@ -51,6 +55,10 @@ def exit_codes() -> Iterator[None]:
     except KeyboardInterrupt:
         err.print("\nInterrupted. Embedded batches are cached; run the same command again to resume.")
         raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
+def _show_warning(message: Warning | str, category: type[Warning], *args: object, **kwargs: object) -> None:
+    err.print(f"Warning: {str(message).removeprefix('mrl-eval: ')}", markup=False)
 
 
 # The settings file
