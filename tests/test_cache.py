@@ -279,10 +279,10 @@ def test_a_damaged_file_in_a_read_only_place_is_skipped_not_scored(tmp_path, mon
         raise PermissionError(13, "Permission denied")
 
     monkeypatch.setattr(C.Path, "unlink", cannot_unlink)
-    with pytest.warns(C.CacheWarning, match="not read; its texts are embedded again"):
-        with pytest.raises(MrlEvalError):  # it cannot write the new matrix either: a clear error, not a score
-            monkeypatch.setattr(F, "_temp", _raise(errno.EROFS))
-            embed_cached(FakeProvider(), TEXTS[:10], "document", tmp_path)
+    monkeypatch.setattr(F, "_temp", _raise(errno.EROFS))
+    # it cannot write the new matrix either: a clear error, never a score from the damaged one
+    with pytest.warns(C.CacheWarning, match="not read; its texts are embedded again"), pytest.raises(MrlEvalError):
+        embed_cached(FakeProvider(), TEXTS[:10], "document", tmp_path)
 
 
 def test_a_cache_in_the_old_format_is_ignored_with_one_warning(tmp_path):
@@ -313,7 +313,9 @@ def _raise(code: int):
 def test_a_failed_write_is_a_clear_error_and_leaves_no_temporary_file(tmp_path, monkeypatch, code, message):
     embed_cached(FakeProvider(), TEXTS[:5], "document", tmp_path)  # the folder and meta.json exist
     monkeypatch.setattr(F, "_fill", _raise(code))
-    with pytest.raises(MrlEvalError, match=f"cannot write the embedding cache in {re.escape(str(tmp_path))}.*{message}"):
+    with pytest.raises(
+        MrlEvalError, match=f"cannot write the embedding cache in {re.escape(str(tmp_path))}.*{message}"
+    ):
         embed_cached(FakeProvider(), TEXTS[:20], "document", tmp_path)
     assert not list(tmp_path.rglob("*.tmp"))
 

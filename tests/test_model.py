@@ -39,7 +39,7 @@ def _env(cache: Path) -> dict[str, str]:
 
 
 def _shards(cache: Path) -> int:
-    return len(list(cache.rglob("*.keys")))
+    return len(list(cache.rglob("*.npz")))  # one file per finished batch
 
 
 def _interrupt_after_shards(cwd: Path, cache: Path, n: int, sig: int) -> subprocess.CompletedProcess:
