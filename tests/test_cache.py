@@ -1,14 +1,18 @@
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import io
 import os
 import re
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mrl_eval.data import cache as C
 from mrl_eval.data import cache_files as F
@@ -281,7 +285,7 @@ def test_a_damaged_file_in_a_read_only_place_is_skipped_not_scored(tmp_path, mon
     monkeypatch.setattr(C.Path, "unlink", cannot_unlink)
     monkeypatch.setattr(F, "_temp", _raise(errno.EROFS))
     # it cannot write the new matrix either: a clear error, never a score from the damaged one
-    with pytest.warns(C.CacheWarning, match="not read; its texts are embedded again"), pytest.raises(MrlEvalError):
+    with pytest.warns(C.CacheWarning, match="not read; it is assembled again"), pytest.raises(MrlEvalError):
         embed_cached(FakeProvider(), TEXTS[:10], "document", tmp_path)
 
 
@@ -326,8 +330,14 @@ def test_a_cache_dir_that_is_a_file_is_a_clear_error(tmp_path):
         embed_cached(FakeProvider(), TEXTS[:5], "document", tmp_path / "file")
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a read-only folder anyway")
 def test_a_read_only_cache_dir_is_a_clear_error_and_a_complete_one_is_still_read(tmp_path):
+    probe = tmp_path / "probe"
+    probe.mkdir(mode=0o555)
+    try:
+        (probe / "x").touch()
+        pytest.skip("this user writes into read-only folders anyway (root with CAP_DAC_OVERRIDE)")
+    except PermissionError:
+        pass
     embed_cached(FakeProvider(), TEXTS[:5], "document", tmp_path)
     for folder in [tmp_path, *tmp_path.rglob("*")]:
         if folder.is_dir():
@@ -341,3 +351,36 @@ def test_a_read_only_cache_dir_is_a_clear_error_and_a_complete_one_is_still_read
         for folder in [tmp_path, *tmp_path.rglob("*")]:
             if folder.is_dir():
                 folder.chmod(0o755)
+
+
+def test_no_texts_give_an_empty_matrix_and_write_none(tmp_path):
+    vectors, n = embed_cached(FakeProvider(), [], "document", tmp_path)
+    assert vectors.shape[0] == 0 and n == 0 and not list(tmp_path.rglob("matrix-*"))
+
+
+# Fuzz: whatever bytes a shard file holds, reading it either gives its true keys or raises Damaged
+
+
+def _valid_shard_bytes() -> tuple[bytes, list[str]]:
+    keys = [C.text_key(t) for t in TEXTS[:4]]
+    buf = io.BytesIO()
+    np.savez(buf, keys=np.array(keys, dtype="S64"), vectors=np.ones((4, 8), np.float32))
+    return buf.getvalue(), keys
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.one_of(st.binary(max_size=1500), st.tuples(st.integers(0, 10_000), st.binary(min_size=1, max_size=8))))
+def test_any_bytes_in_a_shard_read_as_its_true_keys_or_as_damaged(damage):
+    data, keys = _valid_shard_bytes()
+    if isinstance(damage, tuple):  # overwrite a few bytes of a valid shard
+        at, patch = damage[0] % len(data), damage[1]
+        data = data[:at] + patch + data[at + len(patch) :]
+    else:
+        data = damage
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / ("0" * F.NAME_HEX + F.SHARD_SUFFIX)
+        path.write_bytes(data)
+        with contextlib.suppress(F.Damaged):
+            assert F.read_shard_keys(path, np.dtype("float32")) == keys
+        with pytest.raises(F.Damaged):  # the name is not its checksum
+            F.read_shard(path, np.dtype("float32"))

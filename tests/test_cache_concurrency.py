@@ -27,7 +27,8 @@ from mrl_eval.providers.openai import OpenAIProvider
 from tests.conftest import ROOT, data_path
 from tests.test_openai import MODEL, api_env, backend  # noqa: F401 - fixtures
 
-BATCH = 3  # inputs per request: many small shards, so concurrent writers interleave often
+BATCH = 1  # inputs per request: a shard per text, so concurrent writers interleave often (with the old cache, this
+# setting gave wrong per-query scores in all three parallel runs)
 
 
 def _subset(source: Path, folder: Path, n_docs: int, n_queries: int) -> Path:
@@ -72,7 +73,7 @@ def _env() -> dict[str, str]:
 
 def _cli_args(data: Path, port: int, cache: Path) -> list[str]:
     return ["sweep", str(data), "--provider", "openai", "--base-url", _url(port), "--model", MODEL, "--batch-size",
-            str(BATCH), "--concurrency", "2", "--dims", "96,384", "--resamples", "100", "--cache-dir", str(cache)]  # fmt: skip
+            str(BATCH), "--concurrency", "4", "--dims", "96,384", "--resamples", "100", "--cache-dir", str(cache)]  # fmt: skip
 
 
 def _start(data: Path, port: int, cache: Path) -> subprocess.Popen:

@@ -101,19 +101,19 @@ class VectorCache:
 
     @staticmethod
     def _warn_old_format(provider_dir: Path, prefix: str) -> None:
-        old = [p.parent for p in provider_dir.glob(f"{prefix}*/*.keys")]
+        old = [p.parent for p in provider_dir.glob(f"{prefix}*/000000.keys")]  # format 1 numbered from 0
         for folder in sorted(set(old) - _warned_old):
             _warned_old.add(folder)
             _warn(f"{folder} is a cache in the old format, which is not read (its texts are embedded again); delete it")
 
-    def _discard(self, path: Path, err: F.Damaged) -> None:
-        """Forget a damaged file's rows and remove it, so they are embedded again; say so, naming it."""
+    def _discard(self, path: Path, err: F.Damaged, then: str = "its texts are embedded again") -> None:
+        """Forget a damaged file's rows and remove it, so they are made again; say so, naming it."""
         self._where = {k: v for k, v in self._where.items() if v[0] != path}
         try:
             path.unlink(missing_ok=True)
-            fate = "removed; its texts are embedded again"
+            fate = f"removed; {then}"
         except OSError:
-            fate = "not read; its texts are embedded again (delete it)"
+            fate = f"not read; {then} (delete it)"
         _warn(f"damaged cache file {path} ({err}) {fate}")
 
     def missing(self, keys: Sequence[str]) -> list[str]:
@@ -134,12 +134,14 @@ class VectorCache:
             except FileNotFoundError:
                 continue
             except F.Damaged as err:
-                self._discard(path, err)
+                self._discard(path, err, then="it is assembled again from the shards")
         return None
 
     def gather(self, keys: Sequence[str]) -> np.ndarray | None:
         """Rows for `keys`, in order, as one read-only memory-mapped matrix (assembled once, then reused), or None
         when a shard turned out damaged: it was discarded, and `missing` now lists its texts."""
+        if not keys:
+            return np.zeros((0, 0), self.dtype)
         stem = "matrix-" + hashlib.sha256("\n".join(keys).encode()).hexdigest()[:20]
         matrix = self._matrix(stem, len(keys))
         if matrix is not None:

@@ -64,7 +64,11 @@ def _fill(fd: int, data: bytes) -> None:
 def _reserve(fd: int, size: int) -> None:
     """Claim `size` bytes now, so a full disk is an OSError here rather than a SIGBUS in a memory map later."""
     if size and hasattr(os, "posix_fallocate"):
-        os.posix_fallocate(fd, 0, size)
+        try:
+            os.posix_fallocate(fd, 0, size)
+        except OSError as err:
+            if err.errno not in (errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP):  # a file system that cannot say
+                raise
 
 
 def _temp(folder: Path, name: str) -> tuple[int, Path]:
