@@ -592,7 +592,7 @@ def test_sweep_cli_end_to_end_json(cli_env, proxy, tiny, clean):
     assert all(set(r["metrics"]) >= {"ndcg@10", "recall@100"} for r in doc["results"])
     model = doc["model"]
     assert (model["provider"], model["name"], model["full_dim"]) == ("openai", MODEL, 384)
-    assert model["fingerprint"] == f"127.0.0.1:{proxy.port}/{MODEL}" and model["base_url"] == proxy.url
+    assert model["fingerprint"] == f"{proxy.url}/{MODEL}" and model["base_url"] == proxy.url
     assert model["cost"]["texts"] == N_DOCS + N_QUERIES and model["cost"]["usd"] is None  # a local model
     assert doc["embedded_now"] == N_DOCS + N_QUERIES
     assert sorted(proxy.forwarded()) == sorted(set(proxy.forwarded()))  # no text sent twice

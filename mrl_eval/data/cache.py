@@ -156,7 +156,7 @@ class VectorCache:
             dim = next(iter(shards.values())).shape[1] if shards else 0
             pieces = self._pieces(keys, shards)
             path = F.write_matrix(self.dir, stem, pieces, (len(keys), dim), self.dtype)
-        return F.read_matrix(path, len(keys), self.dtype)
+        return np.load(path, mmap_mode="r", allow_pickle=False)  # checked as it was written
 
     def _read_shards(self, paths: set[Path]) -> dict[Path, np.ndarray] | None:
         """Every shard's rows, fully checked; None after discarding the damaged ones (and any of another dim)."""
