@@ -368,7 +368,7 @@ def _valid_shard_bytes() -> tuple[bytes, list[str]]:
     return buf.getvalue(), keys
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=400, deadline=None)
 @given(st.one_of(st.binary(max_size=1500), st.tuples(st.integers(0, 10_000), st.binary(min_size=1, max_size=8))))
 def test_any_bytes_in_a_shard_read_as_its_true_keys_or_as_damaged(damage):
     data, keys = _valid_shard_bytes()

@@ -155,7 +155,7 @@ class VectorCache:
                 return None
             dim = next(iter(shards.values())).shape[1] if shards else 0
             pieces = self._pieces(keys, shards)
-            path = F.write_matrix(self.dir, stem, pieces, (len(keys), dim), self.dtype)
+            path = F.write_matrix(self.dir, stem, pieces, shape=(len(keys), dim), dtype=self.dtype)
         return np.load(path, mmap_mode="r", allow_pickle=False)  # checked as it was written
 
     def _read_shards(self, paths: set[Path]) -> dict[Path, np.ndarray] | None:

@@ -16,9 +16,11 @@ import hashlib
 import io
 import os
 import re
+import struct
 import tempfile
 import time
 import zipfile
+import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -173,7 +175,10 @@ def _guarded(what: str) -> Iterator[None]:
         yield
     except (Damaged, FileNotFoundError):
         raise
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, UnicodeDecodeError) as err:
+    # zipfile raises NotImplementedError for an unknown compression byte and RuntimeError for an "encrypted" flag;
+    # a header claiming a huge array makes numpy raise MemoryError (found by the fuzz test)
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, NotImplementedError, RuntimeError,
+            struct.error, zlib.error, OverflowError, MemoryError) as err:  # fmt: skip
         raise Damaged(f"{what}: {type(err).__name__}: {err}") from err
 
 
@@ -229,12 +234,18 @@ def read_matrix(path: Path, n_rows: int, dtype: np.dtype) -> np.ndarray:
     return matrix
 
 
-def write_matrix(folder: Path, stem: str, pieces: Iterator[tuple[np.ndarray, np.ndarray]], shape: tuple[int, int],
-                 dtype: np.dtype) -> Path:  # fmt: skip
+def write_matrix(
+    folder: Path,
+    stem: str,
+    pieces: Iterator[tuple[np.ndarray, np.ndarray]],
+    *,
+    shape: tuple[int, int],
+    dtype: np.dtype,
+) -> Path:
     """Assemble a matrix from (row positions, rows) pieces into ``<stem>-<sha256>.npy``, atomically."""
     header = io.BytesIO()
-    np.lib.format.write_array_header_1_0(header, {"descr": np.lib.format.dtype_to_descr(dtype),
-                                                  "fortran_order": False, "shape": shape})  # fmt: skip
+    descr = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape}
+    np.lib.format.write_array_header_1_0(header, descr)
     head = header.getvalue()
     tmp: Path | None = None
     try:
