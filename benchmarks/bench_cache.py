@@ -6,6 +6,7 @@ plain read of the same bytes (the floor any scoring pays anyway).
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -62,12 +63,14 @@ def main() -> str:
 
         floor, _ = _seconds(plain_read)
         size_mb = path.stat().st_size / 1e6
+    load = os.getloadavg()[0]  # the times scale with it on a shared machine
     return (
         "## Embedding cache: writing, assembling and checking\n\n"
         f"Synthetic float32 vectors, {N_DOCS:,} texts x {DIM} ({size_mb:,.0f} MB), handed out in requests of {BATCH:,} "
         "by a provider that computes nothing, so the times are the cache's. A fully cached rerun opens the cache "
         "(reads every shard's keys) and checks the assembled matrix against the sha256 in its name before it is "
-        "memory-mapped; the plain read is the same file read once, which scoring pays anyway. All reads hit a warm page cache.\n\n"
+        "memory-mapped; the plain read is the same file read once, which scoring pays anyway. All reads hit a warm page cache. "
+        f"Load average at the end of the run: {load:.1f} on {os.cpu_count()} cores.\n\n"
         "| step | seconds |\n|---|---:|\n"
         f"| first run: write {-(-N_DOCS // BATCH)} shards, then assemble and check the matrix | {first:.2f} |\n"
         f"| fully cached rerun: open, check, memory-map | {rerun:.2f} |\n"
