@@ -209,7 +209,7 @@ def grid_settings(options: dict, methods: tuple[str, ...] = ("prefix",)) -> Grid
     ).check()
 
 
-RAY_KEYS = ("ray", "ray_address", "ray_cpus", "ray_shard_rows")
+RAY_KEYS = ("ray", "ray_address", "ray_cpus", "ray_shard_rows", "ray_workers", "ray_gpus_per_worker")
 
 
 def ray_settings(options: dict) -> RaySettings:
@@ -222,6 +222,8 @@ def ray_settings(options: dict) -> RaySettings:
         address=values["ray_address"],
         num_cpus=values["ray_cpus"],
         shard_rows=values["ray_shard_rows"],
+        workers=values["ray_workers"],
+        gpus_per_worker=values["ray_gpus_per_worker"] or 0.0,
     ).check()
 
 

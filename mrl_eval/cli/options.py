@@ -323,6 +323,20 @@ RayCpusOpt = Annotated[
         help="CPUs of the local cluster that --ray starts (default: all of this machine's).", rich_help_panel=RAY
     ),
 ]
+RayWorkersOpt = Annotated[
+    int | None,
+    typer.Option(
+        help="Embedding workers (model actors) on the cluster (default: one per GPU share with "
+        "--ray-gpus-per-worker, else one per CPU).",
+        rich_help_panel=RAY,
+    ),
+]
+RayGpusOpt = Annotated[
+    float,
+    typer.Option(
+        help="GPUs per embedding worker (0: workers on CPUs; 0.5: two workers share a GPU).", rich_help_panel=RAY
+    ),
+]
 RayShardRowsOpt = Annotated[
     int | None,
     typer.Option(

@@ -40,12 +40,18 @@ class RaySettings:
     address: str | None = None  # None: start a local cluster for this run
     num_cpus: int | None = None  # a local cluster's CPUs (default: all of this machine's)
     shard_rows: int | None = None  # corpus rows per task (default: about two tasks per CPU of the cluster)
+    workers: int | None = None  # embedding actors (default: one per GPU share, else one per CPU)
+    gpus_per_worker: float = 0.0  # GPUs per embedding actor (0: CPU actors)
 
     def check(self) -> RaySettings:
         if self.num_cpus is not None and not 1 <= self.num_cpus <= 4096:
             raise UsageError(f"--ray-cpus {self.num_cpus}: give a number of CPUs from 1 to 4096")
         if self.shard_rows is not None and not 1 <= self.shard_rows <= 10**9:
             raise UsageError(f"--ray-shard-rows {self.shard_rows}: give a number of rows from 1 to 10^9")
+        if self.workers is not None and not 1 <= self.workers <= 100_000:
+            raise UsageError(f"--ray-workers {self.workers}: give a number of workers from 1 to 100000")
+        if not 0 <= self.gpus_per_worker <= 64:
+            raise UsageError(f"--ray-gpus-per-worker {self.gpus_per_worker:g}: give a share of GPUs from 0 to 64")
         return self
 
     @property

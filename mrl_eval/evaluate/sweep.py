@@ -282,27 +282,52 @@ def _load_data(config: SweepConfig) -> tuple[Collection, str]:
     return collection, name
 
 
-def _embed(config: SweepConfig, collection: Collection, progress: ProgressFactory) -> tuple[Vectors, dict, int]:
+def _provider_options(config: SweepConfig) -> dict:
+    """The providers' keyword arguments from the config (None: not given)."""
+    return {
+        "query_prompt": config.query_prompt,
+        "doc_prompt": config.doc_prompt,
+        "query_prompt_name": config.query_prompt_name,
+        "doc_prompt_name": config.doc_prompt_name,
+        "batch_size": config.batch_size,
+        "device": config.device,
+        "base_url": config.base_url,
+        "api_key_env": config.api_key_env,
+        "concurrency": config.concurrency,
+        "max_retries": config.max_retries,
+        "on_long_input": config.on_long_input,
+        "max_cost": config.max_cost,
+    }
+
+
+def _embed(
+    config: SweepConfig, collection: Collection, progress: ProgressFactory, ray_info: dict | None = None
+) -> tuple[Vectors, dict, int]:
     from mrl_eval.data.cache import default_cache_dir, embed_cached, missing_texts
     from mrl_eval.providers import get_provider
 
-    provider = get_provider(
-        config.provider,
-        config.model,
-        query_prompt=config.query_prompt,
-        doc_prompt=config.doc_prompt,
-        query_prompt_name=config.query_prompt_name,
-        doc_prompt_name=config.doc_prompt_name,
-        batch_size=config.batch_size,
-        device=config.device,
-        base_url=config.base_url,
-        api_key_env=config.api_key_env,
-        concurrency=config.concurrency,
-        max_retries=config.max_retries,
-        on_long_input=config.on_long_input,
-        max_cost=config.max_cost,
-    )
+    options = _provider_options(config)
+    provider = get_provider(config.provider, config.model, **dict(options))  # a copy: get_provider pops from it
     cache_dir = config.cache_dir or default_cache_dir()
+    on_ray = 0
+    if ray_info is not None:  # the cluster fills the cache; the single-machine path below then finds it full
+        from mrl_eval.data.ray_embed import fill_cache
+
+        workers = config.ray.workers or (
+            int(ray_info["gpus"] // config.ray.gpus_per_worker) if config.ray.gpus_per_worker else ray_info["cpus"]
+        )
+        for role, texts in (("document", collection.doc_texts), ("query", collection.query_texts)):
+            on_ray += fill_cache(
+                provider,
+                (config.provider, config.model, options),
+                texts,
+                role,
+                cache_dir,
+                config.cache_dtype,
+                workers=max(1, workers),
+                gpus_per_worker=config.ray.gpus_per_worker,
+                progress=progress,
+            )
     if hasattr(provider, "preflight"):  # a paid API: check inputs and estimate the cost before any request
         roles = (("document", collection.doc_texts), ("query", collection.query_texts))
         provider.preflight({r: missing_texts(provider, t, r, cache_dir, config.cache_dtype) for r, t in roles})
@@ -331,7 +356,7 @@ def _embed(config: SweepConfig, collection: Collection, progress: ProgressFactor
         **(provider.info() if hasattr(provider, "info") else {}),  # an API's endpoint, cost estimate, requests
     }
     vectors = Vectors(list(collection.doc_ids), docs, list(collection.query_ids), np.asarray(queries, np.float32))
-    return vectors, model, n_docs + n_queries
+    return vectors, model, on_ray + n_docs + n_queries
 
 
 def _check_vectors_match(collection: Collection, vectors: Vectors, folder: Path) -> None:
@@ -360,25 +385,25 @@ def run(config: SweepConfig, progress: ProgressFactory = _no_progress) -> SweepR
     config.grid.check()
     config.ray.check()
     collection, data_name = _load_data(config)
-    if config.embeddings is not None:
-        vectors = load_vectors(config.embeddings)
-        _check_vectors_match(collection, vectors, config.embeddings)
-        info = read_model_info(config.embeddings)
-        model = {
-            "provider": "precomputed",
-            "name": str(info.get("model") or config.embeddings.name),
-            "fingerprint": file_fingerprint(config.embeddings / "corpus.npy"),
-            "path": str(config.embeddings),
-        }
-        embedded_now = 0
-    else:
-        vectors, model, embedded_now = _embed(config, collection, progress)
-    vectors = pre_truncate(vectors, config.pre_truncate)
-    model["pre_truncate"] = config.pre_truncate
-    model["full_dim"] = vectors.full_dim
-    dims = resolve_dims(config.dims, vectors.full_dim)
     session = ray_cluster(config.ray) if config.ray.active else contextlib.nullcontext(None)
     with session as ray_info:
+        if config.embeddings is not None:
+            vectors = load_vectors(config.embeddings)
+            _check_vectors_match(collection, vectors, config.embeddings)
+            info = read_model_info(config.embeddings)
+            model = {
+                "provider": "precomputed",
+                "name": str(info.get("model") or config.embeddings.name),
+                "fingerprint": file_fingerprint(config.embeddings / "corpus.npy"),
+                "path": str(config.embeddings),
+            }
+            embedded_now = 0
+        else:
+            vectors, model, embedded_now = _embed(config, collection, progress, ray_info)
+        vectors = pre_truncate(vectors, config.pre_truncate)
+        model["pre_truncate"] = config.pre_truncate
+        model["full_dim"] = vectors.full_dim
+        dims = resolve_dims(config.dims, vectors.full_dim)
         result = evaluate(
             vectors,
             collection.qrels,
