@@ -1,4 +1,4 @@
-"""The one exception users see."""
+"""The one exception family users see, and the one warning."""
 
 from __future__ import annotations
 
@@ -7,6 +7,11 @@ MAX_REPORTED_PROBLEMS = 10
 
 class MrlEvalError(Exception):
     """A problem the user can fix; the message names what failed, the offending value and the next step."""
+
+
+class MrlEvalWarning(UserWarning):
+    """Something the user should know that does not stop the run (zero vectors, texts cut to a limit). The core
+    only warns; the CLI prints these on stderr as "Warning: ...", and an API caller gets Python's warnings."""
 
 
 class GateFailed(Exception):

@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from mrl_eval.errors import MrlEvalError, UsageError
+from mrl_eval.errors import MrlEvalError, MrlEvalWarning, UsageError
 
 if TYPE_CHECKING:
     from mrl_eval.cli.config import ConfigFile
@@ -42,6 +42,7 @@ def exit_codes() -> Iterator[None]:
     core (a damaged cache file, truncated inputs) are shown as one line each on stderr."""
     try:
         with warnings.catch_warnings():
+            warnings.simplefilter("always", MrlEvalWarning)  # each one, even under -W error or a filter that hides it
             warnings.showwarning = _show_warning
             yield
     except UsageError as e:

@@ -8,13 +8,15 @@ to that command only and wins over the top level, which is how `max-drop` can me
 allowed regression for `compare`. A flag on the command line always wins: the file fills only the parameters whose
 source is the default. Relative paths in the file are relative to the file's folder.
 
-An unknown key or a value of the wrong type is an input error that names the key and the file.
+An unknown key, a value of the wrong type or out of range is an input error (exit 1) that names the key and the
+file: the values get the same checks as flags (value_checks.py), when the file is read.
 """
 
 from __future__ import annotations
 
 import difflib
 import json
+import re
 import sys
 import types
 import typing
@@ -28,6 +30,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
+from mrl_eval.cli.value_checks import check_value
 from mrl_eval.errors import MrlEvalError
 
 COMMANDS = ("sweep", "recommend", "compare")
@@ -211,7 +214,11 @@ def convert(setting: Setting, raw: Any, where: str, folder: Path, ctx: Any) -> A
         value = setting.param.process_value(ctx, value)
     except Exception as err:  # click's BadParameter (typer vendors click, so the class is not importable portably)
         message = err.format_message() if hasattr(err, "format_message") else str(err)
+        message = re.sub(r"^Invalid value for '[^']*': ", "", message)  # the key is named, not a flag
         raise MrlEvalError(f"{where}: {setting.key} = {_literal(raw)}: {message}") from err
+    problem = check_value(setting.key, value)
+    if problem is not None:
+        raise MrlEvalError(f"{where}: {setting.key} = {_literal(raw)}: {problem}")
     if setting.kind == "path" and value is not None:
         value = Path(value)
     return value

@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from mrl_eval.limits import MAX_BATCH_SIZE, MAX_CONCURRENCY, MAX_RESAMPLES, MAX_RETRIES, MAX_SEED, MIN_RESAMPLES
+
 DATA, MODEL, SWEEP, OUTPUT, BAR = "Data", "Model", "Sweep", "Output", "Quality bar"
 DataArg = Annotated[
     Path | None,
@@ -118,7 +120,8 @@ BatchOpt = Annotated[
     int | None,
     typer.Option(
         min=1,
-        help="Texts per model batch. (default: about 8k tokens per batch on CPU, 32k on GPU, from the model max length; "
+        max=MAX_BATCH_SIZE,
+        help=f"Texts per model batch, 1 to {MAX_BATCH_SIZE:,}. (default: about 8k tokens per batch on CPU, 32k on GPU, from the model max length; "
         "with --provider openai, inputs per request: 2048 to OpenAI, 32 to other servers)",
         rich_help_panel=MODEL,
         show_default=False,
@@ -174,13 +177,27 @@ JsonOpt = Annotated[
 
 STATS = "Statistics"
 ConfidenceOpt = Annotated[
-    float, typer.Option(help="Confidence level of the bootstrap intervals.", rich_help_panel=STATS)
+    float,
+    typer.Option(help="Confidence level of the bootstrap intervals, in [0.5, 1).", rich_help_panel=STATS),
 ]
 ResamplesOpt = Annotated[
-    int, typer.Option(help="Bootstrap resamples and randomization-test resamples.", rich_help_panel=STATS)
+    int,
+    typer.Option(
+        min=MIN_RESAMPLES,
+        max=MAX_RESAMPLES,
+        help=f"Bootstrap resamples and randomization-test resamples, {MIN_RESAMPLES} to {MAX_RESAMPLES:,} (memory: "
+        "16 bytes per resample per dim and metric).",
+        rich_help_panel=STATS,
+    ),
 ]
 SeedOpt = Annotated[
-    int, typer.Option(help="Random seed for resampling and --holdout (recorded in the JSON).", rich_help_panel=STATS)
+    int,
+    typer.Option(
+        min=0,
+        max=MAX_SEED,
+        help="Random seed for resampling and --holdout (recorded in the JSON), 0 to 2^63-1.",
+        rich_help_panel=STATS,
+    ),
 ]
 CiMethodOpt = Annotated[str, typer.Option(help="Bootstrap interval: bca or percentile.", rich_help_panel=STATS)]
 RuleOpt = Annotated[
@@ -365,13 +382,20 @@ ApiKeyEnvOpt = Annotated[
 ]
 ConcurrencyOpt = Annotated[
     int | None,
-    typer.Option(min=1, help="Requests in flight at once. (default: 4)", rich_help_panel=API, show_default=False),
+    typer.Option(
+        min=1,
+        max=MAX_CONCURRENCY,
+        help=f"Requests in flight at once, 1 to {MAX_CONCURRENCY}. (default: 4)",
+        rich_help_panel=API,
+        show_default=False,
+    ),
 ]
 MaxRetriesOpt = Annotated[
     int | None,
     typer.Option(
         min=0,
-        help="Retries of a request after a 429, a 5xx, a timeout or a dropped connection, with exponential backoff "
+        max=MAX_RETRIES,
+        help=f"Retries (0 to {MAX_RETRIES}) of a request after a 429, a 5xx, a timeout or a dropped connection, with exponential backoff "
         "and Retry-After. (default: 6)",
         rich_help_panel=API,
         show_default=False,

@@ -24,6 +24,7 @@ from typing import Any
 
 from mrl_eval.data.collection import Collection
 from mrl_eval.errors import MrlEvalError, raise_problems
+from mrl_eval.limits import MAX_GRADE, MIN_GRADE
 
 ID_FALLBACKS = ("_id", "id")
 QUERY_ID_COLUMNS = ("query-id", "query_id")
@@ -301,6 +302,8 @@ def _parse_relevance(value: Any) -> int | None:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, str) and _INTEGER.fullmatch(value):
+        if len(value.strip().lstrip("+-").lstrip("0")) > 19:
+            return MAX_GRADE + 1  # out of range anyway; int() of a long digit string is slow, and refused past 4300
         return int(value)
     return None
 
@@ -369,6 +372,12 @@ def _load_qrels(path: Path, problems: list[str]) -> tuple[dict[str, dict[str, in
         relevance = _parse_relevance(raw_relevance)
         if relevance is None:
             problems.append(f"{where}: non-integer relevance {_clip(raw_relevance)}")
+        elif not MIN_GRADE <= relevance <= MAX_GRADE:
+            problems.append(
+                f"{where}: relevance {_clip(raw_relevance)} is out of range; grades are whole numbers from "
+                f"{MIN_GRADE:,} to {MAX_GRADE:,} (usually 0, 1, 2)"
+            )
+            relevance = None
         if query_id is None or doc_id is None or relevance is None:
             continue
         pair = (query_id, doc_id)

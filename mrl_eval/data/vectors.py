@@ -6,7 +6,9 @@ One row per id, in id-file order, any float dtype, not necessarily normalised. L
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import numpy as np
 from mrl_eval.errors import MrlEvalError, raise_problems
 
 _CHECK_ROWS = 65536
+WORKING_DTYPE = np.float32  # what retrieval scores in (then rescored in float64 from the same values)
 
 
 @dataclass(frozen=True)
@@ -43,15 +46,26 @@ def read_model_info(folder: Path) -> dict:
     return info if isinstance(info, dict) else {}
 
 
+def split_lines(text: str) -> list[str]:
+    """Lines split on "\n" only ("\r\n" tolerated), the last newline optional. Not `str.splitlines()`, which also
+    splits on U+2028, U+0085 and other characters an id may hold, shifting every later row."""
+    lines = [line.removesuffix("\r") for line in text.split("\n")]
+    return lines[:-1] if lines and lines[-1] == "" else lines
+
+
 def _read_ids(path: Path, problems: list[str]) -> list[str]:
     if not path.is_file():
         problems.append(f"{path}: file not found (one id per line, in the row order of the .npy file)")
         return []
     try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
+        text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as err:
         problems.append(f"{path}: not UTF-8 (byte {err.start}); save it as UTF-8")
         return []
+    except OSError as err:
+        problems.append(f"{path}: cannot read the file ({err.strerror or err})")
+        return []
+    lines = split_lines(text)
     seen: dict[str, int] = {}
     ids = []
     for n, line in enumerate(lines, start=1):
@@ -83,6 +97,11 @@ def _read_matrix(path: Path, problems: list[str]) -> np.ndarray | None:
     except (OSError, EOFError) as err:
         problems.append(f"{path}: not a readable .npy file ({err or 'empty file'})")
         return None
+    if not isinstance(matrix, np.ndarray):  # np.load opens an .npz archive (a zip of arrays) whatever its name
+        with contextlib.suppress(AttributeError):
+            matrix.close()
+        problems.append(f"{path}: is an .npz archive, not a .npy array; save one array with np.save(path, array)")
+        return None
     if matrix.dtype.kind != "f":
         problems.append(f"{path}: dtype {matrix.dtype} is not a float type; save float16/32/64 vectors")
         return None
@@ -92,13 +111,54 @@ def _read_matrix(path: Path, problems: list[str]) -> np.ndarray | None:
     return matrix
 
 
-def _first_non_finite(matrix: np.ndarray) -> int | None:
+def _working_blocks(matrix: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+    """(first row, rows) of `matrix` in blocks, cast to the working dtype (float32) as scoring casts them: a float64
+    value beyond float32's range becomes inf there, and one below its smallest subnormal becomes 0."""
     for start in range(0, matrix.shape[0], _CHECK_ROWS):
-        block = np.asarray(matrix[start : start + _CHECK_ROWS])
+        with np.errstate(over="ignore", under="ignore"):
+            yield start, np.asarray(matrix[start : start + _CHECK_ROWS], dtype=WORKING_DTYPE)
+
+
+def _first_non_finite(matrix: np.ndarray) -> int | None:
+    for start, block in _working_blocks(matrix):
         bad = np.flatnonzero(~np.isfinite(block).all(axis=1))
         if bad.size:
             return start + int(bad[0])
     return None
+
+
+def zero_prefix_rows(matrix: np.ndarray, dims: Sequence[int]) -> dict[int, np.ndarray]:
+    """dim -> the rows whose first `dim` values are all zero in the working dtype (such a row scores 0 against
+    everything at that dim, so its rank is decided by the tie rule alone)."""
+    found: dict[int, list[np.ndarray]] = {d: [] for d in dims}
+    for start, block in _working_blocks(matrix):
+        nonzero = np.cumsum(block != 0, axis=1)
+        for d in dims:
+            found[d].append(start + np.flatnonzero(nonzero[:, d - 1] == 0))
+    return {d: np.concatenate(rows) if rows else np.empty(0, np.int64) for d, rows in found.items()}
+
+
+def zero_vector_notes(vectors: Vectors, dims: Sequence[int], shown: int = 3) -> list[str]:
+    """One line per role and dim where some vectors are all zero: the count and the first few ids."""
+    notes = []
+    for role, ids, matrix in (
+        ("document", vectors.doc_ids, vectors.docs),
+        ("query", vectors.query_ids, vectors.queries),
+    ):
+        zero = zero_prefix_rows(matrix, dims)
+        full = vectors.full_dim
+        for d in sorted(zero):
+            rows = zero[d]
+            if not rows.size or (d != full and rows.size == zero[full].size):
+                continue  # zero in full: said once, at the full dim
+            examples = ", ".join(repr(ids[i]) for i in rows[:shown]) + (", ..." if rows.size > shown else "")
+            where = "all zero" if d == full else f"zero in their first {d} values"
+            notes.append(
+                f"{rows.size} {role} vector{'s are' if rows.size != 1 else ' is'} {where} ({examples}); "
+                f"{'they score' if rows.size != 1 else 'it scores'} 0 against every "
+                f"{'query' if role == 'document' else 'document'}{'' if d == full else f' at dim {d}'}"
+            )
+    return notes
 
 
 def load_vectors(folder: Path) -> Vectors:

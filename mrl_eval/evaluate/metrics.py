@@ -117,10 +117,13 @@ def evaluate(
         return {}
     if not rows:
         return {name: {} for name in parsed}
-    width = max(k for _, k in parsed.values())
+    judged = [qrels[query_id] for query_id in evaluated]
+    # Past the ranking's depth and past a query's number of judgments every cumulative sum below is constant, so the
+    # arrays stop there: a cutoff far beyond the corpus (recall@100000000000) costs no more than the corpus itself.
+    deepest = max(k for _, k in parsed.values())
+    width = max(1, min(deepest, max(ranked.shape[1], max(map(len, judged)))))
 
     ranking = _compact(ranked[rows].astype(np.int64, copy=False))[:, :width]
-    judged = [qrels[query_id] for query_id in evaluated]
     rel = _relevance_matrix(ranking, doc_ids, judged, width)
     gain = np.maximum(rel, 0).astype(np.float64)
     is_rel = rel >= RELEVANCE_LEVEL
@@ -141,11 +144,11 @@ def evaluate(
     rel_found = np.cumsum(is_rel, axis=1, dtype=np.float64)
     ranks = np.arange(1, width + 1, dtype=np.float64)
     precision_sum = np.cumsum(np.where(is_rel, rel_found / ranks, 0.0), axis=1)
-    first_rel = np.where(is_rel.any(axis=1), is_rel.argmax(axis=1) + 1, width + 1)
+    first_rel = np.where(is_rel.any(axis=1), is_rel.argmax(axis=1) + 1, np.inf)
 
     results: dict[str, dict[str, float]] = {}
     for name, (metric, k) in parsed.items():
-        col = k - 1
+        col = min(k, width) - 1
         if metric == "ndcg":
             top = idcg[:, col]
             values = np.where(top > 0, dcg[:, col] / np.where(top > 0, top, 1.0), 0.0)

@@ -24,7 +24,8 @@ from statistics import NormalDist
 
 import numpy as np
 
-from mrl_eval.errors import UsageError
+from mrl_eval.errors import MrlEvalError, UsageError
+from mrl_eval.limits import MAX_RESAMPLES, MAX_SEED, MIN_RESAMPLES, MIN_SEED
 
 _STD_NORMAL = NormalDist()
 
@@ -45,10 +46,17 @@ class StatsSettings:
     method: str = "bca"  # or "percentile"
 
     def check(self) -> StatsSettings:
-        if not 0.5 <= self.confidence < 1:
+        if isinstance(self.confidence, bool) or not 0.5 <= self.confidence < 1:
             raise UsageError(f"--confidence {self.confidence:g}: give a level in [0.5, 1), e.g. 0.95")
-        if self.resamples < 100:
-            raise UsageError(f"--resamples {self.resamples}: use at least 100 (default 10000)")
+        if isinstance(self.resamples, bool) or not isinstance(self.resamples, int):
+            raise UsageError(f"--resamples {self.resamples!r}: give a whole number, e.g. 10000")
+        if not MIN_RESAMPLES <= self.resamples <= MAX_RESAMPLES:
+            raise UsageError(
+                f"--resamples {self.resamples}: give {MIN_RESAMPLES:,} to {MAX_RESAMPLES:,} (default 10,000); "
+                "more resamples cost time and memory and change the intervals very little"
+            )
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not MIN_SEED <= self.seed <= MAX_SEED:
+            raise UsageError(f"--seed {self.seed!r}: give a whole number from {MIN_SEED} to 2^63-1, e.g. 0")
         if self.method not in ("bca", "percentile"):
             raise UsageError(f"--ci-method {self.method!r}: choose bca or percentile")
         return self
@@ -63,6 +71,21 @@ def interval_warning(n_queries: int) -> str | None:
         f"at least {MIN_QUERIES_FOR_INTERVALS} to mean anything (with one query every interval is a point and p = 1), "
         "so the lower-bound and non-inferior rules act like point here. Judge more queries."
     )
+
+
+def check_bootstrap_memory(resamples: int, columns: int) -> None:
+    """Refuse, before any work, a bootstrap whose resample means (and their sorted copy) exceed the memory free."""
+    from mrl_eval.evaluate.retrieval import available_memory
+
+    needed = 2 * resamples * columns * 8
+    available = available_memory()
+    if available is not None and needed > available:
+        fits = max(0, available // (2 * columns * 8))
+        raise MrlEvalError(
+            f"--resamples {resamples}: the bootstrap of {columns} columns (dims x metrics, and their deltas) needs "
+            f"{needed / 1024**3:.1f} GiB but {available / 1024**3:.1f} GiB is free; give --resamples {fits:,} or "
+            "fewer, or sweep fewer dims or metrics"
+        )
 
 
 def _blocks(n: int, resamples: int) -> list[int]:
@@ -170,6 +193,7 @@ def summarize(
     full = np.array([[per_query[full_dim][m][q] for _, m in columns] for q in query_ids], dtype=np.float64)
     deltas = values - full
     both = np.concatenate([values, deltas], axis=1)
+    check_bootstrap_memory(settings.resamples, both.shape[1])
     boot = bootstrap_means(both, settings.resamples, settings.seed)
     low, high = confidence_intervals(both, boot, settings.confidence, settings.method)
     p = paired_p_values(deltas, settings.resamples, settings.seed)

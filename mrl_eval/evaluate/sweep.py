@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import re
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,8 +15,8 @@ import numpy as np
 from mrl_eval.data.collection import Collection
 from mrl_eval.data.collections import check_qrels, load_collection
 from mrl_eval.data.pre_truncate import check_pre_truncate, pre_truncate
-from mrl_eval.data.vectors import Vectors, load_vectors, read_model_info
-from mrl_eval.errors import MrlEvalError, UsageError, raise_problems
+from mrl_eval.data.vectors import Vectors, load_vectors, read_model_info, zero_vector_notes
+from mrl_eval.errors import MrlEvalError, MrlEvalWarning, UsageError, raise_problems
 from mrl_eval.evaluate import metrics as M
 from mrl_eval.evaluate.per_query_losses import query_losses
 from mrl_eval.evaluate.ray_search import RaySettings
@@ -404,6 +405,8 @@ def run(config: SweepConfig, progress: ProgressFactory = _no_progress) -> SweepR
         model["pre_truncate"] = config.pre_truncate
         model["full_dim"] = vectors.full_dim
         dims = resolve_dims(config.dims, vectors.full_dim)
+        for note in zero_vector_notes(vectors, dims):
+            warnings.warn(note, MrlEvalWarning, stacklevel=2)
         result = evaluate(
             vectors,
             collection.qrels,

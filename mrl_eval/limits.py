@@ -1,0 +1,27 @@
+"""The bounds of numeric inputs, in one place (no imports: the CLI's option declarations read them at start-up).
+
+Each bound follows from memory or time, not taste; docs/input-checks.md gives the reasoning to users.
+"""
+
+from __future__ import annotations
+
+# Bootstrap and randomization-test resamples. The resample means are a (resamples x 2 * cells) float64 matrix,
+# sorted once more for the intervals: at the upper bound, 16 MB per cell (dim x metric), and a run of a million
+# resamples already resolves p-values to 1e-6. The lower bound keeps a 95% interval from resting on a handful of
+# resamples.
+MIN_RESAMPLES, MAX_RESAMPLES = 100, 1_000_000
+
+# numpy's SeedSequence takes any non-negative integer; an int64 keeps the seed exact in every JSON reader that
+# parses integers as int64 (ranx, pandas, DuckDB).
+MIN_SEED, MAX_SEED = 0, 2**63 - 1
+
+# Relevance grades: trec_eval reads them as a C long, and the metric code keeps them in int64 arrays. A grade
+# within 32 bits leaves the sums of many grades (ideal DCG) exact in int64 and float64.
+MIN_GRADE, MAX_GRADE = -(2**31), 2**31 - 1
+
+# Texts per model batch and requests in flight: past these the batch no longer fits a GPU's memory at typical text
+# lengths, and an API server refuses the concurrency long before.
+MAX_BATCH_SIZE = 65_536
+MAX_CONCURRENCY = 256
+# Retries of one request: exponential backoff capped at a minute makes 100 retries well over an hour of waiting.
+MAX_RETRIES = 100
