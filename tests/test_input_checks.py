@@ -1,0 +1,274 @@
+"""Regression tests for hostile inputs found by hand (issue 12, "No traceback, on any input"): each test is named
+after the input that ended in a traceback, a hang or a silently wrong number, and checks the clear message (exit 1
+or 2) or the correct result that replaced it. The generated inputs are in test_fuzz.py."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import pytrec_eval
+from typer.testing import CliRunner
+
+from mrl_eval.cli.app import app
+from mrl_eval.data.collections import load_collection
+from mrl_eval.data.vectors import load_vectors, split_lines
+from mrl_eval.errors import MrlEvalError, MrlEvalWarning, UsageError
+from mrl_eval.evaluate import metrics as M
+from mrl_eval.evaluate import stats as S
+from mrl_eval.evaluate.stats import StatsSettings
+
+runner = CliRunner()
+DIM = 8
+DOCS = [f"d{i}" for i in range(12)]
+QUERIES = ["q1", "q2", "q3"]
+QRELS = "query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t2\nq3\td3\t1\nq3\td4\t1\n"
+
+
+def _invoke(args: list[object]):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _vectors(
+    root: Path,
+    docs: np.ndarray | None = None,
+    queries: np.ndarray | None = None,
+    doc_ids: list[str] | None = None,
+    qrels: str = QRELS,
+) -> tuple[Path, Path]:
+    """An embeddings folder (12 docs, 3 queries, 8 dims unless given) and a qrels file under root."""
+    rng = np.random.default_rng(7)
+    folder = root / "emb"
+    folder.mkdir(parents=True, exist_ok=True)
+    docs = rng.standard_normal((len(DOCS), DIM)).astype(np.float32) if docs is None else docs
+    queries = rng.standard_normal((len(QUERIES), DIM)).astype(np.float32) if queries is None else queries
+    np.save(folder / "corpus.npy", docs)
+    np.save(folder / "queries.npy", queries)
+    (folder / "corpus_ids.txt").write_text("\n".join(doc_ids or DOCS) + "\n", encoding="utf-8")
+    (folder / "queries_ids.txt").write_text("\n".join(QUERIES) + "\n", encoding="utf-8")
+    (root / "qrels.tsv").write_text(qrels, encoding="utf-8")
+    return folder, root / "qrels.tsv"
+
+
+def _sweep(root: Path, *extra: object):
+    folder, qrels = _vectors(root) if not (root / "emb").is_dir() else (root / "emb", root / "qrels.tsv")
+    return _invoke(["sweep", "--embeddings", folder, "--qrels", qrels, "-o", root / "out", *extra])
+
+
+# --- numeric options: bounds that follow from memory and time ------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["100000000", "123456789012345678901234567"])
+def test_resamples_100000000_and_27_digits_are_usage_errors_not_oom_or_hang(tmp_path, value):
+    result = _sweep(tmp_path, "--resamples", value)
+    assert result.exit_code == 2, result.output
+    assert "--resamples" in result.output and "1000000" in _flat(result.output)
+    assert not (tmp_path / "out").exists()
+
+
+def test_seed_minus_one_is_a_usage_error(tmp_path):
+    result = _sweep(tmp_path, "--seed", -1)
+    assert result.exit_code == 2, result.output
+    assert "--seed" in result.output
+
+
+@pytest.mark.parametrize(
+    ("settings", "flag"),
+    [
+        (StatsSettings(resamples=10**27), "--resamples"),
+        (StatsSettings(resamples=99), "--resamples"),
+        (StatsSettings(seed=-1), "--seed"),
+        (StatsSettings(seed=2**63), "--seed"),
+        (StatsSettings(confidence=float("nan")), "--confidence"),
+    ],
+)
+def test_stats_settings_out_of_bounds_from_the_api_are_usage_errors(settings, flag):
+    with pytest.raises(UsageError, match=flag):
+        settings.check()
+
+
+def test_bootstrap_larger_than_free_memory_is_refused_before_it_starts(monkeypatch):
+    monkeypatch.setattr("mrl_eval.evaluate.retrieval.available_memory", lambda: 16 * 1024**2)
+    per_query = {d: {"ndcg@10": {"q1": 0.5, "q2": 0.25, "q3": 1.0}} for d in (4, 8)}
+    with pytest.raises(MrlEvalError, match=r"--resamples 1000000: .* give --resamples [0-9,]+ or fewer"):
+        S.summarize(per_query, 8, ["q1", "q2", "q3"], StatsSettings(resamples=1_000_000))
+
+
+def test_metrics_recall_at_100000000000_scores_like_the_whole_corpus_without_allocating_it(tmp_path):
+    result = _sweep(tmp_path, "--metrics", "recall@100000000000,ndcg@100000000000,precision@100000000000", "--json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    full = next(r for r in doc["results"] if r["dim"] == DIM)["metrics"]
+    # Every document is ranked, so every relevant one is found; precision divides by K (trec_eval's P.k).
+    assert full["recall@100000000000"] == 1.0
+    assert full["precision@100000000000"] == pytest.approx((1 + 1 + 2) / 3 / 1e11)
+
+
+def test_cutoff_past_the_ranking_depth_matches_pytrec_eval():
+    """A ranking of 3 documents with 5 judged relevant: nDCG's ideal list is longer than the ranking, and every
+    metric at K = 10**12 must equal trec_eval's at a K well past both (here 50)."""
+    doc_ids = [f"d{i}" for i in range(10)]
+    qrels = {"q": {"d0": 2, "d3": 1, "d5": 1, "d7": 3, "d9": 1}}
+    ranked = np.array([[3, 1, 7]])
+    ours = M.evaluate(
+        ["q"], ranked, doc_ids, qrels, ["ndcg@1000000000000", "recall@1000000000000", "map@1000000000000"]
+    )
+    run = {"q": {doc_ids[i]: float(3 - r) for r, i in enumerate(ranked[0])}}
+    oracle = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.50", "recall.50", "map_cut.50"}).evaluate(run)["q"]
+    assert ours["ndcg@1000000000000"]["q"] == pytest.approx(oracle["ndcg_cut_50"], abs=1e-12)
+    assert ours["recall@1000000000000"]["q"] == pytest.approx(oracle["recall_50"], abs=1e-12)
+    assert ours["map@1000000000000"]["q"] == pytest.approx(oracle["map_cut_50"], abs=1e-12)
+
+
+def test_mrr_at_a_cutoff_past_the_ranking_is_zero_when_nothing_relevant_was_found():
+    ranked = np.array([[0, 1]])
+    ours = M.evaluate(["q"], ranked, ["d0", "d1", "d2"], {"q": {"d2": 1}}, ["mrr@1000"])
+    assert ours["mrr@1000"]["q"] == 0.0
+
+
+# --- data ---------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("grade", [str(2**63), str(-(2**63) - 1), "9" * 5000])
+def test_qrels_grade_of_2_pow_63_is_named_as_out_of_range(tmp_path, grade):
+    _vectors(tmp_path, qrels=QRELS + f"q1\td5\t{grade}\n")
+    with pytest.raises(MrlEvalError, match=r"qrels.tsv:6: relevance .* is out of range"):
+        load_collection(qrels=tmp_path / "qrels.tsv", require_texts=False)
+
+
+def test_npz_saved_as_corpus_npy_is_named(tmp_path):
+    folder, _ = _vectors(tmp_path)
+    with (folder / "corpus.npy").open("wb") as fh:
+        np.savez(fh, vectors=np.ones((len(DOCS), DIM), np.float32))
+    with pytest.raises(MrlEvalError, match=r"corpus.npy: is an .npz archive"):
+        load_vectors(folder)
+
+
+@pytest.mark.parametrize("value", [1e39, -3e300])
+def test_float64_vectors_beyond_float32_range_are_refused_after_the_cast(tmp_path, value):
+    docs = np.random.default_rng(1).standard_normal((len(DOCS), DIM))
+    docs[4, 2] = value  # finite in float64, inf in float32
+    folder, _ = _vectors(tmp_path, docs=docs)
+    with pytest.raises(MrlEvalError, match=r"corpus.npy: row 4 \(id 'd4'\) contains NaN or inf"):
+        load_vectors(folder)
+
+
+def test_float64_vectors_that_underflow_to_zero_warn_with_the_count_and_ids(tmp_path):
+    docs = np.random.default_rng(1).standard_normal((len(DOCS), DIM))
+    docs[5] = 1e-300  # non-zero in float64, zero in float32
+    _vectors(tmp_path, docs=docs)
+    result = _sweep(tmp_path, "--resamples", 100)
+    assert result.exit_code == 0, result.output
+    assert "Warning: 1 document vector is all zero ('d5')" in _flat(result.stderr)
+
+
+def test_zero_vectors_and_zero_prefixes_warn_with_the_count_and_a_few_ids(tmp_path):
+    docs = np.random.default_rng(2).standard_normal((len(DOCS), DIM)).astype(np.float32)
+    docs[[1, 6]] = 0  # all zero
+    docs[[2, 3, 8, 9], :4] = 0  # zero in their first 4 values only
+    queries = np.random.default_rng(3).standard_normal((len(QUERIES), DIM)).astype(np.float32)
+    queries[2] = 0
+    _vectors(tmp_path, docs=docs, queries=queries)
+    result = _sweep(tmp_path, "--dims", "4", "--resamples", 100)
+    assert result.exit_code == 0, result.output
+    err = _flat(result.stderr)
+    assert "Warning: 2 document vectors are all zero ('d1', 'd6')" in err
+    assert "Warning: 6 document vectors are zero in their first 4 values ('d1', 'd2', 'd3', ...)" in err
+    assert "Warning: 1 query vector is all zero ('q3')" in err
+    assert "Traceback" not in result.output
+
+
+def test_zero_vectors_reach_an_api_caller_as_python_warnings(tmp_path):
+    from mrl_eval.evaluate.sweep import SweepConfig, run
+
+    docs = np.random.default_rng(2).standard_normal((len(DOCS), DIM)).astype(np.float32)
+    docs[0] = 0
+    folder, qrels = _vectors(tmp_path, docs=docs)
+    with pytest.warns(MrlEvalWarning, match=r"1 document vector is all zero \('d0'\)"):
+        run(SweepConfig(embeddings=folder, qrels=qrels, stats=StatsSettings(resamples=100)))
+
+
+def test_corpus_ids_txt_is_split_on_newline_only_not_u2028_or_u0085(tmp_path):
+    ids = ["d0", "d1\u2028part", "d2\x85x", "d3\x1cy", *DOCS[4:]]
+    folder, _ = _vectors(tmp_path, doc_ids=ids)
+    (folder / "corpus_ids.txt").write_bytes(("\r\n".join(ids) + "\r\n").encode("utf-8"))  # Windows line ends too
+    vectors = load_vectors(folder)
+    assert vectors.doc_ids == ids
+
+
+@pytest.mark.parametrize(
+    ("text", "lines"),
+    [("a\nb\n", ["a", "b"]), ("a\nb", ["a", "b"]), ("a\r\nb\r\n", ["a", "b"]), ("a\u2028b\n", ["a\u2028b"]), ("", [])],
+)
+def test_split_lines_splits_on_newline_only(text, lines):
+    assert split_lines(text) == lines
+
+
+# --- output -------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", ["d 3", "d\t3", "d\u20283"])
+def test_save_runs_refuses_a_doc_id_with_whitespace_naming_it(tmp_path, bad):
+    ids = [*DOCS[:-1], bad]  # an unjudged document: it is still written to the run
+    _vectors(tmp_path, doc_ids=ids)
+    result = _sweep(tmp_path, "--resamples", 100, "--save-runs", tmp_path / "runs")
+    assert result.exit_code == 1, result.output
+    assert f"doc id {bad!r} contains whitespace" in result.stderr
+    assert not list((tmp_path / "runs").glob("*.trec"))
+
+
+def test_save_runs_lines_have_six_fields(tmp_path):
+    _vectors(tmp_path)
+    result = _sweep(tmp_path, "--resamples", 100, "--save-runs", tmp_path / "runs")
+    assert result.exit_code == 0, result.output
+    lines = (tmp_path / "runs" / f"run.d{DIM}.trec").read_text().splitlines()
+    assert lines and all(len(line.split()) == 6 for line in lines)
+
+
+# --- the config file ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ("resamples = 5", "resamples = 5: Input should be greater than or equal to 100"),
+        ("resamples = 100000000", "resamples = 100000000: Input should be less than or equal to 1000000"),
+        ("seed = -1", "seed = -1: Input should be greater than or equal to 0"),
+        ("confidence = nan", "confidence = NaN: give a level in [0.5, 1)"),
+        ('dims = "abc"', "dims = \"abc\": 'abc' is not a positive whole number"),
+        ('metrics = ["ndcg@0"]', "metrics = [\"ndcg@0\"]: metric 'ndcg@0' has cutoff 0"),
+        ('max-drop = "200%"', 'max-drop = "200%": a relative drop is at most 100%'),
+        ("holdout = 1.5", "holdout = 1.5: give a number in (0, 1)"),
+        ('precisions = "int4"', "precisions = \"int4\": 'int4' is not a precision"),
+        ("[recommend]\nrule = 'sometimes'", '[recommend]: rule = "sometimes": choose one of'),
+    ],
+)
+def test_config_value_out_of_range_is_reported_as_the_key_and_the_file_not_a_flag(
+    tmp_path, monkeypatch, body, fragment
+):
+    _vectors(tmp_path)
+    (tmp_path / "mrl-eval.toml").write_text(body + "\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    result = _invoke(["recommend", "--embeddings", "emb", "--qrels", "qrels.tsv", "--max-drop", "0.05", "-o", "out"])
+    assert result.exit_code == 1, result.output
+    message = _flat(result.stderr)
+    assert "mrl-eval.toml" in message and fragment in message
+    assert "Invalid value for" not in message and "Traceback" not in result.output
+
+
+def test_no_warning_is_lost_or_printed_as_a_python_warning_line(tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the CLI must not leak a RuntimeWarning from a cast either
+        docs = np.random.default_rng(1).standard_normal((len(DOCS), DIM))
+        docs[5] = 1e-300
+        _vectors(tmp_path, docs=docs)
+        result = _sweep(tmp_path, "--resamples", 100)
+    assert result.exit_code == 0, result.output
+    assert "MrlEvalWarning" not in result.stderr and "RuntimeWarning" not in result.stderr
