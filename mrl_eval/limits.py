@@ -25,3 +25,22 @@ MAX_BATCH_SIZE = 65_536
 MAX_CONCURRENCY = 256
 # Retries of one request: exponential backoff capped at a minute makes 100 retries well over an hour of waiting.
 MAX_RETRIES = 100
+
+# Whole numbers written in option text (dims, cutoffs, shortlists, sample sizes): an int64 holds any 18 digits, and
+# Python's int() refuses strings of more than 4,300 digits outright.
+MAX_DIGITS = 18
+
+
+def whole_number(text: str, flag: str) -> int:
+    """int(text) for a string of decimal digits already matched by the caller's pattern; more digits than
+    MAX_DIGITS (past leading zeros) is a usage error naming `flag`, not a ValueError or a 5,000-digit message."""
+    from mrl_eval.errors import UsageError
+
+    if len(text.strip().lstrip("+-").lstrip("0")) > MAX_DIGITS:
+        shown = text.strip()[:24] + "..."
+        raise UsageError(f"{flag}: {shown!r} is too large (more than {MAX_DIGITS} digits)")
+    return int(text)
+
+
+# --scale projects storage to corpus sizes: past a quadrillion documents the projection means nothing.
+MAX_SCALE = 1e15

@@ -20,6 +20,10 @@ from mrl_eval.errors import MrlEvalError, MrlEvalWarning, UsageError
 from mrl_eval.evaluate import metrics as M
 from mrl_eval.evaluate import stats as S
 from mrl_eval.evaluate.stats import StatsSettings
+from mrl_eval.evaluate.sweep import resolve_dims
+from mrl_eval.methods.grid import parse_scales
+from mrl_eval.methods.pca import parse_fit_sample
+from mrl_eval.methods.two_stage import parse_shortlists, parse_stages
 
 runner = CliRunner()
 DIM = 8
@@ -272,3 +276,36 @@ def test_no_warning_is_lost_or_printed_as_a_python_warning_line(tmp_path):
         result = _sweep(tmp_path, "--resamples", 100)
     assert result.exit_code == 0, result.output
     assert "MrlEvalWarning" not in result.stderr and "RuntimeWarning" not in result.stderr
+
+
+# --- found by the fuzz suite (test_fuzz.py) -----------------------------------------------------------------------
+
+
+def _too_long() -> str:
+    return "9" * 4301  # past the 4,300 digits Python's int() converts at all
+
+
+@pytest.mark.parametrize(
+    ("parse", "flag"),
+    [
+        (lambda: resolve_dims(_too_long(), 768), "--dims"),
+        (lambda: M.parse_metrics("ndcg@" + _too_long()), "--metrics"),
+        (lambda: parse_shortlists(_too_long()), "--shortlist"),
+        (lambda: parse_stages(_too_long(), 768), "--two-stage"),
+        (lambda: parse_fit_sample(_too_long()), "--pca-fit-sample"),
+    ],
+)
+def test_a_4301_digit_number_in_an_option_is_too_large_not_a_valueerror(parse, flag):
+    with pytest.raises(UsageError, match=f"{flag}: .* is too large"):
+        parse()
+
+
+@pytest.mark.parametrize("spec", ["9" * 309, "9" * 400 + "B"])
+def test_scale_past_float_range_is_refused_not_an_overflowerror(spec):
+    with pytest.raises(UsageError, match="--scale: .* is more than"):
+        parse_scales(spec)
+
+
+def test_pca_fit_sample_of_dot_zero_is_refused_not_a_fit_on_no_documents():
+    with pytest.raises(UsageError, match="--pca-fit-sample '.0'"):
+        parse_fit_sample(".0")

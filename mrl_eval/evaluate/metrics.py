@@ -33,6 +33,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from mrl_eval.errors import UsageError
+from mrl_eval.limits import whole_number
 
 SUPPORTED = ("ndcg", "recall", "mrr", "map", "precision")
 DEFAULT_METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr@10", "map@100")
@@ -57,7 +58,7 @@ def parse_metric(name: str) -> tuple[str, int]:
     metric, k_text = match.group(1), match.group(2)
     if metric not in SUPPORTED:
         raise UsageError(f"unknown metric {name!r}: use one of {_VALID_FORMS}.")
-    k = int(k_text)
+    k = whole_number(k_text, "--metrics")
     if k <= 0:
         raise UsageError(f"metric {name!r} has cutoff {k}: K must be at least 1; use one of {_VALID_FORMS}.")
     return metric, k

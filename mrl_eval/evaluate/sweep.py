@@ -23,6 +23,7 @@ from mrl_eval.evaluate.ray_search import RaySettings
 from mrl_eval.evaluate.ray_search import cluster as ray_cluster
 from mrl_eval.evaluate.retrieval import Ranking, search, tie_key
 from mrl_eval.evaluate.stats import MetricStats, StatsSettings, summarize
+from mrl_eval.limits import whole_number
 from mrl_eval.methods.grid import GridResult, GridSettings
 
 DEFAULT_DIMS = "25%,50%,100%"
@@ -59,7 +60,7 @@ def parse_dims(spec: str | None) -> list[tuple[str, float]]:
             )
         if pct and float(number) > 100:
             raise UsageError(f"--dims: {token!r} is over 100% of the full dim")
-        items.append(("pct", float(number)) if pct else ("abs", int(number)))
+        items.append(("pct", float(number)) if pct else ("abs", whole_number(number, "--dims")))
     return items
 
 

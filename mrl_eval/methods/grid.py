@@ -18,6 +18,7 @@ from mrl_eval.errors import UsageError
 from mrl_eval.evaluate import metrics as M
 from mrl_eval.evaluate.retrieval import search
 from mrl_eval.evaluate.stats import MetricStats, StatsSettings, summarize
+from mrl_eval.limits import MAX_SCALE
 from mrl_eval.methods import pca as P
 from mrl_eval.methods import precision as Q
 from mrl_eval.methods import two_stage as T
@@ -47,6 +48,8 @@ def parse_scales(spec: str | None) -> dict[str, int]:
     for raw in spec.split(","):
         token = raw.strip()
         match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([kKmMbB]?)", token)
+        if match and not float(match.group(1)) * _SUFFIX[match.group(2).lower()] <= MAX_SCALE:
+            raise UsageError(f"--scale: {token[:24]!r} is more than {MAX_SCALE:.0e} documents")
         if not match or float(match.group(1)) * _SUFFIX[match.group(2).lower()] < 1:
             raise UsageError(f"--scale: {token!r} is not a corpus size; use e.g. --scale 10M or --scale 250k,1.5B")
         scales[token] = int(round(float(match.group(1)) * _SUFFIX[match.group(2).lower()]))

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mrl_eval.errors import UsageError
+from mrl_eval.limits import whole_number
 
 FIT_BLOCK = 65_536  # corpus rows per block while accumulating the covariance
 
@@ -55,9 +56,9 @@ def parse_fit_sample(spec: str | None) -> float | int | None:
     if spec is None or str(spec).strip().lower() in ("", "all", "1", "1.0"):
         return None
     text = str(spec).strip()
-    if re.fullmatch(r"0?\.\d+", text):
+    if re.fullmatch(r"0?\.\d+", text) and float(text) > 0:
         return float(text)
-    if re.fullmatch(r"\d+", text) and int(text) > 1:
+    if re.fullmatch(r"\d+", text) and whole_number(text, "--pca-fit-sample") > 1:
         return int(text)
     raise UsageError(f"--pca-fit-sample {spec!r}: give a fraction of the corpus (0.2) or a number of documents (5000)")
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from mrl_eval.errors import UsageError
 from mrl_eval.evaluate.retrieval import Ranking, exact_cosines
+from mrl_eval.limits import whole_number
 from mrl_eval.methods.precision import PRECISIONS, bytes_per_vector
 
 DEFAULT_SHORTLISTS = "100,200,1000"
@@ -44,7 +45,7 @@ def parse_stages(spec: str, full_dim: int) -> list[Stage]:
         if token in PRECISIONS:
             stage = Stage(full_dim, token)
         elif match and match.group(1):
-            stage = Stage(int(match.group(1)), match.group(2) or "float32")
+            stage = Stage(whole_number(match.group(1), "--two-stage"), match.group(2) or "float32")
         else:
             raise UsageError(
                 f"--two-stage: {raw.strip()!r} is not a first stage; give dims, optionally with a precision: "
@@ -63,7 +64,7 @@ def parse_shortlists(spec: str | None) -> list[int]:
     values = []
     for raw in (spec or DEFAULT_SHORTLISTS).split(","):
         token = raw.strip()
-        if not re.fullmatch(r"\d+", token) or int(token) < 1:
+        if not re.fullmatch(r"\d+", token) or whole_number(token, "--shortlist") < 1:
             raise UsageError(f"--shortlist: {token!r} is not a positive whole number; use e.g. --shortlist 100,1000")
         values.append(int(token))
     return sorted(set(values))
