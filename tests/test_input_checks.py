@@ -4,6 +4,7 @@ or 2) or the correct result that replaced it. The generated inputs are in test_f
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import warnings
 from pathlib import Path
@@ -24,6 +25,7 @@ from mrl_eval.evaluate.sweep import resolve_dims
 from mrl_eval.methods.grid import parse_scales
 from mrl_eval.methods.pca import parse_fit_sample
 from mrl_eval.methods.two_stage import parse_shortlists, parse_stages
+from tests.conftest import ROOT
 
 runner = CliRunner()
 DIM = 8
@@ -219,13 +221,21 @@ def test_split_lines_splits_on_newline_only(text, lines):
 
 
 @pytest.mark.parametrize("bad", ["d 3", "d\t3", "d\u20283"])
-def test_save_runs_refuses_a_doc_id_with_whitespace_naming_it(tmp_path, bad):
+def test_save_runs_refuses_a_doc_id_with_whitespace_naming_it_before_scoring(tmp_path, monkeypatch, bad):
     ids = [*DOCS[:-1], bad]  # an unjudged document: it is still written to the run
     _vectors(tmp_path, doc_ids=ids)
+    monkeypatch.setattr("mrl_eval.evaluate.sweep.search", lambda *a, **k: pytest.fail("scored before the id check"))
     result = _sweep(tmp_path, "--resamples", 100, "--save-runs", tmp_path / "runs")
     assert result.exit_code == 1, result.output
     assert f"doc id {bad!r} contains whitespace" in result.stderr
     assert not list((tmp_path / "runs").glob("*.trec"))
+
+
+def test_save_runs_refuses_a_query_id_with_a_space_when_writing_from_the_api(tmp_path):
+    from mrl_eval.data.collections import check_trec_ids
+
+    with pytest.raises(MrlEvalError, match="query id 'q 1' contains whitespace"):
+        check_trec_ids(["q0", "q 1"], DOCS)
 
 
 def test_save_runs_lines_have_six_fields(tmp_path):
@@ -309,3 +319,11 @@ def test_scale_past_float_range_is_refused_not_an_overflowerror(spec):
 def test_pca_fit_sample_of_dot_zero_is_refused_not_a_fit_on_no_documents():
     with pytest.raises(UsageError, match="--pca-fit-sample '.0'"):
         parse_fit_sample(".0")
+
+
+def test_the_bounds_table_in_docs_input_checks_is_written_from_limits_py():
+    spec = importlib.util.spec_from_file_location("make_input_bounds", ROOT / "scripts" / "make_input_bounds.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    page = script.PAGE.read_text(encoding="utf-8")
+    assert script.replace_block(page) == page, "run scripts/make_input_bounds.py"

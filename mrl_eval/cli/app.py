@@ -66,8 +66,8 @@ def _root(
     pass
 
 
-_NOT_SWEEP = ("ctx", "config", "out_dir", "save_runs", "as_json", "confidence", "resamples", "seed", "ci_method")
-_NOT_SWEEP += ("mteb_results",)  # written after the sweep, like --save-runs
+_NOT_SWEEP = ("ctx", "config", "out_dir", "as_json", "confidence", "resamples", "seed", "ci_method")
+_NOT_SWEEP += ("mteb_results",)  # written after the sweep, like --save-runs (which the sweep sees only to check ids)
 _BAR = ("min_ndcg", "metric", "min_value", "max_drop", "rule", "holdout", "from_json", "plot", "optimize", "methods")
 _GATE = ("baseline", "baseline_max_drop", "junit_xml")
 # What --from replaces: refused when given as flags (a config file's data settings are simply not used).

@@ -119,6 +119,19 @@ def check_qrels(
     return _unknown_id_problems(qrels, query_ids, doc_ids, source, None)
 
 
+def check_trec_ids(query_ids: Sequence[str], doc_ids: Sequence[str]) -> None:
+    """Ids a TREC run file can hold (`--save-runs`): its lines are split on whitespace, so an id holding any (a
+    space, a tab, U+2028) would shift the columns. Refused, naming the id, rather than written as a line that
+    trec_eval misreads."""
+    for kind, ids in (("query", query_ids), ("doc", doc_ids)):
+        bad = next((i for i in ids if any(c.isspace() for c in i)), None)
+        if bad is not None:
+            raise MrlEvalError(
+                f"--save-runs: {kind} id {bad!r} contains whitespace, which a TREC run file cannot hold (its columns "
+                "are split on whitespace); rename the ids or drop --save-runs"
+            )
+
+
 def _resolve_paths(
     folder: Path | None, explicit: dict[str, Path | None], split: str, require_texts: bool
 ) -> tuple[dict[str, Path | None], Path]:

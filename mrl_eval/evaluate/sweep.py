@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from mrl_eval.data.collection import Collection
-from mrl_eval.data.collections import check_qrels, load_collection
+from mrl_eval.data.collections import check_qrels, check_trec_ids, load_collection
 from mrl_eval.data.pre_truncate import check_pre_truncate, pre_truncate
 from mrl_eval.data.vectors import Vectors, load_vectors, read_model_info, zero_vector_notes
 from mrl_eval.errors import MrlEvalError, MrlEvalWarning, UsageError, raise_problems
@@ -247,6 +247,7 @@ class SweepConfig:
     loss_metric: str = "ndcg@10"
     grid: GridSettings = field(default_factory=GridSettings)
     ray: RaySettings = field(default_factory=RaySettings)
+    save_runs: Path | None = None  # written by report.write_trec_runs; here only to check the ids before any work
 
 
 @dataclass(frozen=True)
@@ -375,6 +376,10 @@ def _check_vectors_match(collection: Collection, vectors: Vectors, folder: Path)
     raise_problems(problems, "The vectors do not match the data", "Embed the same corpus and queries, or fix the ids.")
 
 
+def _judged(query_ids: list[str], qrels: dict[str, dict[str, int]]) -> list[str]:
+    return [q for q in query_ids if qrels.get(q)]  # the queries a run file will hold
+
+
 def run(config: SweepConfig, progress: ProgressFactory = _no_progress) -> SweepRun:
     """Load the data, get full-size vectors (precomputed or embedded through the cache) and sweep the dims."""
     if config.mteb_task is not None or config.mteb_subset is not None or config.mteb_data is not None:
@@ -392,6 +397,8 @@ def run(config: SweepConfig, progress: ProgressFactory = _no_progress) -> SweepR
         if config.embeddings is not None:
             vectors = load_vectors(config.embeddings)
             _check_vectors_match(collection, vectors, config.embeddings)
+            if config.save_runs is not None:
+                check_trec_ids(_judged(vectors.query_ids, collection.qrels), vectors.doc_ids)
             info = read_model_info(config.embeddings)
             model = {
                 "provider": "precomputed",
@@ -401,6 +408,8 @@ def run(config: SweepConfig, progress: ProgressFactory = _no_progress) -> SweepR
             }
             embedded_now = 0
         else:
+            if config.save_runs is not None:  # before the model runs
+                check_trec_ids(_judged(collection.query_ids, collection.qrels), collection.doc_ids)
             vectors, model, embedded_now = _embed(config, collection, progress, ray_info)
         vectors = pre_truncate(vectors, config.pre_truncate)
         model["pre_truncate"] = config.pre_truncate

@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from mrl_eval import __version__
+from mrl_eval.data.collections import check_trec_ids
 from mrl_eval.decide.recommend import Recommendation
 from mrl_eval.errors import MrlEvalError
 from mrl_eval.evaluate.stats import MIN_QUERIES_FOR_INTERVALS, StatsSettings, interval_warning, summarize
@@ -209,23 +210,11 @@ def _fill_reports(files: ReportSet, doc: dict, plot_metric: str | None, plots: b
     files.write_text(f"{stem}.html", to_html(doc, stem, svg, plot_metric, pareto))
 
 
-def check_trec_ids(ids: list[str], kind: str) -> None:
-    """A TREC run line is split on whitespace, so an id holding any (a space, a tab, U+2028) would shift the
-    columns: refused, naming the id, rather than written as a line trec_eval misreads."""
-    bad = next((i for i in ids if any(c.isspace() for c in i)), None)
-    if bad is not None:
-        raise MrlEvalError(
-            f"--save-runs: {kind} id {bad!r} contains whitespace, which a TREC run file cannot hold (its columns are "
-            "split on whitespace); rename the ids or drop --save-runs"
-        )
-
-
 def write_trec_runs(run: SweepRun, folder: Path) -> list[Path]:
     """One TREC run file per dim (`qid Q0 docid rank score tag`), for trec_eval, ranx or ir_measures; the set of
     `run.d<dim>.trec` files is replaced whole or not at all."""
     sweep = run.sweep
-    check_trec_ids(sweep.query_ids, "query")
-    check_trec_ids(sweep.doc_ids, "doc")
+    check_trec_ids(sweep.query_ids, sweep.doc_ids)  # checked before the sweep too; kept for API callers
     try:
         with ReportSet(folder, "run", TREC_SUFFIXES) as files:
             for dim, ranking in sweep.rankings.items():
