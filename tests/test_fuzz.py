@@ -33,7 +33,7 @@ from mrl_eval.cli.app import app
 from mrl_eval.cli.common import CONFIGURABLE
 from mrl_eval.cli.config import COMMANDS, file_values, read_config, settings_of
 from mrl_eval.data.collections import load_collection
-from mrl_eval.data.vectors import load_vectors, zero_vector_notes
+from mrl_eval.data.vectors import load_vectors, zero_prefix_rows, zero_vector_notes
 from mrl_eval.decide.compare import Gate
 from mrl_eval.decide.recommend import make_rule, parse_max_drop
 from mrl_eval.errors import MrlEvalError
@@ -320,9 +320,14 @@ def test_a_vectors_folder_loads_or_is_refused(data, n_docs, n_queries):
             assert np.isfinite(np.asarray(vectors.queries, np.float32)).all()
         for ids in (vectors.doc_ids, vectors.query_ids):
             assert len(set(ids)) == len(ids) and all(ids)
-        dims = sorted({1, vectors.full_dim})
+        dims = sorted({1, (vectors.full_dim + 1) // 2, vectors.full_dim})
         with promptly():
             notes = zero_vector_notes(vectors, dims)
+            zero = zero_prefix_rows(vectors.docs, dims)
+        with np.errstate(all="ignore"):
+            docs = np.asarray(vectors.docs, np.float32)
+        for d in dims:  # the naive definition: every one of the first d values is 0
+            assert zero[d].tolist() == np.flatnonzero((docs[:, :d] == 0).all(axis=1)).tolist()
         assert all("vector" in note for note in notes)
 
 

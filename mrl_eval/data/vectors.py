@@ -16,7 +16,7 @@ import numpy as np
 
 from mrl_eval.errors import MrlEvalError, raise_problems
 
-_CHECK_ROWS = 65536
+_CHECK_BYTES = 64 * 1024**2  # float32 rows per block in the checks below: memory stays flat for any corpus
 WORKING_DTYPE = np.float32  # what retrieval scores in (then rescored in float64 from the same values)
 
 
@@ -114,9 +114,10 @@ def _read_matrix(path: Path, problems: list[str]) -> np.ndarray | None:
 def _working_blocks(matrix: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
     """(first row, rows) of `matrix` in blocks, cast to the working dtype (float32) as scoring casts them: a float64
     value beyond float32's range becomes inf there, and one below its smallest subnormal becomes 0."""
-    for start in range(0, matrix.shape[0], _CHECK_ROWS):
+    rows = max(1, _CHECK_BYTES // (4 * max(1, matrix.shape[1])))
+    for start in range(0, matrix.shape[0], rows):
         with np.errstate(over="ignore", under="ignore"):
-            yield start, np.asarray(matrix[start : start + _CHECK_ROWS], dtype=WORKING_DTYPE)
+            yield start, np.asarray(matrix[start : start + rows], dtype=WORKING_DTYPE)
 
 
 def _first_non_finite(matrix: np.ndarray) -> int | None:
@@ -130,11 +131,13 @@ def _first_non_finite(matrix: np.ndarray) -> int | None:
 def zero_prefix_rows(matrix: np.ndarray, dims: Sequence[int]) -> dict[int, np.ndarray]:
     """dim -> the rows whose first `dim` values are all zero in the working dtype (such a row scores 0 against
     everything at that dim, so its rank is decided by the tie rule alone)."""
+    dims = sorted(dims)
     found: dict[int, list[np.ndarray]] = {d: [] for d in dims}
     for start, block in _working_blocks(matrix):
-        nonzero = np.cumsum(block != 0, axis=1)
-        for d in dims:
-            found[d].append(start + np.flatnonzero(nonzero[:, d - 1] == 0))
+        seen = np.zeros(block.shape[0], dtype=bool)  # a non-zero value so far, segment by segment as dims nest
+        for lo, d in zip([0, *dims[:-1]], dims):
+            seen |= (block[:, lo:d] != 0).any(axis=1)
+            found[d].append(start + np.flatnonzero(~seen))
     return {d: np.concatenate(rows) if rows else np.empty(0, np.int64) for d, rows in found.items()}
 
 
