@@ -1,5 +1,5 @@
-"""Property-based tests over everything a user hands mrl-eval: the data loaders (JSONL, CSV, TSV, BEIR folders, TREC
-and BEIR qrels), precomputed vectors and their id files, the option parsers, and the config file.
+"""Property-based tests over everything a user hands mrl-eval: the data loaders (JSONL, CSV, TSV, Parquet, BEIR
+folders, TREC and BEIR qrels), precomputed vectors and their id files, the option parsers, and the config file.
 
 One property throughout: any input either gives a valid result or raises MrlEvalError (UsageError included), and
 does so promptly. Anything else (a foreign exception, a traceback, a hang) is a bug; each one found here has a
@@ -183,6 +183,53 @@ def qrels_file(draw: st.DrawFn) -> bytes:
 
 
 some_bytes = st.binary(max_size=200)
+# Valid ids holding what TSV, TREC and splitlines() might trip over (never a tab, newline or space).
+odd_id = st.text(
+    alphabet=st.sampled_from(list("abcXYZ019-_:.#é") + ["\u2028", "\x85", "\x1c", "١"]), min_size=1, max_size=8
+)
+
+
+@st.composite
+def collection_files(draw: st.DrawFn, delimiter: str | None) -> tuple[bytes, bytes, bytes]:
+    """A valid corpus, queries and qrels (JSONL when `delimiter` is None, else CSV/TSV) with odd but valid ids and
+    texts, then now and then one hostile edit: the loader must still load it or name the problem."""
+    doc_ids = draw(
+        st.lists(odd_id, min_size=1, max_size=5, unique_by=str.strip).filter(lambda ids: all(i.strip() for i in ids))
+    )
+    query_ids = draw(
+        st.lists(odd_id, min_size=1, max_size=3, unique_by=str.strip).filter(lambda ids: all(i.strip() for i in ids))
+    )
+    text = st.one_of(any_text, st.none()) if delimiter is None else tricky_text
+
+    def table(ids: list[str], title: bool) -> bytes:
+        rows = [{"_id": i, "text": draw(text), **({"title": draw(text)} if title else {})} for i in ids]
+        if delimiter is None:
+            return "\n".join(json.dumps(r) for r in rows).encode("utf-8")
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), delimiter=delimiter, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        return buffer.getvalue().encode("utf-8")
+
+    judged = draw(
+        st.lists(
+            st.tuples(st.sampled_from(query_ids), st.sampled_from(doc_ids), st.integers(-1, 3)),
+            min_size=1,
+            max_size=6,
+            unique_by=lambda t: t[:2],
+        )
+    )
+    judged.append((query_ids[0], doc_ids[0], 1))  # at least one relevant document
+    judged = list({(q, d): (q, d, g) for q, d, g in judged}.values())
+    trec = draw(st.booleans())
+    lines = [] if trec else ["query-id\tcorpus-id\tscore"]
+    lines += [f"{q} 0 {d} {g}" if trec else f"{q}\t{d}\t{g}" for q, d, g in judged]
+    files = [table(doc_ids, True), table(query_ids, False), "\n".join(lines).encode("utf-8")]
+    if draw(st.integers(0, 2)) == 0:  # one hostile edit: a line of junk, or a hostile grade
+        which = draw(st.integers(0, 2))
+        junk = draw(st.one_of(tricky_text, number_text)).encode("utf-8", "surrogatepass")
+        files[which] = files[which] + b"\n" + (junk if which < 2 else f"{query_ids[0]}\t{doc_ids[0]}\t".encode() + junk)
+    return files[0], files[1], files[2]
 
 
 def check_collection(collection: Any) -> None:
@@ -208,13 +255,15 @@ def check_collection(collection: Any) -> None:
 # --- loaders ------------------------------------------------------------------------------------------------------
 
 
-@examples(60)
-@given(
-    corpus=st.one_of(jsonl_file(), some_bytes),
-    queries=st.one_of(jsonl_file(), some_bytes),
-    qrels=st.one_of(qrels_file(), some_bytes),
+hostile_beir = st.tuples(
+    st.one_of(jsonl_file(), some_bytes), st.one_of(jsonl_file(), some_bytes), st.one_of(qrels_file(), some_bytes)
 )
-def test_a_beir_folder_loads_or_is_refused(corpus, queries, qrels):
+
+
+@examples(60)
+@given(files=st.one_of(collection_files(None), hostile_beir))
+def test_a_beir_folder_loads_or_is_refused(files):
+    corpus, queries, qrels = files
     with workdir() as root:
         (root / "qrels").mkdir()
         (root / "corpus.jsonl").write_bytes(corpus)
@@ -233,9 +282,12 @@ def test_a_beir_folder_loads_or_is_refused(corpus, queries, qrels):
 )
 def test_csv_and_tsv_files_load_or_are_refused(suffix, data, qrels_suffix):
     delimiter = "," if suffix == ".csv" else "\t"
-    corpus = data.draw(st.one_of(delimited_file(delimiter), some_bytes))
-    queries = data.draw(st.one_of(delimited_file(delimiter), some_bytes))
-    qrels = data.draw(delimited_file(",") if qrels_suffix == ".csv" else qrels_file())
+    if qrels_suffix != ".csv" and data.draw(st.booleans()):
+        corpus, queries, qrels = data.draw(collection_files(delimiter))
+    else:
+        corpus = data.draw(st.one_of(delimited_file(delimiter), some_bytes))
+        queries = data.draw(st.one_of(delimited_file(delimiter), some_bytes))
+        qrels = data.draw(delimited_file(",") if qrels_suffix == ".csv" else qrels_file())
     with workdir() as root:
         paths = {"corpus": root / f"c{suffix}", "queries": root / f"q{suffix}", "qrels": root / f"r{qrels_suffix}"}
         for path, content in zip(paths.values(), (corpus, queries, qrels)):
@@ -256,6 +308,58 @@ def test_qrels_alone_load_or_are_refused(qrels):
             check_collection(collection)
 
 
+PARQUET_COLUMNS = {
+    "_id": ["string", "int64", "float64", "bool", "null", "list"],
+    "text": ["string", "int64", "null", "binary"],
+    "title": ["string", "null"],
+    "query-id": ["string", "int64", "float64"],
+    "corpus-id": ["string", "int64"],
+    "score": ["int64", "float64", "string", "null"],
+}
+
+
+@st.composite
+def parquet_table(draw: st.DrawFn, columns: list[str]) -> Any:
+    """A Parquet table of typed columns (as pyarrow writes them), with nulls, NaN, huge numbers and hostile text."""
+    import pyarrow as pa
+
+    rows = draw(st.integers(0, 4))
+    values = {
+        "string": st.one_of(st.none(), any_text, number_text),
+        "int64": st.one_of(st.none(), st.integers(-(2**63), 2**63 - 1)),
+        "float64": st.one_of(st.none(), st.floats()),
+        "bool": st.one_of(st.none(), st.booleans()),
+        "null": st.none(),
+        "list": st.one_of(st.none(), st.lists(st.integers(0, 9), max_size=2)),
+        "binary": st.one_of(st.none(), some_bytes),
+    }
+    arrays = {}
+    for name in draw(st.lists(st.sampled_from(columns), unique=True, max_size=len(columns))):
+        kind = draw(st.sampled_from(PARQUET_COLUMNS[name]))
+        column = [draw(values[kind]) for _ in range(rows)]
+        types = {"list": pa.list_(pa.int64()), "bool": pa.bool_()}
+        arrays[name] = pa.array(column, type=types.get(kind) or getattr(pa, kind)())
+    return pa.table(arrays) if arrays else pa.table({"other": pa.array([None] * rows, pa.null())})
+
+
+@examples(40)
+@given(data=st.data())
+def test_parquet_files_load_or_are_refused(data):
+    import pyarrow.parquet as pq
+
+    with workdir() as root:
+        paths = {"corpus": root / "c.parquet", "queries": root / "q.parquet", "qrels": root / "r.parquet"}
+        pq.write_table(data.draw(parquet_table(["_id", "text", "title"])), paths["corpus"])
+        pq.write_table(data.draw(parquet_table(["_id", "text"])), paths["queries"])
+        if data.draw(st.booleans()):
+            pq.write_table(data.draw(parquet_table(["query-id", "corpus-id", "score"])), paths["qrels"])
+        else:
+            paths["qrels"].write_bytes(data.draw(some_bytes))
+        collection = valid_or_refused(lambda: load_collection(**paths))
+        if collection is not None:
+            check_collection(collection)
+
+
 # --- vectors ------------------------------------------------------------------------------------------------------
 
 HOSTILE_FLOATS = [0.0, -0.0, 1.0, -1.0, 1e-300, 1e-45, 3.4e38, 1e39, -1e300, math.nan, math.inf, -math.inf]
@@ -264,13 +368,19 @@ HOSTILE_FLOATS = [0.0, -0.0, 1.0, -1.0, 1e-300, 1e-45, 3.4e38, 1e39, -1e300, mat
 @st.composite
 def npy_file(draw: st.DrawFn, rows: int) -> bytes:
     """An .npy of some dtype and shape (usually `rows` x 4), hostile values; or an .npz, a pickle, or junk."""
-    kind = draw(st.sampled_from(["matrix", "matrix", "matrix", "npz", "object", "junk", "truncated"]))
+    kind = draw(st.sampled_from(["good"] * 6 + ["odd", "odd", "npz", "object", "junk", "truncated"]))
     buffer = io.BytesIO()
     if kind == "junk":
         return draw(some_bytes)
-    shape = draw(st.sampled_from([(rows, 4), (rows, 4), (rows, 3), (rows,), (rows, 4, 1), (0, 4), (rows, 0)]))
-    dtype = draw(st.sampled_from(["float32", "float64", "float16", "int32", "bool", "complex64"]))
-    values = draw(st.lists(st.sampled_from(HOSTILE_FLOATS) | st.floats(-2, 2), min_size=1, max_size=8))
+    if kind == "odd":  # any shape and dtype, any values
+        shape = draw(st.sampled_from([(rows, 4), (rows, 3), (rows,), (rows, 4, 1), (0, 4), (rows, 0)]))
+        dtype = draw(st.sampled_from(["float32", "float64", "float16", "int32", "bool", "complex64"]))
+        values = draw(st.lists(st.sampled_from(HOSTILE_FLOATS) | st.floats(-2, 2), min_size=1, max_size=8))
+    else:  # rows x 4 floats, now and then one hostile value among them
+        shape, dtype = (rows, 4), draw(st.sampled_from(["float32", "float64", "float16"]))
+        values = draw(st.lists(st.floats(-2, 2), min_size=4 * rows, max_size=4 * rows))
+        if draw(st.integers(0, 2)) == 0:
+            values[draw(st.integers(0, len(values) - 1))] = draw(st.sampled_from(HOSTILE_FLOATS))
     flat = np.resize(np.array(values, dtype=np.float64), int(np.prod(shape)))
     with np.errstate(all="ignore"), contextlib.suppress(TypeError, ValueError):
         matrix = flat.reshape(shape).astype(dtype)
@@ -287,11 +397,13 @@ def npy_file(draw: st.DrawFn, rows: int) -> bytes:
 @st.composite
 def ids_file(draw: st.DrawFn, rows: int, prefix: str) -> bytes:
     ids = [f"{prefix}{i}" for i in range(rows)]
-    edit = draw(st.sampled_from(["none", "none", "tricky", "duplicate", "blank", "fewer", "bytes"]))
+    edit = draw(st.sampled_from(["none"] * 4 + ["odd", "odd", "tricky", "duplicate", "blank", "fewer", "bytes"]))
     if edit == "bytes":
         return draw(some_bytes)
     if edit == "tricky" and ids:
         ids[draw(st.integers(0, rows - 1))] = draw(tricky_text)
+    elif edit == "odd" and ids:  # a valid id with characters str.splitlines() would break on
+        ids[draw(st.integers(0, rows - 1))] = draw(odd_id)
     elif edit == "duplicate" and len(ids) > 1:
         ids[1] = ids[0]
     elif edit == "blank" and ids:

@@ -327,3 +327,11 @@ def test_the_bounds_table_in_docs_input_checks_is_written_from_limits_py():
     spec.loader.exec_module(script)
     page = script.PAGE.read_text(encoding="utf-8")
     assert script.replace_block(page) == page, "run scripts/make_input_bounds.py"
+
+
+def test_trec_qrels_id_holding_u2028_or_u0085_is_one_field_as_trec_eval_reads_it(tmp_path):
+    """Found by the fuzz suite: str.split() took U+2028, U+0085 and \\x1c for blanks, so a TREC line with such an id
+    had 5 or 6 columns and a valid file was refused. trec_eval splits on ASCII blanks only."""
+    (tmp_path / "qrels.txt").write_text("q\u20281 0 d\x852 1\nq2 0 d\x1c3 2\n", encoding="utf-8")
+    collection = load_collection(qrels=tmp_path / "qrels.txt", require_texts=False)
+    assert collection.qrels == {"q\u20281": {"d\x852": 1}, "q2": {"d\x1c3": 2}}

@@ -33,6 +33,7 @@ RELEVANCE_COLUMNS = ("score", "relevance")
 
 _INTEGER = re.compile(r"\s*[+-]?[0-9]+\s*")
 _NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+_TREC_BLANKS = re.compile(r"[ \f\v\r]+")
 _ABSENT = object()  # a field a record does not have, told apart from an explicit null
 _FIX_MISSING = (
     "Pass a BEIR folder (corpus.jsonl, queries.jsonl, qrels/<split>.tsv) "
@@ -417,7 +418,11 @@ def _text_judgments(path: Path, problems: list[str]) -> list[_Judgment]:
         if not line.strip():
             continue
         # Tab-separated lines keep empty fields, so an empty relevance is reported as one.
-        fields = [field.strip() for field in line.split("\t")] if "\t" in line else line.split()
+        # TREC lines split on ASCII blanks as trec_eval does (C isspace), not on U+2028, U+0085 or \x1c, which
+        # str.split() also takes for whitespace and an id may hold.
+        fields = (
+            [field.strip() for field in line.split("\t")] if "\t" in line else _TREC_BLANKS.split(line.strip(" \f\v\r"))
+        )
         if len(fields) != width and (width or len(fields) not in shapes):
             expected = shapes[width] if width else " or ".join(shapes.values())
             problems.append(f"{path}:{number}: malformed line: expected {expected}, got {len(fields)}: {_clip(line)}")
