@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
-# Property-based tests (test_fuzz.py) are derandomized: the same examples on every run and machine, so a CI failure
-# reproduces locally. `HYPOTHESIS_PROFILE=explore pytest tests/test_fuzz.py` draws fresh random examples instead.
+# Property-based tests (test_fuzz_*.py) are derandomized: the same examples on every run and machine, so a CI failure
+# reproduces locally. `HYPOTHESIS_PROFILE=explore pytest tests/test_fuzz_*.py` draws fresh random examples instead.
 settings.register_profile(
     "ci",
     derandomize=True,

@@ -1,6 +1,7 @@
 """Regression tests for hostile inputs found by hand (issue 12, "No traceback, on any input"): each test is named
 after the input that ended in a traceback, a hang or a silently wrong number, and checks the clear message (exit 1
-or 2) or the correct result that replaced it. The generated inputs are in test_fuzz.py."""
+or 2) or the correct result that replaced it. The generated inputs are in test_fuzz_data.py and
+test_fuzz_options.py."""
 
 from __future__ import annotations
 
@@ -288,7 +289,7 @@ def test_no_warning_is_lost_or_printed_as_a_python_warning_line(tmp_path):
     assert "MrlEvalWarning" not in result.stderr and "RuntimeWarning" not in result.stderr
 
 
-# --- found by the fuzz suite (test_fuzz.py) -----------------------------------------------------------------------
+# --- found by the fuzz suite (test_fuzz_*.py) --------------------------------------------------------------------
 
 
 def _too_long() -> str:

@@ -1,11 +1,5 @@
-"""Property-based tests over everything a user hands mrl-eval: the data loaders (JSONL, CSV, TSV, Parquet, BEIR
-folders, TREC and BEIR qrels), precomputed vectors and their id files, the option parsers, and the config file.
-
-One property throughout: any input either gives a valid result or raises MrlEvalError (UsageError included), and
-does so promptly. Anything else (a foreign exception, a traceback, a hang) is a bug; each one found here has a
-regression test in test_input_checks.py named after it. Examples are derandomized (the "ci" profile in
-conftest.py), so the suite runs the same examples everywhere; `HYPOTHESIS_PROFILE=explore` draws 20x more, at random.
-"""
+"""Property-based tests of the data loaders (JSONL, CSV, TSV, Parquet, BEIR folders, BEIR and TREC qrels) and of
+precomputed vectors with their id files: a valid collection or vectors, or MrlEvalError (see tests/fuzzing.py)."""
 
 from __future__ import annotations
 
@@ -14,111 +8,26 @@ import csv
 import io
 import json
 import math
-import os
-import signal
-import string
-import tempfile
-from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
-import typer
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
-from typer.testing import CliRunner
 
-from mrl_eval.cli.app import app
-from mrl_eval.cli.common import CONFIGURABLE
-from mrl_eval.cli.config import COMMANDS, file_values, read_config, settings_of
 from mrl_eval.data.collections import load_collection
 from mrl_eval.data.vectors import load_vectors, zero_prefix_rows, zero_vector_notes
-from mrl_eval.decide.compare import Gate
-from mrl_eval.decide.recommend import make_rule, parse_max_drop
-from mrl_eval.errors import MrlEvalError
-from mrl_eval.evaluate import metrics as M
-from mrl_eval.evaluate.stats import StatsSettings
-from mrl_eval.evaluate.sweep import parse_dims, resolve_dims
-from mrl_eval.limits import MAX_GRADE, MAX_RESAMPLES, MAX_SEED, MIN_GRADE, MIN_RESAMPLES
-from mrl_eval.methods.grid import parse_methods, parse_scales
-from mrl_eval.methods.pca import parse_fit_sample
-from mrl_eval.methods.precision import PRECISIONS, parse_precisions
-from mrl_eval.methods.two_stage import parse_shortlists, parse_stages
-
-SCALE = 20 if os.environ.get("HYPOTHESIS_PROFILE") == "explore" else 1
-SECONDS_PER_EXAMPLE = 10  # far above any honest example (milliseconds): only a hang reaches it
-
-
-def examples(n: int) -> settings:
-    return settings(max_examples=n * SCALE)
-
-
-@contextlib.contextmanager
-def promptly(seconds: int = SECONDS_PER_EXAMPLE) -> Iterator[None]:
-    """Fail (instead of hanging the suite) when the body runs longer than `seconds`."""
-
-    def timeout(signum: int, frame: Any) -> None:
-        raise TimeoutError(f"no answer within {seconds} s: a hang")
-
-    previous = signal.signal(signal.SIGALRM, timeout)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-def valid_or_refused(call: Callable[[], Any]) -> Any:
-    """The call's result, or None when it raised MrlEvalError; any other exception fails the test."""
-    with promptly():
-        try:
-            return call()
-        except MrlEvalError as err:
-            assert str(err).strip(), "an error without a message"
-            return None
-
-
-@contextlib.contextmanager
-def workdir(enter: bool = False) -> Iterator[Path]:
-    """A fresh folder per example (pytest's tmp_path is one per test, shared by all its examples); `enter`: cd there."""
-    with tempfile.TemporaryDirectory(prefix="mrl-eval-fuzz-") as name:
-        before = Path.cwd()
-        if enter:
-            os.chdir(name)
-        try:
-            yield Path(name)
-        finally:
-            os.chdir(before)
-
-
-# --- strategies ---------------------------------------------------------------------------------------------------
-
-# Characters that have broken parsers before: separators, quotes, line breaks str.splitlines() knows, NUL, a BOM,
-# non-ASCII digits that \d matches, signs and exponents.
-TRICKY = list("ab01 9-+.eE%@,;:\t\"'\\{}[]#=") + [
-    "\n",
-    "\r",
-    "\u2028",
-    "\x85",
-    "\x1c",
-    "\x00",
-    "\ufeff",
-    "é",
-    "٣",
-    "１",
-]
-tricky_text = st.text(alphabet=st.sampled_from(TRICKY), max_size=24)
-any_text = st.one_of(tricky_text, st.text(max_size=24))
-# 19 digits: past int64; 309: past float64 (inf); 4,301: past what int() converts at all.
-long_digits = st.sampled_from([19, 20, 309, 400, 4301, 5000]).map(lambda n: "9" * n)
-number_text = st.one_of(
-    st.integers().map(str),
-    st.floats(allow_nan=True, allow_infinity=True).map(repr),
-    long_digits,
-    st.sampled_from(["2e400", "1e-400", "nan", "inf", "-0", "0x10", "1_000", " 7 ", "+3", "٣", "１"]),
+from mrl_eval.limits import MAX_GRADE, MIN_GRADE
+from tests.fuzzing import (
+    any_text,
+    examples,
+    number_text,
+    promptly,
+    some_bytes,
+    tricky_text,
+    valid_or_refused,
+    workdir,
 )
+
 json_scalar = st.one_of(
     st.none(),
     st.booleans(),
@@ -182,7 +91,6 @@ def qrels_file(draw: st.DrawFn) -> bytes:
     return "\n".join(lines).encode("utf-8", "surrogatepass")
 
 
-some_bytes = st.binary(max_size=200)
 # Valid ids holding what TSV, TREC and splitlines() might trip over (never a tab, newline or space).
 odd_id = st.text(
     alphabet=st.sampled_from(list("abcXYZ019-_:.#é") + ["\u2028", "\x85", "\x1c", "١"]), min_size=1, max_size=8
@@ -441,201 +349,3 @@ def test_a_vectors_folder_loads_or_is_refused(data, n_docs, n_queries):
         for d in dims:  # the naive definition: every one of the first d values is 0
             assert zero[d].tolist() == np.flatnonzero((docs[:, :d] == 0).all(axis=1)).tolist()
         assert all("vector" in note for note in notes)
-
-
-# --- option parsers -----------------------------------------------------------------------------------------------
-
-spec_text = st.one_of(
-    tricky_text,
-    st.lists(st.one_of(number_text, number_text.map(lambda s: s + "%"), tricky_text), max_size=4).map(",".join),
-)
-
-
-@examples(200)
-@given(spec=st.one_of(st.none(), spec_text), full_dim=st.integers(1, 4096))
-def test_dims_specs_parse_to_dims_within_the_model_or_are_refused(spec, full_dim):
-    dims = valid_or_refused(lambda: resolve_dims(spec, full_dim))
-    if dims is not None:
-        assert dims == sorted(set(dims)) and dims[-1] == full_dim and dims[0] >= 1
-        assert all(type(d) is int for d in dims)
-        parsed = parse_dims(spec)
-        assert all((kind == "abs" and value >= 1) or (kind == "pct" and 0 < value <= 100) for kind, value in parsed)
-
-
-metric_text = st.one_of(
-    tricky_text,
-    st.tuples(
-        st.sampled_from([*M.SUPPORTED, "NDCG", "ndcg ", "p", ""]), st.sampled_from(["@", " @ ", "", "@@"]), number_text
-    ).map("".join),
-)
-
-
-@examples(200)
-@given(spec=st.one_of(metric_text, st.lists(metric_text, max_size=3).map(",".join)))
-def test_metric_names_parse_to_canonical_names_or_are_refused(spec):
-    names = valid_or_refused(lambda: M.parse_metrics(spec))
-    if names is not None:
-        assert names and len(names) == len(set(names))
-        for name in names:
-            metric, k = M.parse_metric(name)
-            assert metric in M.SUPPORTED and type(k) is int and k >= 1 and name == f"{metric}@{k}"
-        depth = M.max_depth(names)
-        assert depth >= 1
-
-
-@examples(100)
-@given(
-    spec=st.one_of(
-        st.none(), tricky_text, st.lists(st.sampled_from([*PRECISIONS, "int4", " INT8 ", ""]), max_size=4).map(",".join)
-    )
-)
-def test_precisions_parse_or_are_refused(spec):
-    chosen = valid_or_refused(lambda: parse_precisions(spec))
-    if chosen is not None:
-        assert chosen and set(chosen) <= set(PRECISIONS)
-
-
-@examples(200)
-@given(text=st.one_of(tricky_text, number_text, number_text.map(lambda s: s + "%")))
-def test_max_drop_specs_parse_to_a_drop_within_bounds_or_are_refused(text):
-    parsed = valid_or_refused(lambda: parse_max_drop(text))
-    if parsed is not None:
-        absolute, relative = parsed
-        assert (absolute is None) != (relative is None)
-        value = absolute if absolute is not None else relative
-        assert 0 <= value <= 1 and math.isfinite(value)
-    valid_or_refused(lambda: Gate("ndcg@10", "point", text).check())
-
-
-@examples(150)
-@given(
-    min_value=st.one_of(st.none(), st.floats()),
-    max_drop=st.one_of(st.none(), tricky_text, number_text),
-    kind=st.sampled_from(["point", "lower-bound", "non-inferior", "x", ""]),
-)
-def test_bars_are_made_or_refused(min_value, max_drop, kind):
-    rule = valid_or_refused(lambda: make_rule("ndcg@10", min_value, max_drop, kind))
-    if rule is not None and rule.min_value is not None:
-        assert 0 <= rule.min_value <= 1
-
-
-@examples(200)
-@given(
-    confidence=st.one_of(st.floats(), st.integers(-5, 5)),
-    resamples=st.one_of(st.integers(), st.integers(min_value=10**20, max_value=10**30)),
-    seed=st.one_of(st.integers(), st.integers(min_value=2**62, max_value=2**65)),
-    method=st.sampled_from(["bca", "percentile", "BCa", ""]),
-)
-def test_statistics_settings_are_within_bounds_or_refused(confidence, resamples, seed, method):
-    checked = valid_or_refused(lambda: StatsSettings(confidence, resamples, seed, method).check())
-    if checked is not None:
-        assert 0.5 <= checked.confidence < 1
-        assert MIN_RESAMPLES <= checked.resamples <= MAX_RESAMPLES
-        assert 0 <= checked.seed <= MAX_SEED
-
-
-@examples(150)
-@given(spec=st.one_of(tricky_text, st.lists(st.one_of(number_text, tricky_text), max_size=3).map(",".join)))
-def test_grid_specs_parse_or_are_refused(spec):
-    shortlists = valid_or_refused(lambda: parse_shortlists(spec))
-    if shortlists is not None:
-        assert shortlists == sorted(set(shortlists)) and all(type(s) is int and s >= 1 for s in shortlists)
-    scales = valid_or_refused(lambda: parse_scales(spec))
-    if scales is not None:
-        assert all(type(n) is int and n >= 1 for n in scales.values())
-    sample = valid_or_refused(lambda: parse_fit_sample(spec))
-    assert sample is None or (isinstance(sample, float) and 0 < sample < 1) or (type(sample) is int and sample > 1)
-    stages = valid_or_refused(lambda: parse_stages(spec, 768))
-    if stages is not None:
-        assert all(1 <= s.dim <= 768 and s.precision in PRECISIONS for s in stages)
-    valid_or_refused(lambda: parse_methods(spec))
-
-
-# --- the config file ----------------------------------------------------------------------------------------------
-
-runner = CliRunner()
-CONFIG_KEYS = [
-    "dims", "metrics", "metric", "resamples", "seed", "confidence", "ci-method", "max-drop", "min-ndcg", "min",
-    "rule", "holdout", "precisions", "shortlist", "two-stage", "scale", "pca-fit-sample", "batch-size",
-    "concurrency", "max-retries", "max-cost", "out", "data", "split", "optimize", "methods", "compare",
-    "safety-margin", "baseline-max-drop", "cache-dtype", "provider", "unknown-key", "min_ndcg",
-]  # fmt: skip
-
-
-def toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf") if math.isinf(value) else repr(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    return json.dumps(value) if isinstance(value, str) else str(value)
-
-
-toml_scalar = st.one_of(
-    st.booleans(),
-    st.integers(min_value=-(2**63), max_value=2**63 - 1),
-    st.floats(),
-    tricky_text,
-    number_text,
-)
-
-
-@st.composite
-def config_file(draw: st.DrawFn) -> str:
-    lines = []
-    for key in draw(st.lists(st.sampled_from(CONFIG_KEYS), unique=True, max_size=4)):
-        value = draw(st.one_of(toml_scalar, st.lists(toml_scalar, max_size=3)))
-        lines.append(f"{json.dumps(key)} = {toml_value(value)}")
-    if draw(st.booleans()):
-        lines.append(f"[{draw(st.sampled_from(['recommend', 'compare', 'sweep']))}]")
-        key = draw(st.sampled_from(CONFIG_KEYS))
-        lines.append(f"{json.dumps(key)} = {toml_value(draw(toml_scalar))}")
-    return "\n".join(lines) + "\n"
-
-
-config_body = st.one_of(config_file(), st.text(alphabet=string.printable, max_size=60))
-ROOT_COMMAND = typer.main.get_command(app)
-SPECS = {name: settings_of(ROOT_COMMAND.commands[name], CONFIGURABLE[name]) for name in COMMANDS}  # type: ignore[attr-defined]
-
-
-@examples(80)
-@given(body=config_body, command=st.sampled_from(COMMANDS))
-def test_a_config_file_is_read_or_refused_naming_the_file(body, command):
-    """The file's values as the command would run with them, each checked as its flag would be."""
-    with workdir() as root:
-        path = root / "mrl-eval.toml"
-        path.write_text(body, encoding="utf-8")
-        ctx = ROOT_COMMAND.commands[command].make_context(command, [])  # type: ignore[attr-defined]
-        values = valid_or_refused(lambda: file_values(read_config(path), command, SPECS, ctx))
-    if values is None:
-        return
-    for name, (key, value) in values.items():
-        assert key in SPECS[command] and SPECS[command][key].name == name
-        if name == "resamples":
-            assert MIN_RESAMPLES <= value <= MAX_RESAMPLES
-        if name == "seed":
-            assert 0 <= value <= MAX_SEED
-
-
-@examples(12)
-@given(body=config_body, command=st.sampled_from(COMMANDS))
-def test_config_show_answers_any_config_file_without_a_traceback(body, command):
-    """The same files end to end (`mrl-eval config show`): exit 0, or exit 1 naming the file."""
-    with workdir(enter=True) as root:
-        (root / "mrl-eval.toml").write_text(body, encoding="utf-8")
-        with promptly():
-            result = runner.invoke(app, ["config", "show", command, "--json"])
-    assert result.exit_code in (0, 1, 2), result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
-    if result.exit_code == 1:
-        assert "mrl-eval.toml" in result.stderr
-
-
-@pytest.mark.parametrize("command", ["recommend", "compare"])
-def test_the_fuzz_suite_sees_a_refusal_as_refusal(command, tmp_path, monkeypatch):
-    """The property above could pass by never reaching the checks: a known-bad file must come back as exit 1."""
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "mrl-eval.toml").write_text("resamples = 5\n", encoding="utf-8")
-    result = runner.invoke(app, ["config", "show", command, "--json"])
-    assert result.exit_code == 1 and "resamples = 5" in result.stderr
