@@ -54,7 +54,7 @@ def jsonl_file(draw: st.DrawFn) -> bytes:
             record = {key: draw(id_value if key in ("_id", "id") else json_value) for key in keys}
             lines.append(json.dumps(record, allow_nan=draw(st.booleans())))
         elif kind == "garbage":
-            lines.append(draw(any_text))
+            lines.append(draw(st.one_of(any_text, number_text)))
         else:
             lines.append("")
     text = draw(st.sampled_from(["\n", "\r\n"])).join(lines)

@@ -27,7 +27,7 @@ from mrl_eval.methods.grid import parse_methods, parse_scales
 from mrl_eval.methods.pca import parse_fit_sample
 from mrl_eval.methods.precision import PRECISIONS, parse_precisions
 from mrl_eval.methods.two_stage import parse_shortlists, parse_stages
-from tests.fuzzing import examples, number_text, promptly, tricky_text, valid_or_refused, workdir
+from tests.fuzzing import examples, long_digits, number_text, promptly, tricky_text, valid_or_refused, workdir
 
 # --- option parsers -----------------------------------------------------------------------------------------------
 
@@ -173,6 +173,8 @@ def config_file(draw: st.DrawFn) -> str:
     for key in draw(st.lists(st.sampled_from(CONFIG_KEYS), unique=True, max_size=4)):
         value = draw(st.one_of(toml_scalar, st.lists(toml_scalar, max_size=3)))
         lines.append(f"{json.dumps(key)} = {toml_value(value)}")
+    if draw(st.integers(0, 4)) == 0:  # a bare integer TOML reads with int(): past 4,300 digits a ValueError
+        lines.append(f"{json.dumps(draw(st.sampled_from(CONFIG_KEYS)))} = {draw(long_digits)}")
     if draw(st.booleans()):
         lines.append(f"[{draw(st.sampled_from(['recommend', 'compare', 'sweep']))}]")
         key = draw(st.sampled_from(CONFIG_KEYS))

@@ -336,3 +336,28 @@ def test_trec_qrels_id_holding_u2028_or_u0085_is_one_field_as_trec_eval_reads_it
     (tmp_path / "qrels.txt").write_text("q\u20281 0 d\x852 1\nq2 0 d\x1c3 2\n", encoding="utf-8")
     collection = load_collection(qrels=tmp_path / "qrels.txt", require_texts=False)
     assert collection.qrels == {"q\u20281": {"d\x852": 1}, "q2": {"d\x1c3": 2}}
+
+
+def test_a_4301_digit_number_in_a_jsonl_line_is_named_not_a_valueerror(tmp_path):
+    """Found by the fuzz suite's explore profile: json.loads raises a plain ValueError (not JSONDecodeError) for an
+    integer Python will not convert."""
+    (tmp_path / "corpus.jsonl").write_text('{"_id": "d1", "text": "x"}\n' + "9" * 4301 + "\n", encoding="utf-8")
+    (tmp_path / "qrels.tsv").write_text("q1\td1\t1\n", encoding="utf-8")
+    with pytest.raises(MrlEvalError, match=r"corpus.jsonl:2: invalid JSON \(Exceeds the limit"):
+        load_collection(corpus=tmp_path / "corpus.jsonl", qrels=tmp_path / "qrels.tsv", require_texts=False)
+
+
+def test_a_4301_digit_integer_in_the_config_file_is_invalid_toml_not_a_valueerror(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mrl-eval.toml").write_text("seed = " + "9" * 4301 + "\n", encoding="utf-8")
+    result = _invoke(["config", "show", "recommend"])
+    assert result.exit_code == 1, result.output
+    assert "mrl-eval.toml: not valid TOML" in result.stderr
+
+
+def test_a_4301_digit_number_in_model_json_is_named(tmp_path):
+    from mrl_eval.data.vectors import read_model_info
+
+    (tmp_path / "model.json").write_text('{"dim": ' + "9" * 4301 + "}", encoding="utf-8")
+    with pytest.raises(MrlEvalError, match="model.json: not valid JSON"):
+        read_model_info(tmp_path)

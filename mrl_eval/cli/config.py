@@ -115,7 +115,7 @@ def _read_toml(path: Path) -> dict:
         raise MrlEvalError(f"{path}: config file not found; check --config") from err
     except (OSError, UnicodeDecodeError) as err:
         raise MrlEvalError(f"{path}: cannot read the config file ({err})") from err
-    except tomllib.TOMLDecodeError as err:
+    except (tomllib.TOMLDecodeError, ValueError) as err:  # ValueError: an integer of more than 4,300 digits
         raise MrlEvalError(f"{path}: not valid TOML ({err}); fix the file") from err
 
 

@@ -234,6 +234,9 @@ def _json_records(path: Path, text: str, problems: list[str]) -> tuple[list[str]
         except json.JSONDecodeError as err:
             problems.append(f"{where}: invalid JSON ({err.msg}, column {err.colno}): {_clip(line)}")
             continue
+        except ValueError as err:  # a number of more than 4,300 digits: int() refuses it
+            problems.append(f"{where}: invalid JSON ({err}): {_clip(line)}")
+            continue
         if not isinstance(fields, dict):
             problems.append(f"{where}: malformed line, not a JSON object: {_clip(line)}")
             continue

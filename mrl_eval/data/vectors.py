@@ -41,7 +41,7 @@ def read_model_info(folder: Path) -> dict:
         return {}
     try:
         info = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+    except (OSError, ValueError) as err:  # ValueError: bad UTF-8, bad JSON, or a number of more than 4,300 digits
         raise MrlEvalError(f"{path}: not valid JSON ({err}). Fix or delete the file.") from err
     return info if isinstance(info, dict) else {}
 
