@@ -361,3 +361,12 @@ def test_a_4301_digit_number_in_model_json_is_named(tmp_path):
     (tmp_path / "model.json").write_text('{"dim": ' + "9" * 4301 + "}", encoding="utf-8")
     with pytest.raises(MrlEvalError, match="model.json: not valid JSON"):
         read_model_info(tmp_path)
+
+
+@pytest.mark.parametrize("content", ["[1, 2]", '{"prompts": ["query: "]}', '{"prompts": ' + "9" * 4301 + "}"])
+def test_a_model_folder_whose_prompts_file_is_not_an_object_is_named_not_an_attributeerror(tmp_path, content):
+    from mrl_eval.providers.sentence_transformers import SentenceTransformersProvider
+
+    (tmp_path / "config_sentence_transformers.json").write_text(content, encoding="utf-8")
+    with pytest.raises(MrlEvalError, match="config_sentence_transformers.json"):
+        SentenceTransformersProvider(str(tmp_path))

@@ -109,9 +109,14 @@ class SentenceTransformersProvider:
         if not config.is_file():
             return {}
         try:
-            prompts = json.loads(config.read_text(encoding="utf-8")).get("prompts") or {}
+            settings = json.loads(config.read_text(encoding="utf-8"))
         except (OSError, ValueError) as err:
             raise MrlEvalError(f"{config}: not readable JSON ({err}); fix the model folder") from err
+        prompts = (settings.get("prompts") or {}) if isinstance(settings, dict) else None
+        if not isinstance(prompts, dict):
+            raise MrlEvalError(
+                f'{config}: expected a JSON object whose "prompts" maps names to prompts; fix the model folder'
+            )
         return {str(k): str(v) for k, v in prompts.items()}
 
     @staticmethod
