@@ -144,7 +144,8 @@ CONFIG_KEYS = [
     "dims", "metrics", "metric", "resamples", "seed", "confidence", "ci-method", "max-drop", "min-ndcg", "min",
     "rule", "holdout", "precisions", "shortlist", "two-stage", "scale", "pca-fit-sample", "batch-size",
     "concurrency", "max-retries", "max-cost", "out", "data", "split", "optimize", "methods", "compare",
-    "safety-margin", "baseline-max-drop", "cache-dtype", "provider", "unknown-key", "min_ndcg",
+    "safety-margin", "baseline-max-drop", "cache-dtype", "provider", "unknown-key", "min_ndcg", "ray-cpus",
+    "ray-shard-rows",
 ]  # fmt: skip
 
 

@@ -263,6 +263,7 @@ def test_save_runs_lines_have_six_fields(tmp_path):
         ("holdout = 1.5", "holdout = 1.5: give a number in (0, 1)"),
         ('precisions = "int4"', "precisions = \"int4\": 'int4' is not a precision"),
         ("[recommend]\nrule = 'sometimes'", '[recommend]: rule = "sometimes": choose one of'),
+        ("ray-cpus = 0", "ray-cpus = 0: give a number of CPUs from 1 to 4096"),
     ],
 )
 def test_config_value_out_of_range_is_reported_as_the_key_and_the_file_not_a_flag(

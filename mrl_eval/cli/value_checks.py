@@ -110,6 +110,15 @@ def _methods(value: Any) -> None:
     parse_methods(value)
 
 
+def _ray(field: str) -> Callable[[Any], None]:
+    def check(value: Any) -> None:
+        from mrl_eval.evaluate.ray_search import RaySettings
+
+        RaySettings(**{field: value}).check()
+
+    return check
+
+
 def _compare(value: Any) -> None:
     if str(value).strip().lower() not in ("", "pca"):  # as cli/common.py grid_settings reads it
         raise UsageError(f"--compare {value!r}: the one comparison is pca")
@@ -148,6 +157,8 @@ CHECKS: dict[str, Callable[[Any], None]] = {
     "pre-truncate": _pre_truncate,
     "cache-dtype": _choice("--cache-dtype", "mrl_eval.data.cache", "DTYPES"),
     "on-long-input": _choice("--on-long-input", "mrl_eval.providers.openai_limits", "ON_LONG_INPUT"),
+    "ray-cpus": _ray("num_cpus"),
+    "ray-shard-rows": _ray("shard_rows"),
     "provider": _choice("--provider", "mrl_eval.providers", "PROVIDERS"),
 }
 
