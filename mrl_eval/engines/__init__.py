@@ -125,3 +125,21 @@ class EngineResult:
     table_bytes: int  # pgvector: the table holding the full vectors (0 for FAISS: the index holds the codes)
     server: dict  # engine version, and for pgvector where the server came from
     machine: dict
+
+
+ENGINE_KEYS = ("engine", "index_kind", "hnsw_m", "ef_construction", "ef_search", "pg_dsn", "rerank")
+
+
+def settings_from_options(options: dict) -> EngineSettings:
+    """Take the engine flags out of `options` (a command's parameters) and check them."""
+    values = {key: options.pop(key, None) for key in ENGINE_KEYS}
+    defaults = EngineSettings()
+    return EngineSettings(
+        engine=(values["engine"] or "exact").strip().lower(),
+        index_kinds=parse_index_kinds(values["index_kind"]),
+        hnsw_m=defaults.hnsw_m if values["hnsw_m"] is None else int(values["hnsw_m"]),
+        ef_construction=defaults.ef_construction if values["ef_construction"] is None else values["ef_construction"],
+        ef_search=parse_ef_search(values["ef_search"]),
+        pg_dsn=values["pg_dsn"] or None,
+        rerank=values["rerank"] or 0,
+    ).check()

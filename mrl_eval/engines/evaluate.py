@@ -107,7 +107,7 @@ def evaluate_engine(
                 index_bytes=built.size,
                 build_seconds=built.seconds,
                 latency_ms=(float(np.median(seconds) * 1e3), float(np.percentile(seconds, 95) * 1e3)),
-                recipe=engine.recipe(dim, precision, kind, ef, rerank),
+                recipe=engine.recipe(dim, precision, kind, ef, rerank, k),
             )
             label = EngineCell(metrics={}, **cell).label
             ranking = order_ties(index, score, doc_key)

@@ -96,8 +96,10 @@ class FaissEngine:
     def version(self) -> dict:
         return {"engine": "faiss", "version": _faiss().__version__}
 
-    def recipe(self, dim: int, precision: str, kind: str, ef_search: int | None, rerank: int = 0) -> dict:
-        return faiss_recipe(dim, precision, kind, m=self.m, ef_construction=self.ef_construction, ef_search=ef_search)
+    def recipe(self, dim: int, precision: str, kind: str, ef_search: int | None, rerank: int = 0, k: int = 10) -> dict:
+        return faiss_recipe(
+            dim, precision, kind, m=self.m, ef_construction=self.ef_construction, ef_search=ef_search, k=k
+        )
 
     def build(self, dim: int, precision: str, kind: str) -> Built:
         recipe = self.recipe(dim, precision, kind, None)

@@ -19,7 +19,9 @@ def faiss_factory(precision: str, kind: str, m: int) -> str:
     return f"HNSW{m},{codec}" if kind == "hnsw" else codec
 
 
-def faiss_recipe(dim: int, precision: str, kind: str, *, m: int, ef_construction: int, ef_search: int | None) -> dict:
+def faiss_recipe(
+    dim: int, precision: str, kind: str, *, m: int, ef_construction: int, ef_search: int | None, k: int
+) -> dict:
     binary = precision == "binary"
     index_dim = 8 * ((dim + 7) // 8) if binary else dim
     factory = faiss_factory(precision, kind, m)
@@ -38,7 +40,7 @@ def faiss_recipe(dim: int, precision: str, kind: str, *, m: int, ef_construction
         make = f'index = faiss.index_factory({index_dim}, "{factory}", faiss.METRIC_INNER_PRODUCT)\n'
         about = f"first {dim} values, L2-normalised; inner product (= cosine)"
     lines = (
-        "import faiss\nimport numpy as np\n\n\ndef prepare(x):\n"
+        f"import faiss\nimport numpy as np\n\nk = {k}  # results per query\n\n\ndef prepare(x):\n"
         + prepare
         + "\n\n"
         + make
@@ -56,6 +58,7 @@ def faiss_recipe(dim: int, precision: str, kind: str, *, m: int, ef_construction
         "vectors": about,
         "build": build,
         "search": search,
+        "k": k,
         "python": lines,
     }
 
@@ -64,7 +67,7 @@ def pg_expression(column: str, dim: int, full_dim: int, precision: str) -> str:
     """The indexed expression over the full-size `column` (or a full-size query parameter)."""
     prefix = column if dim == full_dim else f"subvector({column}, 1, {dim})"
     if precision == "float32":
-        return column if dim == full_dim and column == "embedding" else f"{prefix}::vector({dim})"
+        return column if dim == full_dim else f"{prefix}::vector({dim})"
     if precision == "float16":
         return f"{prefix}::halfvec({dim})"
     if precision == "binary":
@@ -109,6 +112,8 @@ def pgvector_recipe(
             f"CREATE INDEX {pg_index_name(dim, precision)} ON {TABLE} USING hnsw (({column}) {opclass}) "
             f"WITH (m = {m}, ef_construction = {ef_construction})"
         )
+        # The planner may prefer a sequential scan and sort on a small table; the measurement is of the index.
+        settings.append("SET enable_seqscan = off")
         if ef_search is not None:
             settings.append(f"SET hnsw.ef_search = {ef_search}")
     else:
@@ -135,6 +140,7 @@ def pgvector_recipe(
         "index": index_ddl,
         "settings": settings,
         "query": query,
+        "k": k,
         "parameters": {"$1": f"the full-size query vector, vector({full_dim}) text: '[0.1,0.2,...]'"},
         "sql": ";\n".join(statements) + ";\n",
     }
