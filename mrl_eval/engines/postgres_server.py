@@ -10,10 +10,14 @@ unwinds too), and interpreter exit (pgserver's own atexit hook).
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import os
 import shutil
 import signal
 import tempfile
 import threading
+import time
 from pathlib import Path
 from types import FrameType
 
@@ -47,13 +51,36 @@ class ThrowawayPostgres:
             self._previous_sigterm = signal.signal(signal.SIGTERM, _on_sigterm)
         self.folder = Path(tempfile.mkdtemp(prefix=PREFIX))
         self.folder.chmod(0o755)  # as root, pgserver runs postgres as its own user, which must reach the folder
+        atexit.register(self.stop)  # also on an exit that skips the `with` block
         try:
             self.server = pgserver.get_server(self.folder / "pgdata", cleanup_mode="delete")
-        except Exception as err:  # a failed initdb/pg_ctl: say where its log is
+            self.dsn = self.server.get_uri()
+        except Exception as err:  # a failed initdb/pg_ctl
             self.stop()
             raise MrlEvalError(f"could not start the local PostgreSQL ({err}); or pass --pg-dsn") from err
-        self.dsn = self.server.get_uri()
+        except BaseException:  # Ctrl-C while it starts: the server may be up already
+            self._stop_started()
+            raise
         return self
+
+    def _stop_started(self) -> None:
+        """Stop a server whose start was interrupted (get_server had not returned a handle to stop it by): a fast
+        shutdown (SIGINT to the postmaster, whose pid heads postmaster.pid), then SIGKILL after 10 s."""
+        pid_file = None if self.folder is None else self.folder / "pgdata" / "postmaster.pid"
+        try:
+            pid = abs(int(pid_file.read_text().split()[0])) if pid_file is not None else 0
+        except (OSError, ValueError, IndexError):
+            pid = 0
+        if pid > 0:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGINT)
+                deadline = time.monotonic() + 10
+                while time.monotonic() < deadline:
+                    os.kill(pid, 0)
+                    time.sleep(0.1)
+                os.kill(pid, signal.SIGKILL)
+        self.server = None
+        self.stop()
 
     @property
     def pid(self) -> int | None:
@@ -69,6 +96,7 @@ class ThrowawayPostgres:
         if self._previous_sigterm is not None:
             signal.signal(signal.SIGTERM, self._previous_sigterm)
             self._previous_sigterm = None
+        atexit.unregister(self.stop)
 
     def __enter__(self) -> ThrowawayPostgres:
         return self.start()
