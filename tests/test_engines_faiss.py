@@ -9,6 +9,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from mrl_eval.cli.app import app
@@ -211,3 +213,8 @@ def test_optimize_memory_without_engine_cells_is_a_usage_error(cli_env):
     args = ["recommend", str(folder), "--embeddings", str(folder / "embeddings" / "all-minilm-l6-v2")]
     result = runner.invoke(app, [*args, "--dims", "64", "--max-drop", "0.1", "--optimize", "memory", "--no-plot"])
     assert result.exit_code == 2 and "--engine" in result.output, result.output
+
+
+@given(st.lists(st.integers(min_value=1, max_value=10_000), min_size=1, max_size=8))
+def test_ef_search_lists_parse_to_their_sorted_distinct_values(values):
+    assert parse_ef_search(" , ".join(map(str, values))) == tuple(sorted(set(values)))

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from mrl_eval.cli.app import app
@@ -208,3 +210,15 @@ def test_ctrl_c_and_sigterm_stop_the_throwaway_server(tmp_path, sig):
     assert code == (130 if sig == signal.SIGINT else 128 + signal.SIGTERM), process.stderr.read().decode()[-2000:]
     assert not list(Path(tmp_path).glob(f"{PREFIX}*"))
     assert not _alive(postmaster)
+
+
+SAFE = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%^&*()-_=+[]{};,.<>?~"
+DSNS = ("postgresql://me:{}@db.example:5432/search", "host=db user=me password={} dbname=search")
+
+
+@given(st.text(alphabet=SAFE, min_size=6).filter(lambda p: not any(p in d for d in DSNS)))
+def test_a_dsn_password_never_reaches_the_report(password):
+    from mrl_eval.engines.document import redact_dsn
+
+    for dsn in DSNS:
+        assert password not in redact_dsn(dsn.format(password))
