@@ -212,7 +212,8 @@ def recommend(
         str,
         typer.Option(
             help="What to minimise among the cells that meet the bar: dim (float32, the smallest dim) or bytes "
-            "(bytes per vector over every --precisions cell).",
+            "(bytes per vector over every --precisions cell); with --engine faiss|pgvector also memory (index plus "
+            "table, measured) or latency (median, measured), over the engine's cells.",
             rich_help_panel=O.BAR,
         ),
     ] = "dim",
