@@ -199,7 +199,9 @@ def test_ctrl_c_and_sigterm_stop_the_throwaway_server(tmp_path, sig):
             ready = [f for f in found if f.read_text().rstrip().endswith("ready")]
             pid_file = ready[0] if ready else None
             time.sleep(0.2)
-        assert pid_file is not None, "the local PostgreSQL never started"
+        if pid_file is None:
+            process.kill()
+            pytest.fail(f"the local PostgreSQL never started: {process.stderr.read().decode()[-2000:]}")
         time.sleep(3)  # inside the engine loop by now
         postmaster = int(pid_file.read_text().split()[0])
         process.send_signal(sig)
