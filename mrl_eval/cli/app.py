@@ -30,6 +30,7 @@ from mrl_eval.cli.common import (
     show_settings,
     stats_settings,
 )
+from mrl_eval.cli.engine_output import render_engine
 from mrl_eval.errors import MrlEvalError, UsageError
 
 if TYPE_CHECKING:
@@ -145,6 +146,13 @@ def sweep(
     ray_shard_rows: O.RayShardRowsOpt = None,
     ray_workers: O.RayWorkersOpt = None,
     ray_gpus_per_worker: O.RayGpusOpt = 0.0,
+    engine: O.EngineOpt = "exact",
+    index_kind: O.IndexKindOpt = "hnsw",
+    hnsw_m: O.HnswMOpt = 16,
+    ef_construction: O.EfConstructionOpt = 64,
+    ef_search: O.EfSearchOpt = "16,64,256",
+    pg_dsn: O.PgDsnOpt = None,
+    rerank: O.RerankOpt = 0,
     confidence: O.ConfidenceOpt = 0.95,
     resamples: O.ResamplesOpt = 10_000,
     seed: O.SeedOpt = 0,
@@ -172,6 +180,7 @@ def sweep(
             write_trec_runs(result, save_runs)
         mteb_files = _write_mteb_results(result, mteb_results, time.monotonic() - started)
         finish(doc, out_dir, as_json, result.config.metrics[0])
+        render_engine(doc, as_json)
         _say_mteb_results(mteb_files, as_json)
         emit_ci("sweep", as_json, doc=doc, primary=result.config.metrics[0])
 
@@ -203,7 +212,8 @@ def recommend(
         str,
         typer.Option(
             help="What to minimise among the cells that meet the bar: dim (float32, the smallest dim) or bytes "
-            "(bytes per vector over every --precisions cell).",
+            "(bytes per vector over every --precisions cell); with --engine faiss|pgvector also memory (index plus "
+            "table, measured) or latency (median, measured), over the engine's cells.",
             rich_help_panel=O.BAR,
         ),
     ] = "dim",
@@ -277,6 +287,13 @@ def recommend(
     ray_shard_rows: O.RayShardRowsOpt = None,
     ray_workers: O.RayWorkersOpt = None,
     ray_gpus_per_worker: O.RayGpusOpt = 0.0,
+    engine: O.EngineOpt = "exact",
+    index_kind: O.IndexKindOpt = "hnsw",
+    hnsw_m: O.HnswMOpt = 16,
+    ef_construction: O.EfConstructionOpt = 64,
+    ef_search: O.EfSearchOpt = "16,64,256",
+    pg_dsn: O.PgDsnOpt = None,
+    rerank: O.RerankOpt = 0,
     confidence: O.ConfidenceOpt = 0.95,
     resamples: O.ResamplesOpt = 10_000,
     seed: O.SeedOpt = 0,
@@ -310,8 +327,10 @@ def recommend(
         from mrl_eval.methods.grid import parse_methods
 
         chosen_methods = parse_methods(methods)
-        if optimize not in OPTIMIZE:
-            raise UsageError(f"--optimize {optimize!r}: choose one of {', '.join(OPTIMIZE)}")
+        from mrl_eval.decide.engine_choice import ENGINE_OPTIMIZE
+
+        if optimize not in OPTIMIZE + ENGINE_OPTIMIZE:
+            raise UsageError(f"--optimize {optimize!r}: choose one of {', '.join(OPTIMIZE + ENGINE_OPTIMIZE)}")
         if "pca" in chosen_methods:
             sweep_options["compare"] = "pca"
         baseline_doc = gate = None
@@ -363,7 +382,7 @@ def recommend(
             grid = result.sweep.grid
             cells, two_stage_rows = (grid.cells, grid.two_stage) if grid is not None else ([], [])
         full_dim, n_docs = int(doc["full_dim"]), int(doc["n_docs"])
-        by_cell = bool(cells) and (optimize == "bytes" or chosen_methods != ("prefix",))
+        by_cell = bool(cells) and optimize in OPTIMIZE and (optimize == "bytes" or chosen_methods != ("prefix",))
         if by_cell:
             from mrl_eval.decide.recommend import recommend_cell
 
@@ -376,6 +395,7 @@ def recommend(
             from mrl_eval.decide.recommend import recommend_two_stage
 
             doc["two_stage"]["recommendation"] = recommend_two_stage(two_stage_rows, rec.full_value, the_rule)
+        engine_pick = _recommend_engine(doc, from_json, settings, the_rule, rec.full_value, optimize)
         if holdout is not None:
             cell_args = (
                 {
@@ -395,11 +415,27 @@ def recommend(
 
             doc["baseline"] = compare_runs(baseline_doc, doc, gate, settings, (str(baseline), "this run"))
         finish(doc, out_dir, as_json, rule_metric, plots=plot if plot is not None else from_json is None)
+        render_engine(doc, as_json)
         if from_json is None:
             _say_mteb_results(mteb_files, as_json)
         emit_ci("recommend", as_json, junit_xml, doc=doc, primary=rule_metric)
-    if rec.dim is None or not doc.get("baseline", {}).get("passed", True):
+    if rec.dim is None or not doc.get("baseline", {}).get("passed", True) or engine_pick is False:
         raise typer.Exit(EXIT_GATE_FAILED)
+
+
+def _recommend_engine(doc: dict, path: Path | None, settings, rule, full_value: float, optimize: str) -> bool | None:
+    """With engine cells: the cheapest one under the rule, into doc["engine"]["recommendation"]. Returns whether one
+    met the rule (None when there are no engine cells and --optimize did not ask for them)."""
+    from mrl_eval.decide.engine_choice import ENGINE_OPTIMIZE, recommend_engine
+    from mrl_eval.engines.document import cells_of
+
+    cells = cells_of(doc, path, settings if "statistics" in doc else None)
+    if not cells and optimize not in ENGINE_OPTIMIZE:
+        return None
+    section = doc.get("engine", {})
+    pick = recommend_engine(cells, full_value, rule, optimize, section.get("table_bytes", 0))
+    section["recommendation"] = pick
+    return pick["label"] is not None
 
 
 @app.command()

@@ -235,6 +235,9 @@ def run_sweep(options: dict, settings: StatsSettings, show_progress: bool, extra
     metric_names = M.parse_metrics(options.pop("metrics") or list(M.DEFAULT_METRICS))
     options["grid"] = grid_settings(options)
     options["ray"] = ray_settings(options)
+    from mrl_eval.engines import settings_from_options
+
+    options["engine"] = settings_from_options(options)  # --engine and its index parameters
     if extra_metric and extra_metric not in metric_names:
         metric_names.append(extra_metric)
     config = SweepConfig(

@@ -429,3 +429,45 @@ PreTruncateOpt = Annotated[
         rich_help_panel=MODEL,
     ),
 ]
+
+ENGINE = "Engine: measure inside FAISS or pgvector (docs/engines.md)"
+EngineOpt = Annotated[
+    str,
+    typer.Option(
+        help="Where every cell is searched: exact (brute force, the reference), faiss (an embedded index; "
+        "pip install 'mrl-eval[faiss]') or pgvector (PostgreSQL; pip install 'mrl-eval[pgvector]').",
+        rich_help_panel=ENGINE,
+    ),
+]
+IndexKindOpt = Annotated[
+    str,
+    typer.Option("--index", help="Index kinds to build per cell: hnsw, flat, or hnsw,flat.", rich_help_panel=ENGINE),
+]
+HnswMOpt = Annotated[int, typer.Option(help="HNSW links per node (FAISS M, pgvector m).", rich_help_panel=ENGINE)]
+EfConstructionOpt = Annotated[
+    int, typer.Option(help="HNSW candidate list while building (efConstruction).", rich_help_panel=ENGINE)
+]
+EfSearchOpt = Annotated[
+    str,
+    typer.Option(
+        help="HNSW candidate lists to sweep at query time (FAISS efSearch, pgvector hnsw.ef_search).",
+        rich_help_panel=ENGINE,
+    ),
+]
+PgDsnOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Your PostgreSQL (with pgvector) as postgresql://user@host/db; put the password in PGPASSWORD or "
+        "~/.pgpass. (default: a throwaway local server, started and stopped by mrl-eval)",
+        rich_help_panel=ENGINE,
+        show_default=False,
+    ),
+]
+RerankOpt = Annotated[
+    int,
+    typer.Option(
+        help="pgvector: also run the shortlist-then-rerank query, this many rows from the index reranked by the "
+        "full-size cosine. 0: off.",
+        rich_help_panel=ENGINE,
+    ),
+]

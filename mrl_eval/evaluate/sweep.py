@@ -16,6 +16,7 @@ from mrl_eval.data.collection import Collection
 from mrl_eval.data.collections import check_qrels, check_trec_ids, load_collection
 from mrl_eval.data.pre_truncate import check_pre_truncate, pre_truncate
 from mrl_eval.data.vectors import Vectors, load_vectors, read_model_info, zero_vector_notes
+from mrl_eval.engines import EngineResult, EngineSettings
 from mrl_eval.errors import MrlEvalError, MrlEvalWarning, UsageError, raise_problems
 from mrl_eval.evaluate import metrics as M
 from mrl_eval.evaluate.per_query_losses import query_losses
@@ -116,6 +117,7 @@ class SweepResult:
     doc_ids: list[str]
     rankings: dict[int, Ranking] = field(repr=False)
     grid: GridResult | None = None  # precisions, PCA, two-stage: only when asked for
+    engine: EngineResult | None = None  # every cell inside FAISS or pgvector: only with --engine faiss|pgvector
 
     @property
     def queries_evaluated(self) -> int:
@@ -132,6 +134,7 @@ def evaluate(
     stats: StatsSettings | None = None,
     grid: GridSettings | None = None,
     ray: RaySettings | None = None,
+    engine: EngineSettings | None = None,
 ) -> SweepResult:
     """Score every dim in one pass over the corpus and compute each metric per query; then, if `grid` asks for
     more than float32 prefixes, every cell of the grid from the same vectors. With `ray` active (inside
@@ -192,7 +195,29 @@ def evaluate(
             stats,
             progress,
         )
-    return SweepResult(full_dim, results, per_query, query_ids, skipped, list(vectors.doc_ids), rankings, grid_result)
+    engine_result = None
+    if engine is not None and engine.active:
+        from mrl_eval.engines.run import measure
+
+        engine_result = measure(
+            engine,
+            docs=vectors.docs,
+            queries=np.asarray(vectors.queries[rows], np.float32),
+            dims=dims,
+            precisions=grid.precisions if grid is not None else ("float32",),
+            doc_ids=list(vectors.doc_ids),
+            query_ids=query_ids,
+            qrels=qrels,
+            metric_names=metric_names,
+            doc_key=tie_key(vectors.doc_ids),
+            exclude=exclude,
+            reference_per_query=per_query[full_dim],
+            stats=stats,
+            progress=progress,
+        )
+    return SweepResult(
+        full_dim, results, per_query, query_ids, skipped, list(vectors.doc_ids), rankings, grid_result, engine_result
+    )
 
 
 def _fingerprint(source: str) -> dict[str, str]:
@@ -248,6 +273,7 @@ class SweepConfig:
     grid: GridSettings = field(default_factory=GridSettings)
     ray: RaySettings = field(default_factory=RaySettings)
     save_runs: Path | None = None  # written by report.write_trec_runs; here only to check the ids before any work
+    engine: EngineSettings = field(default_factory=EngineSettings)
 
 
 @dataclass(frozen=True)
@@ -391,6 +417,7 @@ def run(config: SweepConfig, progress: ProgressFactory = _no_progress) -> SweepR
     check_pre_truncate(config.pre_truncate)
     config.grid.check()
     config.ray.check()
+    config.engine.check()
     collection, data_name = _load_data(config)
     session = ray_cluster(config.ray) if config.ray.active else contextlib.nullcontext(None)
     with session as ray_info:
@@ -427,6 +454,7 @@ def run(config: SweepConfig, progress: ProgressFactory = _no_progress) -> SweepR
             config.stats.check(),
             config.grid,
             config.ray,
+            config.engine.check(),
         )
     if ray_info is not None:
         model["scored_on"] = {"ray": ray_info}

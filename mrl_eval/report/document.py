@@ -52,6 +52,12 @@ def build_document(run: SweepRun, command: str, recommendation: Recommendation |
     set_results(doc, sweep.results, run.config.stats)
     if sweep.grid is not None:
         add_grid(doc, sweep.grid, len(sweep.doc_ids))
+    if sweep.engine is not None or run.config.engine.pg_dsn:
+        from mrl_eval.engines.document import engine_section, redact_dsn
+
+        settings["engine"]["pg_dsn"] = redact_dsn(settings["engine"]["pg_dsn"])
+        if sweep.engine is not None:
+            doc["engine"] = engine_section(sweep.engine, len(sweep.doc_ids))
     if recommendation is not None:
         doc["recommendation"] = recommendation.to_dict()
     return doc

@@ -1,0 +1,220 @@
+"""--engine faiss: HNSW at efSearch >= corpus size finds what exact search finds; the printed recipe rebuilds the
+measured index; the CLI carries cells, costs and recipes into the report and recommends under --optimize.
+
+Oracles: the exact engine (retrieval.search / precision.rank) and FAISS's own flat index of the same codec."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from mrl_eval.cli.app import app
+from mrl_eval.data.collections import load_collection
+from mrl_eval.data.vectors import load_vectors
+from mrl_eval.engines import EngineSettings, parse_ef_search
+from mrl_eval.engines.evaluate import neighbour_recall, order_ties
+from mrl_eval.engines.faiss import FaissEngine
+from mrl_eval.engines.run import measure
+from mrl_eval.errors import UsageError
+from mrl_eval.evaluate import metrics as M
+from mrl_eval.evaluate.retrieval import tie_key
+from mrl_eval.evaluate.sweep import evaluate
+from tests.conftest import data_path
+
+faiss = pytest.importorskip("faiss")
+METRICS = ["ndcg@10", "recall@100"]
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def scifact():
+    folder = data_path("scifact-subset")
+    vectors = load_vectors(folder / "embeddings" / "embeddinggemma-300m")
+    return load_collection(folder), vectors
+
+
+def _per_query(collection, vectors, ranking: np.ndarray) -> dict:
+    ids = [q for q in vectors.query_ids if collection.qrels.get(q)]
+    return M.evaluate(ids, ranking, vectors.doc_ids, collection.qrels, METRICS)
+
+
+def test_hnsw_at_ef_above_corpus_size_equals_exact_search():
+    """efSearch >= corpus size: every HNSW cell scores what exact search scores, query by query, to 1e-4."""
+    folder = data_path("scifact-subset")
+    collection, vectors = load_collection(folder), load_vectors(folder / "embeddings" / "all-minilm-l6-v2")
+    n_docs = vectors.docs.shape[0]
+    dims, precisions = [48, 200, 384], ("float32", "float16", "int8")
+    settings = EngineSettings(engine="faiss", index_kinds=("hnsw", "flat"), ef_search=(n_docs,))
+    result = evaluate(vectors, collection.qrels, dims, METRICS)
+    rows = [i for i, q in enumerate(vectors.query_ids) if collection.qrels.get(q)]
+    engine = measure(
+        settings,
+        docs=vectors.docs,
+        queries=np.asarray(vectors.queries[rows], np.float32),
+        dims=dims,
+        precisions=precisions,
+        doc_ids=list(vectors.doc_ids),
+        query_ids=result.query_ids,
+        qrels=collection.qrels,
+        metric_names=METRICS,
+        doc_key=tie_key(vectors.doc_ids),
+        exclude=None,
+        reference_per_query=result.per_query[384],
+        stats=None,
+        progress=lambda label, total: lambda n: None,
+    )
+    cells = {c.label: c for c in engine.cells}
+    for dim in dims:
+        for precision in precisions:
+            hnsw = engine.per_query[f"faiss:hnsw:{dim}:{precision}:ef{n_docs}"]
+            if precision == "float32":  # the exact engine: retrieval.search
+                reference = result.per_query[dim]
+            else:  # float16 and SQ8 with a float32 query: FAISS's flat index of the same codec is the exact search
+                reference = engine.per_query[f"faiss:flat:{dim}:{precision}"]
+            for metric in METRICS:
+                got = np.array([hnsw[metric][q] for q in result.query_ids])
+                want = np.array([reference[metric][q] for q in result.query_ids])
+                np.testing.assert_allclose(got, want, atol=1e-4, err_msg=f"{dim}:{precision} {metric}")
+            assert cells[f"faiss:hnsw:{dim}:{precision}:ef{n_docs}"].neighbour_recall == 1.0
+
+
+@pytest.mark.parametrize("dim", [64, 100, 768])
+def test_binary_hnsw_at_ef_above_corpus_size_finds_the_exact_hamming_neighbours(scifact, dim):
+    """Hamming distances tie often. The engine's distance at every rank equals exact search's; the metrics are
+    equal for every query with no tie straddling a metric's cutoff (which tied document makes the cut is the
+    engine's choice, see docs/engines.md)."""
+    collection, vectors = scifact
+    rows = [i for i, q in enumerate(vectors.query_ids) if collection.qrels.get(q)]
+    queries = np.asarray(vectors.queries[rows], np.float32)
+    engine = FaissEngine(vectors.docs, queries, m=16, ef_construction=64)
+    index, score, _ = engine.search(engine.build(dim, "binary", "hnsw"), vectors.docs.shape[0], 101)
+    # the oracle: every Hamming distance by numpy, ranked by (distance, doc id descending)
+    bits = lambda x: np.asarray(x[:, :dim]) > 0  # noqa: E731
+    hamming = (bits(queries)[:, None, :] != bits(vectors.docs)[None, :, :]).sum(axis=2)
+    order = np.lexsort((-tie_key(vectors.doc_ids)[None, :].repeat(len(rows), 0), hamming), axis=1)[:, :101]
+    exact_distance = np.take_along_axis(hamming, order, axis=1)
+    np.testing.assert_array_equal(-score, exact_distance)  # the Hamming distance at every rank
+    got = _per_query(collection, vectors, order_ties(index, score, tie_key(vectors.doc_ids))[:, :100])
+    want = _per_query(collection, vectors, order[:, :100])
+    clean = (exact_distance[:, 9] < exact_distance[:, 10]) & (exact_distance[:, 99] < exact_distance[:, 100])
+    ids = [q for q, ok in zip(got["ndcg@10"], clean) if ok]
+    for metric in METRICS:
+        np.testing.assert_allclose([got[metric][q] for q in ids], [want[metric][q] for q in ids], atol=1e-4)
+
+
+def test_index_bytes_are_the_serialised_index_and_the_graph_costs_memory(scifact):
+    _, vectors = scifact
+    engine = FaissEngine(vectors.docs, vectors.queries[:5], m=16, ef_construction=40)
+    hnsw, flat = engine.build(128, "int8", "hnsw"), engine.build(128, "int8", "flat")
+    assert flat.size == faiss.serialize_index(flat.index).nbytes
+    codes = vectors.docs.shape[0] * 128
+    assert flat.size >= codes and hnsw.size > flat.size + vectors.docs.shape[0] * 16 * 4  # >= M links of 4 bytes
+
+
+@pytest.mark.parametrize(
+    ("dim", "precision", "kind", "ef"),
+    [
+        (128, "int8", "hnsw", 16),
+        (100, "binary", "hnsw", 32),
+        (64, "float16", "flat", None),
+        (768, "float32", "hnsw", 8),
+    ],
+)
+def test_the_printed_recipe_rebuilds_the_measured_index(scifact, dim, precision, kind, ef):
+    """Run the Python snippet the report prints, on the full-size vectors: the same ids and distances come back."""
+    _, vectors = scifact
+    queries = np.asarray(vectors.queries[:40], np.float32)
+    engine = FaissEngine(vectors.docs, queries, m=12, ef_construction=32)
+    built = engine.build(dim, precision, kind)
+    index, score, _ = engine.search(built, ef, 20)
+    recipe = engine.recipe(dim, precision, kind, ef, k=20)
+    namespace = {"corpus": np.asarray(vectors.docs), "queries": queries}
+    exec(recipe["python"], namespace)  # what a user copies from the report
+    np.testing.assert_array_equal(namespace["ids"], index)
+    distances = namespace["distances"].astype(np.float64)
+    np.testing.assert_array_equal(-distances if precision == "binary" else distances, score)
+
+
+def test_neighbour_recall_counts_ties_at_the_cut_as_found():
+    exact = np.array([[-1.0, -2.0, -2.0, -3.0]])
+    assert neighbour_recall(np.array([[-1.0, -2.0, -2.0, -9.0]]), exact, k=3) == 1.0  # a tied doc either way
+    assert neighbour_recall(np.array([[-1.0, -3.0, -4.0, -9.0]]), exact, k=3) == pytest.approx(1 / 3)
+
+
+def test_engine_order_is_resorted_by_score_then_doc_id_descending():
+    key = np.array([0, 1, 2, 3])
+    ranked = order_ties(np.array([[0, 2, 1, -1]]), np.array([[0.5, 0.9, 0.9, -np.inf]]), key)
+    assert ranked.tolist() == [[2, 1, 0, -1]]
+
+
+@pytest.mark.parametrize("spec", ["16,x", "0", "", "-4"])
+def test_bad_ef_search_is_a_usage_error(spec):
+    with pytest.raises(UsageError, match="--ef-search"):
+        parse_ef_search(spec)
+
+
+def test_cli_sweep_engine_faiss_then_recommend_from_the_report(cli_env):
+    folder = data_path("scifact-subset")
+    args = ["sweep", folder, "--embeddings", folder / "embeddings" / "embeddinggemma-300m", "--dims", "128,256"]
+    args += ["--precisions", "float32,binary", "--engine", "faiss", "--ef-search", "8,64", "--resamples", "200"]
+    result = runner.invoke(app, [str(a) for a in [*args, "--json"]])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    section = doc["engine"]
+    assert section["engine"] == "faiss" and section["ef_search"] == [8, 64]
+    labels = {c["label"] for c in section["cells"]}
+    assert "faiss:hnsw:256:binary:ef8" in labels and len(labels) == 3 * 2 * 2
+    cell = next(c for c in section["cells"] if c["label"] == "faiss:hnsw:128:float32:ef64")
+    assert cell["recipe"]["factory"] == "HNSW16,Flat" and cell["recipe"]["search"] == {"efSearch": 64}
+    assert cell["stats"]["ndcg@10"]["ci"][0] <= cell["metrics"]["ndcg@10"] <= cell["stats"]["ndcg@10"]["ci"][1]
+    saved = cli_env / "run.json"
+    saved.write_text(result.stdout)
+    for optimize in ("memory", "latency"):
+        rec = runner.invoke(
+            app,
+            ["recommend", "--from", str(saved), "--max-drop", "0.05", "--optimize", optimize, "--json", "--no-plot"],
+        )
+        assert rec.exit_code in (0, 3), rec.output
+        pick = json.loads(rec.stdout)["engine"]["recommendation"]
+        cells = section["cells"]
+        full = doc["results"][-1]["metrics"]["ndcg@10"]
+        passing = [c for c in cells if c["metrics"]["ndcg@10"] >= full - 0.05]
+        cost = (lambda c: c["index_bytes"]) if optimize == "memory" else (lambda c: c["latency_ms"]["median"])
+        assert (
+            pick["label"] == min(passing, key=lambda c: (cost(c), c["index_bytes"], c["latency_ms"]["median"]))["label"]
+        )
+        assert pick["recipe"] == next(c for c in cells if c["label"] == pick["label"])["recipe"]
+
+
+@pytest.mark.parametrize(
+    ("flags", "needle"),
+    [
+        (["--engine", "elastic"], "--engine"),
+        (["--engine", "faiss", "--pg-dsn", "postgresql://x@localhost/db"], "--pg-dsn"),
+        (["--engine", "faiss", "--hnsw-m", "1"], "--hnsw-m"),
+        (["--engine", "faiss", "--index", "ivf"], "--index"),
+    ],
+)
+def test_engine_usage_errors_exit_2(cli_env, flags, needle):
+    folder = data_path("scifact-subset")
+    result = runner.invoke(
+        app, ["sweep", str(folder), "--embeddings", str(folder / "embeddings" / "all-minilm-l6-v2"), *flags]
+    )
+    assert result.exit_code == 2 and needle in result.output, result.output
+
+
+def test_optimize_memory_without_engine_cells_is_a_usage_error(cli_env):
+    folder = data_path("scifact-subset")
+    args = ["recommend", str(folder), "--embeddings", str(folder / "embeddings" / "all-minilm-l6-v2")]
+    result = runner.invoke(app, [*args, "--dims", "64", "--max-drop", "0.1", "--optimize", "memory", "--no-plot"])
+    assert result.exit_code == 2 and "--engine" in result.output, result.output
+
+
+@given(st.lists(st.integers(min_value=1, max_value=10_000), min_size=1, max_size=8))
+def test_ef_search_lists_parse_to_their_sorted_distinct_values(values):
+    assert parse_ef_search(" , ".join(map(str, values))) == tuple(sorted(set(values)))
