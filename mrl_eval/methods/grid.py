@@ -2,12 +2,17 @@
 with its truncation-safety finding, two-stage retrieval, and the cost of each choice at scale.
 
 A cell is a way to store the corpus: `prefix` (the first d dims) or `pca` (the first d PCA coordinates), kept at
-a precision (float32, float16, int8, binary; see `quantize`). The float32 prefix cells are the sweep's own
-results, reused as they are, so the grid never changes a number the plain sweep reports.
+a precision (float32, float16, int8, binary; see `precision`, scored as FAISS scores them). The float32 prefix cells
+are the sweep's own results, reused as they are, so the grid never changes a number the plain sweep reports.
+
+Memory stays bounded at any corpus size: the codes of every quantised cell are made chunk by chunk during one pass
+over the corpus (`cell_search`), and the PCA-projected corpus is written to a temporary file that is read chunk by
+chunk and removed afterwards (`pca.projected_on_disk`); nothing corpus-sized is held beyond the vectors' memory map.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +27,9 @@ from mrl_eval.limits import MAX_SCALE
 from mrl_eval.methods import pca as P
 from mrl_eval.methods import precision as Q
 from mrl_eval.methods import two_stage as T
+from mrl_eval.methods.cell_search import search_cells
+from mrl_eval.methods.latency import machine, scan_latency
+from mrl_eval.methods.precision import fit_codecs
 
 METHODS = ("prefix", "pca")
 DEFAULT_SCALES = {"1M": 1_000_000, "10M": 10_000_000}
@@ -161,28 +169,35 @@ def evaluate_grid(
     def evaluate(ranking_index: np.ndarray) -> dict[str, dict[str, float]]:
         return M.evaluate(query_ids, ranking_index, doc_ids, qrels, metric_names)
 
+    quantised = [(dim, p) for dim in dims for p in precisions if p != "float32"]
     fit = None
     for method in methods:
-        if method == "pca":
-            fit = P.fit(docs, P.parse_fit_sample(settings.pca_fit_sample), stats.seed if stats else 0)
-            space_docs, space_queries = P.project(docs, fit), P.project(queries, fit)
-            rankings = search(space_queries, space_docs, dims, k, doc_key, exclude=exclude)
-        else:
-            space_docs, space_queries = docs, queries
-        for dim in dims:
-            for precision in precisions:
-                label = cell_label(method, dim, precision)
-                if method == "prefix" and precision == "float32":
-                    per_query[label] = prefix_per_query[dim]
-                elif precision == "float32":
-                    per_query[label] = evaluate(rankings[dim].doc_index)
-                codes = Q.quantize_prefix(space_docs, space_queries, dim, precision)
-                if label not in per_query:
-                    ranking = Q.rank(codes.queries, codes.docs, precision, dim, k, doc_key, exclude)
-                    per_query[label] = evaluate(ranking.doc_index)
-                latency[label] = Q.scan_latency(codes.queries, codes.docs, precision, dim) * 1000
-                bytes_of[label] = Q.bytes_per_vector(dim, precision)
-                advance(1)
+        with contextlib.ExitStack() as scratch:
+            if method == "pca":
+                fit = P.fit(docs, P.parse_fit_sample(settings.pca_fit_sample), stats.seed if stats else 0)
+                # the projected corpus goes to a temporary file read chunk by chunk: memory stays bounded
+                space_docs, space_queries = (
+                    scratch.enter_context(P.projected_on_disk(docs, fit)),
+                    P.project(queries, fit),
+                )
+                rankings = search(space_queries, space_docs, dims, k, doc_key, exclude=exclude)
+            else:
+                space_docs, space_queries = docs, queries
+            codecs = fit_codecs(space_docs, [(dim, p) for dim in dims for p in precisions])
+            found = search_cells(space_queries, space_docs, [codecs[c] for c in quantised], k, doc_key, exclude)
+            quantised_rankings = dict(zip(quantised, found))
+            for dim in dims:
+                for precision in precisions:
+                    label = cell_label(method, dim, precision)
+                    if method == "prefix" and precision == "float32":
+                        per_query[label] = prefix_per_query[dim]
+                    elif precision == "float32":
+                        per_query[label] = evaluate(rankings[dim].doc_index)
+                    else:
+                        per_query[label] = evaluate(quantised_rankings[(dim, precision)].doc_index)
+                    latency[label] = scan_latency(space_queries, space_docs, codecs[(dim, precision)]) * 1000
+                    bytes_of[label] = Q.bytes_per_vector(dim, precision)
+                    advance(1)
 
     reference = cell_label("prefix", full_dim, "float32")
     two_stage_rows, two_stage_values = _two_stage(
@@ -217,7 +232,7 @@ def evaluate_grid(
                 prefix_values, pca_values, prefix_values[full_dim], primary, settings.safety_margin, full_dim
             ),
         }
-    return GridResult(cells, all_values, reference, pca_info, rows, parse_scales(settings.scale), Q.machine())
+    return GridResult(cells, all_values, reference, pca_info, rows, parse_scales(settings.scale), machine())
 
 
 def _two_stage(
@@ -241,12 +256,15 @@ def _two_stage(
     depth = min(max(shortlists), n_docs)
     rows: dict[str, dict] = {}
     values: dict[str, dict[str, dict[str, float]]] = {}
+    quantised = [s for s in stages if s.precision != "float32"]
+    codecs = fit_codecs(docs, [(s.dim, s.precision) for s in quantised])
+    found = search_cells(queries, docs, [codecs[(s.dim, s.precision)] for s in quantised], depth, doc_key, exclude)
+    firsts = dict(zip(quantised, found))
     for stage in stages:
         if stage.precision == "float32":
             first = search(queries, docs, [stage.dim], depth, doc_key, exclude=exclude)[stage.dim]
         else:
-            codes = Q.quantize_prefix(docs, queries, stage.dim, stage.precision)
-            first = Q.rank(codes.queries, codes.docs, stage.precision, stage.dim, depth, doc_key, exclude)
+            first = firsts[stage]
         for size in shortlists:
             shortlist = first.doc_index[:, : min(size, n_docs)]
             final = T.rerank(queries, docs, shortlist, min(k, n_docs), doc_key)

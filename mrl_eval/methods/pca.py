@@ -12,15 +12,19 @@ says which rows it was fitted on.
 
 from __future__ import annotations
 
+import contextlib
 import re
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from mrl_eval.errors import UsageError
 from mrl_eval.limits import whole_number
 
-FIT_BLOCK = 65_536  # corpus rows per block while accumulating the covariance
+FIT_BLOCK = 8_192  # corpus rows per block (64 MiB of float64 at 1,024 dims) for the covariance and the projection
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,42 @@ def project(vectors: np.ndarray, pca: PcaFit, block: int = FIT_BLOCK) -> np.ndar
     for start in range(0, vectors.shape[0], block):
         out[start : start + block] = _normalised(vectors[start : start + block]) @ pca.basis
     return out
+
+
+class DiskRows:
+    """A read-only (n, d) float32 array in an .npy file, read without staying resident: every access maps the file,
+    copies what was asked for and unmaps it again, so only the copy counts against the process's memory (a memory
+    map kept open would keep every page it has touched resident). Supports what the searches use: `shape`, `dtype`
+    and `rows[key]` / `rows[key, :d]` with a slice or an integer array of rows."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        probe = np.load(path, mmap_mode="r")
+        self.shape, self.dtype = probe.shape, probe.dtype
+        del probe
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key):
+        mapped = np.load(self.path, mmap_mode="r")
+        try:
+            return np.array(mapped[key])
+        finally:
+            mapped._mmap.close()  # type: ignore[attr-defined]  # unmap now, not when the garbage collector runs
+
+
+@contextlib.contextmanager
+def projected_on_disk(docs: np.ndarray, pca: PcaFit, block: int = FIT_BLOCK) -> Iterator[DiskRows]:
+    """The projected corpus (as `project` computes it, block by block) in a temporary file, removed on exit."""
+    with tempfile.TemporaryDirectory(prefix="mrl-eval-pca-") as folder:
+        path = Path(folder) / "projected.npy"
+        shape = (docs.shape[0], pca.basis.shape[1])
+        with open(path, "wb") as fh:  # plain writes: no written page stays mapped into this process
+            np.lib.format.write_array_header_1_0(fh, {"descr": "<f4", "fortran_order": False, "shape": shape})
+            for start in range(0, docs.shape[0], block):
+                fh.write(np.ascontiguousarray(project(docs[start : start + block], pca, block), "<f4").tobytes())
+        yield DiskRows(path)
 
 
 def deploy_cost(full_dim: int, dim: int) -> dict:
