@@ -30,7 +30,7 @@ DIMS = [64, 128, 256, 384, 512, 1024]
 SIZES = [100_000, 1_000_000]
 
 
-def make_corpus(folder: Path, n_docs: int, seed: int = 0) -> Path:
+def make_corpus(folder: Path, n_docs: int, seed: int = 0, n_queries: int = N_QUERIES) -> Path:
     """n_docs x DIM float16 rows with some shared structure (so scores are not all near 0), written in blocks."""
     rng = np.random.default_rng(seed)
     centres = rng.standard_normal((64, DIM)).astype(np.float32)
@@ -43,14 +43,14 @@ def make_corpus(folder: Path, n_docs: int, seed: int = 0) -> Path:
     out.flush()
     del out
     (folder / "corpus_ids.txt").write_text("\n".join(f"d{i}" for i in range(n_docs)) + "\n")
-    queries = centres[rng.integers(0, 64, N_QUERIES)] + rng.standard_normal((N_QUERIES, DIM), dtype=np.float32)
+    queries = centres[rng.integers(0, 64, n_queries)] + rng.standard_normal((n_queries, DIM), dtype=np.float32)
     np.save(folder / "queries.npy", queries)
-    (folder / "queries_ids.txt").write_text("\n".join(f"q{i}" for i in range(N_QUERIES)) + "\n")
+    (folder / "queries_ids.txt").write_text("\n".join(f"q{i}" for i in range(n_queries)) + "\n")
     qrels = folder / "qrels.tsv"
-    picks = rng.integers(0, n_docs, (N_QUERIES, 3))
+    picks = rng.integers(0, n_docs, (n_queries, 3))
     qrels.write_text(
         "query-id\tcorpus-id\tscore\n"
-        + "".join(f"q{q}\td{d}\t1\n" for q in range(N_QUERIES) for d in sorted(set(picks[q].tolist())))
+        + "".join(f"q{q}\td{d}\t1\n" for q in range(n_queries) for d in sorted(set(picks[q].tolist())))
     )
     return path
 

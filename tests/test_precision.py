@@ -275,13 +275,12 @@ def test_k_zero_or_no_documents():
     assert C.search_cells(q, np.ones((0, 8), np.float32), [cell], 10, np.arange(0))[0].doc_index.shape == (2, 0)
 
 
-def test_binary_scores_without_bitwise_count_use_the_lookup_table(monkeypatch):
-    docs, queries, *_, key = vectors("cranfield", "all-minilm-l6-v2")
-    cell = codec(docs, 100, "binary")
-    expected = C.search_cells(queries, docs, [cell], 20, key)[0]
-    monkeypatch.setattr(C, "_HAS_BITWISE_COUNT", False)  # numpy < 2
-    got = C.search_cells(queries, docs, [cell], 20, key)[0]
-    np.testing.assert_array_equal(got.doc_index, expected.doc_index)
+def test_popcount_without_bitwise_count_uses_the_lookup_table(monkeypatch):
+    codes = np.packbits(np.random.default_rng(0).random((50, 100)) > 0.5, axis=1)
+    expected = np.unpackbits(codes, axis=1).sum(axis=1)
+    assert np.array_equal(C.popcount(C.bit_words(codes)).sum(axis=1), expected)
+    monkeypatch.setattr(C, "_HAS_BITWISE_COUNT", False)  # numpy < 2: bytes and a table
+    assert np.array_equal(C.popcount(C.bit_words(codes)).sum(axis=1), expected)
 
 
 # --- latency and machine ------------------------------------------------------------------------------------------
