@@ -267,8 +267,8 @@ GRID = "Precision, PCA, two-stage, cost"
 PrecisionsOpt = Annotated[
     str,
     typer.Option(
-        help="Storage precisions to score at every dim: float32, float16, int8 (ranges from the corpus), binary "
-        "(sign bits, Hamming). float32 is always in.",
+        help="Storage precisions to score at every dim, as FAISS scores them: float32, float16 (QT_fp16), int8 "
+        "(QT_8bit: per-dim ranges from the corpus, float query), binary (sign bits, Hamming). float32 is always in.",
         rich_help_panel=GRID,
     ),
 ]
