@@ -18,10 +18,10 @@ vectors alone, not of how the corpus was chunked, so near-ties and exact ties fa
   float64 score wherever it sits. Candidates are ranked by that score, ties doc id descending.
   The shortlist is provably sufficient: a float32 dot product of length d, in any order, errs by at most
   gamma_d * sum_i |q_i x_i| with gamma_d = d u / (1 - d u), u = 2**-24 (Higham, Accuracy and Stability of
-  Numerical Algorithms, 3.1), and sum_i |q_i x_i| <= |q| |x| (Cauchy-Schwarz; the largest decoded norm |x| is
-  tracked during the pass). A document that never
-  entered a full shortlist scored at most its lowest float32 score, so its exact score is at most that plus the
-  bound; where that could reach the k-th rescored score, the query is rescored against the whole corpus.
+  Numerical Algorithms, 3.1; fused multiply-adds only lower it), and sum_i |q_i x_i| <= |q| |x| (Cauchy-Schwarz;
+  the largest decoded norm |x| is tracked during the pass). A document that never entered a full shortlist scored
+  at most its lowest float32 score, so its rescored score is at most that plus the bound (1% added for the float64
+  rounding); where that could reach the k-th rescored score, the query is rescored against the whole corpus.
 
 Tie rule: as `retrieval.py` (trec_eval): equal scores are ordered by doc id descending (a higher `doc_key`).
 """
