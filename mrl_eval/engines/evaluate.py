@@ -15,7 +15,7 @@ import numpy as np
 from mrl_eval.engines import RECALL_K, EngineCell, EngineResult, EngineSettings
 from mrl_eval.evaluate import metrics as M
 from mrl_eval.evaluate.stats import StatsSettings, summarize
-from mrl_eval.methods.precision import machine
+from mrl_eval.methods.latency import machine
 
 EXACT_LABEL = "exact:flat:{dim}:float32"
 
