@@ -23,6 +23,7 @@ from mrl_eval.errors import MrlEvalError, MrlEvalWarning, UsageError
 
 if TYPE_CHECKING:
     from mrl_eval.cli.config import ConfigFile
+    from mrl_eval.evaluate.growth import GrowthSettings
     from mrl_eval.evaluate.ray_search import RaySettings
     from mrl_eval.evaluate.stats import StatsSettings
     from mrl_eval.evaluate.sweep import SweepRun
@@ -228,21 +229,34 @@ def ray_settings(options: dict) -> RaySettings:
     ).check()
 
 
+def growth_settings(options: dict) -> GrowthSettings | None:
+    """Take --growth and --growth-seeds out of `options`; the projection targets are --scale's sizes."""
+    from mrl_eval.evaluate.growth import GrowthSettings
+
+    growth, seeds = options.pop("growth", False), options.pop("growth_seeds", None)
+    if not growth:
+        if seeds is not None:
+            raise UsageError("--growth-seeds goes with --growth")
+        return None
+    return GrowthSettings(seeds=5 if seeds is None else seeds, scale=options.get("scale")).check()
+
+
 def run_sweep(options: dict, settings: StatsSettings, show_progress: bool, extra_metric: str | None = None) -> SweepRun:
     from mrl_eval.evaluate import metrics as M
     from mrl_eval.evaluate.sweep import SweepConfig, run
 
-    metric_names = M.parse_metrics(options.pop("metrics") or list(M.DEFAULT_METRICS))
+    given = options.pop("metrics")  # none: the mode's defaults, chosen once the data shows whether it has qrels
+    metric_names = M.parse_metrics(given) if given else []
+    options["growth"] = growth_settings(options)  # first: it reads --scale, which grid_settings takes
     options["grid"] = grid_settings(options)
     options["ray"] = ray_settings(options)
     from mrl_eval.engines import settings_from_options
 
     options["engine"] = settings_from_options(options)  # --engine and its index parameters
-    if extra_metric and extra_metric not in metric_names:
+    if metric_names and extra_metric and extra_metric not in metric_names:
         metric_names.append(extra_metric)
-    config = SweepConfig(
-        metrics=tuple(metric_names), stats=settings, loss_metric=extra_metric or metric_names[0], **options
-    )
+    loss_metric = extra_metric or (metric_names[0] if metric_names else "")
+    config = SweepConfig(metrics=tuple(metric_names), stats=settings, loss_metric=loss_metric, **options)
     with progress(show_progress) as factory:
         return run(config, factory)
 
@@ -308,6 +322,7 @@ def finish(doc: dict, out_dir: Path, as_json: bool, primary: str, plots: bool = 
     rec = doc.get("recommendation")
     render_table(doc, primary)
     render_grid(doc, primary)
+    render_label_free(doc)
     if rec:
         from mrl_eval.report.sentences import explain, explain_holdout
 
@@ -320,6 +335,18 @@ def finish(doc: dict, out_dir: Path, as_json: bool, primary: str, plots: bool = 
         render_comparison(doc["baseline"])
     paths = write_reports(doc, out_dir, primary, plots)
     out.print("Reports: " + ", ".join(str(p) for p in paths), markup=False)
+
+
+def render_label_free(doc: dict) -> None:
+    """The label-free and pseudo-query notes and the growth projection (only when the run has them)."""
+    from mrl_eval.report.label_free import growth_table, notes
+
+    for note in notes(doc):
+        out.print(note, style="dim")
+    table = growth_table(doc)
+    if table is not None:
+        out.print(rich_table(table))
+        out.print(doc["growth"]["note"], style="bold yellow")
 
 
 def render_grid(doc: dict, primary: str) -> None:

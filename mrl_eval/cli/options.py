@@ -26,7 +26,11 @@ QueriesOpt = Annotated[
 ]
 QrelsOpt = Annotated[
     Path | None,
-    typer.Option(help="Qrels: BEIR TSV, TREC (qid 0 docid rel), CSV or Parquet.", rich_help_panel=DATA),
+    typer.Option(
+        help="Qrels: BEIR TSV, TREC (qid 0 docid rel), CSV or Parquet. None given and none in DATA: label-free "
+        "(each dim against the full-dim ranking).",
+        rich_help_panel=DATA,
+    ),
 ]
 SplitOpt = Annotated[
     str,
@@ -469,5 +473,34 @@ RerankOpt = Annotated[
         help="pgvector: also run the shortlist-then-rerank query, this many rows from the index reranked by the "
         "full-size cosine. 0: off.",
         rich_help_panel=ENGINE,
+    ),
+]
+LABEL_FREE = "Without relevance judgments; growth"
+QueriesFromCorpusOpt = Annotated[
+    int | None,
+    typer.Option(
+        metavar="N",
+        min=1,
+        help="No query log: sample N documents (seeded by --seed) and use a passage of each (one sentence, at most "
+        "32 words) as a pseudo-query, the document itself removed from its own results; measured label-free "
+        "against the full-dim ranking. With --embeddings: each document's own vector is the query.",
+        rich_help_panel=LABEL_FREE,
+        show_default=False,
+    ),
+]
+GrowthOpt = Annotated[
+    bool,
+    typer.Option(
+        "--growth",
+        help="Also score every dim on nested subsamples of the corpus (every judged document kept, the rest at "
+        "1/16 .. 1), fit the drop against log(corpus size) and extrapolate it to the --scale sizes (default 1M, "
+        "10M), with a bootstrap interval and the growth chart.",
+        rich_help_panel=LABEL_FREE,
+    ),
+]
+GrowthSeedsOpt = Annotated[
+    int | None,
+    typer.Option(
+        min=1, help="Subsample seeds for --growth. (default: 5)", rich_help_panel=LABEL_FREE, show_default=False
     ),
 ]

@@ -40,6 +40,12 @@ _FIX_MISSING = (
     "or the files themselves with --corpus FILE, --queries FILE and --qrels FILE."
 )
 
+_LABEL_FREE_HINT = (
+    "\nNo relevance judgments? Give no qrels and use label-free metrics (sweep: leave --metrics out, or "
+    "--metrics overlap@10,shortlist_recall@100,rbo@100; recommend: --metric overlap@10): each dim is then measured "
+    "against the full-dim ranking."
+)
+
 # A record is (where, at, fields): `where` starts a problem ("file:3" or "file: row 3"),
 # `at` points back to it from a later one ("on line 3" or "in row 3").
 _Record = tuple[str, str, dict[str, Any]]
@@ -65,16 +71,20 @@ def load_collection(
     text_column: str = "text",
     title_column: str = "title",
     require_texts: bool = True,
+    require_qrels: bool = True,
+    require_queries: bool = True,
 ) -> Collection:
     """Read and check a collection from a BEIR folder and/or explicit files (which override the folder's).
 
     A BEIR folder holds ``corpus.jsonl``, ``queries.jsonl`` and ``qrels/<split>.tsv``. With
     ``require_texts=False`` a missing corpus or queries file is allowed and gives empty ids and texts
-    (the caller takes ids from precomputed vectors); qrels are always required. Ids keep file order and
-    queries without judgments are kept. Raises MrlEvalError listing every problem found.
+    (the caller takes ids from precomputed vectors). With ``require_qrels=False`` (label-free mode) no qrels is
+    allowed only where none was named and the folder has no ``qrels/`` at all (a wrong --split stays an error):
+    qrels are then empty. Ids keep file order and queries without judgments are kept. Raises MrlEvalError listing
+    every problem found. ``require_queries=False`` (pseudo-queries from the corpus) allows no queries file.
     """
     given = {"corpus": corpus, "queries": queries, "qrels": qrels}
-    paths, qrels_path = _resolve_paths(folder, given, split, require_texts)
+    paths, qrels_path = _resolve_paths(folder, given, split, require_texts, require_qrels, require_queries)
     problems: list[str] = []
     loaded: dict[str, tuple[list[str], list[str]]] = {}
     clean: dict[str, bool] = {}
@@ -89,8 +99,8 @@ def load_collection(
     query_ids, query_texts = loaded.get("queries", ([], []))
 
     before = len(problems)
-    qrels_map, where = _load_qrels(qrels_path, problems)
-    if len(problems) == before:
+    qrels_map, where = _load_qrels(qrels_path, problems) if qrels_path else ({}, {})
+    if len(problems) == before and qrels_path:
         # Check ids only against a file that read cleanly: a broken line there would otherwise
         # come back here as a flood of "unknown id" problems.
         query_side = query_ids if clean.get("queries") else None
@@ -102,10 +112,12 @@ def load_collection(
                 f"{qrels_path}: no query has a relevant document (every score is 0 or below; relevant means a "
                 "score of 1 or more, as in trec_eval); check the score column"
             )
-    _sort_by_line(problems, before, qrels_path)
+    if qrels_path:
+        _sort_by_line(problems, before, qrels_path)
     raise_problems(problems, "Invalid input data", "Fix the lines above and run again.")
     sources = {role: str(path) for role, path in paths.items() if path is not None}
-    sources["qrels"] = str(qrels_path)
+    if qrels_path:
+        sources["qrels"] = str(qrels_path)
     return Collection(doc_ids, doc_texts, query_ids, query_texts, qrels_map, sources)
 
 
@@ -134,9 +146,15 @@ def check_trec_ids(query_ids: Sequence[str], doc_ids: Sequence[str]) -> None:
 
 
 def _resolve_paths(
-    folder: Path | None, explicit: dict[str, Path | None], split: str, require_texts: bool
-) -> tuple[dict[str, Path | None], Path]:
-    """The corpus and queries files (None where allowed to be missing) and the qrels file.
+    folder: Path | None,
+    explicit: dict[str, Path | None],
+    split: str,
+    require_texts: bool,
+    require_qrels: bool = True,
+    require_queries: bool = True,
+) -> tuple[dict[str, Path | None], Path | None]:
+    """The corpus and queries files (None where allowed to be missing) and the qrels file (None only when
+    `require_qrels` is False and no qrels were named or exist in the folder).
 
     Raises MrlEvalError naming every required file that is missing.
     """
@@ -151,6 +169,10 @@ def _resolve_paths(
         paths[role] = path if path is not None and path.is_file() else None
         if paths[role] is not None or (role != "qrels" and not require_texts and given is None):
             continue  # found, or allowed to be absent (ids will come from precomputed vectors)
+        if role == "qrels" and not require_qrels and given is None and not (base and (base / "qrels").is_dir()):
+            continue  # label-free: no judgments anywhere
+        if role == "queries" and not require_queries and given is None:
+            continue  # pseudo-queries are drawn from the corpus
         if path is None:
             missing.append(f"no {role} file given: pass --{role} FILE or a BEIR folder")
             continue
@@ -159,11 +181,10 @@ def _resolve_paths(
             splits = sorted(p.stem for p in (base / "qrels").glob("*.tsv"))
             hint = f" (splits in this folder: {', '.join(splits)}; pass --split)" if splits else ""
         missing.append(f"{role} file not found: {path}{hint}")
-    raise_problems(missing, "Missing input files", _FIX_MISSING)
-    qrels_path = paths.pop("qrels")
-    if qrels_path is None:  # unreachable: a missing qrels file was raised above
-        raise MrlEvalError(f"No qrels file given.\n{_FIX_MISSING}")
-    return paths, qrels_path
+    raise_problems(
+        missing, "Missing input files", _FIX_MISSING + (_LABEL_FREE_HINT if any("qrels" in m for m in missing) else "")
+    )
+    return paths, paths.pop("qrels")
 
 
 def _clip(value: Any, width: int = 60) -> str:

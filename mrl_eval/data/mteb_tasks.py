@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from mrl_eval.data.collection import Collection
 from mrl_eval.data.collections import join_title_text
 from mrl_eval.errors import MrlEvalError, UsageError
+from mrl_eval.evaluate.metrics import DEFAULT_METRICS
 
 if TYPE_CHECKING:
     from mrl_eval.evaluate.sweep import SweepConfig, SweepRun
@@ -133,7 +134,7 @@ def apply_task_settings(config: SweepConfig) -> SweepConfig:
     task = get_task(config.mteb_task)
     resolve_split(task, config.split)
     resolve_subset(task, config.mteb_subset)
-    metrics = list(config.metrics)
+    metrics = list(config.metrics or DEFAULT_METRICS)  # () = the defaults; an MTEB task always has qrels
     main = mrl_metric(task.metadata.main_score)
     if main is not None and main not in metrics:
         metrics.append(main)

@@ -33,6 +33,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from mrl_eval.errors import UsageError
+from mrl_eval.evaluate.fidelity import LABEL_FREE
 from mrl_eval.limits import whole_number
 
 SUPPORTED = ("ndcg", "recall", "mrr", "map", "precision")
@@ -41,7 +42,11 @@ DEFAULT_METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr@10", "map@100")
 RELEVANCE_LEVEL = 1  # trec_eval's default: a judgment >= 1 makes a document relevant
 
 _METRIC_RE = re.compile(r"^([a-z_]+)\s*@\s*([0-9]+)$")
-_VALID_FORMS = ", ".join(f"{name}@K" for name in SUPPORTED) + " with K a positive integer, e.g. ndcg@10"
+_VALID_FORMS = (
+    ", ".join(f"{name}@K" for name in SUPPORTED)
+    + " with K a positive integer, e.g. ndcg@10; without qrels (label-free, see fidelity.py): "
+    + ", ".join(f"{name}@K" for name in LABEL_FREE)
+)
 
 
 def parse_metric(name: str) -> tuple[str, int]:
@@ -56,7 +61,7 @@ def parse_metric(name: str) -> tuple[str, int]:
         problem = "has no cutoff" if "@" not in text else "has a cutoff that is not a positive integer"
         raise UsageError(f"metric {name!r} {problem}: write it as one of {_VALID_FORMS}.")
     metric, k_text = match.group(1), match.group(2)
-    if metric not in SUPPORTED:
+    if metric not in SUPPORTED + LABEL_FREE:
         raise UsageError(f"unknown metric {name!r}: use one of {_VALID_FORMS}.")
     k = whole_number(k_text, "--metrics")
     if k <= 0:
@@ -111,6 +116,8 @@ def evaluate(
     parsed: dict[str, tuple[str, int]] = {}
     for name in metrics:
         metric, k = parse_metric(name)
+        if metric in LABEL_FREE:  # measured against a reference ranking, not qrels: fidelity.score_ranking
+            raise ValueError(f"{name} is a label-free metric; score it with fidelity.score_ranking")
         parsed.setdefault(f"{metric}@{k}", (metric, k))
     rows = [i for i, query_id in enumerate(query_ids) if qrels.get(query_id)]
     evaluated = [query_ids[i] for i in rows]

@@ -13,7 +13,7 @@ def query_losses(
     result: SweepResult, qrels: dict[str, dict[str, int]], texts: dict[str, str], metric: str, k: int = 10
 ) -> dict[int, list[dict]]:
     """For each dim below full: the queries whose `metric` falls, worst first, with the relevant docs that were in
-    the full dim's top k and are not in this dim's top k."""
+    the full dim's top k and are not in this dim's top k (without qrels, label-free: every such doc)."""
     full = result.full_dim
     scores = result.per_query
     top_full = result.rankings[full].doc_index[:, :k]
@@ -29,7 +29,7 @@ def query_losses(
             lost = [
                 result.doc_ids[i]
                 for i in top_full[row].tolist()
-                if i >= 0 and i not in kept and qrels[qid].get(result.doc_ids[i], 0) >= 1
+                if i >= 0 and i not in kept and (not qrels or qrels[qid].get(result.doc_ids[i], 0) >= 1)
             ]
             rows.append(
                 {

@@ -7,7 +7,7 @@ import hashlib
 import re
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +19,9 @@ from mrl_eval.data.vectors import Vectors, load_vectors, read_model_info, zero_v
 from mrl_eval.engines import EngineResult, EngineSettings
 from mrl_eval.errors import MrlEvalError, MrlEvalWarning, UsageError, raise_problems
 from mrl_eval.evaluate import metrics as M
+from mrl_eval.evaluate import pseudo_queries as P
+from mrl_eval.evaluate.fidelity import choose_metrics, is_label_free, score_ranking
+from mrl_eval.evaluate.growth import GrowthResult, GrowthSettings
 from mrl_eval.evaluate.per_query_losses import query_losses
 from mrl_eval.evaluate.ray_search import RaySettings
 from mrl_eval.evaluate.ray_search import cluster as ray_cluster
@@ -138,8 +141,10 @@ def evaluate(
 ) -> SweepResult:
     """Score every dim in one pass over the corpus and compute each metric per query; then, if `grid` asks for
     more than float32 prefixes, every cell of the grid from the same vectors. With `ray` active (inside
-    `ray_search.cluster`), the pass runs as one Ray task per corpus shard, with identical rankings."""
-    rows = [i for i, qid in enumerate(vectors.query_ids) if qrels.get(qid)]
+    `ray_search.cluster`), the pass runs as one Ray task per corpus shard, with identical rankings. Qrels metrics are
+    evaluated on the judged queries; label-free ones alone (fidelity.py) on every query."""
+    needs_qrels = any(not is_label_free(m) for m in metric_names)
+    rows = [i for i, qid in enumerate(vectors.query_ids) if qrels.get(qid) or not needs_qrels]
     query_ids = [vectors.query_ids[i] for i in rows]
     if not rows:
         raise MrlEvalError("no query has relevance judgments; check that the qrels use the queries' ids")
@@ -171,14 +176,18 @@ def evaluate(
             on_progress=progress(f"Scoring {len(dims)} dims", vectors.docs.shape[0]),
         )
     full_dim = vectors.full_dim
-    per_query = {d: M.evaluate(query_ids, rankings[d].doc_index, vectors.doc_ids, qrels, metric_names) for d in dims}
+    reference = rankings[full_dim].doc_index
+    per_query = {
+        d: score_ranking(query_ids, rankings[d].doc_index, vectors.doc_ids, qrels, metric_names, reference)
+        for d in dims
+    }
     results = dim_results(per_query, full_dim, query_ids, stats)
     skipped = len(vectors.query_ids) - len(rows)
     grid_result = None
     if grid is not None and grid.active:
         from mrl_eval.methods.grid import evaluate_grid
 
-        full_top = rankings[full_dim].doc_index[:, : min(10, rankings[full_dim].doc_index.shape[1])]
+        full_top = reference[:, : min(10, reference.shape[1])]
         grid_result = evaluate_grid(
             vectors.docs,
             np.asarray(vectors.queries[rows], np.float32),
@@ -194,6 +203,7 @@ def evaluate(
             grid,
             stats,
             progress,
+            reference,
         )
     engine_result = None
     if engine is not None and engine.active:
@@ -266,14 +276,16 @@ class SweepConfig:
     cache_dir: Path | None = None
     cache_dtype: str = "float32"
     dims: str | None = None
-    metrics: tuple[str, ...] = M.DEFAULT_METRICS
+    metrics: tuple[str, ...] = ()  # () = the mode's defaults: M.DEFAULT_METRICS with qrels, label-free ones without
     ignore_identical_ids: bool = False
     stats: StatsSettings = field(default_factory=StatsSettings)
-    loss_metric: str = "ndcg@10"
+    loss_metric: str = ""  # "" = the first metric; a recommend rule's metric is always computed
     grid: GridSettings = field(default_factory=GridSettings)
     ray: RaySettings = field(default_factory=RaySettings)
     save_runs: Path | None = None  # written by report.write_trec_runs; here only to check the ids before any work
     engine: EngineSettings = field(default_factory=EngineSettings)
+    queries_from_corpus: int | None = None  # pseudo-queries: passages of N sampled documents (pseudo_queries.py)
+    growth: GrowthSettings | None = None  # nested corpus subsamples, fit, projection (growth.py)
 
 
 @dataclass(frozen=True)
@@ -287,9 +299,12 @@ class SweepRun:
     embedded_now: int  # texts sent to the model in this run (0 on a fully cached rerun)
     sweep: SweepResult
     losses: dict[int, list[dict]]  # dim -> queries that score lower than at the full dim, worst first
+    queries_info: dict = field(default_factory=dict)  # {"kind": "pseudo", ...} for --queries-from-corpus
+    growth: GrowthResult | None = None
 
 
-def _load_data(config: SweepConfig) -> tuple[Collection, str]:
+def _load_data(config: SweepConfig, require_qrels: bool = True) -> tuple[Collection, str]:
+    """The collection and its name; qrels optional in label-free mode, queries in pseudo-query mode."""
     if config.mteb_task is not None:
         from mrl_eval.data.mteb_tasks import load_task_collection
 
@@ -306,8 +321,10 @@ def _load_data(config: SweepConfig) -> tuple[Collection, str]:
         text_column=config.text_column,
         title_column=config.title_column,
         require_texts=config.embeddings is None,
+        require_qrels=require_qrels,
+        require_queries=config.queries_from_corpus is None,
     )
-    name = folder.name if folder else Path(collection.sources.get("corpus") or collection.sources["qrels"]).stem
+    name = folder.name if folder else Path(next(iter(collection.sources.values()))).stem
     return collection, name
 
 
@@ -389,7 +406,7 @@ def _embed(
 
 
 def _check_vectors_match(collection: Collection, vectors: Vectors, folder: Path) -> None:
-    problems = check_qrels(collection.qrels, vectors.query_ids, vectors.doc_ids, collection.sources["qrels"])
+    problems = check_qrels(collection.qrels, vectors.query_ids, vectors.doc_ids, collection.sources.get("qrels", ""))
     vector_ids, corpus_ids = set(vectors.doc_ids), set(collection.doc_ids)
     if collection.doc_ids and corpus_ids != vector_ids:
         only_corpus = [d for d in collection.doc_ids if d not in vector_ids]
@@ -402,8 +419,9 @@ def _check_vectors_match(collection: Collection, vectors: Vectors, folder: Path)
     raise_problems(problems, "The vectors do not match the data", "Embed the same corpus and queries, or fix the ids.")
 
 
-def _judged(query_ids: list[str], qrels: dict[str, dict[str, int]]) -> list[str]:
-    return [q for q in query_ids if qrels.get(q)]  # the queries a run file will hold
+def _judged(query_ids: list[str], qrels: dict[str, dict[str, int]], label_free: bool = False) -> list[str]:
+    """The queries a run file will hold: those with judgments, or every query in a label-free run."""
+    return list(query_ids) if label_free else [q for q in query_ids if qrels.get(q)]
 
 
 def run(config: SweepConfig, progress: ProgressFactory = _no_progress) -> SweepRun:
@@ -412,20 +430,38 @@ def run(config: SweepConfig, progress: ProgressFactory = _no_progress) -> SweepR
         from mrl_eval.data.mteb_tasks import apply_task_settings
 
         config = apply_task_settings(config)  # the task's main score and identical-ids rule, as MTEB scores it
-    metric_names = M.parse_metrics(list(config.metrics))
+    requested = M.parse_metrics(list(config.metrics)) if config.metrics else []
+    pseudo = config.queries_from_corpus is not None
+    if pseudo:  # pseudo-queries have no judgments: label-free metrics only, and never the document itself
+        choose_metrics(requested, has_qrels=False, required=config.loss_metric or None)
+        config = replace(config, ignore_identical_ids=True)
     parse_dims(config.dims)  # usage errors before any slow work
     check_pre_truncate(config.pre_truncate)
     config.grid.check()
     config.ray.check()
     config.engine.check()
-    collection, data_name = _load_data(config)
+    needs_qrels = any(not is_label_free(m) for m in [*requested, config.loss_metric] if m)
+    collection, data_name = _load_data(config, require_qrels=needs_qrels and not pseudo)
+    queries_info: dict = {}
+    if pseudo:
+        n, seed = int(config.queries_from_corpus or 0), config.stats.seed
+        collection, queries_info = P.from_collection(collection, n, seed, embed=config.embeddings is None)
+    metric_names = choose_metrics(requested, bool(collection.qrels), config.loss_metric or None)
+    config = replace(config, metrics=tuple(metric_names))
+    label_free = all(is_label_free(m) for m in metric_names)
+    if config.engine.active and any(is_label_free(m) for m in metric_names):
+        raise UsageError(
+            "--engine faiss/pgvector scores qrels metrics only in this version; drop --engine for a label-free run"
+        )
     session = ray_cluster(config.ray) if config.ray.active else contextlib.nullcontext(None)
     with session as ray_info:
         if config.embeddings is not None:
             vectors = load_vectors(config.embeddings)
+            if pseudo:
+                vectors, queries_info = P.from_vectors(vectors, n, seed)
             _check_vectors_match(collection, vectors, config.embeddings)
             if config.save_runs is not None:
-                check_trec_ids(_judged(vectors.query_ids, collection.qrels), vectors.doc_ids)
+                check_trec_ids(_judged(vectors.query_ids, collection.qrels, label_free), vectors.doc_ids)
             info = read_model_info(config.embeddings)
             model = {
                 "provider": "precomputed",
@@ -436,7 +472,7 @@ def run(config: SweepConfig, progress: ProgressFactory = _no_progress) -> SweepR
             embedded_now = 0
         else:
             if config.save_runs is not None:  # before the model runs
-                check_trec_ids(_judged(collection.query_ids, collection.qrels), collection.doc_ids)
+                check_trec_ids(_judged(collection.query_ids, collection.qrels, label_free), collection.doc_ids)
             vectors, model, embedded_now = _embed(config, collection, progress, ray_info)
         vectors = pre_truncate(vectors, config.pre_truncate)
         model["pre_truncate"] = config.pre_truncate
@@ -459,8 +495,23 @@ def run(config: SweepConfig, progress: ProgressFactory = _no_progress) -> SweepR
     if ray_info is not None:
         model["scored_on"] = {"ray": ray_info}
     loss_metric = config.loss_metric if config.loss_metric in metric_names else metric_names[0]
+    config = replace(config, loss_metric=loss_metric)
     texts = dict(zip(collection.query_ids, collection.query_texts))
     losses = query_losses(result, collection.qrels, texts, loss_metric, k=10)
+    growth = None
+    if config.growth is not None:
+        from mrl_eval.evaluate.growth import measure_growth
+
+        growth = measure_growth(
+            vectors,
+            collection.qrels,
+            dims,
+            metric_names,
+            loss_metric,
+            config.growth,
+            exclude_self=pseudo,
+            progress=progress,
+        )
     counts = {
         "corpus": len(vectors.doc_ids),
         "queries": len(vectors.query_ids),
@@ -471,4 +522,4 @@ def run(config: SweepConfig, progress: ProgressFactory = _no_progress) -> SweepR
         for role, path in collection.sources.items()
         if path
     }
-    return SweepRun(config, data_name, data, model, embedded_now, result, losses)
+    return SweepRun(config, data_name, data, model, embedded_now, result, losses, queries_info, growth)

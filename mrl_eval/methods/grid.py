@@ -21,6 +21,7 @@ import numpy as np
 
 from mrl_eval.errors import UsageError
 from mrl_eval.evaluate import metrics as M
+from mrl_eval.evaluate.fidelity import score_ranking
 from mrl_eval.evaluate.retrieval import search
 from mrl_eval.evaluate.stats import MetricStats, StatsSettings, summarize
 from mrl_eval.limits import MAX_SCALE
@@ -152,6 +153,7 @@ def evaluate_grid(
     settings: GridSettings,
     stats: StatsSettings | None,
     progress: Callable[[str, int], Callable[[int], None]],
+    reference: np.ndarray | None = None,
 ) -> GridResult:
     """Score every cell and two-stage configuration. `queries` holds the evaluated queries only (one row per
     query id); `prefix_per_query` is the sweep's float32 prefix result, reused for those cells; `full_top` is the
@@ -167,7 +169,7 @@ def evaluate_grid(
     advance = progress(f"Scoring {n_cells} cells", n_cells)
 
     def evaluate(ranking_index: np.ndarray) -> dict[str, dict[str, float]]:
-        return M.evaluate(query_ids, ranking_index, doc_ids, qrels, metric_names)
+        return score_ranking(query_ids, ranking_index, doc_ids, qrels, metric_names, reference)
 
     quantised = [(dim, p) for dim in dims for p in precisions if p != "float32"]
     fit = None

@@ -21,6 +21,7 @@ from mrl_eval.evaluate.stats import MIN_QUERIES_FOR_INTERVALS, StatsSettings, in
 from mrl_eval.evaluate.sweep import DimResult, SweepRun, dim_results
 from mrl_eval.methods.grid import GridResult, cell_label
 from mrl_eval.methods.precision import PRECISIONS
+from mrl_eval.report.label_free import add_label_free
 from mrl_eval.report.report_set import REPORT_SUFFIXES, ReportSet, recover
 from mrl_eval.report.schema import SCHEMA, SavedReport, parse_document
 
@@ -49,6 +50,7 @@ def build_document(run: SweepRun, command: str, recommendation: Recommendation |
         "per_query": {str(d): sweep.per_query[d] for d in sorted(sweep.per_query)},
         "losses": {"metric": run.config.loss_metric, "k": 10, "by_dim": {str(d): v for d, v in run.losses.items()}},
     }
+    add_label_free(doc, run)
     set_results(doc, sweep.results, run.config.stats)
     if sweep.grid is not None:
         add_grid(doc, sweep.grid, len(sweep.doc_ids))
@@ -209,6 +211,10 @@ def _fill_reports(files: ReportSet, doc: dict, plot_metric: str | None, plots: b
         svg = svg_path.read_text(encoding="utf-8")  # the HTML report shows the same chart, inline
         if has_losses:
             plot_deltas(doc, [files.path(f"{stem}.deltas.png"), files.path(f"{stem}.deltas.svg")])
+        if doc.get("growth"):
+            from mrl_eval.report.growth_plot import plot_growth
+
+            plot_growth(doc, [files.path(f"{stem}.growth.png"), files.path(f"{stem}.growth.svg")])
         if doc.get("grid"):
             pareto_path = files.path(f"{stem}.pareto.svg")
             plot_pareto(doc, [files.path(f"{stem}.pareto.png"), pareto_path], plot_metric)

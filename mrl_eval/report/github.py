@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from mrl_eval.decide.compare import missing_dims, verdict
+from mrl_eval.report.label_free import notes as label_free_notes
+from mrl_eval.report.label_free import queries_label
 from mrl_eval.report.markdown import title
 from mrl_eval.report.render import markdown_table, md, md_line
 from mrl_eval.report.sentences import explain, explain_holdout
@@ -48,8 +50,10 @@ def summary_markdown(doc: dict, primary: str) -> str:
     lines = [
         f"## {md(title(doc))}",
         "",
-        f"{doc['queries_evaluated']} queries evaluated, {doc['n_docs']:,} documents, full dim {doc['full_dim']}.",
+        f"{doc['queries_evaluated']} {queries_label(doc)} evaluated, {doc['n_docs']:,} documents, full dim "
+        f"{doc['full_dim']}.",
         "",
+        *(line for note in label_free_notes(doc) for line in (md_line(note), "")),
         *markdown_table(results_table(doc, primary).compact()),
     ]
     rec = doc.get("recommendation")

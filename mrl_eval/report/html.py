@@ -10,6 +10,8 @@ import html
 import re
 
 from mrl_eval.decide.compare import missing_dims, verdict
+from mrl_eval.report.label_free import growth_table, queries_label
+from mrl_eval.report.label_free import notes as label_free_notes
 from mrl_eval.report.markdown import title as run_title
 from mrl_eval.report.sentences import explain, explain_grid, explain_holdout
 from mrl_eval.report.tables import (
@@ -216,8 +218,9 @@ def to_html(
     title = run_title(doc)
     sections = [
         f"<h1>{_e(title)}</h1>",
-        f'<p class="sub">{doc["queries_evaluated"]} queries · {doc["n_docs"]:,} documents · full dim '
+        f'<p class="sub">{doc["queries_evaluated"]} {queries_label(doc)} · {doc["n_docs"]:,} documents · full dim '
         f"{doc['full_dim']} ({_e(human_bytes(doc['full_dim'] * 4))}/vector at float32)</p>",
+        *(f'<p class="note">{_e(note)}</p>' for note in label_free_notes(doc)),
     ]
     if "recommendation" in doc:
         sections += ["<h2>Recommendation</h2>", _recommendation(doc)]
@@ -235,6 +238,15 @@ def to_html(
         sections.append('<p class="note">Charts were not drawn for this run (pass --plot to draw them).</p>')
     if doc.get("grid"):
         sections += ["<h2>Precision, PCA and two-stage</h2>", *_grid(doc, primary, pareto_svg)]
+    if doc.get("growth"):
+        sections += [
+            "<h2>As the corpus grows</h2>",
+            html_table(growth_table(doc)),  # type: ignore[arg-type]  # not None: the run has growth
+            f'<p class="note"><strong>{_e(doc["growth"]["note"])}</strong></p>',
+            f'<figure><img src="{_e(stem)}.growth.png" alt="drop against corpus size, per dim" style="max-width:100%">'
+            f"<figcaption>Measured drops, the fit in log(size) and its extrapolation ({_e(stem)}.growth.svg)."
+            "</figcaption></figure>",
+        ]
     if (doc.get("losses") or {}).get("by_dim"):
         sections += ["<h2>Queries that lose the most</h2>", _losses(doc)]
     sections += ["<h2>Run settings</h2>", _settings(doc), "<h2>Fingerprints</h2>", _fingerprints(doc)]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from mrl_eval.report.label_free import markdown as label_free_markdown
+from mrl_eval.report.label_free import queries_label
 from mrl_eval.report.render import markdown_table, md, md_line
 from mrl_eval.report.sentences import explain, explain_grid, explain_holdout
 from mrl_eval.report.tables import grid_tables, loss_tables, paired_table, results_table
@@ -22,7 +24,8 @@ def to_markdown(doc: dict, stem: str, plots: bool = True) -> str:
     lines = [
         f"# {md(title(doc))}",
         "",
-        f"- full dim: {doc['full_dim']}; documents: {doc['n_docs']:,}; queries evaluated: {doc['queries_evaluated']} "
+        f"- full dim: {doc['full_dim']}; documents: {doc['n_docs']:,}; {queries_label(doc)} evaluated: "
+        f"{doc['queries_evaluated']} "
         f"(skipped, no judgments: {doc.get('queries_skipped', 0)})",
         f"- model: {md(model.get('provider', ''))} {md(model['name'])} ({md(str(model.get('fingerprint', ''))[:23])})",
     ]
@@ -47,6 +50,7 @@ def to_markdown(doc: dict, stem: str, plots: bool = True) -> str:
     if doc.get("grid"):
         lines += [*(md_line(s) for s in explain_grid(doc)), ""]
         lines += [f"![quality against bytes per vector]({stem}.pareto.png)" if plots else "", ""]
+    lines += label_free_markdown(doc, stem, plots)
     losses = doc.get("losses") or {}
     if losses.get("by_dim"):
         lines += [

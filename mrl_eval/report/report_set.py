@@ -46,6 +46,8 @@ REPORT_SUFFIXES = (
     ".deltas.svg",
     ".pareto.png",
     ".pareto.svg",
+    ".growth.png",
+    ".growth.svg",
 )
 _STAGING = re.compile(r"\.(?P<stem>.+)\.new-(?P<pid>\d+)-[0-9a-f]+")
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
+from mrl_eval.report.label_free import lost_header, queries_label
+
 STAT_COLUMNS = ("ci_low", "ci_high", "delta", "delta_ci_low", "delta_ci_high", "p_value")
 
 
@@ -113,7 +115,8 @@ def results_table(doc: dict, primary: str) -> Table:
                     row.append(interval(st_all[m]["ci"]) if m in st_all else "")
         rows.append(row)
     skipped = f", {doc['queries_skipped']} skipped (no judgments)" if doc.get("queries_skipped") else ""
-    title = f"{doc['data']['name']} · {doc['model']['name']} · {doc['queries_evaluated']} queries evaluated{skipped}"
+    queries = f"{doc['queries_evaluated']} {queries_label(doc)} evaluated{skipped}"
+    title = f"{doc['data']['name']} · {doc['model']['name']} · {queries}"
     return Table.of(title, header, rows, highlighted=picked, detail_columns=detail)
 
 
@@ -271,7 +274,7 @@ def loss_tables(doc: dict, top: int = 10) -> list[Table]:
             ]
             for r in rows[:top]
         ]
-        header = ["query", "text", "full", f"dim {dim}", "Δ", f"relevant docs lost from the top {losses['k']}"]
+        header = ["query", "text", "full", f"dim {dim}", "Δ", lost_header(doc, losses["k"])]
         title = f"dim {dim}: {len(rows)} queries score lower than at full size"
         tables.append(Table.of(title, header, body, text_columns=frozenset({0, 1, 5})))
     return tables

@@ -1,0 +1,154 @@
+"""Label-free fidelity: how much of the full-dim exact ranking a smaller dim keeps, per query, with no qrels.
+
+Without relevance judgments the reference is the full-dim exact ranking of the same query (the one a deployment
+at full size would return). For one query, with `F` the full dim's ranking and `D` the dim's, both best first
+and each document at most once:
+
+- `overlap@k`: |top k of D ∩ top k of F| / |top k of F| (the share of the full-size top k that survives).
+- `shortlist_recall@k`: the share of the full dim's top 10 found inside the dim's top k: what a
+  shortlist-then-rerank pipeline needs (the reranker can only restore what the shortlist kept). The same
+  quantity the two-stage table reports as "shortlist recall".
+- `rbo@k`: rank-biased overlap (Webber, Moffat and Zobel 2010, "A similarity measure for indefinite rankings",
+  ACM TOIS 28(4)), the extrapolated variant for two lists of the same depth k (their eq. 30):
+  ``RBO_ext = X_k / k * p^k + (1 - p) / p * sum_{d=1..k} X_d / d * p^d`` with `X_d` the overlap of the two
+  top-d prefixes and p = 0.9 (`RBO_P`): the top 10 ranks carry 86% of the weight (their eq. 21). It is 1 for
+  identical lists and 0 for disjoint ones, and rewards agreement near the top.
+
+Where a corpus holds fewer than k rankable documents, lists are cut to the documents there are (-1 padding is
+skipped) and the denominators are the full dim's list length, so the full dim scores 1 on every measure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+LABEL_FREE = ("overlap", "shortlist_recall", "rbo")
+DEFAULT_LABEL_FREE_METRICS = ("overlap@10", "shortlist_recall@100", "rbo@100")
+RBO_P = 0.9
+SHORTLIST_TARGET = 10  # shortlist_recall@k: how much of the full dim's top 10 the dim's top k holds
+_ROWS_PER_BLOCK = 512  # queries per block of the (queries, k, k) comparison
+
+
+def is_label_free(metric: str) -> bool:
+    """True for a metric measured against the full-dim ranking rather than qrels ('overlap@10')."""
+    return metric.split("@", 1)[0].strip().lower() in LABEL_FREE
+
+
+def evaluate(
+    query_ids: Sequence[str], ranked: np.ndarray, reference: np.ndarray, metrics: Sequence[str]
+) -> dict[str, dict[str, float]]:
+    """Metric name -> query_id -> value for every query: `ranked` (a dim's ranking) against `reference` (the full
+    dim's), both (n_queries, depth) doc indices best first, -1 as padding. Metric names are canonical
+    ('overlap@10'); only label-free ones are accepted."""
+    ranked, reference = np.asarray(ranked, np.int64), np.asarray(reference, np.int64)
+    if ranked.shape[0] != len(query_ids) or reference.shape[0] != len(query_ids):
+        raise ValueError(f"rankings have {ranked.shape[0]} and {reference.shape[0]} rows for {len(query_ids)} queries")
+    results: dict[str, dict[str, float]] = {}
+    for name in metrics:
+        kind, k_text = name.split("@")
+        k = int(k_text)
+        if kind not in LABEL_FREE:
+            raise ValueError(f"{name} is not a label-free metric")
+        values = np.concatenate(
+            [
+                _measure(kind, ranked[s : s + _ROWS_PER_BLOCK], reference[s : s + _ROWS_PER_BLOCK], k)
+                for s in range(0, len(query_ids), _ROWS_PER_BLOCK)
+            ]
+            or [np.empty(0)]
+        )
+        results[name] = dict(zip(query_ids, values.tolist(), strict=True))
+    return results
+
+
+def _compact(ranking: np.ndarray, k: int) -> np.ndarray:
+    """The first k real entries of each row (padding moved to the end and kept as -1)."""
+    order = np.argsort(ranking < 0, axis=1, kind="stable")
+    return np.take_along_axis(ranking, order, axis=1)[:, :k]
+
+
+def _measure(kind: str, ranked: np.ndarray, reference: np.ndarray, k: int) -> np.ndarray:
+    if kind == "shortlist_recall":
+        target = _compact(reference, SHORTLIST_TARGET)
+        pool = _compact(ranked, k)
+        found = ((target[:, :, None] == pool[:, None, :]) & (target[:, :, None] >= 0)).any(axis=2).sum(axis=1)
+        return _share(found, (target >= 0).sum(axis=1))
+    a, b = _compact(ranked, k), _compact(reference, k)
+    same = (a[:, :, None] == b[:, None, :]) & (a[:, :, None] >= 0)  # (rows, i in a, j in b)
+    length = (b >= 0).sum(axis=1)
+    if kind == "overlap":
+        return _share(same.sum(axis=(1, 2)), length)
+    return _rbo_ext(same, length, a.shape[1])
+
+
+def _share(count: np.ndarray, total: np.ndarray) -> np.ndarray:
+    return np.where(total > 0, count / np.maximum(total, 1), 1.0)  # nothing to find: nothing was lost
+
+
+def _rbo_ext(same: np.ndarray, length: np.ndarray, k: int) -> np.ndarray:
+    """Webber et al.'s eq. 30 at each row's depth L (its list length): X_d counts the documents at rank <= d in
+    both lists, i.e. the shared documents whose worse rank of the two is <= d."""
+    rows = same.shape[0]
+    if k == 0:
+        return np.ones(rows)
+    hit_rows, i, j = np.nonzero(same)
+    first_shared = np.zeros((rows, k), np.float64)
+    np.add.at(first_shared, (hit_rows, np.maximum(i, j)), 1.0)
+    overlap = np.cumsum(first_shared, axis=1)  # X_d for d = 1..k
+    depth = np.arange(1, k + 1, dtype=np.float64)
+    in_list = depth[None, :] <= length[:, None]
+    weight = (1 - RBO_P) / RBO_P * RBO_P**depth / depth
+    body = np.where(in_list, overlap * weight[None, :], 0.0).sum(axis=1)
+    last = np.maximum(length, 1)
+    x_last = np.take_along_axis(overlap, (last - 1)[:, None], axis=1)[:, 0]
+    value = body + x_last / last * RBO_P ** last.astype(np.float64)
+    return np.where(length > 0, value, 1.0)
+
+
+def score_ranking(
+    query_ids: Sequence[str],
+    ranked: np.ndarray,
+    doc_ids: Sequence[str],
+    qrels: dict[str, dict[str, int]],
+    metrics: Sequence[str],
+    reference: np.ndarray | None,
+) -> dict[str, dict[str, float]]:
+    """Every metric of one ranking, per query: qrels metrics from the judgments (`metrics.evaluate`), label-free
+    ones against `reference`, the full dim's ranking of the same queries. The one per-query function of a sweep."""
+    from mrl_eval.evaluate import metrics as M
+
+    judged = [m for m in metrics if not is_label_free(m)]
+    values = M.evaluate(query_ids, ranked, doc_ids, qrels, judged) if judged else {}
+    free = [m for m in metrics if is_label_free(m)]
+    if free:
+        if reference is None:
+            raise ValueError("label-free metrics need the full dim's ranking as the reference")
+        scored = set(next(iter(values.values()), query_ids)) if judged else set(query_ids)
+        rows = [i for i, q in enumerate(query_ids) if q in scored]
+        ids = [query_ids[i] for i in rows]
+        values.update(evaluate(ids, np.asarray(ranked)[rows], np.asarray(reference)[rows], free))
+    return {m: values[m] for m in metrics}
+
+
+def choose_metrics(requested: Sequence[str], has_qrels: bool, required: str | None = None) -> list[str]:
+    """The metrics a sweep computes: those requested, else the defaults of its mode (qrels metrics with qrels,
+    label-free ones without), plus `required` (a recommend rule's metric). Raises when a metric needs qrels that
+    the run does not have, naming the label-free metrics to use instead."""
+    from mrl_eval.errors import UsageError
+    from mrl_eval.evaluate import metrics as M
+
+    if requested:
+        names = M.parse_metrics(list(requested))
+    else:
+        names = list(M.DEFAULT_METRICS if has_qrels else DEFAULT_LABEL_FREE_METRICS)
+    if required and required not in names:
+        names.append(required)
+    needing = [m for m in names if not is_label_free(m)]
+    if needing and not has_qrels:
+        raise UsageError(
+            f"{', '.join(needing)} need{'s' if len(needing) == 1 else ''} relevance judgments (qrels) and this run "
+            f"has none; pass --qrels FILE, or measure against the full-dim ranking instead (label-free): "
+            f"--metrics {','.join(DEFAULT_LABEL_FREE_METRICS)} (recommend: --metric overlap@10)"
+        )
+    return names
