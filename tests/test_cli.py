@@ -18,12 +18,12 @@ from typer.testing import CliRunner
 
 from mrl_eval import __version__
 from mrl_eval.cli.app import app
-from tests.conftest import ROOT, brute_force_run, read_qrels_tsv, shared_dataset
+from tests.conftest import ROOT, brute_force_run, data_path, read_qrels_tsv
 
 runner = CliRunner()
 
 GEMMA = "embeddinggemma-300m"
-STEM = "scifact__embeddinggemma-300m"
+STEM = "scifact-subset__embeddinggemma-300m"
 SWEPT = [64, 128, 256, 512, 768]  # --dims 64,128,256,512 plus the full dim, always added
 DEFAULT_METRICS = ["ndcg@10", "recall@10", "recall@100", "mrr@10", "map@100"]
 REPORT_SUFFIXES = (".json", ".csv", ".md", ".png", ".svg", ".losses.csv", ".deltas.png", ".deltas.svg")
@@ -39,7 +39,7 @@ def _flat(text: str) -> str:
 
 
 def _scifact() -> tuple[Path, Path]:
-    folder = shared_dataset("scifact")
+    folder = data_path("scifact-subset")
     return folder, folder / "embeddings" / GEMMA
 
 

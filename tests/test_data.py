@@ -13,8 +13,7 @@ import pytest
 
 from mrl_eval.data.collections import check_qrels, join_title_text, load_collection
 from mrl_eval.errors import MAX_REPORTED_PROBLEMS, MrlEvalError
-
-DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+from tests.conftest import data_path
 
 CORPUS = [
     {"_id": "d1", "title": "Alpha", "text": "first doc"},
@@ -472,15 +471,12 @@ def test_jsonl_loading_does_not_import_pandas_or_pyarrow(tmp_path: Path) -> None
 @pytest.mark.parametrize(
     ("name", "docs", "queries", "judgments", "judged", "grades"),
     [
-        ("scifact", 5183, 300, 339, 300, {1}),
+        ("scifact-subset", 600, 300, 339, 300, {1}),  # counts from tests/data/README.md
         ("cranfield", 1400, 225, 1612, 225, {1, 2, 3, 4}),
-        ("cacm", 3204, 64, 796, 52, {1}),
     ],
 )
 def test_real_collection(name: str, docs: int, queries: int, judgments: int, judged: int, grades: set[int]) -> None:
-    folder = DATASETS / name
-    if not folder.is_dir():
-        pytest.skip(f"{folder} not present")
+    folder = data_path(name)
     collection = load_collection(folder)
     assert len(collection.doc_ids) == len(set(collection.doc_ids)) == len(collection.doc_texts) == docs
     assert len(collection.query_ids) == len(collection.query_texts) == queries
@@ -491,9 +487,7 @@ def test_real_collection(name: str, docs: int, queries: int, judgments: int, jud
 
 
 def test_cranfield_empty_documents() -> None:
-    folder = DATASETS / "cranfield"
-    if not folder.is_dir():
-        pytest.skip(f"{folder} not present")
+    folder = data_path("cranfield")
     collection = load_collection(folder)
     texts = dict(zip(collection.doc_ids, collection.doc_texts, strict=True))
     assert texts["471"] == texts["995"] == ""
@@ -501,9 +495,7 @@ def test_cranfield_empty_documents() -> None:
 
 
 def test_scifact_title_joined_to_text() -> None:
-    folder = DATASETS / "scifact"
-    if not folder.is_dir():
-        pytest.skip(f"{folder} not present")
+    folder = data_path("scifact-subset")
     first = json.loads((folder / "corpus.jsonl").open(encoding="utf-8").readline())
     collection = load_collection(folder)
     assert collection.doc_ids[0] == first["_id"]

@@ -40,7 +40,7 @@ def browser():
 
 def test_the_html_report_loads_offline_and_shows_the_table_and_the_chart(recommended, browser, tmp_path):  # noqa: F811
     folder, _doc, _page = recommended
-    html = Path(folder) / "reports" / "scifact__embeddinggemma-300m.html"
+    html = Path(folder) / "reports" / "scifact-subset__embeddinggemma-300m.html"
     page = browser.new_page(viewport={"width": 1366, "height": 800})  # a laptop screen
     problems: list[str] = []
     requests: list[str] = []
@@ -75,9 +75,9 @@ def test_the_grid_section_shows_its_tables_and_the_pareto_chart(browser, tmp_pat
     from typer.testing import CliRunner
 
     from mrl_eval.cli.app import app
-    from tests.conftest import shared_dataset
+    from tests.conftest import data_path
 
-    folder = shared_dataset("scifact")
+    folder = data_path("scifact-subset")
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(
         app,
@@ -86,7 +86,7 @@ def test_the_grid_section_shows_its_tables_and_the_pareto_chart(browser, tmp_pat
          "--shortlist", "100", "--max-drop", "0.02", "--optimize", "bytes", "--resamples", "200"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    html = tmp_path / "reports" / "scifact__embeddinggemma-300m.html"
+    html = tmp_path / "reports" / "scifact-subset__embeddinggemma-300m.html"
     page = browser.new_page(viewport={"width": 1366, "height": 800})
     problems: list[str] = []
     page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)

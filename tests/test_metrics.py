@@ -16,8 +16,8 @@ from mrl_eval.evaluate.metrics import (
     parse_metric,
     parse_metrics,
 )
+from tests.conftest import data_path
 
-DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 MODELS = ("all-minilm-l6-v2", "embeddinggemma-300m")
 CROSS_CHECKED = ("ndcg@10", "ndcg@100", "recall@10", "recall@100", "mrr@10", "map@100", "precision@10")
 # Our metric -> pytrec_eval result key (mrr@10 is recip_rank on the run cut to the top 10).
@@ -246,7 +246,7 @@ def test_random_graded_runs_agree_with_pytrec_eval(seed):
     _assert_agrees_with_pytrec_eval(pytrec_eval, query_ids, ranked, doc_ids, qrels, run)
 
 
-# ---------------------------------------------------------------- real runs on the shared datasets
+# ---------------------------------------------------------------- real runs on the test collections (tests/data)
 
 
 def _read_qrels(path: Path) -> dict[str, dict[str, int]]:
@@ -268,12 +268,15 @@ def _normalise(vectors: np.ndarray, dim: int | None) -> np.ndarray:
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
-def _real_run(dataset: str, model: str, dim: int | None, depth: int = 100):
-    """Top `depth` per query by cosine, ordered by (score desc, doc id desc as a string) like trec_eval."""
-    base = DATASETS / dataset
-    if not (base / "qrels" / "test.tsv").is_file() or not (base / "embeddings" / model).is_dir():
-        pytest.skip(f"shared dataset {dataset}/{model} not present")
+def _real_run(dataset: str, model: str, dim: int | None, depth: int = 100, *, unjudged: int = 0):
+    """Top `depth` per query by cosine, ordered by (score desc, doc id desc as a string) like trec_eval.
+
+    `unjudged` drops the judgments of that many queries (every third one), so that queries without judgments are
+    exercised on real data too."""
+    base = data_path(dataset)
     qrels = _read_qrels(base / "qrels" / "test.tsv")
+    for query_id in sorted(qrels)[::3][:unjudged]:
+        del qrels[query_id]
     emb = base / "embeddings" / model
     doc_ids = _read_ids(emb / "corpus_ids.txt")
     query_ids = _read_ids(emb / "queries_ids.txt")
@@ -306,15 +309,14 @@ def _assert_agrees_with_pytrec_eval(pytrec_eval, query_ids, ranked, doc_ids, qre
 
 @pytest.mark.parametrize("dim", [None, 64], ids=["full", "dim64"])
 @pytest.mark.parametrize("model", MODELS)
-@pytest.mark.parametrize("dataset", ["scifact", "cranfield", "cacm"])
-def test_real_runs_agree_with_pytrec_eval(dataset, model, dim):
-    pytrec_eval = pytest.importorskip("pytrec_eval")
-    query_ids, ranked, doc_ids, qrels, run = _real_run(dataset, model, dim)
+@pytest.mark.parametrize(("dataset", "unjudged"), [("scifact-subset", 0), ("cranfield", 0), ("scifact-subset", 40)])
+def test_real_runs_agree_with_pytrec_eval(dataset, unjudged, model, dim):
+    import pytrec_eval
+
+    query_ids, ranked, doc_ids, qrels, run = _real_run(dataset, model, dim, unjudged=unjudged)
+    assert len(qrels) == len(set(query_ids) & set(qrels)) == len(set(query_ids)) - unjudged
     _assert_agrees_with_pytrec_eval(pytrec_eval, query_ids, ranked, doc_ids, qrels, run)
 
 
-def test_minilm_on_scifact_matches_the_published_mteb_ndcg():
-    query_ids, ranked, doc_ids, qrels, _ = _real_run("scifact", "all-minilm-l6-v2", None)
-    result = evaluate(query_ids, ranked, doc_ids, qrels, ["ndcg@10"])
-    assert len(result["ndcg@10"]) == 300
-    assert mean(result["ndcg@10"]) == pytest.approx(0.6451, abs=0.0005)
+# MiniLM on the full SciFact (nDCG@10 0.6451, MTEB's published 64.51) is checked by
+# scripts/check_published_figures.py, which reads ../shared: the full collection is not in tests/data.

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, shared_dataset
+from tests.conftest import ROOT, data_path
 
 pytestmark = pytest.mark.slow
 
@@ -100,10 +100,12 @@ def test_default_sweep_runs_the_bundled_model_resumes_after_kill_and_ctrl_c(tmp_
     assert [r["dim"] for r in clean["results"]] == [96, 192, 384]  # default dims: 25%, 50%, 100% of 384
     assert clean["model"]["name"] == "sentence-transformers/all-MiniLM-L6-v2" and clean["queries_evaluated"] == 225
 
-    # The same model's precomputed vectors (float16, shared data) give the same quality: the text is joined the
+    # The same model's precomputed vectors (float16, tests/data) give the same quality: the text is joined the
     # same way (title + " " + text) and the model really ran.
-    shared = shared_dataset("cranfield") / "embeddings" / "all-minilm-l6-v2"
-    ref = _run(work, cache, str(ROOT / "sample_data" / "cranfield"), "--embeddings", str(shared), "--dims", "96,192")
+    precomputed = data_path("cranfield") / "embeddings" / "all-minilm-l6-v2"
+    ref = _run(
+        work, cache, str(ROOT / "sample_data" / "cranfield"), "--embeddings", str(precomputed), "--dims", "96,192"
+    )
     for got, want in zip(clean["results"], ref["results"], strict=True):
         assert got["dim"] == want["dim"]
         assert got["metrics"]["ndcg@10"] == pytest.approx(want["metrics"]["ndcg@10"], abs=3e-3)

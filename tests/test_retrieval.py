@@ -112,15 +112,16 @@ def test_one_pass_equals_the_per_dim_path_on_synthetic_ties(data, chunk_size):
         np.testing.assert_array_equal(one[dim].doc_index, per[dim].doc_index)
 
 
-@pytest.mark.parametrize("dataset", ["scifact", "cranfield", "cacm"])
+@pytest.mark.parametrize("dataset", ["scifact-subset", "cranfield"])
 @pytest.mark.parametrize("model", ["all-minilm-l6-v2", "embeddinggemma-300m"])
 def test_one_pass_gives_exactly_the_rankings_of_the_per_dim_path_on_real_data(dataset, model):
-    """cacm has many exact score ties (title-only records), so the tie rule is exercised on real data too."""
+    """Both models on both test collections (Cranfield's two empty documents, 471 and 995, share one vector); the
+    synthetic tests above and below make large tie groups on purpose."""
     from mrl_eval.data.vectors import load_vectors
     from mrl_eval.evaluate.retrieval import search_per_dim
-    from tests.conftest import shared_dataset
+    from tests.conftest import data_path
 
-    vectors = load_vectors(shared_dataset(dataset) / "embeddings" / model)
+    vectors = load_vectors(data_path(dataset) / "embeddings" / model)
     dims = [32, 64, 128, 256, vectors.full_dim] if vectors.full_dim > 256 else [32, 64, 128, vectors.full_dim]
     key = tie_key(vectors.doc_ids)
     one = search(vectors.queries, vectors.docs, dims, 100, key, chunk_size=1000)
