@@ -24,6 +24,7 @@ from typing import Any
 
 from mrl_eval.data.collection import Collection
 from mrl_eval.errors import MrlEvalError, raise_problems
+from mrl_eval.extras import import_extra
 from mrl_eval.limits import MAX_GRADE, MIN_GRADE
 
 ID_FALLBACKS = ("_id", "id")
@@ -294,7 +295,7 @@ def _delimited_records(path: Path, text: str, delimiter: str, problems: list[str
 
 
 def _parquet_records(path: Path, problems: list[str], wanted: Sequence[str]) -> tuple[list[str], list[_Record]]:
-    import pyarrow as pa
+    pa = import_extra("pyarrow", extra="parquet", feature=f"reading the Parquet file {path}")
     import pyarrow.parquet as pq
 
     try:

@@ -26,6 +26,7 @@ from mrl_eval.data.collection import Collection
 from mrl_eval.data.collections import join_title_text
 from mrl_eval.errors import MrlEvalError, UsageError
 from mrl_eval.evaluate.metrics import DEFAULT_METRICS
+from mrl_eval.extras import import_extra
 
 if TYPE_CHECKING:
     from mrl_eval.evaluate.sweep import SweepConfig, SweepRun
@@ -39,11 +40,7 @@ os.umask(_UMASK)
 
 
 def _import_mteb() -> Any:
-    try:
-        import mteb
-    except ImportError as err:
-        raise MrlEvalError(f"the --mteb-* options need the mteb package ({err}); install it: pip install mteb") from err
-    return mteb
+    return import_extra("mteb", extra="mteb", feature="the --mteb-* options")
 
 
 def get_task(name: str) -> Any:

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from mrl_eval.errors import MrlEvalError, UsageError
+from mrl_eval.extras import import_extra
 from mrl_eval.providers import Role
 from mrl_eval.providers import openai_limits as L
 
@@ -273,10 +274,7 @@ class OpenAIProvider:
     def _get_client(self) -> Any:
         with self._lock:
             if self._client is None:
-                try:
-                    import openai
-                except ImportError as err:
-                    raise MrlEvalError("--provider openai needs the openai package: pip install openai") from err
+                openai = import_extra("openai", extra="openai", feature="--provider openai")
                 self._client = openai.OpenAI(
                     api_key=self._key, base_url=self.base_url, max_retries=0, timeout=self.timeout
                 )

