@@ -1,6 +1,6 @@
 """The commands' shared plumbing: consoles, exit codes, the settings file, progress bars, rendering, CI outputs.
 
-With `cli.py` (the commands) and `cli_options.py` (their flags) this is the CLI layer, the only code that prints or
+With `app.py` (the commands) and `options.py` (their flags) this is the CLI layer, the only code that prints or
 exits. Heavy libraries are imported by the core only when a command needs them, so `mrl-eval --help` starts fast.
 """
 

@@ -224,7 +224,7 @@ HoldoutOpt = Annotated[
 CacheDtypeOpt = Annotated[
     str,
     typer.Option(
-        help="Precision of cached vectors: float32 (exact) or float16 (half the disk; see the README for its effect).",
+        help="Precision of cached vectors: float32 (exact) or float16 (half the disk; its effect is measured in docs/performance.md).",
         rich_help_panel=MODEL,
     ),
 ]

@@ -272,7 +272,7 @@ class SweepConfig:
     max_retries: int | None = None
     on_long_input: str | None = None
     max_cost: float | None = None
-    pre_truncate: str = "none"  # "layernorm": nomic-embed-text-v1.5's layer norm before the prefix (postprocess.py)
+    pre_truncate: str = "none"  # "layernorm": nomic-embed-text-v1.5's layer norm before the prefix (pre_truncate.py)
     cache_dir: Path | None = None
     cache_dtype: str = "float32"
     dims: str | None = None

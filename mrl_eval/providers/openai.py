@@ -380,7 +380,7 @@ class OpenAIProvider:
         if status in (400, 413, 422) and re.search(r"token|length|too long|too large|context", said, re.I):
             hint = "An input may be over the model's limit: pass --on-long-input truncate, or lower --batch-size."
             if not self.counter.is_exact:
-                hint += " For exact token counts make tiktoken's cl100k_base available offline (see the README)."
+                hint += " For exact token counts make tiktoken's cl100k_base available offline (see docs/openai.md)."
         raise MrlEvalError(
             f"{self.endpoint} refused a request for model {self.model!r} ({status}: {said}). {hint} {RESUME}"
         ) from err
