@@ -1,4 +1,4 @@
-"""Run every benchmark and write benchmarks/RESULTS.md (one command: `.venv/bin/python benchmarks/run_all.py`).
+"""Run every benchmark and write benchmarks/RESULTS.md, which docs/performance.md includes (`.venv/bin/python benchmarks/run_all.py`).
 
 `--only NAME[,NAME]` runs some of them and keeps the other sections of RESULTS.md as they were. Each benchmark
 module has a `main() -> str` that returns its Markdown section, starting with a `## ` heading.
@@ -57,17 +57,6 @@ def main() -> None:
     )
     body = "".join(f"<!-- bench:{n} -->\n{sections[n]}" for n in BENCHMARKS if n in sections)
     results.write_text(header + body)
-    readme = HERE.parent / "README.md"
-    quoted = header.replace("# Benchmark results\n\n", "") + re.sub(r"(?m)^<!-- bench:\w+ -->\n", "", body)
-    quoted = re.sub(r"(?m)^## ", "### ", quoted)
-    text, n = re.subn(
-        r"<!-- perf:start -->.*?<!-- perf:end -->",
-        lambda _: f"<!-- perf:start -->\n{quoted.rstrip()}\n<!-- perf:end -->",
-        readme.read_text(),
-        flags=re.S,
-    )
-    if n == 1:
-        readme.write_text(text)
     print(results.read_text())
 
 

@@ -1,11 +1,11 @@
-"""Regenerate the README's "Beyond truncation" tables from the shared collections, with mrl-eval itself.
+"""Regenerate the "Beyond truncation" tables of docs/pca-two-stage.md from the shared collections, with mrl-eval itself.
 
-    .venv/bin/python scripts/make_grid_results.py   # rewrites the block between the grid markers in README.md
+    .venv/bin/python scripts/make_grid_results.py   # rewrites the grid block of docs/pca-two-stage.md
 
 For each shared collection (SciFact, Cranfield, CACM) and each precomputed model (all-MiniLM-L6-v2, not MRL-trained;
 EmbeddingGemma-300m, MRL-trained) it runs one `mrl-eval recommend` with every precision, the PCA comparison and
 two-stage retrieval, keeps the Markdown reports, charts and CSVs in docs/results/grid/, and writes the tables into
-README.md and the precision grid into docs/precision.md. No number in those blocks is typed by hand; the wording of
+docs/pca-two-stage.md and the precision grid into docs/precision.md. No number in those blocks is typed by hand; the wording of
 each finding is mrl-eval's own statement.
 """
 
@@ -29,7 +29,8 @@ PRECISIONS = ("float32", "float16", "int8", "binary")
 TWO_STAGE = "64,128,binary"
 SHORTLISTS = "100,200,1000"
 MAX_DROP = "0.01"
-START, END = "<!-- grid:start -->", "<!-- grid:end -->"
+START, END = "<!-- grid:start -->", "<!-- grid:end -->"  # in docs/pca-two-stage.md
+PAGE = ROOT / "docs" / "pca-two-stage.md"
 PRECISION_MARKERS = ("<!-- precision:start -->", "<!-- precision:end -->")  # in docs/precision.md
 
 
@@ -73,8 +74,7 @@ def main() -> None:
         shutil.rmtree(OUT)
     docs = {(d, m): run(d, m) for d in DATASETS for m in MODELS}
     lines = pca_table(docs) + precision_tables(docs) + two_stage_tables(docs)
-    readme = ROOT / "README.md"
-    readme.write_text(replace_block(readme.read_text(encoding="utf-8"), START, END, lines), encoding="utf-8")
+    PAGE.write_text(replace_block(PAGE.read_text(encoding="utf-8"), START, END, lines), encoding="utf-8")
     page = ROOT / "docs" / "precision.md"
     text = replace_block(page.read_text(encoding="utf-8"), *PRECISION_MARKERS, precision_grid(docs))
     page.write_text(text, encoding="utf-8")
@@ -98,7 +98,7 @@ def _cells(doc: dict) -> dict[str, dict]:
 
 def pca_table(docs: dict) -> list[str]:
     lines = [
-        "### Truncation against PCA, nDCG@10",
+        "## Truncation against PCA, nDCG@10",
         "",
         "Each cell: the first d dims (truncation) / PCA to d dims (basis fitted on the searched corpus).",
         "",
@@ -157,7 +157,7 @@ def precision_grid(docs: dict) -> list[str]:
 
 
 def precision_tables(docs: dict) -> list[str]:
-    lines = ["### Precision grid on SciFact, nDCG@10 (bytes per vector)", "", *precision_grid(docs)]
+    lines = ["## Precision grid on SciFact, nDCG@10 (bytes per vector)", "", *precision_grid(docs)]
     latency = docs[("scifact", "embeddinggemma-300m")]["grid"]["latency"]
     machine = latency["machine"]
     lines += [
@@ -182,7 +182,7 @@ def precision_tables(docs: dict) -> list[str]:
         "numpy has no float16 or int8 matrix kernels, so those scans upcast to float32 as they go and are slower "
         "here than they would be in a vector database.",
         "",
-        "![quality against bytes per vector, SciFact, EmbeddingGemma-300m](docs/results/pareto-scifact-gemma.png)",
+        "![quality against bytes per vector, SciFact, EmbeddingGemma-300m](results/pareto-scifact-gemma.png)",
         "",
     ]
     return lines
@@ -190,7 +190,7 @@ def precision_tables(docs: dict) -> list[str]:
 
 def two_stage_tables(docs: dict) -> list[str]:
     lines = [
-        "### Two-stage retrieval on SciFact: shortlist small, rerank with full vectors",
+        "## Two-stage retrieval on SciFact: shortlist small, rerank with full vectors",
         "",
         "| model | first stage | shortlist | nDCG@10 | vs full | shortlist recall@10 | first-stage index |",
         "|---|---|---:|---:|---:|---:|---:|",

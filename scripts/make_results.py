@@ -1,10 +1,11 @@
-"""Regenerate the README's results section from the shared SciFact vectors (both models), with mrl-eval itself.
+"""Regenerate the results table (README.md and the docs' home page) and the statistics example (the docs' statistics
+page) from the shared SciFact vectors (both models), with mrl-eval itself.
 
-    .venv/bin/python scripts/make_results.py        # rewrites the block between the results markers in README.md
+    .venv/bin/python scripts/make_results.py        # rewrites the blocks between the results and stats markers
 
 Runs `mrl-eval recommend` on ../shared/datasets/scifact with the precomputed all-MiniLM-L6-v2 and EmbeddingGemma-300m
-vectors, writes their reports and plots to docs/results/, and puts a side-by-side table into README.md. No number in
-that block is typed by hand.
+vectors, writes their reports and plots to docs/results/, and puts a side-by-side table into README.md and
+docs/index.md and the statistics into docs/statistics-and-rules.md. No number in those blocks is typed by hand.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ RULE_DROP = "0.02"
 DROP = "2%"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 STATS_START, STATS_END = "<!-- stats:start -->", "<!-- stats:end -->"
+# where each block lives, and how that file reaches docs/results/ (tests/test_docs.py checks the two tables agree)
+RESULTS_IN = {ROOT / "README.md": "docs/results/", ROOT / "docs" / "index.md": "results/"}
+STATS_IN = ROOT / "docs" / "statistics-and-rules.md"
 
 
 def run(model: str, dims: str) -> dict:
@@ -107,16 +111,20 @@ def main() -> None:
         )
     lines += [
         "",
-        "![SciFact trade-off, EmbeddingGemma-300m](docs/results/scifact__embeddinggemma-300m.png)",
-        "![SciFact trade-off, all-MiniLM-L6-v2](docs/results/scifact__all-minilm-l6-v2.png)",
+        "![SciFact trade-off, EmbeddingGemma-300m](RESULTS/scifact__embeddinggemma-300m.png)",
+        "![SciFact trade-off, all-MiniLM-L6-v2](RESULTS/scifact__all-minilm-l6-v2.png)",
     ]
-    readme = (ROOT / "README.md").read_text()
-    readme = replace_block(readme, START, END, lines)
+    for path, prefix in RESULTS_IN.items():
+        text = replace_block(
+            path.read_text(encoding="utf-8"), START, END, [x.replace("RESULTS/", prefix) for x in lines]
+        )
+        path.write_text(text, encoding="utf-8")
     stats = statistics_block(docs)
-    readme = replace_block(readme, STATS_START, STATS_END, stats)
-    (ROOT / "README.md").write_text(readme)
+    STATS_IN.write_text(
+        replace_block(STATS_IN.read_text(encoding="utf-8"), STATS_START, STATS_END, stats), encoding="utf-8"
+    )
     for stale in [*OUT.glob("*.svg"), *OUT.glob("*.html")]:
-        stale.unlink()  # the PNGs are what the README shows; keep the repository small
+        stale.unlink()  # the PNGs are what the pages show; keep the repository small
     print("\n".join(lines + stats))
 
 
@@ -124,7 +132,7 @@ def replace_block(text: str, start: str, end: str, lines: list[str]) -> str:
     block = f"{start}\n" + "\n".join(lines) + f"\n{end}"
     new, n = re.subn(re.escape(start) + r".*?" + re.escape(end), lambda _: block, text, flags=re.S)
     if n != 1:
-        sys.exit(f"README.md needs exactly one {start} ... {end} block")
+        sys.exit(f"each target file needs exactly one {start} ... {end} block")
     return new
 
 
@@ -182,7 +190,7 @@ def statistics_block(docs: dict) -> list[str]:
                 f"that left the top 10: {lost}."
             )
         lines.append("")
-    lines.append("![Per-query change, EmbeddingGemma-300m](docs/results/scifact__embeddinggemma-300m.deltas.png)")
+    lines.append("![Per-query change, EmbeddingGemma-300m](results/scifact__embeddinggemma-300m.deltas.png)")
     return lines
 
 

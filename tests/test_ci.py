@@ -200,6 +200,7 @@ def test_junit_file_in_a_missing_folder_is_created(cli_env, saved_sweep):
 )
 def test_the_example_workflows_use_real_flags(cli_env, name, command):
     import yaml
+
     from tests.conftest import ROOT
 
     doc = yaml.safe_load((ROOT / "examples" / name).read_text(encoding="utf-8"))

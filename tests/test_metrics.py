@@ -236,6 +236,7 @@ def test_values_lie_in_unit_interval_and_recall_never_falls_with_k(seed):
 @pytest.mark.parametrize("seed", range(5))
 def test_random_graded_runs_agree_with_pytrec_eval(seed):
     import pytrec_eval
+
     query_ids, ranked, doc_ids, qrels = _random_case(seed)
     # Distinct descending scores so pytrec_eval's own sort keeps our order.
     run = {

@@ -1,5 +1,5 @@
-"""mrl-eval command line: the commands and their flags; the shared plumbing (consoles, exit codes, the settings
-file, rendering, CI outputs) is in `cli_common`. Together the only modules that print or exit.
+"""mrl-eval command line: the commands; their shared flags are in `options.py`, the shared plumbing (consoles, exit
+codes, the settings file, rendering, CI outputs) in `common.py`. Together the only modules that print or exit.
 
 Heavy libraries (torch, sentence-transformers, pandas, matplotlib) are imported by the core only when a command
 needs them, so `mrl-eval --help` starts fast.

@@ -1,4 +1,4 @@
-"""Plain data passed between modules."""
+"""The Collection type: a test collection's documents, queries and qrels, as every loader returns it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 class Collection:
     """A retrieval test collection: documents, queries and graded relevance judgments.
 
-    `doc_texts` already joins title and text (see `data.join_title_text`). `qrels` maps
+    `doc_texts` already joins title and text (see `collections.join_title_text`). `qrels` maps
     query_id -> doc_id -> integer relevance (0 or negative means judged non-relevant).
     `sources` maps "corpus" / "queries" / "qrels" to the file each part came from (for an MTEB task, to
     "mteb:<task>@<dataset revision>/<subset>/<split>"; see `mteb_tasks.py`).
