@@ -200,7 +200,7 @@ def test_small_local_copy_embedded_by_the_bundled_model(tmp_path, cli_env):
     query_ids = [q["_id"] for q in queries[:8]]
     judged = [row for row in qrels if row["query-id"] in query_ids]
     keep = {row["corpus-id"] for row in judged}
-    keep |= {doc["_id"] for doc in corpus[: 60 - len(keep)]}
+    keep |= set([doc["_id"] for doc in corpus if doc["_id"] not in keep][: 60 - len(keep)])
     small = [doc for doc in corpus if doc["_id"] in keep]
     copy = _scifact_copy(tmp_path / "scifact-small", small, queries[:8], judged)
     results = tmp_path / "results"

@@ -40,7 +40,7 @@ os.umask(_UMASK)
 
 
 def _import_mteb() -> Any:
-    return import_extra("mteb", extra="mteb", feature="the --mteb-* options")
+    return import_extra("mteb", extra="mteb", feature="an MTEB task (--mteb-*)")
 
 
 def get_task(name: str) -> Any:
