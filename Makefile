@@ -1,6 +1,7 @@
 # One command each, idempotent, over a project-local virtual environment:
 #   make demo   set everything up, then run `mrl-eval sweep` on the bundled sample with the bundled model
-#   make test   set everything up, then run the test suite
+#   make test   set everything up, then run the test suite (tests/test_docs.py also runs `mkdocs build --strict`)
+# Both install the package with every extra (`.[dev]` holds `[all]`); `pip install mrl-eval` alone is the small core.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin

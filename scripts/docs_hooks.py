@@ -24,7 +24,7 @@ MODULE_MARKER = "<!-- generated:module-map -->"
 
 
 def cli_reference() -> str:
-    """The whole command tree as Markdown, from typer's docs generator; its title line is left to the page."""
+    """The whole command tree as Markdown, from typer's docs generator."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     import typer
@@ -36,7 +36,9 @@ def cli_reference() -> str:
     ctx = typer.Context(command)
     ctx.ensure_object(dict)[typer.cli.MARKUP_MODE_KEY] = app.rich_markup_mode
     text = typer.cli.get_docs_for_click(obj=command, ctx=ctx, name="mrl-eval")
-    return text.split("\n", 1)[1].strip() + "\n"
+    body = text.split("\n", 1)[1].strip()  # the page has its own title
+    # one level deeper than typer writes them, under the page's "Commands" heading (code blocks hold no "#" lines)
+    return "\n".join("#" + line if line.startswith("#") else line for line in body.splitlines()) + "\n"
 
 
 def module_map() -> str:
