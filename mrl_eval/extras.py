@@ -18,6 +18,7 @@ EXTRAS = {
     "openai": "OpenAI and OpenAI-compatible embedding servers",
     "mteb": "MTEB retrieval tasks",
     "parquet": "Parquet input files",
+    "ray": "exact scoring on a Ray cluster (--ray)",
 }
 
 

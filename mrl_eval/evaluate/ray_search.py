@@ -32,6 +32,7 @@ import numpy as np
 
 from mrl_eval.errors import MrlEvalError, UsageError
 from mrl_eval.evaluate.retrieval import Ranking, search
+from mrl_eval.extras import import_extra
 
 
 @dataclass(frozen=True)
@@ -64,11 +65,7 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 def import_ray():
     """The ray module, or an error that names the extra to install."""
-    try:
-        import ray
-    except ImportError as err:
-        raise MrlEvalError("--ray needs Ray: pip install 'mrl-eval[ray]'") from err
-    return ray
+    return import_extra("ray", extra="ray", feature="--ray")
 
 
 def _host_port(address: str) -> tuple[str, int] | None:
