@@ -18,7 +18,9 @@ EXTRAS = {
     "openai": "OpenAI and OpenAI-compatible embedding servers",
     "mteb": "MTEB retrieval tasks",
     "parquet": "Parquet input files",
-    "ray": "exact scoring on a Ray cluster (--ray)",
+    "ray": "exact scoring and embedding on a Ray cluster (--ray)",
+    "faiss": "FAISS indexes (--engine faiss)",
+    "pgvector": "PostgreSQL with pgvector (--engine pgvector)",
 }
 
 
