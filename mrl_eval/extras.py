@@ -14,7 +14,7 @@ from mrl_eval.errors import MrlEvalError
 
 # extra -> what it is for, as the error message says it (the packages are in pyproject.toml)
 EXTRAS = {
-    "st": "sentence-transformers models, the bundled default model, int8 and binary codes",
+    "st": "sentence-transformers models and the bundled default model",
     "openai": "OpenAI and OpenAI-compatible embedding servers",
     "mteb": "MTEB retrieval tasks",
     "parquet": "Parquet input files",

