@@ -21,7 +21,6 @@ settings.register_profile("explore", parent=settings.get_profile("ci"), derandom
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "datasets"
 DATA = ROOT / "tests" / "data"
 
 
@@ -30,14 +29,6 @@ def data_path(name: str) -> Path:
     `embeddings/<model>/` for all-minilm-l6-v2 and embeddinggemma-300m."""
     path = DATA / name
     assert (path / "qrels").is_dir(), f"no test collection {name} in {DATA}"
-    return path
-
-
-def shared_dataset(name: str) -> Path:
-    """A collection from ../shared/datasets (read-only: never write there); skip when it is absent."""
-    path = SHARED / name
-    if not (path / "qrels" / "test.tsv").is_file():
-        pytest.skip(f"shared dataset {name} not available at {path}")
     return path
 
 
