@@ -18,23 +18,21 @@ import typer
 from mrl_eval import __version__
 from mrl_eval.cli import options as O
 from mrl_eval.cli.common import (
-    EXIT_GATE_FAILED,
     configurable,
     emit_ci,
     exit_codes,
     finish,
     given_as_flag,
     out,
+    progress,
     render_comparison,
-    run_sweep,
     show_settings,
-    stats_settings,
 )
 from mrl_eval.cli.engine_output import render_engine
-from mrl_eval.errors import MrlEvalError, UsageError
+from mrl_eval.errors import UsageError
 
 if TYPE_CHECKING:
-    from mrl_eval.evaluate.sweep import SweepRun
+    from mrl_eval.api import SweepRun
 
 app = typer.Typer(
     name="mrl-eval",
@@ -67,10 +65,6 @@ def _root(
     pass
 
 
-_NOT_SWEEP = ("ctx", "config", "out_dir", "as_json", "confidence", "resamples", "seed", "ci_method")
-_NOT_SWEEP += ("mteb_results",)  # written after the sweep, like --save-runs (which the sweep sees only to check ids)
-_BAR = ("min_ndcg", "metric", "min_value", "max_drop", "rule", "holdout", "from_json", "plot", "optimize", "methods")
-_GATE = ("baseline", "baseline_max_drop", "junit_xml")
 # What --from replaces: refused when given as flags (a config file's data settings are simply not used).
 _DATA_KEYS = ("data", "embeddings", "model", "corpus", "queries", "qrels", "save-runs")
 _DATA_KEYS += ("mteb-task", "mteb-subset", "mteb-data", "mteb-results")
@@ -84,12 +78,12 @@ def _check_mteb_results(task: str | None, folder: Path | None) -> None:
         check_results_target(task, folder)
 
 
-def _write_mteb_results(result: SweepRun, folder: Path | None, seconds: float) -> list[Path]:
+def _write_mteb_results(run: SweepRun, folder: Path | None, seconds: float) -> list[Path]:
     if folder is None:
         return []
     from mrl_eval.data.mteb_tasks import write_results
 
-    return write_results(result, folder, seconds)
+    return write_results(run.output, folder, seconds)
 
 
 def _say_mteb_results(paths: list[Path], as_json: bool) -> None:
@@ -170,22 +164,21 @@ def sweep(
 
     With no arguments: the bundled Cranfield sample with the bundled all-MiniLM-L6-v2.
     """
-    options = {k: v for k, v in locals().items() if k not in _NOT_SWEEP}
+    values = locals()  # the parameters: only those named in SWEEP_SETTINGS reach the sweep
     with exit_codes():
-        settings = stats_settings(confidence, resamples, seed, ci_method)
+        from mrl_eval import api
+
         _check_mteb_results(mteb_task, mteb_results)
         started = time.monotonic()
-        result = run_sweep(options, settings, show_progress=not as_json)
-        from mrl_eval.report.document import build_document, write_trec_runs
-
-        doc = build_document(result, "sweep")
+        with progress(not as_json) as bars:
+            run = api.sweep(**api.sweep_settings(values), progress=bars)
         if save_runs:
-            write_trec_runs(result, save_runs)
-        mteb_files = _write_mteb_results(result, mteb_results, time.monotonic() - started)
-        finish(doc, out_dir, as_json, result.config.metrics[0])
-        render_engine(doc, as_json)
+            run.save_runs(save_runs)
+        mteb_files = _write_mteb_results(run, mteb_results, time.monotonic() - started)
+        doc = run.to_dict()
+        finish(doc, out_dir, as_json, run.metrics[0])
         _say_mteb_results(mteb_files, as_json)
-        emit_ci("sweep", as_json, doc=doc, primary=result.config.metrics[0])
+        emit_ci("sweep", as_json, doc=doc, primary=run.metrics[0])
 
 
 @app.command()
@@ -318,130 +311,45 @@ def recommend(
     Examples: --min-ndcg 0.82 · --metric recall@100 --min 0.9 · --max-drop 2% --rule non-inferior ·
     --rule lower-bound --min-ndcg 0.75 · --from reports/run.json · --baseline reports/main.json --junit-xml gate.xml
     """
-    sweep_options = {k: v for k, v in locals().items() if k not in _NOT_SWEEP + _BAR + _GATE}
+    values = locals()  # the parameters: only those named in SWEEP_SETTINGS reach the sweep
     with exit_codes():
-        from mrl_eval.decide.recommend import holdout_check, make_rule
-        from mrl_eval.decide.recommend import recommend as choose
+        from mrl_eval import api
         from mrl_eval.evaluate import metrics as M
 
         if min_ndcg is not None and (min_value is not None or (metric and M.parse_metric(metric) != ("ndcg", 10))):
             raise UsageError("--min-ndcg means --metric ndcg@10 --min X; give one form, not both")
-        rule_metric = M.parse_metrics(metric or "ndcg@10")[0]
-        the_rule = make_rule(rule_metric, min_ndcg if min_ndcg is not None else min_value, max_drop, rule)
-        settings = stats_settings(confidence, resamples, seed, ci_method)
-        from mrl_eval.decide.recommend import OPTIMIZE
-        from mrl_eval.methods.grid import parse_methods
-
-        chosen_methods = parse_methods(methods)
-        from mrl_eval.decide.engine_choice import ENGINE_OPTIMIZE
-
-        if optimize not in OPTIMIZE + ENGINE_OPTIMIZE:
-            raise UsageError(f"--optimize {optimize!r}: choose one of {', '.join(OPTIMIZE + ENGINE_OPTIMIZE)}")
-        if "pca" in chosen_methods:
-            sweep_options["compare"] = "pca"
-        baseline_doc = gate = None
-        if baseline is not None:  # checked before any slow work
-            from mrl_eval.decide.compare import Gate
-            from mrl_eval.report.document import read_document
-
-            gate = Gate(rule_metric, "point" if rule == "point" else "non-inferior", baseline_max_drop)
-            gate.check("--baseline-max-drop")
-            baseline_doc = read_document(baseline)
-            if rule_metric not in (baseline_doc["results"][0].get("metrics") or {}):
-                raise MrlEvalError(f"{baseline}: has no {rule_metric}, the bar's metric; pass another --baseline")
+        bar = api.Rule(min_ndcg if min_ndcg is not None else min_value, max_drop, rule, metric or "ndcg@10")
+        stats = {"confidence": confidence, "resamples": resamples, "seed": seed, "ci_method": ci_method}
+        plan = api.RecommendPlan.check(
+            bar,
+            optimize=optimize,
+            methods=methods,
+            holdout=holdout,
+            baseline=baseline,
+            baseline_max_drop=baseline_max_drop,
+        )
         if from_json is not None:
-            from mrl_eval.report.document import load_report, restated
-
             if any(given_as_flag(ctx, key) for key in _DATA_KEYS):
                 raise UsageError(
                     "--from reads a saved run: drop DATA, --embeddings, --model, --corpus/--queries/--qrels, --mteb-*"
                 )
-            saved = restated(load_report(from_json), settings)
-            results = list(saved.results)
-            if rule_metric not in saved.metrics:
-                raise MrlEvalError(
-                    f"{from_json}: has no {rule_metric} (it has: {', '.join(saved.metrics)}); rerun the sweep with --metrics"
-                )
-            if not saved.has_per_query and (rule != "point" or holdout is not None):
-                raise MrlEvalError(
-                    f"{from_json}: has no per-query values, which --rule {rule} and --holdout need; rerun the sweep"
-                )
-            doc = {**saved.document, "command": "recommend"}
-            per_query, query_ids = saved.per_query or {}, list(saved.query_ids)
-            cells, two_stage_rows = list(saved.cells), list(saved.two_stage)
-            if "pca" in chosen_methods and not any(c.method == "pca" for c in cells):
-                raise MrlEvalError(
-                    f"{from_json}: has no PCA cells, which --methods pca needs; sweep with --compare pca"
-                )
+            run = api.load_run(from_json, **stats)
         else:
-            from mrl_eval.report.document import build_document, write_trec_runs
-
             _check_mteb_results(mteb_task, mteb_results)
             started = time.monotonic()
-            result = run_sweep(sweep_options, settings, show_progress=not as_json, extra_metric=rule_metric)
+            settings = api.sweep_settings(values) | ({"compare": "pca"} if plan.sweeps_pca else {})
+            with progress(not as_json) as bars:
+                run = api.sweep(**settings, loss_metric=plan.resolved.metric, progress=bars)
             if save_runs:
-                write_trec_runs(result, save_runs)
-            mteb_files = _write_mteb_results(result, mteb_results, time.monotonic() - started)
-            doc = build_document(result, "recommend")
-            results = result.sweep.results
-            per_query, query_ids = result.sweep.per_query, result.sweep.query_ids
-            grid = result.sweep.grid
-            cells, two_stage_rows = (grid.cells, grid.two_stage) if grid is not None else ([], [])
-        full_dim, n_docs = int(doc["full_dim"]), int(doc["n_docs"])
-        by_cell = bool(cells) and optimize in OPTIMIZE and (optimize == "bytes" or chosen_methods != ("prefix",))
-        if by_cell:
-            from mrl_eval.decide.recommend import recommend_cell
-
-            rec = recommend_cell(cells, full_dim, the_rule, n_docs, optimize, chosen_methods)
-        else:
-            rec = choose(results, full_dim, the_rule, n_docs)
-        rec = rec.warn_if_few_queries(int(doc["queries_evaluated"]))
-        doc["recommendation"] = rec.to_dict()
-        if two_stage_rows:
-            from mrl_eval.decide.recommend import recommend_two_stage
-
-            doc["two_stage"]["recommendation"] = recommend_two_stage(two_stage_rows, rec.full_value, the_rule)
-        engine_pick = _recommend_engine(doc, from_json, settings, the_rule, rec.full_value, optimize)
-        if holdout is not None:
-            cell_args = (
-                {
-                    "cells": cells,
-                    "cell_values": doc["grid"]["per_query"],
-                    "optimize": optimize,
-                    "methods": chosen_methods,
-                }
-                if by_cell
-                else {}
-            )
-            doc["holdout"] = holdout_check(
-                per_query, full_dim, query_ids, the_rule, settings, holdout, n_docs, **cell_args
-            )
-        if baseline_doc is not None and gate is not None:
-            from mrl_eval.decide.compare import compare_runs
-
-            doc["baseline"] = compare_runs(baseline_doc, doc, gate, settings, (str(baseline), "this run"))
-        finish(doc, out_dir, as_json, rule_metric, plots=plot if plot is not None else from_json is None)
-        render_engine(doc, as_json)
+                run.save_runs(save_runs)
+            mteb_files = _write_mteb_results(run, mteb_results, time.monotonic() - started)
+        chosen = plan.apply(run)
+        doc = chosen.to_dict()
+        finish(doc, out_dir, as_json, chosen.metric, plots=plot if plot is not None else from_json is None)
         if from_json is None:
             _say_mteb_results(mteb_files, as_json)
-        emit_ci("recommend", as_json, junit_xml, doc=doc, primary=rule_metric)
-    if rec.dim is None or not doc.get("baseline", {}).get("passed", True) or engine_pick is False:
-        raise typer.Exit(EXIT_GATE_FAILED)
-
-
-def _recommend_engine(doc: dict, path: Path | None, settings, rule, full_value: float, optimize: str) -> bool | None:
-    """With engine cells: the cheapest one under the rule, into doc["engine"]["recommendation"]. Returns whether one
-    met the rule (None when there are no engine cells and --optimize did not ask for them)."""
-    from mrl_eval.decide.engine_choice import ENGINE_OPTIMIZE, recommend_engine
-    from mrl_eval.engines.document import cells_of
-
-    cells = cells_of(doc, path, settings if "statistics" in doc else None)
-    if not cells and optimize not in ENGINE_OPTIMIZE:
-        return None
-    section = doc.get("engine", {})
-    pick = recommend_engine(cells, full_value, rule, optimize, section.get("table_bytes", 0))
-    section["recommendation"] = pick
-    return pick["label"] is not None
+        emit_ci("recommend", as_json, junit_xml, doc=doc, primary=chosen.metric)
+        chosen.raise_if_failed()
 
 
 @app.command()
@@ -489,9 +397,7 @@ def compare(
     Examples: compare reports/main.json reports/run.json · --max-drop 2% --rule non-inferior · --junit-xml gate.xml
     """
     with exit_codes():
-        from mrl_eval.decide.compare import Gate, compare_runs
-        from mrl_eval.evaluate import metrics as M
-        from mrl_eval.report.document import read_document
+        from mrl_eval import api
 
         paths = list(runs or [])
         if len(paths) == 2 and baseline is not None and given_as_flag(ctx, "baseline"):
@@ -500,20 +406,15 @@ def compare(
             paths = [baseline, paths[0]]
         if len(paths) != 2:
             raise UsageError(f"compare needs two runs, BASELINE CURRENT (or CURRENT with --baseline); got {len(paths)}")
-        gate = Gate(M.parse_metrics(metric)[0], rule, max_drop).check()
-        settings = stats_settings(confidence, resamples, seed, ci_method)
-        base_path, current_path = paths
-        comparison = compare_runs(
-            read_document(base_path), read_document(current_path), gate, settings, (str(base_path), str(current_path))
-        )
-        comparison = {"command": "compare", "mrl_eval_version": __version__, **comparison}
+        stats = {"confidence": confidence, "resamples": resamples, "seed": seed, "ci_method": ci_method}
+        comparison = api.compare(paths[0], paths[1], api.Gate(max_drop, rule, metric), **stats)
+        doc = comparison.to_dict()
         if as_json:
-            sys.stdout.write(json.dumps(comparison, indent=1) + "\n")
+            sys.stdout.write(json.dumps(doc, indent=1) + "\n")
         else:
-            render_comparison(comparison)
-        emit_ci("compare", as_json, junit_xml, comparison=comparison)
-    if not comparison["passed"]:
-        raise typer.Exit(EXIT_GATE_FAILED)
+            render_comparison(doc)
+        emit_ci("compare", as_json, junit_xml, comparison=doc)
+        comparison.raise_if_failed()
 
 
 @config_app.command("show", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

@@ -19,15 +19,10 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from mrl_eval.errors import MrlEvalError, MrlEvalWarning, UsageError
+from mrl_eval.errors import GateFailed, MrlEvalError, MrlEvalWarning, UsageError
 
 if TYPE_CHECKING:
     from mrl_eval.cli.config import ConfigFile
-    from mrl_eval.evaluate.growth import GrowthSettings
-    from mrl_eval.evaluate.ray_search import RaySettings
-    from mrl_eval.evaluate.stats import StatsSettings
-    from mrl_eval.evaluate.sweep import SweepRun
-    from mrl_eval.methods.grid import GridSettings
     from mrl_eval.report.tables import Table as ReportTable
 
 EXIT_OK, EXIT_USER_ERROR, EXIT_USAGE, EXIT_GATE_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -40,12 +35,15 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 @contextlib.contextmanager
 def exit_codes() -> Iterator[None]:
     """The one place errors become exit codes; anything else is a bug and keeps its traceback. Warnings from the
-    core (a damaged cache file, truncated inputs) are shown as one line each on stderr."""
+    core (a damaged cache file, truncated inputs) are shown as one line each on stderr. A failed quality gate
+    (`GateFailed`) is exit code 3 with nothing more to say: the command has already shown why."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("always", MrlEvalWarning)  # each one, even under -W error or a filter that hides it
             warnings.showwarning = _show_warning
             yield
+    except GateFailed:
+        raise typer.Exit(EXIT_GATE_FAILED) from None
     except UsageError as e:
         err.print("[red]Usage error:[/red] ", end="", markup=True)
         err.print(str(e), markup=False)
@@ -180,85 +178,6 @@ def progress(enabled: bool) -> Iterator[Callable[[str, int], Callable[[int], Non
             return lambda n: bars.advance(task, n)
 
         yield factory
-
-
-def stats_settings(confidence: float, resamples: int, seed: int, ci_method: str) -> StatsSettings:
-    from mrl_eval.evaluate.stats import StatsSettings
-
-    return StatsSettings(confidence, resamples, seed, ci_method).check()
-
-
-GRID_KEYS = ("precisions", "compare", "pca_fit_sample", "safety_margin", "two_stage", "shortlist", "scale")
-
-
-def grid_settings(options: dict, methods: tuple[str, ...] = ("prefix",)) -> GridSettings:
-    """Take the grid flags out of `options` (a command's parameters) and check them."""
-    from mrl_eval.methods.grid import GridSettings
-    from mrl_eval.methods.precision import parse_precisions
-
-    values = {key: options.pop(key, None) for key in GRID_KEYS}
-    compare = (values["compare"] or "").strip().lower()
-    if compare not in ("", "pca"):
-        raise UsageError(f"--compare {values['compare']!r}: the one comparison is pca")
-    return GridSettings(
-        precisions=tuple(parse_precisions(values["precisions"])),
-        compare_pca=compare == "pca" or "pca" in methods,
-        pca_fit_sample=values["pca_fit_sample"],
-        safety_margin=0.01 if values["safety_margin"] is None else values["safety_margin"],
-        two_stage=values["two_stage"],
-        shortlists=values["shortlist"],
-        scale=values["scale"],
-    ).check()
-
-
-RAY_KEYS = ("ray", "ray_address", "ray_cpus", "ray_shard_rows", "ray_workers", "ray_gpus_per_worker")
-
-
-def ray_settings(options: dict) -> RaySettings:
-    """Take the Ray flags out of `options` (a command's parameters) and check them."""
-    from mrl_eval.evaluate.ray_search import RaySettings
-
-    values = {key: options.pop(key, None) for key in RAY_KEYS}
-    return RaySettings(
-        enabled=bool(values["ray"]),
-        address=values["ray_address"],
-        num_cpus=values["ray_cpus"],
-        shard_rows=values["ray_shard_rows"],
-        workers=values["ray_workers"],
-        gpus_per_worker=values["ray_gpus_per_worker"] or 0.0,
-    ).check()
-
-
-def growth_settings(options: dict) -> GrowthSettings | None:
-    """Take --growth and --growth-seeds out of `options`; the projection targets are --scale's sizes."""
-    from mrl_eval.evaluate.growth import GrowthSettings
-
-    growth, seeds = options.pop("growth", False), options.pop("growth_seeds", None)
-    if not growth:
-        if seeds is not None:
-            raise UsageError("--growth-seeds goes with --growth")
-        return None
-    return GrowthSettings(seeds=5 if seeds is None else seeds, scale=options.get("scale")).check()
-
-
-def run_sweep(options: dict, settings: StatsSettings, show_progress: bool, extra_metric: str | None = None) -> SweepRun:
-    from mrl_eval.evaluate import metrics as M
-    from mrl_eval.evaluate.sweep import SweepConfig, run
-
-    given = options.pop("metrics")  # none: the mode's defaults, chosen once the data shows whether it has qrels
-    metric_names = M.parse_metrics(given) if given else []
-    options["growth"] = growth_settings(options)  # first: it reads --scale, which grid_settings takes
-    options["grid"] = grid_settings(options)
-    options["ray"] = ray_settings(options)
-    from mrl_eval.engines import settings_from_options
-
-    options["engine"] = settings_from_options(options)  # --engine and its index parameters
-    if metric_names and extra_metric and extra_metric not in metric_names:
-        metric_names.append(extra_metric)
-    loss_metric = extra_metric or (metric_names[0] if metric_names else "")
-    config = SweepConfig(metrics=tuple(metric_names), stats=settings, loss_metric=loss_metric, **options)
-    with progress(show_progress) as factory:
-        return run(config, factory)
 
 
 def rich_table(table: ReportTable) -> Any:

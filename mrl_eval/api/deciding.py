@@ -1,0 +1,185 @@
+"""`recommend()` and `compare()`: the decisions on a `SweepRun`, as `mrl-eval recommend` and `compare` make them.
+
+`recommend()` checks everything it can before looking at the run (`RecommendPlan.check`: the rule, what to
+optimise, the methods, the baseline and its gate), so the CLI can fail fast before a slow sweep, then applies the
+plan (`RecommendPlan.apply`): the smallest dim, or the best grid cell when bytes or PCA are in play, the cheapest
+two-stage configuration, the held-out check, and the comparison with the baseline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mrl_eval.api.results import Comparison, Recommendation, SweepRun
+from mrl_eval.api.rules import Gate, Rule
+from mrl_eval.errors import MrlEvalError, UsageError
+
+if TYPE_CHECKING:
+    from mrl_eval.decide import compare as decide_compare
+    from mrl_eval.decide import recommend as decide_recommend
+
+
+def _document(run: SweepRun | str | Path) -> tuple[dict, str]:
+    """A run's report document and the name to call it by: a `SweepRun`'s own, or a saved report read as is."""
+    if isinstance(run, SweepRun):
+        return run.document, str(run.path) if run.path is not None else "this run"
+    from mrl_eval.report.document import read_document
+
+    return read_document(Path(run)), str(run)
+
+
+def compare(
+    baseline: SweepRun | str | Path,
+    current: SweepRun | str | Path,
+    gate: Gate | None = None,
+    *,
+    confidence: float = 0.95,
+    resamples: int = 10_000,
+    seed: int = 0,
+    ci_method: str = "bca",
+) -> Comparison:
+    """Compare two runs dim by dim under `gate` (default: `Gate()`, ndcg@10 may fall at most 0.01 at any dim).
+
+    Each run is a `SweepRun` or the path of a saved report (read as saved, statistics not recomputed). Where both
+    evaluated the same queries, every delta gets a paired bootstrap CI and a p-value under the given settings.
+    The result's `passed` says whether the gate held; `raise_if_failed()` raises `GateFailed` otherwise.
+    """
+    from mrl_eval.api.sweeping import stats_settings
+    from mrl_eval.decide.compare import compare_runs
+
+    gate = gate or Gate()
+    checked = gate.resolve()
+    stats = stats_settings(confidence, resamples, seed, ci_method)
+    (base_doc, base_name), (cur_doc, cur_name) = _document(baseline), _document(current)
+    return Comparison(gate, compare_runs(base_doc, cur_doc, checked, stats, (base_name, cur_name)))
+
+
+@dataclass(frozen=True)
+class RecommendPlan:
+    """A recommendation's checked settings, before the run they apply to exists (the CLI checks them before a
+    slow sweep). Build with `RecommendPlan.check(...)`, apply with `plan.apply(run)`."""
+
+    rule: Rule
+    resolved: decide_recommend.Rule
+    optimize: str = "dim"
+    methods: tuple[str, ...] = ("prefix",)
+    holdout: float | None = None
+    baseline: dict | None = None
+    baseline_name: str = ""
+    gate: decide_compare.Gate | None = None
+
+    @classmethod
+    def check(
+        cls,
+        rule: Rule,
+        *,
+        optimize: str = "dim",
+        methods: str | tuple[str, ...] = "prefix",
+        holdout: float | None = None,
+        baseline: SweepRun | str | Path | None = None,
+        baseline_max_drop: float | str = 0.01,
+    ) -> RecommendPlan:
+        """Check the rule and options, and read the baseline (which must have the rule's metric)."""
+        from mrl_eval.decide.recommend import OPTIMIZE
+        from mrl_eval.methods.grid import parse_methods
+
+        resolved = rule.resolve()
+        chosen_methods = parse_methods(methods if isinstance(methods, str) else ",".join(methods))
+        if optimize not in OPTIMIZE:
+            raise UsageError(f"--optimize {optimize!r}: choose one of {', '.join(OPTIMIZE)}")
+        baseline_doc, name, gate = None, "", None
+        if baseline is not None:
+            kind = "point" if resolved.kind == "point" else "non-inferior"
+            gate = Gate(baseline_max_drop, kind, resolved.metric).resolve("--baseline-max-drop")
+            baseline_doc, name = _document(baseline)
+            if resolved.metric not in (baseline_doc["results"][0].get("metrics") or {}):
+                raise MrlEvalError(f"{name}: has no {resolved.metric}, the bar's metric; pass another --baseline")
+        return cls(rule, resolved, optimize, chosen_methods, holdout, baseline_doc, name, gate)
+
+    @property
+    def sweeps_pca(self) -> bool:
+        """Whether the run must have PCA cells (`--methods` includes pca)."""
+        return "pca" in self.methods
+
+    def apply(self, run: SweepRun) -> Recommendation:
+        """Choose on `run` and return the recommendation, with the two-stage choice, the held-out check and the
+        baseline comparison where the plan and the run call for them."""
+        from mrl_eval.decide import recommend as R
+
+        rule, where = self.resolved, str(run.path) if run.path is not None else "this run"
+        if rule.metric not in run.results[0].metrics:
+            have = ", ".join(run.results[0].metrics)
+            raise MrlEvalError(f"{where}: has no {rule.metric} (it has: {have}); rerun the sweep with --metrics")
+        if not run.has_statistics and (rule.kind != "point" or self.holdout is not None):
+            raise MrlEvalError(
+                f"{where}: has no per-query values, which --rule {rule.kind} and --holdout need; rerun the sweep"
+            )
+        if self.sweeps_pca and not any(c.method == "pca" for c in run.cells):
+            raise MrlEvalError(f"{where}: has no PCA cells, which --methods pca needs; sweep with --compare pca")
+        full_dim, n_docs = run.full_dim, run.n_docs
+        by_cell = bool(run.cells) and (self.optimize == "bytes" or self.methods != ("prefix",))
+        if by_cell:
+            choice = R.recommend_cell(run.cells, full_dim, rule, n_docs, self.optimize, self.methods)
+        else:
+            choice = R.recommend(run.results, full_dim, rule, n_docs)
+        choice = choice.warn_if_few_queries(int(run.document["queries_evaluated"]))
+        two_stage = R.recommend_two_stage(run.two_stage, choice.full_value, rule) if run.two_stage else None
+        holdout = None
+        if self.holdout is not None:
+            # the held-out check re-chooses the way the recommendation chose: among the cells when it chose a cell
+            cell_args = (
+                {
+                    "cells": run.cells,
+                    "cell_values": run.document["grid"]["per_query"],
+                    "optimize": self.optimize,
+                    "methods": self.methods,
+                }
+                if by_cell
+                else {}
+            )
+            holdout = R.holdout_check(
+                run.per_query, full_dim, run.query_ids, rule, run.stats, self.holdout, n_docs, **cell_args
+            )
+        comparison = None
+        if self.baseline is not None and self.gate is not None:
+            from mrl_eval.decide.compare import compare_runs
+
+            names = (self.baseline_name, "this run")
+            body = compare_runs(self.baseline, run.document, self.gate, run.stats, names)
+            comparison = Comparison(Gate(self.gate.max_drop, self.gate.rule, self.gate.metric), body)
+        return Recommendation(run, self.rule, choice, two_stage, holdout, comparison)
+
+
+def recommend(
+    run: SweepRun,
+    rule: Rule,
+    *,
+    optimize: str = "dim",
+    methods: str | tuple[str, ...] = "prefix",
+    holdout: float | None = None,
+    baseline: SweepRun | str | Path | None = None,
+    baseline_max_drop: float | str = 0.01,
+) -> Recommendation:
+    """The smallest configuration of `run` that meets `rule`.
+
+    - `optimize="dim"`: the smallest float32 dim (over `methods`: `"prefix"`, `"pca"` or `"prefix,pca"`);
+      `"bytes"`: the fewest bytes per vector over every swept precision (needs a run with `precisions=`);
+    - `holdout=0.5`: also choose on that share of the queries (random, the run's seed) and report how the choice
+      scores on the rest;
+    - `baseline`: a run (or saved report) the recommendation's run must not fall behind by more than
+      `baseline_max_drop` at any shared dim, under the rule's kind.
+
+    Nothing meeting the rule is a result, not an error: `dim` is None and `passed` False (`raise_if_failed()`
+    raises `GateFailed`). A rule that needs statistics the run lacks raises `MrlEvalError`.
+    """
+    plan = RecommendPlan.check(
+        rule,
+        optimize=optimize,
+        methods=methods,
+        holdout=holdout,
+        baseline=baseline,
+        baseline_max_drop=baseline_max_drop,
+    )
+    return plan.apply(run)

@@ -1,0 +1,216 @@
+"""`sweep()` and `load_run()`: a `SweepRun` from data and vectors, or from a saved report.
+
+`sweep()` takes the same settings as `mrl-eval sweep`, by the same names (`dims`, `metrics`, `precisions`, ...).
+Its named parameters are the common ones; any other field of `SweepConfig` (`corpus`, `provider`, `cache_dir`,
+...) is accepted as a keyword too. `SWEEP_SETTINGS` is that set of names, derived from `sweep()`'s signature and
+`SweepConfig`'s fields, so the CLI passes exactly those and nothing else (a new local variable in a command can
+never become a setting by accident).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mrl_eval.api.results import SweepRun
+from mrl_eval.errors import UsageError
+
+if TYPE_CHECKING:
+    from mrl_eval.evaluate.stats import StatsSettings
+    from mrl_eval.methods.grid import GridSettings
+
+# progress(label, total) -> advance(n): a caller's progress bar (the CLI draws rich bars on stderr)
+ProgressFactory = Callable[[str, int], Callable[[int], None]]
+
+# SweepConfig fields sweep() builds itself from its own parameters, never taken as they are
+_DERIVED = ("stats", "grid", "metrics", "loss_metric")
+
+
+def stats_settings(
+    confidence: float = 0.95, resamples: int = 10_000, seed: int = 0, ci_method: str = "bca"
+) -> StatsSettings:
+    """The bootstrap settings, checked (`UsageError` names the bad option)."""
+    from mrl_eval.evaluate.stats import StatsSettings
+
+    return StatsSettings(confidence, resamples, seed, ci_method).check()
+
+
+def _grid(
+    precisions: str | Sequence[str] | None,
+    compare: str | None,
+    pca_fit_sample: str | None,
+    safety_margin: float | None,
+    two_stage: str | None,
+    shortlist: str | None,
+    scale: str | None,
+) -> GridSettings:
+    """The grid options (`--precisions`, `--compare pca`, `--two-stage`, ...), checked."""
+    from mrl_eval.methods.grid import GridSettings
+    from mrl_eval.methods.precision import parse_precisions
+
+    method = (compare or "").strip().lower()
+    if method not in ("", "pca"):
+        raise UsageError(f"--compare {compare!r}: the one comparison is pca")
+    return GridSettings(
+        precisions=tuple(parse_precisions(_joined(precisions))),
+        compare_pca=method == "pca",
+        pca_fit_sample=pca_fit_sample,
+        safety_margin=0.01 if safety_margin is None else safety_margin,
+        two_stage=two_stage,
+        shortlists=shortlist,
+        scale=scale,
+    ).check()
+
+
+def _joined(value: str | int | Sequence[str | int] | None) -> str | None:
+    """`[64, 128, "25%"]` -> "64,128,25%", as the option reads it."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return str(value)
+    return ",".join(str(v) for v in value)
+
+
+def sweep(
+    data: str | Path | None = None,
+    *,
+    embeddings: str | Path | None = None,
+    model: str | None = None,
+    dims: str | Sequence[str | int] | None = None,
+    metrics: str | Sequence[str] | None = None,
+    precisions: str | Sequence[str] | None = "float32",
+    compare: str | None = None,
+    pca_fit_sample: str | None = None,
+    safety_margin: float | None = 0.01,
+    two_stage: str | None = None,
+    shortlist: str | None = "100,200,1000",
+    scale: str | None = None,
+    confidence: float = 0.95,
+    resamples: int = 10_000,
+    seed: int = 0,
+    ci_method: str = "bca",
+    loss_metric: str | None = None,
+    progress: ProgressFactory | None = None,
+    **settings: Any,
+) -> SweepRun:
+    """Embed once at full size (or read precomputed vectors), evaluate every prefix dim, and return the run.
+
+    With no arguments: the bundled Cranfield sample with the bundled all-MiniLM-L6-v2 model.
+
+    - `data`: a BEIR-style folder (`corpus.jsonl`, `queries.jsonl`, `qrels/<split>.tsv`), or None for the sample;
+    - `embeddings`: a folder of precomputed full-size vectors (`corpus.npy`, `corpus_ids.txt`, `queries.npy`,
+      `queries_ids.txt`): no model runs; `model`: the model to embed with otherwise;
+    - `dims`: `"64,128,25%"` or `[64, 128, "25%"]` (the full dim is always added); `metrics`: `"ndcg@10,recall@100"`
+      or a list (the first is the primary metric);
+    - `precisions`, `compare="pca"`, `two_stage`, `shortlist`, `scale`, ...: the grid beyond float32 prefixes;
+    - `confidence`, `resamples`, `seed`, `ci_method`: the bootstrap over queries;
+    - `loss_metric`: the metric of the per-query losses (added to `metrics` if missing; default: the primary);
+    - `progress`: `progress(label, total)` returning `advance(n)`, for a progress bar;
+    - any other `mrl-eval sweep` setting by its option name (`corpus=`, `queries=`, `qrels=`, `split=`,
+      `provider=`, `cache_dir=`, `ignore_identical_ids=`, ...).
+
+    Raises `MrlEvalError` (or its `UsageError`) on a problem with the input, naming it and the fix.
+    """
+    from mrl_eval.evaluate import metrics as M
+    from mrl_eval.evaluate.sweep import SweepConfig, run
+
+    unknown = sorted(set(settings) - _CONFIG_SETTINGS)
+    if unknown:
+        raise UsageError(
+            f"sweep(): unknown setting {', '.join(map(repr, unknown))}; the settings are {', '.join(sorted(SWEEP_SETTINGS))}"
+        )
+    stats = stats_settings(confidence, resamples, seed, ci_method)
+    grid = _grid(precisions, compare, pca_fit_sample, safety_margin, two_stage, shortlist, scale)
+    metric_names = M.parse_metrics(metrics or list(M.DEFAULT_METRICS))
+    if loss_metric is not None:
+        loss_metric = M.parse_metrics(loss_metric)[0]
+        if loss_metric not in metric_names:
+            metric_names.append(loss_metric)
+    paths = {k: Path(v) for k, v in settings.items() if v is not None and _PATH_FIELDS.get(k)}
+    config = SweepConfig(
+        **{**settings, **paths},
+        data=Path(data) if data is not None else None,
+        embeddings=Path(embeddings) if embeddings is not None else None,
+        model=model,
+        dims=_joined(dims),
+        metrics=tuple(metric_names),
+        stats=stats,
+        loss_metric=loss_metric or metric_names[0],
+        grid=grid,
+    )
+    output = run(config, progress) if progress is not None else run(config)
+    return from_output(output)
+
+
+def from_output(output: Any) -> SweepRun:
+    """The `SweepRun` of a finished `evaluate.sweep.run()`."""
+    from mrl_eval.report.document import build_document
+
+    result = output.sweep
+    grid = result.grid
+    return SweepRun(
+        results=list(result.results),
+        cells=list(grid.cells) if grid is not None else [],
+        two_stage=list(grid.two_stage) if grid is not None else [],
+        per_query=result.per_query,
+        query_ids=list(result.query_ids),
+        stats=output.config.stats,
+        document=build_document(output, "sweep"),
+        output=output,
+    )
+
+
+def load_run(
+    path: str | Path,
+    *,
+    confidence: float = 0.95,
+    resamples: int = 10_000,
+    seed: int = 0,
+    ci_method: str = "bca",
+) -> SweepRun:
+    """A saved report (`reports/<run>.json`, written by `mrl-eval sweep` or `SweepRun.save()`) as a `SweepRun`,
+    with its statistics recomputed from its per-query values under these bootstrap settings (as `mrl-eval
+    recommend --from` does). A report without per-query values loads with point estimates only.
+
+    Raises `MrlEvalError` naming the file if it is missing, unreadable or not an mrl-eval report.
+    """
+    from mrl_eval.report.document import grid_of, per_query_of, read_document, restat_document
+
+    path = Path(path)
+    stats = stats_settings(confidence, resamples, seed, ci_method)
+    doc = read_document(path)
+    results = restat_document(doc, path, stats)
+    has_statistics = "statistics" in doc
+    per_query, query_ids = per_query_of(doc) if has_statistics else ({}, [])
+    cells, rows = grid_of(doc, path, stats if has_statistics else None)
+    return SweepRun(
+        results=results,
+        cells=cells,
+        two_stage=rows,
+        per_query=per_query,
+        query_ids=query_ids,
+        stats=stats,
+        document=doc,
+        path=path,
+    )
+
+
+def sweep_settings(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The entries of `values` (a command's parameters) that are sweep settings, and only those."""
+    return {name: values[name] for name in sorted(SWEEP_SETTINGS) if name in values}
+
+
+def _config_fields() -> dict[str, bool]:
+    """SweepConfig's settable fields -> whether the field holds a path."""
+    from mrl_eval.evaluate.sweep import SweepConfig
+
+    return {f.name: "Path" in str(f.type) for f in dataclasses.fields(SweepConfig) if f.name not in _DERIVED}
+
+
+_PATH_FIELDS = _config_fields()
+_CONFIG_SETTINGS = frozenset(_PATH_FIELDS)
+_PARAMETERS = [p.name for p in inspect.signature(sweep).parameters.values() if p.kind is not p.VAR_KEYWORD]
+SWEEP_SETTINGS = frozenset(_CONFIG_SETTINGS | set(_PARAMETERS) - {"progress"})
