@@ -253,7 +253,10 @@ def test_every_sweep_setting_is_a_cli_option_and_every_cli_option_is_classified(
     for command, extra in own.items():
         parameters = set(inspect.signature(CONFIGURABLE[command]).parameters)
         assert fields <= parameters, command
-        assert parameters - SWEEP_SETTINGS == extra, command
+        assert parameters - SWEEP_SETTINGS == extra, (
+            f"{command}: a parameter that is neither a SweepConfig field nor listed here as the command's own; "
+            "add the field to SweepConfig (a sweep setting) or the name to this list (an option of the command)"
+        )
 
 
 # 5. the documented examples run

@@ -1,5 +1,7 @@
-"""mrl-eval command line: the commands; their shared flags are in `options.py`, the shared plumbing (consoles, exit
-codes, the settings file, rendering, CI outputs) in `common.py`. Together the only modules that print or exit.
+"""mrl-eval command line: the commands. Each command parses its options, calls the Python API (`mrl_eval.api`:
+sweep, load_run, recommend, compare) and renders the result; the shared flags are in `options.py`, the shared
+plumbing (consoles, exit codes, the settings file, rendering, CI outputs) in `common.py`. Together the only modules
+that print or exit.
 
 Heavy libraries (torch, sentence-transformers, pandas, matplotlib) are imported by the core only when a command
 needs them, so `mrl-eval --help` starts fast.
