@@ -120,6 +120,23 @@ def test_recommend_gives_the_cli_recommendation(work, cli_doc, rule, flags):
     assert (result.exit_code == 0) == rec.passed
 
 
+def test_recommend_on_a_grid_gives_the_cli_cell(work):
+    """The cell branch (optimize bytes) and its held-out check, through both paths on the same saved grid."""
+    folder, vectors = _scifact()
+    grid = mrl_eval.sweep(
+        folder, embeddings=vectors, dims=DIMS, metrics="ndcg@10", precisions="float32,float16", resamples=RESAMPLES
+    )
+    report = grid.save(work / "grid", plots=False)[0]
+    flags = ["--max-drop", "0.02", "--optimize", "bytes", "--holdout", "0.5", "--resamples", str(RESAMPLES)]
+    result = runner.invoke(app, ["recommend", "--from", str(report), "--json", "--out", str(work / "grid-rec")] + flags)
+    assert result.exit_code == 0, result.output
+    cli = json.loads(result.stdout)
+    rec = mrl_eval.recommend(grid, mrl_eval.Rule(max_drop=0.02), optimize="bytes", holdout=0.5)
+    assert rec.label is not None and rec.label.endswith(":float16")  # half the bytes of float32, same ranking
+    assert rec.to_dict()["recommendation"] == cli["recommendation"]
+    assert json.loads(json.dumps(rec.holdout)) == cli["holdout"]
+
+
 def test_compare_gives_the_cli_comparison(work, api_run, cli_doc):
     _, report = cli_doc
     other = work / "other.json"
