@@ -43,8 +43,9 @@ def compare(
     """Compare two runs dim by dim under `gate` (default: `Gate()`, ndcg@10 may fall at most 0.01 at any dim).
 
     Each run is a `SweepRun` or the path of a saved report (read as saved, statistics not recomputed). Where both
-    evaluated the same queries, every delta gets a paired bootstrap CI and a p-value under the given settings.
-    The result's `passed` says whether the gate held; `raise_if_failed()` raises `GateFailed` otherwise.
+    evaluated the same queries, every delta gets a paired bootstrap CI and a p-value under the given settings; an
+    interval gate (`kind="non-inferior"` or `"lower-bound"`) needs that pairing and raises `MrlEvalError` without
+    it. The result's `passed` says whether the gate held; `raise_if_failed()` raises `GateFailed` otherwise.
     """
     from mrl_eval.api.sweeping import stats_settings
     from mrl_eval.decide.compare import compare_runs
