@@ -2,9 +2,10 @@
 
 `sweep()` takes the same settings as `mrl-eval sweep`, by the same names (`dims`, `metrics`, `precisions`, ...).
 Its named parameters are the common ones; any other field of `SweepConfig` (`corpus`, `provider`, `cache_dir`,
-...) is accepted as a keyword too. `SWEEP_SETTINGS` is that set of names, derived from `sweep()`'s signature and
-`SweepConfig`'s fields, so the CLI passes exactly those and nothing else (a new local variable in a command can
-never become a setting by accident).
+...) is accepted as a keyword too, and so are the options of `OPTION_GROUPS`, from which a field that holds a
+settings object (`grid`) is built. `SWEEP_SETTINGS` is that set of names, derived from `sweep()`'s signature,
+`SweepConfig`'s fields and `OPTION_GROUPS`, so the CLI passes exactly those and nothing else (a new local variable
+in a command can never become a setting by accident).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 ProgressFactory = Callable[[str, int], Callable[[int], None]]
 
 # SweepConfig fields sweep() builds itself from its own parameters, never taken as they are
-_DERIVED = ("stats", "grid", "metrics", "loss_metric")
+_DERIVED = ("stats", "metrics", "loss_metric")
 
 
 def stats_settings(
@@ -38,31 +39,35 @@ def stats_settings(
     return StatsSettings(confidence, resamples, seed, ci_method).check()
 
 
-def _grid(
-    precisions: str | Sequence[str] | None,
-    compare: str | None,
-    pca_fit_sample: str | None,
-    safety_margin: float | None,
-    two_stage: str | None,
-    shortlist: str | None,
-    scale: str | None,
-) -> GridSettings:
-    """The grid options (`--precisions`, `--compare pca`, `--two-stage`, ...), checked."""
+GRID_OPTIONS = ("precisions", "compare", "pca_fit_sample", "safety_margin", "two_stage", "shortlist", "scale")
+
+
+def grid_from_options(options: dict[str, Any]) -> GridSettings:
+    """Take the grid options (`--precisions`, `--compare pca`, `--two-stage`, ...) out of `options`, checked."""
     from mrl_eval.methods.grid import GridSettings
     from mrl_eval.methods.precision import parse_precisions
 
-    method = (compare or "").strip().lower()
+    values = {name: options.pop(name, None) for name in GRID_OPTIONS}
+    method = (values["compare"] or "").strip().lower()
     if method not in ("", "pca"):
-        raise UsageError(f"--compare {compare!r}: the one comparison is pca")
+        raise UsageError(f"--compare {values['compare']!r}: the one comparison is pca")
     return GridSettings(
-        precisions=tuple(parse_precisions(_joined(precisions))),
+        precisions=tuple(parse_precisions(_joined(values["precisions"]) or "float32")),
         compare_pca=method == "pca",
-        pca_fit_sample=pca_fit_sample,
-        safety_margin=0.01 if safety_margin is None else safety_margin,
-        two_stage=two_stage,
-        shortlists=shortlist,
-        scale=scale,
+        pca_fit_sample=values["pca_fit_sample"],
+        safety_margin=0.01 if values["safety_margin"] is None else values["safety_margin"],
+        two_stage=values["two_stage"],
+        shortlists=values["shortlist"],
+        scale=values["scale"],
     ).check()
+
+
+# SweepConfig fields built from several options: field -> (the options, a builder that takes them out of the
+# settings not used yet and returns the field's value). Builders run in this order; a later one may read (not take)
+# an option an earlier one left. A feature whose settings object needs several options adds its entry here.
+OPTION_GROUPS: dict[str, tuple[tuple[str, ...], Callable[[dict[str, Any]], Any]]] = {
+    "grid": (GRID_OPTIONS, grid_from_options),
+}
 
 
 def _joined(value: str | int | Sequence[str | int] | None) -> str | None:
@@ -117,21 +122,31 @@ def sweep(
     from mrl_eval.evaluate import metrics as M
     from mrl_eval.evaluate.sweep import SweepConfig, run
 
-    unknown = sorted(set(settings) - _CONFIG_SETTINGS)
+    unknown = sorted(set(settings) - _CONFIG_SETTINGS - _GROUPED)
     if unknown:
         raise UsageError(
             f"sweep(): unknown setting {', '.join(map(repr, unknown))}; the settings are {', '.join(sorted(SWEEP_SETTINGS))}"
         )
     stats = stats_settings(confidence, resamples, seed, ci_method)
-    grid = _grid(precisions, compare, pca_fit_sample, safety_margin, two_stage, shortlist, scale)
+    options = dict(
+        settings,
+        precisions=precisions,
+        compare=compare,
+        pca_fit_sample=pca_fit_sample,
+        safety_margin=safety_margin,
+        two_stage=two_stage,
+        shortlist=shortlist,
+        scale=scale,
+    )
+    built = {name: build(options) for name, (_, build) in OPTION_GROUPS.items()}
     metric_names = M.parse_metrics(metrics or list(M.DEFAULT_METRICS))
     if loss_metric is not None:
         loss_metric = M.parse_metrics(loss_metric)[0]
         if loss_metric not in metric_names:
             metric_names.append(loss_metric)
-    paths = {k: Path(v) for k, v in settings.items() if v is not None and _PATH_FIELDS.get(k)}
+    paths = {k: Path(v) for k, v in options.items() if v is not None and _PATH_FIELDS.get(k)}
     config = SweepConfig(
-        **{**settings, **paths},
+        **{**options, **paths, **built},
         data=Path(data) if data is not None else None,
         embeddings=Path(embeddings) if embeddings is not None else None,
         model=model,
@@ -139,7 +154,6 @@ def sweep(
         metrics=tuple(metric_names),
         stats=stats,
         loss_metric=loss_metric or metric_names[0],
-        grid=grid,
     )
     output = run(config, progress) if progress is not None else run(config)
     return from_output(output)
@@ -204,13 +218,15 @@ def sweep_settings(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _config_fields() -> dict[str, bool]:
-    """SweepConfig's settable fields -> whether the field holds a path."""
+    """SweepConfig's fields set as they are -> whether the field holds a path."""
     from mrl_eval.evaluate.sweep import SweepConfig
 
-    return {f.name: "Path" in str(f.type) for f in dataclasses.fields(SweepConfig) if f.name not in _DERIVED}
+    fields = dataclasses.fields(SweepConfig)
+    return {f.name: "Path" in str(f.type) for f in fields if f.name not in _DERIVED and f.name not in OPTION_GROUPS}
 
 
 _PATH_FIELDS = _config_fields()
 _CONFIG_SETTINGS = frozenset(_PATH_FIELDS)
+_GROUPED = frozenset(name for names, _ in OPTION_GROUPS.values() for name in names)
 _PARAMETERS = [p.name for p in inspect.signature(sweep).parameters.values() if p.kind is not p.VAR_KEYWORD]
-SWEEP_SETTINGS = frozenset(_CONFIG_SETTINGS | set(_PARAMETERS) - {"progress"})
+SWEEP_SETTINGS = frozenset(_CONFIG_SETTINGS | _GROUPED | set(_PARAMETERS) - {"progress"})
