@@ -20,6 +20,7 @@ from mrl_eval.api.results import SweepRun
 from mrl_eval.errors import UsageError
 
 if TYPE_CHECKING:
+    from mrl_eval.evaluate.ray_search import RaySettings
     from mrl_eval.evaluate.stats import StatsSettings
     from mrl_eval.methods.grid import GridSettings
 
@@ -62,11 +63,28 @@ def grid_from_options(options: dict[str, Any]) -> GridSettings:
     ).check()
 
 
+RAY_OPTIONS = ("ray", "ray_address", "ray_cpus", "ray_shard_rows")
+
+
+def ray_from_options(options: dict[str, Any]) -> RaySettings:
+    """Take the Ray options (`--ray`, `--ray-address`, `--ray-cpus`, `--ray-shard-rows`) out of `options`, checked."""
+    from mrl_eval.evaluate.ray_search import RaySettings
+
+    values = {name: options.pop(name, None) for name in RAY_OPTIONS}
+    return RaySettings(
+        enabled=bool(values["ray"]),
+        address=values["ray_address"],
+        num_cpus=values["ray_cpus"],
+        shard_rows=values["ray_shard_rows"],
+    ).check()
+
+
 # SweepConfig fields built from several options: field -> (the options, a builder that takes them out of the
 # settings not used yet and returns the field's value). Builders run in this order; a later one may read (not take)
 # an option an earlier one left. A feature whose settings object needs several options adds its entry here.
 OPTION_GROUPS: dict[str, tuple[tuple[str, ...], Callable[[dict[str, Any]], Any]]] = {
     "grid": (GRID_OPTIONS, grid_from_options),
+    "ray": (RAY_OPTIONS, ray_from_options),
 }
 
 
