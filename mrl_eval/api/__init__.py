@@ -16,7 +16,7 @@ the result. See docs/api.md.
 from mrl_eval.api.deciding import RecommendPlan, compare, recommend
 from mrl_eval.api.results import Comparison, Recommendation, SweepRun
 from mrl_eval.api.rules import Gate, Rule
-from mrl_eval.api.sweeping import SWEEP_SETTINGS, load_run, sweep, sweep_settings
+from mrl_eval.api.sweeping import SWEEP_SETTINGS, load_run, stats_settings, sweep, sweep_settings
 from mrl_eval.errors import GateFailed, MrlEvalError, UsageError
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "compare",
     "load_run",
     "recommend",
+    "stats_settings",
     "sweep",
     "sweep_settings",
 ]

@@ -170,6 +170,7 @@ def sweep(
     with exit_codes():
         from mrl_eval import api
 
+        api.stats_settings(confidence, resamples, seed, ci_method)  # before the MTEB check, as always
         _check_mteb_results(mteb_task, mteb_results)
         started = time.monotonic()
         with progress(not as_json) as bars:
@@ -322,6 +323,7 @@ def recommend(
             raise UsageError("--min-ndcg means --metric ndcg@10 --min X; give one form, not both")
         bar = api.Rule(min_ndcg if min_ndcg is not None else min_value, max_drop, rule, metric or "ndcg@10")
         stats = {"confidence": confidence, "resamples": resamples, "seed": seed, "ci_method": ci_method}
+        api.stats_settings(**stats)  # usage errors in the order they were always reported
         plan = api.RecommendPlan.check(
             bar,
             optimize=optimize,
