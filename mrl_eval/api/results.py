@@ -288,7 +288,7 @@ class Recommendation:
 
     def explain(self) -> list[str]:
         """The recommendation in sentences, as the terminal and the Markdown report print it."""
-        from mrl_eval.report.tables import explain, explain_holdout
+        from mrl_eval.report.sentences import explain, explain_holdout
 
         lines = explain(self.choice.to_dict(), self.run.stats.confidence if self.run.has_statistics else None)
         return lines + ([explain_holdout(self.holdout)] if self.holdout is not None else [])

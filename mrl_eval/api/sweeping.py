@@ -63,11 +63,11 @@ def grid_from_options(options: dict[str, Any]) -> GridSettings:
     ).check()
 
 
-RAY_OPTIONS = ("ray", "ray_address", "ray_cpus", "ray_shard_rows")
+RAY_OPTIONS = ("ray", "ray_address", "ray_cpus", "ray_shard_rows", "ray_workers", "ray_gpus_per_worker")
 
 
 def ray_from_options(options: dict[str, Any]) -> RaySettings:
-    """Take the Ray options (`--ray`, `--ray-address`, `--ray-cpus`, `--ray-shard-rows`) out of `options`, checked."""
+    """Take the Ray options (`--ray`, `--ray-address`, `--ray-cpus`, `--ray-workers`, ...) out of `options`, checked."""
     from mrl_eval.evaluate.ray_search import RaySettings
 
     values = {name: options.pop(name, None) for name in RAY_OPTIONS}
@@ -76,6 +76,8 @@ def ray_from_options(options: dict[str, Any]) -> RaySettings:
         address=values["ray_address"],
         num_cpus=values["ray_cpus"],
         shard_rows=values["ray_shard_rows"],
+        workers=values["ray_workers"],
+        gpus_per_worker=values["ray_gpus_per_worker"] or 0.0,
     ).check()
 
 
@@ -133,7 +135,8 @@ def sweep(
     - `loss_metric`: the metric of the per-query losses (added to `metrics` if missing; default: the primary);
     - `progress`: `progress(label, total)` returning `advance(n)`, for a progress bar;
     - any other `mrl-eval sweep` setting by its option name (`corpus=`, `queries=`, `qrels=`, `split=`,
-      `provider=`, `cache_dir=`, `ignore_identical_ids=`, ...).
+      `provider=`, `cache_dir=`, `ignore_identical_ids=`, `save_runs=` (a folder for one TREC run file per dim),
+      ...).
 
     Raises `MrlEvalError` (or its `UsageError`) on a problem with the input, naming it and the fix.
     """
@@ -174,6 +177,10 @@ def sweep(
         loss_metric=loss_metric or metric_names[0],
     )
     output = run(config, progress) if progress is not None else run(config)
+    if config.save_runs is not None:
+        from mrl_eval.report.document import write_trec_runs
+
+        write_trec_runs(output, config.save_runs)
     return from_output(output)
 
 
@@ -209,23 +216,19 @@ def load_run(
 
     Raises `MrlEvalError` naming the file if it is missing, unreadable or not an mrl-eval report.
     """
-    from mrl_eval.report.document import grid_of, per_query_of, read_document, restat_document
+    from mrl_eval.report.document import load_report, restated
 
     path = Path(path)
     stats = stats_settings(confidence, resamples, seed, ci_method)
-    doc = read_document(path)
-    results = restat_document(doc, path, stats)
-    has_statistics = "statistics" in doc
-    per_query, query_ids = per_query_of(doc) if has_statistics else ({}, [])
-    cells, rows = grid_of(doc, path, stats if has_statistics else None)
+    saved = restated(load_report(path), stats)
     return SweepRun(
-        results=results,
-        cells=cells,
-        two_stage=rows,
-        per_query=per_query,
-        query_ids=query_ids,
+        results=list(saved.results),
+        cells=list(saved.cells),
+        two_stage=list(saved.two_stage),
+        per_query=saved.per_query or {},
+        query_ids=list(saved.query_ids),
         stats=stats,
-        document=doc,
+        document=saved.document,
         path=path,
     )
 

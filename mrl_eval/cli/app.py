@@ -175,8 +175,6 @@ def sweep(
         started = time.monotonic()
         with progress(not as_json) as bars:
             run = api.sweep(**api.sweep_settings(values), progress=bars)
-        if save_runs:
-            run.save_runs(save_runs)
         mteb_files = _write_mteb_results(run, mteb_results, time.monotonic() - started)
         doc = run.to_dict()
         finish(doc, out_dir, as_json, run.metrics[0])
@@ -344,8 +342,6 @@ def recommend(
             settings = api.sweep_settings(values) | ({"compare": "pca"} if plan.sweeps_pca else {})
             with progress(not as_json) as bars:
                 run = api.sweep(**settings, loss_metric=plan.resolved.metric, progress=bars)
-            if save_runs:
-                run.save_runs(save_runs)
             mteb_files = _write_mteb_results(run, mteb_results, time.monotonic() - started)
         chosen = plan.apply(run)
         doc = chosen.to_dict()
