@@ -83,13 +83,14 @@ class RecommendPlan:
         baseline_max_drop: float | str = 0.01,
     ) -> RecommendPlan:
         """Check the rule and options, and read the baseline (which must have the rule's metric)."""
+        from mrl_eval.decide.engine_choice import ENGINE_OPTIMIZE
         from mrl_eval.decide.recommend import OPTIMIZE
         from mrl_eval.methods.grid import parse_methods
 
         resolved = rule.resolve()
         chosen_methods = parse_methods(methods if isinstance(methods, str) else ",".join(methods))
-        if optimize not in OPTIMIZE:
-            raise UsageError(f"--optimize {optimize!r}: choose one of {', '.join(OPTIMIZE)}")
+        if optimize not in OPTIMIZE + ENGINE_OPTIMIZE:
+            raise UsageError(f"--optimize {optimize!r}: choose one of {', '.join(OPTIMIZE + ENGINE_OPTIMIZE)}")
         baseline_doc, name, gate = None, "", None
         if baseline is not None:
             kind = "point" if resolved.kind == "point" else "non-inferior"
@@ -120,13 +121,15 @@ class RecommendPlan:
         if self.sweeps_pca and not any(c.method == "pca" for c in run.cells):
             raise MrlEvalError(f"{where}: has no PCA cells, which --methods pca needs; sweep with --compare pca")
         full_dim, n_docs = run.full_dim, run.n_docs
-        by_cell = bool(run.cells) and (self.optimize == "bytes" or self.methods != ("prefix",))
+        by_cell = bool(run.cells) and self.optimize in R.OPTIMIZE
+        by_cell = by_cell and (self.optimize == "bytes" or self.methods != ("prefix",))
         if by_cell:
             choice = R.recommend_cell(run.cells, full_dim, rule, n_docs, self.optimize, self.methods)
         else:
             choice = R.recommend(run.results, full_dim, rule, n_docs)
         choice = choice.warn_if_few_queries(int(run.document["queries_evaluated"]))
         two_stage = R.recommend_two_stage(run.two_stage, choice.full_value, rule) if run.two_stage else None
+        engine = self._engine_choice(run, choice.full_value)
         holdout = None
         if self.holdout is not None:
             # the held-out check re-chooses the way the recommendation chose: among the cells when it chose a cell
@@ -150,7 +153,19 @@ class RecommendPlan:
             names = (self.baseline_name, "this run")
             body = compare_runs(self.baseline, run.document, self.gate, run.stats, names)
             comparison = Comparison(Gate(self.gate.max_drop, self.gate.rule, self.gate.metric), body)
-        return Recommendation(run, self.rule, choice, two_stage, holdout, comparison)
+        return Recommendation(run, self.rule, choice, two_stage, holdout, comparison, engine)
+
+    def _engine_choice(self, run: SweepRun, full_value: float) -> dict | None:
+        """With engine cells (`--engine faiss|pgvector`): the cheapest one under the rule; None when the run has
+        none and `optimize` did not ask for them."""
+        from mrl_eval.decide.engine_choice import ENGINE_OPTIMIZE, recommend_engine
+        from mrl_eval.engines.document import cells_of
+
+        cells = cells_of(run.document, run.path, run.stats if run.has_statistics else None)
+        if not cells and self.optimize not in ENGINE_OPTIMIZE:
+            return None
+        table_bytes = (run.document.get("engine") or {}).get("table_bytes", 0)
+        return recommend_engine(cells, full_value, self.resolved, self.optimize, table_bytes)
 
 
 def recommend(

@@ -243,7 +243,8 @@ class Recommendation:
 
     `choice` holds the decision (`dim`, `label` for a grid cell, the value, the bar, the evidence, the storage);
     `two_stage` the cheapest two-stage configuration meeting the rule (when the run has two-stage rows);
-    `holdout` the held-out check (when asked for); `baseline` the comparison with a baseline run (when given).
+    `holdout` the held-out check (when asked for); `baseline` the comparison with a baseline run (when given);
+    `engine` the cheapest engine cell (FAISS or pgvector) meeting the rule, when the run measured engines.
     """
 
     run: SweepRun
@@ -252,6 +253,7 @@ class Recommendation:
     two_stage: dict | None = None
     holdout: dict | None = None
     baseline: Comparison | None = None
+    engine: dict | None = None
 
     def __repr__(self) -> str:
         value = f"{self.value:.4f}" if self.value is not None else None
@@ -283,8 +285,10 @@ class Recommendation:
 
     @property
     def passed(self) -> bool:
-        """A configuration meets the rule, and the baseline gate (if any) holds."""
-        return self.choice.dim is not None and (self.baseline is None or self.baseline.passed)
+        """A configuration meets the rule, the baseline gate (if any) holds, and an engine cell (if engines were
+        measured) meets the rule."""
+        engine_ok = self.engine is None or self.engine.get("label") is not None
+        return self.choice.dim is not None and (self.baseline is None or self.baseline.passed) and engine_ok
 
     def explain(self) -> list[str]:
         """The recommendation in sentences, as the terminal and the Markdown report print it."""
@@ -299,6 +303,8 @@ class Recommendation:
             raise GateFailed(self.explain()[0])
         if self.baseline is not None:
             self.baseline.raise_if_failed()
+        if self.engine is not None and self.engine.get("label") is None:
+            raise GateFailed(f"No engine cell meets the rule ({self.choice.rule}).")
 
     def to_dict(self) -> dict:
         """The run's report document with the recommendation (and the two-stage choice, the held-out check and
@@ -308,6 +314,8 @@ class Recommendation:
         doc["recommendation"] = self.choice.to_dict()
         if self.two_stage is not None:
             doc["two_stage"]["recommendation"] = self.two_stage
+        if self.engine is not None and isinstance(doc.get("engine"), dict):
+            doc["engine"]["recommendation"] = self.engine
         if self.holdout is not None:
             doc["holdout"] = self.holdout
         if self.baseline is not None:

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mrl_eval.api.results import SweepRun
+from mrl_eval.engines import ENGINE_KEYS
+from mrl_eval.engines import settings_from_options as engine_settings_from_options
 from mrl_eval.errors import UsageError
 
 if TYPE_CHECKING:
@@ -87,6 +89,7 @@ def ray_from_options(options: dict[str, Any]) -> RaySettings:
 OPTION_GROUPS: dict[str, tuple[tuple[str, ...], Callable[[dict[str, Any]], Any]]] = {
     "grid": (GRID_OPTIONS, grid_from_options),
     "ray": (RAY_OPTIONS, ray_from_options),
+    "engine": (ENGINE_KEYS, engine_settings_from_options),
 }
 
 

@@ -178,6 +178,7 @@ def sweep(
         mteb_files = _write_mteb_results(run, mteb_results, time.monotonic() - started)
         doc = run.to_dict()
         finish(doc, out_dir, as_json, run.metrics[0])
+        render_engine(doc, as_json)
         _say_mteb_results(mteb_files, as_json)
         emit_ci("sweep", as_json, doc=doc, primary=run.metrics[0])
 
@@ -346,6 +347,7 @@ def recommend(
         chosen = plan.apply(run)
         doc = chosen.to_dict()
         finish(doc, out_dir, as_json, chosen.metric, plots=plot if plot is not None else from_json is None)
+        render_engine(doc, as_json)
         if from_json is None:
             _say_mteb_results(mteb_files, as_json)
         emit_ci("recommend", as_json, junit_xml, doc=doc, primary=chosen.metric)
