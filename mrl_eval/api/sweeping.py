@@ -22,6 +22,7 @@ from mrl_eval.engines import settings_from_options as engine_settings_from_optio
 from mrl_eval.errors import UsageError
 
 if TYPE_CHECKING:
+    from mrl_eval.evaluate.growth import GrowthSettings
     from mrl_eval.evaluate.ray_search import RaySettings
     from mrl_eval.evaluate.stats import StatsSettings
     from mrl_eval.methods.grid import GridSettings
@@ -65,6 +66,22 @@ def grid_from_options(options: dict[str, Any]) -> GridSettings:
     ).check()
 
 
+GROWTH_OPTIONS = ("growth", "growth_seeds")
+
+
+def growth_from_options(options: dict[str, Any]) -> GrowthSettings | None:
+    """Take `--growth` and `--growth-seeds` out of `options` (the projection targets are `--scale`'s sizes, read,
+    not taken: the grid takes them)."""
+    from mrl_eval.evaluate.growth import GrowthSettings
+
+    growth, seeds = options.pop("growth", False), options.pop("growth_seeds", None)
+    if not growth:
+        if seeds is not None:
+            raise UsageError("--growth-seeds goes with --growth")
+        return None
+    return GrowthSettings(seeds=5 if seeds is None else seeds, scale=options.get("scale")).check()
+
+
 RAY_OPTIONS = ("ray", "ray_address", "ray_cpus", "ray_shard_rows", "ray_workers", "ray_gpus_per_worker")
 
 
@@ -87,6 +104,7 @@ def ray_from_options(options: dict[str, Any]) -> RaySettings:
 # settings not used yet and returns the field's value). Builders run in this order; a later one may read (not take)
 # an option an earlier one left. A feature whose settings object needs several options adds its entry here.
 OPTION_GROUPS: dict[str, tuple[tuple[str, ...], Callable[[dict[str, Any]], Any]]] = {
+    "growth": (GROWTH_OPTIONS, growth_from_options),  # first: it reads --scale, which the grid takes
     "grid": (GRID_OPTIONS, grid_from_options),
     "ray": (RAY_OPTIONS, ray_from_options),
     "engine": (ENGINE_KEYS, engine_settings_from_options),
@@ -163,10 +181,11 @@ def sweep(
         scale=scale,
     )
     built = {name: build(options) for name, (_, build) in OPTION_GROUPS.items()}
-    metric_names = M.parse_metrics(metrics or list(M.DEFAULT_METRICS))
+    # no metrics: the mode's defaults, chosen once the data shows whether it has qrels (label-free without)
+    metric_names = M.parse_metrics(metrics) if metrics else []
     if loss_metric is not None:
         loss_metric = M.parse_metrics(loss_metric)[0]
-        if loss_metric not in metric_names:
+        if metric_names and loss_metric not in metric_names:
             metric_names.append(loss_metric)
     paths = {k: Path(v) for k, v in options.items() if v is not None and _PATH_FIELDS.get(k)}
     config = SweepConfig(
@@ -177,7 +196,7 @@ def sweep(
         dims=_joined(dims),
         metrics=tuple(metric_names),
         stats=stats,
-        loss_metric=loss_metric or metric_names[0],
+        loss_metric=loss_metric or (metric_names[0] if metric_names else ""),
     )
     output = run(config, progress) if progress is not None else run(config)
     if config.save_runs is not None:
