@@ -20,11 +20,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mrl_eval.decide.recommend import parse_max_drop
+from mrl_eval.decide.recommend import RULES, parse_max_drop
 from mrl_eval.errors import MrlEvalError, UsageError
 from mrl_eval.evaluate.stats import StatsSettings, bootstrap_means, confidence_intervals, paired_p_values
 
-RULES = ("point", "non-inferior", "lower-bound")
 PAIRED_TEST = "two-sided paired sign-flip randomization test of mean delta (current - baseline) = 0"
 # Float noise must not fail a drop exactly at the limit (0.80 - 0.78 is 0.0200000000000000018).
 _TOLERANCE = 1e-12

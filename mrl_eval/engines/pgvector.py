@@ -153,20 +153,21 @@ class PgvectorEngine:
         with self.conn.cursor() as cur:
             for statement in recipe["settings"]:
                 cur.execute(statement)
-            try:
-                cur.execute(recipe["query"], [self.query_texts[0]]).fetchall()  # warm-up
-                for q, text in enumerate(self.query_texts):
-                    started = time.perf_counter()
-                    rows = cur.execute(recipe["query"], [text]).fetchall()
-                    seconds[q] = time.perf_counter() - started
-                    if rows:
-                        ids, distances = zip(*rows)
-                        index[q, : len(rows)] = ids
-                        score[q, : len(rows)] = -np.asarray(distances, np.float64)
-            finally:
-                cur.execute("RESET ALL")
-                if self.schema:
-                    cur.execute(f"SET search_path = {self.schema}, public")
+            cur.execute(recipe["query"], [self.query_texts[0]]).fetchall()  # warm-up
+            for q, text in enumerate(self.query_texts):
+                started = time.perf_counter()
+                rows = cur.execute(recipe["query"], [text]).fetchall()
+                seconds[q] = time.perf_counter() - started
+                if rows:
+                    ids, distances = zip(*rows)
+                    index[q, : len(rows)] = ids
+                    score[q, : len(rows)] = -np.asarray(distances, np.float64)
+            # Reset the cell's SET commands for the next cell. Not in a `finally`: after an interrupt the
+            # connection may still be busy with the query ("another command is already in progress"), and it is
+            # closed on the way out anyway, which drops the session's settings.
+            cur.execute("RESET ALL")
+            if self.schema:
+                cur.execute(f"SET search_path = {self.schema}, public")
         return index, score, seconds
 
     def search(self, built: Built, ef_search: int | None, k: int, rerank: int = 0):
@@ -189,7 +190,12 @@ class PgvectorEngine:
     def close(self) -> None:
         try:
             if self.schema:
-                self.conn.execute(f"DROP SCHEMA {self.schema} CASCADE")
+                try:
+                    self.conn.execute(f"DROP SCHEMA {self.schema} CASCADE")
+                except Exception:  # interrupted mid-query: cancel what the connection is still running, then drop
+                    self.conn.cancel()
+                    self.conn.rollback()
+                    self.conn.execute(f"DROP SCHEMA {self.schema} CASCADE")
             self.conn.close()
         finally:
             if self.server is not None:
