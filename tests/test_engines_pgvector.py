@@ -44,11 +44,20 @@ def scifact():
 
 
 def _alive(pid: int) -> bool:
+    """Whether `pid` runs now; a zombie (exited, not yet reaped by its parent) counts as gone."""
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (ProcessLookupError, FileNotFoundError):
         return False
-    return True
+
+
+def _gone_within(pid: int, seconds: float = 15.0) -> bool:
+    """`pg_ctl stop -w` returns once the postmaster has removed its pid file, a moment before the process is gone."""
+    deadline = time.monotonic() + seconds
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return not _alive(pid)
 
 
 def test_throwaway_server_listens_on_a_unix_socket_only_and_is_removed():
@@ -211,7 +220,7 @@ def test_ctrl_c_and_sigterm_stop_the_throwaway_server(tmp_path, sig):
             process.kill()
     assert code == (130 if sig == signal.SIGINT else 128 + signal.SIGTERM), process.stderr.read().decode()[-2000:]
     assert not list(Path(tmp_path).glob(f"{PREFIX}*"))
-    assert not _alive(postmaster)
+    assert _gone_within(postmaster)
 
 
 SAFE = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%^&*()-_=+[]{};,.<>?~"
