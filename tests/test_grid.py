@@ -168,6 +168,9 @@ def test_the_projected_corpus_is_read_from_a_temporary_file_that_is_removed(scif
         assert path.is_file() and rows.shape == in_memory.shape
         np.testing.assert_array_equal(rows[10:20, :5], in_memory[10:20, :5])
         np.testing.assert_array_equal(rows[np.array([7, 3, 500])], in_memory[[7, 3, 500]])
+        scattered = np.array([[9, 8, 7, 7], [-1, 0, 1, 300]])  # runs, repeats, a negative index, any order
+        np.testing.assert_array_equal(rows[scattered, :64], in_memory[scattered, :64])
+        np.testing.assert_array_equal(rows[5:400:7], in_memory[5:400:7])
         on_disk = search(queries, rows, [64, 768], 100, key)
     assert not path.exists() and not path.parent.exists()
     expected = search(queries, in_memory, [64, 768], 100, key)

@@ -111,26 +111,65 @@ def project(vectors: np.ndarray, pca: PcaFit, block: int = FIT_BLOCK) -> np.ndar
 
 
 class DiskRows:
-    """A read-only (n, d) float32 array in an .npy file, read without staying resident: every access maps the file,
-    copies what was asked for and unmaps it again, so only the copy counts against the process's memory (a memory
-    map kept open would keep every page it has touched resident). Supports what the searches use: `shape`, `dtype`
-    and `rows[key]` / `rows[key, :d]` with a slice or an integer array of rows."""
+    """A read-only (n, d) float32 array in an .npy file, read with plain file reads, never memory-mapped: only the
+    rows asked for are copied into this process, so memory is bounded by the access, not the file. (A memory map,
+    even one unmapped after each access, keeps resident every page an access touches, and the kernel maps pages
+    around each one it faults in: a gather of scattered rows, as the exact rescoring of shortlists does, made the
+    whole file resident.) Supports what the searches use: `shape`, `dtype` and `rows[key]` / `rows[key, cols]`
+    with an integer, a slice or an integer array of rows."""
 
     def __init__(self, path: Path):
         self.path = path
-        probe = np.load(path, mmap_mode="r")
-        self.shape, self.dtype = probe.shape, probe.dtype
-        del probe
+        with open(path, "rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            read_header = (
+                np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            )
+            self.shape, fortran, dtype = read_header(fh)
+            self.offset = fh.tell()
+        if fortran or len(self.shape) != 2:
+            raise ValueError(f"{path}: expected a C-ordered 2-d array")
+        self.dtype = np.dtype(dtype)
+        self.row_bytes = self.shape[1] * self.dtype.itemsize
 
     def __len__(self) -> int:
         return self.shape[0]
 
     def __getitem__(self, key):
-        mapped = np.load(self.path, mmap_mode="r")
-        try:
-            return np.array(mapped[key])
-        finally:
-            mapped._mmap.close()  # type: ignore[attr-defined]  # unmap now, not when the garbage collector runs
+        rows, cols = key if isinstance(key, tuple) else (key, slice(None))
+        n = self.shape[0]
+        if isinstance(rows, slice):
+            start, stop, step = rows.indices(n)
+            with open(self.path, "rb", buffering=0) as fh:
+                block = self._read(fh, start, max(0, stop - start))
+            return np.ascontiguousarray(block[::step, cols] if step != 1 else block[:, cols])
+        index = np.asarray(rows)
+        if not np.issubdtype(index.dtype, np.integer):
+            raise IndexError("DiskRows takes an integer, a slice or an integer array of rows")
+        flat = np.where(index < 0, index + n, index).ravel()
+        if flat.size and (flat.min() < 0 or flat.max() >= n):
+            raise IndexError(f"row index out of range for {n} rows")
+        unique, inverse = np.unique(flat, return_inverse=True)
+        out = np.empty((unique.size, self.shape[1]), self.dtype)
+        # runs of consecutive rows, each read at once, in file order
+        breaks = np.flatnonzero(np.diff(unique) != 1) + 1
+        with open(self.path, "rb", buffering=0) as fh:
+            for lo, hi in zip([0, *breaks.tolist()], [*breaks.tolist(), unique.size]) if unique.size else ():
+                out[lo:hi] = self._read(fh, int(unique[lo]), hi - lo)
+        return np.ascontiguousarray(out[inverse.ravel()].reshape(*index.shape, self.shape[1])[..., cols])
+
+    def _read(self, fh, start: int, count: int) -> np.ndarray:
+        """Rows start..start+count, read from the open file `fh`."""
+        out = np.empty((count, self.shape[1]), self.dtype)
+        view = memoryview(out).cast("B")
+        fh.seek(self.offset + start * self.row_bytes)
+        done = 0
+        while done < view.nbytes:
+            got = fh.readinto(view[done:])
+            if not got:
+                raise OSError(f"{self.path}: file ends before row {start + count}")
+            done += got
+        return out
 
 
 @contextlib.contextmanager
