@@ -320,4 +320,4 @@ def test_real_runs_agree_with_pytrec_eval(dataset, unjudged, model, dim):
 
 
 # MiniLM on the full SciFact (nDCG@10 0.6451, MTEB's published 64.51) is checked by
-# scripts/check_published_figures.py, which reads ../shared: the full collection is not in tests/data.
+# scripts/check_published_figures.py, which reads the full shared collection (not in tests/data).

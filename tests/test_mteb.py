@@ -133,7 +133,7 @@ def test_local_copy_through_mteb_gives_the_same_collection_as_the_beir_folder(sc
 
 def test_sweep_through_mteb_agrees_with_pytrec_eval_and_the_beir_run(mteb_sweep, minilm):
     """The full collection's published figure (MTEB's 64.51 for MiniLM) is checked by
-    scripts/check_published_figures.py on ../shared; here pytrec_eval on a brute-force run is the oracle."""
+    scripts/check_published_figures.py on the full shared collection; here pytrec_eval on a brute-force run is the oracle."""
     import numpy as np
     import pytrec_eval
 
