@@ -381,7 +381,8 @@ def _run_python(code: str, *args: object, cwd: Path) -> subprocess.CompletedProc
 
 
 HEAVY_CHECK = """
-heavy = sorted(m for m in ("torch", "sentence_transformers", "pandas", "matplotlib", "scipy") if m in sys.modules)
+heavy = ("torch", "sentence_transformers", "pandas", "matplotlib", "scipy", "numba", "threadpoolctl")
+heavy = sorted(m for m in heavy if m in sys.modules)
 print("HEAVY", heavy)
 """
 
