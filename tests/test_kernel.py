@@ -143,7 +143,7 @@ PROBE = """
 import json, numpy as np
 from mrl_eval.evaluate import kernel
 nb, _ = kernel.compiled()
-print(json.dumps({"hits": sum(nb.fold.stats.cache_hits.values()), "misses": sum(nb.fold.stats.cache_misses.values())}))
+print(json.dumps({"hits": sum(nb.fold_segment.stats.cache_hits.values()), "misses": sum(nb.fold_segment.stats.cache_misses.values())}))
 """
 
 

@@ -56,37 +56,6 @@ def _push_run(acc, ci, qi, lo, hi, j, q, skip, offset, heap_s, heap_i, heap_n, t
                 thr[j, q] = heap_s[j, q, 0]
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
-def fold(seg, q_inv, c_inv, q0, c0, offset, exclude, heap_s, heap_i, heap_n, thr):  # pragma: no cover - compiled
-    """Fold seg (dims, rows, cols) = segment products of queries q0.. and chunk columns c0.. into the heaps."""
-    n_dims, n_rows, m = seg.shape
-    runs = m // SUB
-    acc = np.empty(m, np.float32)
-    base = offset + c0  # corpus row of column 0
-    for r in range(n_rows):
-        q = q0 + r
-        acc[:] = 0.0
-        skip = exclude[q] - base  # the excluded row's column in this tile, or out of range
-        for j in range(n_dims):
-            qi = q_inv[j, q]
-            row = seg[j, r]
-            ci = c_inv[j, c0 : c0 + m]
-            for b in range(runs):
-                start = numba.uint64(b * SUB)
-                t = thr[j, q]
-                hits = 0
-                for d in range(SUB):
-                    x = start + numba.uint64(d)
-                    a = acc[x] + row[x]
-                    acc[x] = a
-                    hits += (a * qi) * ci[x] > t
-                if hits:
-                    _push_run(acc, ci, qi, b * SUB, (b + 1) * SUB, j, q, skip, base, heap_s, heap_i, heap_n, thr)
-            for d in range(runs * SUB, m):  # the columns past the last full run
-                acc[d] += row[d]
-            _push_run(acc, ci, qi, runs * SUB, m, j, q, skip, base, heap_s, heap_i, heap_n, thr)
-
-
 @numba.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def inverse_prefix_norms(x, dims, out):  # pragma: no cover - compiled
     """out[j, i] = 1 / |x[i, :dims[j]]| (1 where that prefix is all zeros), float32 sums of float32 squares."""
@@ -100,3 +69,33 @@ def inverse_prefix_norms(x, dims, out):  # pragma: no cover - compiled
             total += part
             lo = dims[j]
             out[j, i] = 1.0 / np.sqrt(total) if total > 0 else 1.0
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def fold_segment(prod, acc, first, j, q_inv, c_inv, q0, c0, offset, exclude, heap_s, heap_i, heap_n, thr):  # noqa
+    """Add segment j's products `prod` (rows, cols) into the running dot products `acc` (set them, for the first
+    segment) and fold dim j's scores into its heaps."""
+    n_rows, m = acc.shape
+    runs = m // SUB
+    base = offset + c0
+    ci = c_inv[j, c0 : c0 + m]
+    for r in range(n_rows):
+        q = q0 + r
+        qi = q_inv[j, q]
+        a_row = acc[r]
+        p_row = prod[r]
+        skip = exclude[q] - base
+        for b in range(runs):
+            start = numba.uint64(b * SUB)
+            t = thr[j, q]
+            hits = 0
+            for d in range(SUB):
+                x = start + numba.uint64(d)
+                a = p_row[x] if first else a_row[x] + p_row[x]
+                a_row[x] = a
+                hits += (a * qi) * ci[x] > t
+            if hits:
+                _push_run(a_row, ci, qi, b * SUB, (b + 1) * SUB, j, q, skip, base, heap_s, heap_i, heap_n, thr)
+        for d in range(runs * SUB, m):
+            a_row[d] = p_row[d] if first else a_row[d] + p_row[d]
+        _push_run(a_row, ci, qi, runs * SUB, m, j, q, skip, base, heap_s, heap_i, heap_n, thr)

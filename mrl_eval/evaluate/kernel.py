@@ -1,22 +1,22 @@
-"""The fused scoring kernel: every swept dim's running top-k from one pass over each tile of segment products.
+"""The fused scoring kernel: every swept dim's running top-k, folded in as BLAS makes each tile of products.
 
-For a tile of queries x corpus rows, BLAS writes one float32 product block per segment between swept dims
-(``<q[lo:hi], c[lo:hi]>``); the segments sum to the full dim, so their products cost the flops of one full-dim
-product. The kernel (`_kernel_numba.fold`) then walks the tile once: it adds segment j into a running prefix dot
-product (the dot product at dim j), scales it by the query's and the row's prefix norms, counts the scores above
-each dim's current threshold in a vectorised pass, and pushes only those into that dim's bounded min-heap. Nothing is
-written back and no per-dim pass over a score matrix is made: that was the cost of the numpy path
-(`retrieval.search_numpy`, kept as the reference).
+Prefix dot products nest: the dot product at dim j is the one at dim j-1 plus the segment between them. For a tile
+of queries x corpus rows, BLAS writes one segment's float32 products at a time (the segments sum to the full dim,
+so they cost the flops of one full-dim product), and the kernel (`_kernel_numba.fold_segment`) at once adds them
+into the tile's running dot products, scales those by the query's and the row's prefix norms, counts the scores
+above dim j's current threshold in a vectorised pass, and pushes only those into dim j's bounded min-heap. The
+tile (TILE_QUERIES x TILE_ROWS) stays in the thread's cache between BLAS writing it and the kernel reading it, and
+no per-dim pass over a score matrix is made: that was the cost of the numpy path (`retrieval.search_numpy`, kept
+as the reference).
 
-Tiles are small enough (TILE_BYTES) to stay in a core's cache between BLAS writing them and the kernel reading
-them. Each thread owns a contiguous range of queries (their heaps are its own; BLAS runs single-threaded inside
-it), so the threads never share a heap; loading a corpus chunk (float16 or float32 to float32, prefix norms) is
-split by rows between the same threads.
+Each thread owns a contiguous range of queries (their heaps are its own) and calls BLAS on one thread; loading a
+corpus chunk (float16 or float32 to float32, prefix norms) is split by rows between the same threads.
 
 Candidates enter a heap only above its lowest score once it is full (strictly above: a tie with the lowest stays
 out), as in the numpy path; the exact float64 stage (`retrieval._finalize`) then settles the ranking, so both paths
 give identical rankings. Compiled once by numba and cached on disk (`cache=True`: next to the module, or the
-user's cache folder when that is read-only); numba is imported when a search runs, never at the CLI's start-up.
+user's cache folder when that is read-only; a damaged cache file is rebuilt with a warning); numba is imported when
+a search runs, never at the CLI's start-up.
 """
 
 from __future__ import annotations
@@ -35,7 +35,10 @@ import numpy as np
 # Heaps of every (dim, query): scores, doc rows, fill counts, and the score a candidate must beat.
 Heaps = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
-TILE_BYTES = 512 * 1024  # segment products of one tile (dims x queries x rows, float32): a core's L2
+# A tile: queries x corpus rows whose products one thread makes and folds while they are in its cache (two float32
+# blocks: one segment's products and the running dot products, 1 MiB each). Measured at 1M x 1024 on 2 cores:
+# smaller tiles cost BLAS more than the cache saves the kernel, larger ones spill.
+TILE_QUERIES, TILE_ROWS = 256, 1024
 CHUNK_BYTES = 16 * 1024**2  # one corpus chunk as float32, loaded at a time
 MIN_QUERIES_PER_THREAD = 32
 
@@ -58,7 +61,7 @@ def compiled():
     try:
         _first_call(nb)
     except Exception as err:  # a damaged file in numba's cache (numba raises what unpickling raised)
-        kernels = (nb.push, nb._push_run, nb.fold, nb.inverse_prefix_norms)
+        kernels = (nb.push, nb._push_run, nb.fold_segment, nb.inverse_prefix_norms)
         for dispatcher in kernels:
             dispatcher._cache.flush()  # an empty index: the next call compiles and writes the files again
         folders = sorted({str(d._cache.cache_path) for d in kernels})
@@ -77,8 +80,8 @@ class KernelCacheWarning(UserWarning):
 
 
 def _first_call(nb) -> None:
-    seg, one = np.zeros((1, 1, 1), np.float32), np.ones((1, 1), np.float32)
-    nb.fold(seg, one, one, 0, 0, 0, np.full(1, -1, np.int64), *new_heaps(1, 1, 1))
+    one = np.ones((1, 1), np.float32)
+    nb.fold_segment(one, one.copy(), True, 0, one, one, 0, 0, 0, np.full(1, -1, np.int64), *new_heaps(1, 1, 1))
     nb.inverse_prefix_norms(one, np.ones(1, np.int64), np.empty((1, 1), np.float32))
 
 
@@ -112,9 +115,7 @@ class Plan:
     def for_search(n_queries: int, n_dims: int, dim: int, n_docs: int, chunk_rows: int | None = None) -> Plan:
         threads = thread_count(n_queries)
         per_thread = -(-n_queries // threads)
-        tile_queries = min(per_thread, 256 if n_dims == 1 else 128)
-        # below 256 rows a tile costs BLAS more than the cache saves the kernel
-        tile_rows = max(256, TILE_BYTES // (4 * n_dims * tile_queries) // 64 * 64)
+        tile_queries, tile_rows = min(per_thread, TILE_QUERIES), TILE_ROWS
         chunk = chunk_rows or max(tile_rows, CHUNK_BYTES // (4 * dim))
         return Plan(threads, int(min(max(n_docs, 1), chunk)), int(min(tile_rows, chunk)), int(tile_queries))
 
@@ -161,12 +162,13 @@ def fold_corpus(
             r1 = min(r0 + plan.tile_rows, c.shape[0])
             for q0 in range(edges[t], edges[t + 1], plan.tile_queries):
                 q1 = min(q0 + plan.tile_queries, edges[t + 1])
-                seg = tiles[t].get((q1 - q0, r1 - r0))
-                if seg is None:
-                    seg = tiles[t][(q1 - q0, r1 - r0)] = np.empty((len(dims), q1 - q0, r1 - r0), np.float32)
+                pair = tiles[t].get((q1 - q0, r1 - r0))
+                if pair is None:
+                    pair = tiles[t][(q1 - q0, r1 - r0)] = np.empty((2, q1 - q0, r1 - r0), np.float32)
+                prod, acc = pair
                 for j, (lo, hi) in enumerate(bounds):
-                    np.matmul(q[q0:q1, lo:hi], c[r0:r1, lo:hi].T, out=seg[j])
-                nb.fold(seg, q_inv, c_inv, q0, r0, start, exclude, *heaps)
+                    np.matmul(q[q0:q1, lo:hi], c[r0:r1, lo:hi].T, out=prod)
+                    nb.fold_segment(prod, acc, j == 0, j, q_inv, c_inv, q0, r0, start, exclude, *heaps)
 
     with ThreadPoolExecutor(plan.threads) as pool, single_threaded_blas():
         for start in range(0, n_docs, plan.chunk_rows):
