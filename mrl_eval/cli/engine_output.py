@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 from mrl_eval.cli.common import out
 
 if TYPE_CHECKING:
-    from mrl_eval.report.model import EngineSection, Report
+    from mrl_eval.engines.document import EngineSection
+    from mrl_eval.report.model import Report
 
 
 def engine_rows(section: EngineSection, metric: str) -> tuple[list[str], list[list[str]]]:

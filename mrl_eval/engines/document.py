@@ -5,11 +5,62 @@ with the rest of the report by `mrl_eval.report.model` and `schema`), and its ce
 from __future__ import annotations
 
 import re
-from dataclasses import replace
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 from mrl_eval.engines import LATENCY_NOTE, RECALL_K, TIE_RULE, EngineCell, EngineResult
 from mrl_eval.evaluate.stats import StatsSettings, summarize
-from mrl_eval.report.model import EngineSection
+from mrl_eval.report.model import PerQuery, as_saved, plain
+
+
+@dataclass(frozen=True)
+class EngineSection:
+    """Every engine cell (FAISS or pgvector) with its costs and recipe; after `recommend`, the chosen cell."""
+
+    settings: Mapping[str, Any]  # the engine options as described (engine, index, m, ef_construction, ...)
+    server: Mapping[str, Any]
+    reference: str
+    table_bytes: int
+    n_docs: int
+    neighbour_recall: str
+    ties: str
+    latency_note: str
+    machine: Mapping[str, Any]
+    cells: tuple[EngineCell, ...]
+    per_query: PerQuery
+    recommendation: Mapping[str, Any] | None = None
+    latency_unit: str = "ms per query"
+
+    def __post_init__(self) -> None:
+        as_saved(self, "settings", "server", "machine", "recommendation")
+
+    @property
+    def engine(self) -> str:
+        return str(self.settings.get("engine", ""))
+
+    def to_dict(self) -> dict:
+        out = {
+            **self.settings,
+            "server": self.server,
+            "reference": self.reference,
+            "table_bytes": self.table_bytes,
+            "n_docs": self.n_docs,
+            "neighbour_recall": self.neighbour_recall,
+            "ties": self.ties,
+            "latency": {"unit": self.latency_unit, "what": self.latency_note, "machine": self.machine},
+            "cells": [{**engine_cell_dict(c), "label": c.label} for c in self.cells],
+            "per_query": self.per_query,
+        }
+        if self.recommendation is not None:
+            out["recommendation"] = self.recommendation
+        return plain(out)
+
+
+def engine_cell_dict(cell: EngineCell) -> dict:
+    row = asdict(cell)
+    row["latency_ms"] = {"median": cell.latency_ms[0], "p95": cell.latency_ms[1]}
+    return row
 
 
 def redact_dsn(dsn: str | None) -> str | None:

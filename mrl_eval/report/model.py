@@ -19,7 +19,7 @@ from mrl_eval.evaluate.stats import StatsSettings
 if TYPE_CHECKING:
     from mrl_eval.decide.compare import RunComparison
     from mrl_eval.decide.recommend import Recommendation
-    from mrl_eval.engines import EngineCell
+    from mrl_eval.engines.document import EngineSection
     from mrl_eval.evaluate.growth import GrowthResult
     from mrl_eval.evaluate.sweep import DimResult
     from mrl_eval.methods.grid import Cell, TwoStageRow
@@ -38,7 +38,7 @@ def plain(value: Any) -> Any:
     return value
 
 
-def _as_saved(section: object, *names: str) -> None:
+def as_saved(section: object, *names: str) -> None:
     """Keep the mapping fields `names` of a frozen section as the file holds them (lists, not tuples; a private
     copy), so that a section read back from its JSON equals the one written."""
     for name in names:
@@ -55,7 +55,7 @@ class DataInfo:
     files: Mapping[str, Mapping[str, Any] | None] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        _as_saved(self, "files")
+        as_saved(self, "files")
 
     def to_dict(self) -> dict:
         return {"name": self.name, **plain(self.files)}
@@ -72,7 +72,7 @@ class ModelInfo:
     about: Mapping[str, Any]
 
     def __post_init__(self) -> None:
-        _as_saved(self, "about")
+        as_saved(self, "about")
 
     @property
     def name(self) -> str:
@@ -105,7 +105,7 @@ class QueriesInfo:
     about: Mapping[str, Any]
 
     def __post_init__(self) -> None:
-        _as_saved(self, "about")
+        as_saved(self, "about")
 
     @property
     def kind(self) -> str:
@@ -209,7 +209,7 @@ class Grid:
     latency_unit: str = "ms per query"
 
     def __post_init__(self) -> None:
-        _as_saved(self, "machine")
+        as_saved(self, "machine")
 
     def to_dict(self, full_dim: int) -> dict:
         cells = []
@@ -242,7 +242,7 @@ class TwoStage:
     recommendation: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
-        _as_saved(self, "recommendation")
+        as_saved(self, "recommendation")
 
     def to_dict(self) -> dict:
         out = {
@@ -253,55 +253,6 @@ class TwoStage:
         if self.recommendation is not None:
             out["recommendation"] = self.recommendation
         return plain(out)
-
-
-@dataclass(frozen=True)
-class EngineSection:
-    """Every engine cell (FAISS or pgvector) with its costs and recipe; after `recommend`, the chosen cell."""
-
-    settings: Mapping[str, Any]  # the engine options as described (engine, index, m, ef_construction, ...)
-    server: Mapping[str, Any]
-    reference: str
-    table_bytes: int
-    n_docs: int
-    neighbour_recall: str
-    ties: str
-    latency_note: str
-    machine: Mapping[str, Any]
-    cells: tuple[EngineCell, ...]
-    per_query: PerQuery
-    recommendation: Mapping[str, Any] | None = None
-    latency_unit: str = "ms per query"
-
-    def __post_init__(self) -> None:
-        _as_saved(self, "settings", "server", "machine", "recommendation")
-
-    @property
-    def engine(self) -> str:
-        return str(self.settings.get("engine", ""))
-
-    def to_dict(self) -> dict:
-        out = {
-            **self.settings,
-            "server": self.server,
-            "reference": self.reference,
-            "table_bytes": self.table_bytes,
-            "n_docs": self.n_docs,
-            "neighbour_recall": self.neighbour_recall,
-            "ties": self.ties,
-            "latency": {"unit": self.latency_unit, "what": self.latency_note, "machine": self.machine},
-            "cells": [{**engine_cell_dict(c), "label": c.label} for c in self.cells],
-            "per_query": self.per_query,
-        }
-        if self.recommendation is not None:
-            out["recommendation"] = self.recommendation
-        return plain(out)
-
-
-def engine_cell_dict(cell: EngineCell) -> dict:
-    row = asdict(cell)
-    row["latency_ms"] = {"median": cell.latency_ms[0], "p95": cell.latency_ms[1]}
-    return row
 
 
 @dataclass(frozen=True)
@@ -338,7 +289,7 @@ class Report:
     baseline: RunComparison | None = None
 
     def __post_init__(self) -> None:
-        _as_saved(self, "settings", "pca", "holdout")
+        as_saved(self, "settings", "pca", "holdout")
 
     @property
     def metrics(self) -> list[str]:

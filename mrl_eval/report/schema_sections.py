@@ -7,11 +7,12 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
-from mrl_eval.report.model import EngineSection, Grid, TwoStage, plain
+from mrl_eval.report.model import Grid, TwoStage, plain
 
 if TYPE_CHECKING:
     from mrl_eval.decide.compare import RunComparison
     from mrl_eval.decide.recommend import Recommendation
+    from mrl_eval.engines.document import EngineSection
     from mrl_eval.evaluate.growth import GrowthResult
     from mrl_eval.report.schema import _Reader
 
@@ -145,6 +146,7 @@ def growth(r: _Reader, value: object) -> GrowthResult | None:
 
 def engine(r: _Reader, value: object) -> EngineSection | None:
     from mrl_eval.engines import EngineCell
+    from mrl_eval.engines.document import EngineSection
 
     if not value:
         return None
