@@ -147,3 +147,51 @@ def test_a_report_written_by_the_cli_is_read_back_as_written(reports, tmp_path):
     path = next(p for p in written if p.suffix == ".json")
     assert load_report(path) == report
     assert json.loads(path.read_text(encoding="utf-8")) == report.to_dict()
+
+
+# Reports written by mrl-eval before the typed report model (commit b7850db), from the repository root:
+#   recommend tests/data/scifact-subset --embeddings .../embeddinggemma-300m --dims 64 --metrics ndcg@10
+#     --precisions float32,binary --compare pca --two-stage 64:binary --shortlist 50 --max-drop 2%
+#     --rule non-inferior --holdout 0.5 --resamples 200, then recommend --from that report with the same rule,
+#     --optimize bytes and --baseline the same report (grid-recommend.json);
+#   recommend ... --embeddings .../all-minilm-l6-v2 --dims 64 --metrics ndcg@10 --engine faiss --ef-search 16
+#     --max-drop 0.05 (faiss-recommend.json);
+#   sweep ... --embeddings .../all-minilm-l6-v2 --dims 64 --metrics overlap@10,rbo@10 --queries-from-corpus 30
+#     (label-free-sweep.json).
+OLD_REPORTS = sorted((Path(__file__).parent / "data" / "reports").glob("*.json"))
+
+
+def test_the_old_reports_are_there():
+    assert [p.name for p in OLD_REPORTS] == ["faiss-recommend.json", "grid-recommend.json", "label-free-sweep.json"]
+
+
+@pytest.mark.parametrize("path", OLD_REPORTS, ids=lambda p: p.stem)
+def test_a_report_written_before_the_model_reads_and_writes_back_byte_for_byte(path):
+    text = path.read_text(encoding="utf-8")
+    report = load_report(path)
+    assert json.dumps(report.to_dict(), indent=1) + "\n" == text
+
+
+def _shape(node: object, where: str = "") -> set[str]:
+    """Every key path of a JSON document: its keys, not its numbers. List positions, dims (`"64"`), cell labels
+    (`"prefix:64:int8"`) and the query ids of per-query values are folded to `[]` and `*`."""
+    if isinstance(node, list):
+        return {where + "[]"} | {p for item in node for p in _shape(item, where + "[]")}
+    if not isinstance(node, dict):
+        return set()
+    is_query_ids = re.search(r"per_query\.\*\.[^.]+$", where) is not None  # per_query -> dim or label -> metric
+    out = set()
+    for key, value in node.items():
+        folded = "*" if is_query_ids or key.isdigit() or ":" in key else key
+        out |= {f"{where}.{folded}"} | _shape(value, f"{where}.{folded}")
+    return out
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [("grid-recommend", "recommend"), ("faiss-recommend", "faiss-recommend"), ("label-free-sweep", "label-free")],
+)
+def test_a_new_report_has_the_keys_an_old_one_has(reports, old, new):
+    before = _shape(json.loads((Path(__file__).parent / "data" / "reports" / f"{old}.json").read_text()))
+    after = _shape(reports[new].to_dict())
+    assert before - after == set(), sorted(before - after)[:10]
