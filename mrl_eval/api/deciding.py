@@ -19,6 +19,7 @@ from mrl_eval.errors import MrlEvalError, UsageError
 if TYPE_CHECKING:
     from mrl_eval.decide import compare as decide_compare
     from mrl_eval.decide import recommend as decide_recommend
+    from mrl_eval.decide.engine_choice import EngineChoice
     from mrl_eval.report.model import Report
 
 
@@ -144,7 +145,9 @@ class RecommendPlan:
                 if by_cell
                 else {}
             )
-            holdout = R.holdout_check(
+            from mrl_eval.decide.holdout import holdout_check
+
+            holdout = holdout_check(
                 run.per_query, full_dim, run.query_ids, rule, run.stats, self.holdout, n_docs, **cell_args
             )
         comparison = None
@@ -156,7 +159,7 @@ class RecommendPlan:
             comparison = Comparison(Gate(self.gate.max_drop, self.gate.rule, self.gate.metric), body)
         return Recommendation(run, self.rule, choice, two_stage, holdout, comparison, engine)
 
-    def _engine_choice(self, run: SweepRun, full_value: float) -> dict | None:
+    def _engine_choice(self, run: SweepRun, full_value: float) -> EngineChoice | None:
         """With engine cells (`--engine faiss|pgvector`): the cheapest one under the rule; None when the run has
         none and `optimize` did not ask for them."""
         from mrl_eval.decide.engine_choice import ENGINE_OPTIMIZE, recommend_engine

@@ -19,7 +19,10 @@ if TYPE_CHECKING:
 
     from mrl_eval.api.rules import Gate, Rule
     from mrl_eval.decide.compare import RunComparison
+    from mrl_eval.decide.engine_choice import EngineChoice
+    from mrl_eval.decide.holdout import HoldoutCheck
     from mrl_eval.decide.recommend import Recommendation as Choice
+    from mrl_eval.decide.recommend import TwoStageChoice
     from mrl_eval.evaluate.stats import StatsSettings
     from mrl_eval.evaluate.sweep import DimResult
     from mrl_eval.evaluate.sweep import SweepRun as SweepOutput
@@ -243,18 +246,20 @@ class Recommendation:
     """The configuration `mrl_eval.recommend()` chose for a run under a `Rule`, and why.
 
     `choice` holds the decision (`dim`, `label` for a grid cell, the value, the bar, the evidence, the storage);
-    `two_stage` the cheapest two-stage configuration meeting the rule (when the run has two-stage rows);
-    `holdout` the held-out check (when asked for); `baseline` the comparison with a baseline run (when given);
-    `engine` the cheapest engine cell (FAISS or pgvector) meeting the rule, when the run measured engines.
+    `two_stage` the cheapest two-stage configuration meeting the rule (a `TwoStageChoice`, when the run has
+    two-stage rows); `holdout` the held-out check (a `HoldoutCheck`, when asked for); `baseline` the comparison with
+    a baseline run (when given); `engine` the cheapest engine cell (FAISS or pgvector) meeting the rule (an
+    `EngineChoice`, when the run measured engines). Each has `to_dict()`, as the report stores it; `report` is the
+    run's typed report with all of them added.
     """
 
     run: SweepRun
     rule: Rule
     choice: Choice
-    two_stage: dict | None = None
-    holdout: dict | None = None
+    two_stage: TwoStageChoice | None = None
+    holdout: HoldoutCheck | None = None
     baseline: Comparison | None = None
-    engine: dict | None = None
+    engine: EngineChoice | None = None
 
     def __repr__(self) -> str:
         value = f"{self.value:.4f}" if self.value is not None else None
@@ -288,7 +293,7 @@ class Recommendation:
     def passed(self) -> bool:
         """A configuration meets the rule, the baseline gate (if any) holds, and an engine cell (if engines were
         measured) meets the rule."""
-        engine_ok = self.engine is None or self.engine.get("label") is not None
+        engine_ok = self.engine is None or self.engine.label is not None
         return self.choice.dim is not None and (self.baseline is None or self.baseline.passed) and engine_ok
 
     def explain(self) -> list[str]:
@@ -304,7 +309,7 @@ class Recommendation:
             raise GateFailed(self.explain()[0])
         if self.baseline is not None:
             self.baseline.raise_if_failed()
-        if self.engine is not None and self.engine.get("label") is None:
+        if self.engine is not None and self.engine.label is None:
             raise GateFailed(f"No engine cell meets the rule ({self.choice.rule}).")
 
     @property

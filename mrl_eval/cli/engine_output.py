@@ -54,7 +54,7 @@ def render_engine(report: Report, as_json: bool) -> None:
     from rich.table import Table
 
     metric = report.recommendation.metric if report.recommendation is not None else list(section.cells[0].metrics)[0]
-    pick = section.recommendation or {}
+    pick = section.recommendation
     header, rows = engine_rows(section, metric)
     table = Table(
         title=f"Inside {section.engine} ({section.server.get('version', '')}): every cell; latency "
@@ -64,15 +64,16 @@ def render_engine(report: Report, as_json: bool) -> None:
     for col in header:
         table.add_column(col, justify="left" if col == "cell" else "right")
     for cell, row in zip(section.cells, rows):
-        table.add_row(*row, style="bold green" if cell.label == pick.get("label") else None)
+        picked = pick is not None and cell.label == pick.label
+        table.add_row(*row, style="bold green" if picked else None)
     out.print(table)
-    if pick:
-        if pick.get("label") is None:
-            out.print(f"No {section.engine} cell meets the rule ({pick['rule']}).")
+    if pick is not None:
+        if pick.label is None:
+            out.print(f"No {section.engine} cell meets the rule ({pick.rule}).")
             return
         out.print(
-            f"Recommended inside {section.engine} (--optimize {pick['optimize']}): {pick['label']}, "
-            f"{metric} {pick['value']:.4f}, neighbour recall {pick['neighbour_recall']:.3f}, "
-            f"{pick['memory_bytes'] / 1e6:.2f} MB, {pick['latency_ms']['median']:.3f} ms median. Recipe:"
+            f"Recommended inside {section.engine} (--optimize {pick.optimize}): {pick.label}, "
+            f"{metric} {pick.value:.4f}, neighbour recall {pick.neighbour_recall:.3f}, "
+            f"{(pick.memory_bytes or 0) / 1e6:.2f} MB, {(pick.latency_ms or (0.0, 0.0))[0]:.3f} ms median. Recipe:"
         )
-        out.print(recipe_text(pick["recipe"]), markup=False, highlight=False)
+        out.print(recipe_text(pick.recipe or {}), markup=False, highlight=False)

@@ -7,11 +7,14 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mrl_eval.engines import LATENCY_NOTE, RECALL_K, TIE_RULE, EngineCell, EngineResult
 from mrl_eval.evaluate.stats import StatsSettings, summarize
 from mrl_eval.report.model import PerQuery, as_saved, plain
+
+if TYPE_CHECKING:
+    from mrl_eval.decide.engine_choice import EngineChoice
 
 
 @dataclass(frozen=True)
@@ -29,11 +32,11 @@ class EngineSection:
     machine: Mapping[str, Any]
     cells: tuple[EngineCell, ...]
     per_query: PerQuery
-    recommendation: Mapping[str, Any] | None = None
+    recommendation: EngineChoice | None = None
     latency_unit: str = "ms per query"
 
     def __post_init__(self) -> None:
-        as_saved(self, "settings", "server", "machine", "recommendation")
+        as_saved(self, "settings", "server", "machine")
 
     @property
     def engine(self) -> str:
@@ -53,7 +56,7 @@ class EngineSection:
             "per_query": self.per_query,
         }
         if self.recommendation is not None:
-            out["recommendation"] = self.recommendation
+            out["recommendation"] = self.recommendation.to_dict()
         return plain(out)
 
 

@@ -2,10 +2,11 @@
 CSV, charts, GitHub, JUnit) and by the API.
 
 The JSON dict exists only at the file boundary: `Report.to_dict()` is the one place it is written, and
-`mrl_eval.report.schema.parse_document` the one place it is read (checked against the schema). Sections the code
-only shows and never computes with (the settings the run was given, the PCA finding, the held-out check, the
-recommendations inside two-stage and engine sections, the machine) are kept as read-only mappings, in the file's
-order, inside their typed section.
+`mrl_eval.report.schema.parse_document` the one place it is read (checked against the schema). The decisions are
+typed where they are made (`decide/`: `Recommendation`, `TwoStageChoice`, `EngineChoice`, `HoldoutCheck`,
+`RunComparison`). What the code only shows and never computes with (the settings the run was given, the file
+fingerprints, the model's description, the PCA finding, the machine, a recipe) is kept as a mapping in the file's
+order inside its typed section, as a plain copy (`as_saved`), so that a report read back equals the one written.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from mrl_eval.evaluate.stats import StatsSettings
 
 if TYPE_CHECKING:
     from mrl_eval.decide.compare import RunComparison
-    from mrl_eval.decide.recommend import Recommendation
+    from mrl_eval.decide.holdout import HoldoutCheck
+    from mrl_eval.decide.recommend import Recommendation, TwoStageChoice
     from mrl_eval.engines.document import EngineSection
     from mrl_eval.evaluate.growth import GrowthResult
     from mrl_eval.evaluate.sweep import DimResult
@@ -239,10 +241,7 @@ class TwoStage:
     rows: tuple[TwoStageRow, ...]
     shortlist_recall: str
     rerank: str
-    recommendation: Mapping[str, Any] | None = None
-
-    def __post_init__(self) -> None:
-        as_saved(self, "recommendation")
+    recommendation: TwoStageChoice | None = None
 
     def to_dict(self) -> dict:
         out = {
@@ -251,7 +250,7 @@ class TwoStage:
             "rerank": self.rerank,
         }
         if self.recommendation is not None:
-            out["recommendation"] = self.recommendation
+            out["recommendation"] = self.recommendation.to_dict()
         return plain(out)
 
 
@@ -285,11 +284,11 @@ class Report:
     two_stage: TwoStage | None = None
     engine: EngineSection | None = None
     recommendation: Recommendation | None = None
-    holdout: Mapping[str, Any] | None = None
+    holdout: HoldoutCheck | None = None
     baseline: RunComparison | None = None
 
     def __post_init__(self) -> None:
-        as_saved(self, "settings", "pca", "holdout")
+        as_saved(self, "settings", "pca")
 
     @property
     def metrics(self) -> list[str]:
@@ -356,7 +355,7 @@ class Report:
             "two_stage": self.two_stage.to_dict() if self.two_stage is not None else None,
             "engine": self.engine.to_dict() if self.engine is not None else None,
             "recommendation": plain(self.recommendation.to_dict()) if self.recommendation is not None else None,
-            "holdout": plain(self.holdout) if self.holdout is not None else None,
+            "holdout": self.holdout.to_dict() if self.holdout is not None else None,
             "baseline": self.baseline.to_dict() if self.baseline is not None else None,
         }
         doc |= {key: value for key, value in optional.items() if value is not None}

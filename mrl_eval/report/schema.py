@@ -138,7 +138,7 @@ class _Reader:
 
 def parse_document(doc: object, path: Path) -> Report:
     """Check `doc` (a parsed JSON report) against the schema and type it: the one reader of the report dict."""
-    from mrl_eval.report.schema_sections import baseline, engine, grid, growth, recommendation, two_stage
+    from mrl_eval.report.schema_sections import baseline, engine, grid, growth, holdout, recommendation, two_stage
 
     r = _Reader(path)
     if not isinstance(doc, dict) or "results" not in doc:
@@ -182,7 +182,7 @@ def parse_document(doc: object, path: Path) -> Report:
         two_stage=two_stage(r, doc.get("two_stage"), names),
         engine=engine(r, doc.get("engine")),
         recommendation=recommendation(r, doc.get("recommendation")),
-        holdout=plain(r.obj(doc["holdout"], "holdout")) if doc.get("holdout") is not None else None,
+        holdout=holdout(r, doc.get("holdout")),
         baseline=baseline(r, doc.get("baseline")),
     )
     return report

@@ -11,7 +11,9 @@ from mrl_eval.report.model import Grid, TwoStage, plain
 
 if TYPE_CHECKING:
     from mrl_eval.decide.compare import RunComparison
-    from mrl_eval.decide.recommend import Recommendation
+    from mrl_eval.decide.engine_choice import EngineChoice
+    from mrl_eval.decide.holdout import HoldoutCheck
+    from mrl_eval.decide.recommend import Recommendation, TwoStageChoice
     from mrl_eval.engines.document import EngineSection
     from mrl_eval.evaluate.growth import GrowthResult
     from mrl_eval.report.schema import _Reader
@@ -100,8 +102,51 @@ def two_stage(r: _Reader, value: object, names: set[str]) -> TwoStage | None:
         tuple(rows),
         r.text(two.get("shortlist_recall", ""), "two_stage.shortlist_recall"),
         r.text(two.get("rerank", ""), "two_stage.rerank"),
-        None if chosen is None else plain(r.obj(chosen, "two_stage.recommendation")),
+        _two_stage_choice(r, chosen),
     )
+
+
+def _two_stage_choice(r: _Reader, value: object) -> TwoStageChoice | None:
+    from mrl_eval.decide.recommend import TwoStageChoice
+
+    if value is None:
+        return None
+    at = "two_stage.recommendation"
+    c = _fields(r, TwoStageChoice, r.obj(value, at), at)
+    r.text(c["rule"], f"{at}.rule")
+    r.number(c["threshold"], f"{at}.threshold")
+    if c.get("first_stage") is not None:
+        r.text(c["first_stage"], f"{at}.first_stage")
+        r.integer(c.get("shortlist"), f"{at}.shortlist", 1)
+        r.number(c.get("value"), f"{at}.value")
+        r.number(c.get("shortlist_recall"), f"{at}.shortlist_recall")
+        cost = r.obj(c.get("cost"), f"{at}.cost")
+        for key in ("first_stage_index_bytes", "full_vectors_fetched_per_query"):
+            r.integer(cost.get(key), f"{at}.cost.{key}")
+    return TwoStageChoice(**plain(c))
+
+
+def _engine_choice(r: _Reader, value: object) -> EngineChoice | None:
+    from mrl_eval.decide.engine_choice import EngineChoice
+
+    if value is None:
+        return None
+    at = "engine.recommendation"
+    c = _fields(r, EngineChoice, r.obj(value, at), at)
+    if c.get("label") is not None:
+        r.text(c["label"], f"{at}.label")
+        for key in ("value", "neighbour_recall"):
+            r.number(c.get(key), f"{at}.{key}")
+        r.integer(c.get("memory_bytes"), f"{at}.memory_bytes")
+        ms = r.obj(c.get("latency_ms"), f"{at}.latency_ms")
+        c["latency_ms"] = (
+            r.number(ms.get("median"), f"{at}.latency_ms.median"),
+            r.number(ms.get("p95"), f"{at}.latency_ms.p95"),
+        )
+        stats = c.get("stats")
+        c["stats"] = None if stats is None else r.stats({"stats": stats}, at)["stats"]
+        c["recipe"] = plain(r.obj(c.get("recipe"), f"{at}.recipe"))
+    return EngineChoice(**c)
 
 
 def _fields(r: _Reader, cls: type, value: dict, where: str) -> dict:
@@ -183,7 +228,7 @@ def engine(r: _Reader, value: object) -> EngineSection | None:
         machine=plain(r.obj(latency.get("machine") or {}, "engine.latency.machine", empty=True)),
         cells=tuple(cells),
         per_query=r.per_query(section.get("per_query"), "engine.per_query"),
-        recommendation=None if chosen is None else plain(r.obj(chosen, "engine.recommendation")),
+        recommendation=_engine_choice(r, chosen),
         latency_unit=r.text(latency.get("unit", "ms per query"), "engine.latency.unit"),
     )
 
@@ -203,6 +248,25 @@ def recommendation(r: _Reader, value: object) -> Recommendation | None:
     r.obj(fields["storage"], "recommendation.storage", empty=True)
     r.obj(fields["evidence"], "recommendation.evidence", empty=True)
     return Recommendation(**plain(fields))
+
+
+def holdout(r: _Reader, value: object) -> HoldoutCheck | None:
+    from mrl_eval.decide.holdout import HoldoutCheck
+
+    if value is None:
+        return None
+    h = _fields(r, HoldoutCheck, r.obj(value, "holdout"), "holdout")
+    for key in ("fraction", "select_threshold", "test_full_value"):
+        r.number(h[key], f"holdout.{key}")
+    for key in ("seed", "n_select", "n_test"):
+        r.integer(h[key], f"holdout.{key}")
+    if h["dim"] is not None:
+        r.integer(h["dim"], "holdout.dim", 1)
+        for key in ("test_value", "test_threshold"):
+            r.number(h.get(key), f"holdout.{key}")
+        h["test_ci"] = r.pair(h.get("test_ci"), "holdout.test_ci")
+        r.flag(h.get("meets_rule_on_test"), "holdout.meets_rule_on_test")
+    return HoldoutCheck(**h)
 
 
 def baseline(r: _Reader, value: object) -> RunComparison | None:

@@ -3,12 +3,12 @@ shown by the terminal, the Markdown report, the GitHub step summary, the JUnit f
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mrl_eval.report.tables import human_bytes, interval
 
 if TYPE_CHECKING:
+    from mrl_eval.decide.holdout import HoldoutCheck
     from mrl_eval.decide.recommend import Recommendation
     from mrl_eval.report.model import Report
 
@@ -80,18 +80,18 @@ def explain(rec: Recommendation, confidence: float | None = None) -> list[str]:
     return lines
 
 
-def explain_holdout(h: Mapping[str, Any]) -> str:
-    if h["dim"] is None:
+def explain_holdout(h: HoldoutCheck) -> str:
+    if h.dim is None:
         return (
-            f"Held-out check: on {h['n_select']} queries chosen at random (seed {h['seed']}) nothing meets the "
-            f"rule; the other {h['n_test']} were not needed."
+            f"Held-out check: on {h.n_select} queries chosen at random (seed {h.seed}) nothing meets the "
+            f"rule; the other {h.n_test} were not needed."
         )
-    verdict = "meets" if h["meets_rule_on_test"] else "does NOT meet"
-    chosen = h["label"] if h.get("label") else f"dim {h['dim']}"
+    verdict = "meets" if h.meets_rule_on_test else "does NOT meet"
+    chosen = h.label if h.label else f"dim {h.dim}"
     return (
-        f"Held-out check: chosen on {h['n_select']} random queries (seed {h['seed']}): {chosen} "
-        f"({h['select_value']:.4f}). On the other {h['n_test']}: {h['test_value']:.4f} {interval(h['test_ci'])}, "
-        f"full dim {h['test_full_value']:.4f}; it {verdict} the rule there (bar {h['test_threshold']:.4f})."
+        f"Held-out check: chosen on {h.n_select} random queries (seed {h.seed}): {chosen} "
+        f"({h.select_value:.4f}). On the other {h.n_test}: {h.test_value:.4f} {interval(h.test_ci or (0, 0))}, "
+        f"full dim {h.test_full_value:.4f}; it {verdict} the rule there (bar {h.test_threshold:.4f})."
     )
 
 
@@ -103,15 +103,15 @@ def explain_grid(report: Report) -> list[str]:
         lines.append(report.pca["safety"]["statement"])
         lines.append(f"PCA basis fitted on {fit['fit_on']} ({fit['n_fit']:,} of {fit['n_docs']:,} documents).")
     rec = report.two_stage.recommendation if report.two_stage is not None else None
-    if rec:
-        if rec["first_stage"] is None:
-            lines.append(f"Two-stage: no configuration meets the rule ({rec['rule']}; bar {rec['threshold']:.4f}).")
+    if rec is not None:
+        if rec.first_stage is None:
+            lines.append(f"Two-stage: no configuration meets the rule ({rec.rule}; bar {rec.threshold:.4f}).")
         else:
-            c = rec["cost"]
+            c = rec.cost or {}
             lines.append(
-                f"Two-stage: the cheapest configuration that meets the rule is a {rec['first_stage']} first stage "
-                f"with a shortlist of {rec['shortlist']} reranked at full size: {rec['metric']} {rec['value']:.4f} "
-                f"(bar {rec['threshold']:.4f}), shortlist recall@10 {rec['shortlist_recall']:.3f}, a "
+                f"Two-stage: the cheapest configuration that meets the rule is a {rec.first_stage} first stage "
+                f"with a shortlist of {rec.shortlist} reranked at full size: {rec.metric} {rec.value:.4f} "
+                f"(bar {rec.threshold:.4f}), shortlist recall@10 {rec.shortlist_recall:.3f}, a "
                 f"{human_bytes(c['first_stage_index_bytes'])} first-stage index and {c['full_vectors_fetched_per_query']:,} "
                 "full vectors fetched per query."
             )
