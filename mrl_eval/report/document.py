@@ -39,7 +39,7 @@ from mrl_eval.report.schema import parse_document
 TREC_SUFFIXES = re.compile(r"\.d[0-9]+\.trec")
 
 
-def build_document(run: SweepRun, command: str, recommendation: Recommendation | None = None) -> Report:
+def build_report(run: SweepRun, command: str, recommendation: Recommendation | None = None) -> Report:
     """The full result as a typed report: settings, model, data hashes, per-dim and per-query metrics."""
     sweep = run.sweep
     settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(run.config).items()}

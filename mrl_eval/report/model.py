@@ -257,7 +257,7 @@ class TwoStage:
 @dataclass(frozen=True)
 class Report:
     """One run's report: what was run on what, the results per dim (and per grid cell, engine cell), the per-query
-    values, and after `recommend` the decision. Build it with `report.document.build_document`, read a saved one
+    values, and after `recommend` the decision. Build it with `report.document.build_report`, read a saved one
     with `report.document.load_report`, write it with `Report.to_dict()` (the JSON) or `write_reports`."""
 
     command: str | None
