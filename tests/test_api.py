@@ -134,7 +134,7 @@ def test_recommend_on_a_grid_gives_the_cli_cell(work):
     rec = mrl_eval.recommend(grid, mrl_eval.Rule(max_drop=0.02), optimize="bytes", holdout=0.5)
     assert rec.label is not None and rec.label.endswith(":float16")  # half the bytes of float32, same ranking
     assert rec.to_dict()["recommendation"] == cli["recommendation"]
-    assert json.loads(json.dumps(rec.holdout)) == cli["holdout"]
+    assert json.loads(json.dumps(rec.holdout.to_dict())) == cli["holdout"]
 
 
 def test_compare_gives_the_cli_comparison(work, api_run, cli_doc):
@@ -200,7 +200,7 @@ def test_recommendation_save_writes_the_recommend_report(tmp_path, api_run):
     rec.save(tmp_path, plots=False)
     saved = json.loads(next(tmp_path.glob("*.json")).read_text())
     assert saved["command"] == "recommend" and saved["recommendation"]["dim"] == rec.dim
-    assert saved["holdout"] == rec.holdout and rec.holdout["fraction"] == 0.5
+    assert saved["holdout"] == rec.holdout.to_dict() and rec.holdout.fraction == 0.5
 
 
 def test_to_dict_is_a_copy(api_run):

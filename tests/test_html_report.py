@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from mrl_eval.cli.app import app
 from mrl_eval.report import html as html_report
 from mrl_eval.report.html import to_html
+from mrl_eval.report.schema import parse_document
 from tests.conftest import data_path
 
 runner = CliRunner()
@@ -136,7 +137,7 @@ def test_everything_from_the_run_is_escaped(recommended):
     hostile = copy.deepcopy(doc)
     hostile["data"]["name"] = 'x<script>alert("name")</script>'
     hostile["losses"]["by_dim"]["64"][0]["text"] = '<img src="https://example.com/t.png" onerror="alert(1)">'
-    page = to_html(hostile, "stem")
+    page = to_html(parse_document(hostile, Path("hostile.json")), "stem")
     assert "<script" not in page and "<img" not in page
     assert "x&lt;script&gt;alert(&quot;name&quot;)&lt;/script&gt;" in page
     assert "&lt;img src=&quot;https://example.com/t.png&quot;" in page

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 from markdown_it import MarkdownIt
@@ -14,7 +15,9 @@ from markdown_it import MarkdownIt
 from mrl_eval.report.github import summary_markdown
 from mrl_eval.report.html import to_html
 from mrl_eval.report.markdown import to_markdown
+from mrl_eval.report.model import Report
 from mrl_eval.report.render import csv_cell, csv_text, markdown_table, md_line
+from mrl_eval.report.schema import parse_document
 from mrl_eval.report.tables import Table, losses_csv_table, results_csv_table
 from tests.test_cli import _minimal_report
 
@@ -43,7 +46,7 @@ HOSTILE = [
 ]
 
 
-def _hostile_doc(text: str) -> dict:
+def _hostile_doc(text: str) -> Report:
     doc = _minimal_report(
         model={"provider": "precomputed", "name": f"vec {text}", "fingerprint": "sha256:" + "0" * 64},
         data={"name": f"tiny {text}"},
@@ -59,7 +62,7 @@ def _hostile_doc(text: str) -> dict:
         "metric": "ndcg@10", "threshold": 0.5, "rule": "point", "rule_kind": "point", "dim": None, "full_dim": 8,
         "full_value": 0.6, "storage": {}, "evidence": {},
     }  # fmt: skip
-    return doc
+    return parse_document(doc, Path("hostile.json"))
 
 
 def _gfm(text: str) -> str:
@@ -138,7 +141,9 @@ def test_losses_csv_escapes_formulas_and_keeps_the_row(text):
 
 
 def test_the_results_csv_has_full_precision_numbers():
-    rows = list(csv.DictReader(io.StringIO(csv_text(results_csv_table(_minimal_report())))))
+    rows = list(
+        csv.DictReader(io.StringIO(csv_text(results_csv_table(parse_document(_minimal_report(), Path("run.json"))))))
+    )
     assert [r["dim"] for r in rows] == ["4", "8"] and rows[0]["ndcg@10"] == "0.550000"
 
 

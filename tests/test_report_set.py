@@ -14,10 +14,16 @@ import pytest
 
 from mrl_eval.errors import MrlEvalError
 from mrl_eval.report.document import load_report, write_reports
+from mrl_eval.report.model import Report
 from mrl_eval.report.report_set import ReportSet
+from mrl_eval.report.schema import parse_document
 from tests.test_cli import _minimal_report
 
 STEM = "tiny__vec"
+
+
+def _report(**overrides: object) -> Report:
+    return parse_document(_minimal_report(**overrides), Path("run.json"))
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:
@@ -32,7 +38,7 @@ def _dead_pid() -> int:
 @pytest.fixture
 def old_set(tmp_path) -> Path:
     folder = tmp_path / "reports"
-    write_reports({**_minimal_report(), "command": "old run"}, folder, plots=False)
+    write_reports(_report(command="old run"), folder, plots=False)
     return folder
 
 
@@ -55,14 +61,14 @@ def test_bug_a_failure_in_the_middle_of_the_set_leaves_the_old_set_untouched(old
     monkeypatch.setattr("mrl_eval.report.html.to_html", fail)  # the last file of the set: JSON, CSV, MD are staged
     expected = MrlEvalError if isinstance(error, OSError) else type(error)
     with pytest.raises(expected):
-        write_reports({**_minimal_report(), "command": "new run"}, old_set, plots=False)
+        write_reports(_report(command="new run"), old_set, plots=False)
     assert _snapshot(old_set) == before  # same files, same bytes, no staging folder left
 
 
 def test_a_new_set_removes_the_files_the_old_set_had_and_it_lacks(old_set):
     (old_set / f"{STEM}.pareto.png").write_bytes(b"from an earlier grid run")
     (old_set / "other__run.json").write_text("{}", encoding="utf-8")  # another run's set: not touched
-    write_reports({**_minimal_report(), "command": "new run"}, old_set, plots=False)
+    write_reports(_report(command="new run"), old_set, plots=False)
     assert not (old_set / f"{STEM}.pareto.png").exists() and (old_set / "other__run.json").is_file()
 
 
@@ -79,7 +85,7 @@ def test_bug_a_kill_during_the_swap_is_finished_by_the_next_read(old_set):
     os.replace(staging / f"{STEM}.csv", old_set / f"{STEM}.csv")
 
     report = load_report(old_set / f"{STEM}.json")  # finishes the swap first: never reads the old JSON
-    assert report.document["command"] == "new run"
+    assert report.command == "new run"
     assert sorted(p.name for p in old_set.iterdir()) == sorted(names)  # no journal, no staging folder
     assert (old_set / f"{STEM}.md").read_text() == "new .md" and (old_set / f"{STEM}.html").read_text() == "new .html"
 
@@ -90,16 +96,16 @@ def test_a_staging_folder_left_by_a_killed_run_is_cleaned_by_the_next_run(old_se
     (leftover / f"{STEM}.json").write_text("half")
     alive = old_set / f".{STEM}.new-{os.getppid()}-abcd"  # a live process's staging folder is its own business
     alive.mkdir()
-    write_reports(_minimal_report(), old_set, plots=False)
+    write_reports(_report(), old_set, plots=False)
     assert not leftover.exists() and alive.exists()
 
 
 def test_a_set_another_live_process_is_swapping_is_refused(old_set):
     (old_set / f".{STEM}.lock").write_text(str(os.getppid()))
     with pytest.raises(MrlEvalError, match="another mrl-eval"):
-        write_reports(_minimal_report(), old_set, plots=False)
+        write_reports(_report(), old_set, plots=False)
     (old_set / f".{STEM}.lock").write_text(str(_dead_pid()))  # stale: its process is gone
-    write_reports(_minimal_report(), old_set, plots=False)
+    write_reports(_report(), old_set, plots=False)
     assert not (old_set / f".{STEM}.lock").exists()
 
 

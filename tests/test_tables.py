@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
 import pytest
 
+from mrl_eval.decide.compare import (
+    DimComparison,
+    Gate,
+    GateCheck,
+    MetricDelta,
+    Pairing,
+    RunComparison,
+    RunDescription,
+)
+from mrl_eval.decide.recommend import Recommendation
 from mrl_eval.report.html import html_table
+from mrl_eval.report.model import Report
 from mrl_eval.report.render import markdown_table
+from mrl_eval.report.schema import parse_document
 from mrl_eval.report.tables import Table, comparison_table, interval, results_table
 from tests.test_cli import _minimal_report
 
@@ -14,7 +29,14 @@ def _stats(ci: list[float], delta: float) -> dict:
     return {"ci": ci, "delta": delta, "delta_ci": [delta - 0.01, delta + 0.01], "p_value": 0.5}
 
 
-def _doc_with_stats() -> dict:
+def _choice(**fields: object) -> Recommendation:
+    """A recommendation of dim 4 (the fields the tables read; the rest as a real one has them)."""
+    base = {"dim": 4, "metric": "ndcg@10", "threshold": 0.5, "value": 0.55, "rule": "point", "rule_kind": "point"}
+    base |= {"full_dim": 8, "full_value": 0.6, "smaller_dim": None, "smaller_value": None}
+    return Recommendation(**{**base, "storage": {}, "evidence": {}, **fields})  # type: ignore[arg-type]
+
+
+def _doc_with_stats() -> Report:
     doc = _minimal_report()
     doc["results"] = [
         {"dim": 4, "fraction": 0.5, "bytes_per_vector": 16, "metrics": {"ndcg@10": 0.55, "mrr@10": 0.5},
@@ -23,8 +45,7 @@ def _doc_with_stats() -> dict:
          "stats": {"ndcg@10": _stats([0.55, 0.65], 0.0), "mrr@10": _stats([0.5, 0.7], 0.0)}},
     ]  # fmt: skip
     doc["statistics"] = {"confidence": 0.95}
-    doc["recommendation"] = {"dim": 4, "metric": "ndcg@10"}
-    return doc
+    return replace(parse_document(doc, Path("run.json")), recommendation=_choice())
 
 
 @pytest.mark.parametrize(
@@ -46,9 +67,9 @@ def test_the_results_table_has_every_metric_and_marks_the_recommended_dim():
 
 
 def test_a_grid_cell_recommendation_highlights_no_dim():
-    doc = _doc_with_stats()
-    doc["recommendation"].update(label="pca:4:int8", method="pca", precision="int8")
-    assert results_table(doc, "ndcg@10").highlighted is None
+    report = _doc_with_stats()
+    report = replace(report, recommendation=_choice(label="pca:4:int8", method="pca", precision="int8"))
+    assert results_table(report, "ndcg@10").highlighted is None
 
 
 def test_every_renderer_shows_the_same_rows():
@@ -60,19 +81,28 @@ def test_every_renderer_shows_the_same_rows():
 
 
 def test_the_comparison_table_marks_failed_and_regressed_dims():
-    def row(dim: int, passed: bool, regressed: bool) -> dict:
-        v = {"baseline": 0.6, "current": 0.55, "delta": -0.05, "delta_ci": [-0.07, -0.03], "p_value": 0.01}
-        gate = {"passed": passed, "regressed": regressed, "allowed_drop": 0.01}
-        return {"dim": dim, "metrics": {"ndcg@10": v}, "gate": gate}
+    def row(dim: int, passed: bool, regressed: bool) -> DimComparison:
+        v = MetricDelta(0.6, 0.55, -0.05, (-0.07, -0.03), 0.01)
+        return DimComparison(dim, {"ndcg@10": v}, GateCheck(0.01, "mean delta", -0.05, passed, regressed))
 
-    comparison = {
-        "gate": {"metric": "ndcg@10"},
-        "paired": {"confidence": 0.9},
-        "metrics": ["ndcg@10"],
-        "by_dim": [row(4, False, True), row(8, True, True), row(16, True, False)],
-        "baseline": {"path": "a.json", "model": "m"},
-        "current": {"path": "b.json", "model": "m"},
-    }
+    def run(path: str) -> RunDescription:
+        return RunDescription(path, "tiny", None, "m", None, None, 3)
+
+    rows = (row(4, False, True), row(8, True, True), row(16, True, False))
+    comparison = RunComparison(
+        baseline=run("a.json"),
+        current=run("b.json"),
+        gate=Gate("ndcg@10"),
+        dims=(4, 8, 16),
+        only_in_baseline=(),
+        only_in_current=(),
+        metrics=("ndcg@10",),
+        paired=Pairing(True, None, 3, "test", "bootstrap", 0.9, 1000, 0),
+        by_dim=rows,
+        failed_dims=(4,),
+        passed=False,
+        notes=(),
+    )
     table = comparison_table(comparison)
     assert [r[7] for r in table.rows] == ["FAIL", "pass (regressed)", "pass"] and table.failed == {0}
     assert table.header[4] == "90% CI of Δ" and table.rows[0][4] == "[-0.0700, -0.0300]"

@@ -19,15 +19,17 @@ from mrl_eval.errors import MrlEvalError, UsageError
 if TYPE_CHECKING:
     from mrl_eval.decide import compare as decide_compare
     from mrl_eval.decide import recommend as decide_recommend
+    from mrl_eval.decide.engine_choice import EngineChoice
+    from mrl_eval.report.model import Report
 
 
-def _document(run: SweepRun | str | Path) -> tuple[dict, str]:
-    """A run's report document and the name to call it by: a `SweepRun`'s own, or a saved report read as is."""
+def _report(run: SweepRun | str | Path) -> tuple[Report, str]:
+    """A run's report and the name to call it by: a `SweepRun`'s own, or a saved report read as is."""
     if isinstance(run, SweepRun):
-        return run.document, str(run.path) if run.path is not None else "this run"
-    from mrl_eval.report.document import read_document
+        return run.report, str(run.path) if run.path is not None else "this run"
+    from mrl_eval.report.document import load_report
 
-    return read_document(Path(run)), str(run)
+    return load_report(Path(run)), str(run)
 
 
 def compare(
@@ -53,8 +55,8 @@ def compare(
     gate = gate or Gate()
     checked = gate.resolve()
     stats = stats_settings(confidence, resamples, seed, ci_method)
-    (base_doc, base_name), (cur_doc, cur_name) = _document(baseline), _document(current)
-    return Comparison(gate, compare_runs(base_doc, cur_doc, checked, stats, (base_name, cur_name)))
+    (base, base_name), (cur, cur_name) = _report(baseline), _report(current)
+    return Comparison(gate, compare_runs(base, cur, checked, stats, (base_name, cur_name)))
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,7 @@ class RecommendPlan:
     optimize: str = "dim"
     methods: tuple[str, ...] = ("prefix",)
     holdout: float | None = None
-    baseline: dict | None = None
+    baseline: Report | None = None
     baseline_name: str = ""
     gate: decide_compare.Gate | None = None
 
@@ -91,14 +93,14 @@ class RecommendPlan:
         chosen_methods = parse_methods(methods if isinstance(methods, str) else ",".join(methods))
         if optimize not in OPTIMIZE + ENGINE_OPTIMIZE:
             raise UsageError(f"--optimize {optimize!r}: choose one of {', '.join(OPTIMIZE + ENGINE_OPTIMIZE)}")
-        baseline_doc, name, gate = None, "", None
+        baseline_report, name, gate = None, "", None
         if baseline is not None:
             kind = "point" if resolved.kind == "point" else "non-inferior"
             gate = Gate(baseline_max_drop, kind, resolved.metric).resolve("--baseline-max-drop")
-            baseline_doc, name = _document(baseline)
-            if resolved.metric not in (baseline_doc["results"][0].get("metrics") or {}):
+            baseline_report, name = _report(baseline)
+            if resolved.metric not in baseline_report.metrics:
                 raise MrlEvalError(f"{name}: has no {resolved.metric}, the bar's metric; pass another --baseline")
-        return cls(rule, resolved, optimize, chosen_methods, holdout, baseline_doc, name, gate)
+        return cls(rule, resolved, optimize, chosen_methods, holdout, baseline_report, name, gate)
 
     @property
     def sweeps_pca(self) -> bool:
@@ -127,7 +129,7 @@ class RecommendPlan:
             choice = R.recommend_cell(run.cells, full_dim, rule, n_docs, self.optimize, self.methods)
         else:
             choice = R.recommend(run.results, full_dim, rule, n_docs)
-        choice = choice.warn_if_few_queries(int(run.document["queries_evaluated"]))
+        choice = choice.warn_if_few_queries(run.report.queries_evaluated)
         two_stage = R.recommend_two_stage(run.two_stage, choice.full_value, rule) if run.two_stage else None
         engine = self._engine_choice(run, choice.full_value)
         holdout = None
@@ -136,14 +138,16 @@ class RecommendPlan:
             cell_args = (
                 {
                     "cells": run.cells,
-                    "cell_values": run.document["grid"]["per_query"],
+                    "cell_values": run.report.grid.per_query if run.report.grid is not None else {},
                     "optimize": self.optimize,
                     "methods": self.methods,
                 }
                 if by_cell
                 else {}
             )
-            holdout = R.holdout_check(
+            from mrl_eval.decide.holdout import holdout_check
+
+            holdout = holdout_check(
                 run.per_query, full_dim, run.query_ids, rule, run.stats, self.holdout, n_docs, **cell_args
             )
         comparison = None
@@ -151,20 +155,21 @@ class RecommendPlan:
             from mrl_eval.decide.compare import compare_runs
 
             names = (self.baseline_name, "this run")
-            body = compare_runs(self.baseline, run.document, self.gate, run.stats, names)
+            body = compare_runs(self.baseline, run.report, self.gate, run.stats, names)
             comparison = Comparison(Gate(self.gate.max_drop, self.gate.rule, self.gate.metric), body)
         return Recommendation(run, self.rule, choice, two_stage, holdout, comparison, engine)
 
-    def _engine_choice(self, run: SweepRun, full_value: float) -> dict | None:
+    def _engine_choice(self, run: SweepRun, full_value: float) -> EngineChoice | None:
         """With engine cells (`--engine faiss|pgvector`): the cheapest one under the rule; None when the run has
         none and `optimize` did not ask for them."""
         from mrl_eval.decide.engine_choice import ENGINE_OPTIMIZE, recommend_engine
         from mrl_eval.engines.document import cells_of
 
-        cells = cells_of(run.document, run.path, run.stats if run.has_statistics else None)
+        section = run.report.engine
+        cells = cells_of(section, run.stats if run.has_statistics else None)
         if not cells and self.optimize not in ENGINE_OPTIMIZE:
             return None
-        table_bytes = (run.document.get("engine") or {}).get("table_bytes", 0)
+        table_bytes = section.table_bytes if section is not None else 0
         return recommend_engine(cells, full_value, self.resolved, self.optimize, table_bytes)
 
 

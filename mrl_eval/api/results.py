@@ -2,14 +2,13 @@
 
 Each is a frozen object with typed fields, and renders itself: `to_dict()` (the report document, as saved),
 `to_frame()` (a pandas DataFrame, pandas imported only then) and, for the first two, `save(dir)` (the JSON, CSV,
-Markdown and HTML reports and the charts, through `report/`), as ranx's `Report` does. The report dict exists only
-in `to_dict()`, `save()` and `load_run()`: at the file boundary.
+Markdown and HTML reports and the charts, through `report/`), as ranx's `Report` does. Inside, a run is the typed
+report model (`mrl_eval.report.model.Report`); the dict exists only in `to_dict()`: at the file boundary.
 """
 
 from __future__ import annotations
 
-import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,11 +18,16 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from mrl_eval.api.rules import Gate, Rule
+    from mrl_eval.decide.compare import RunComparison
+    from mrl_eval.decide.engine_choice import EngineChoice
+    from mrl_eval.decide.holdout import HoldoutCheck
     from mrl_eval.decide.recommend import Recommendation as Choice
+    from mrl_eval.decide.recommend import TwoStageChoice
     from mrl_eval.evaluate.stats import StatsSettings
     from mrl_eval.evaluate.sweep import DimResult
     from mrl_eval.evaluate.sweep import SweepRun as SweepOutput
     from mrl_eval.methods.grid import Cell, TwoStageRow
+    from mrl_eval.report.model import Report
 
 
 def _frame(rows: list[dict], index: str | None = None) -> pd.DataFrame:
@@ -64,19 +68,19 @@ class SweepRun:
     per_query: dict[int, dict[str, dict[str, float]]] = field(repr=False)
     query_ids: list[str] = field(repr=False)
     stats: StatsSettings
-    document: dict = field(repr=False)  # the report document (file format): read it through to_dict()
+    report: Report = field(repr=False)  # the typed report (to_dict() writes it as the JSON file holds it)
     path: Path | None = None
     output: SweepOutput | None = field(default=None, repr=False)
 
     @property
     def full_dim(self) -> int:
         """The model's full dimension (always among the swept dims)."""
-        return int(self.document["full_dim"])
+        return self.report.full_dim
 
     @property
     def n_docs(self) -> int:
         """Documents in the evaluated corpus."""
-        return int(self.document["n_docs"])
+        return self.report.n_docs
 
     @property
     def dims(self) -> list[int]:
@@ -91,18 +95,18 @@ class SweepRun:
     @property
     def has_statistics(self) -> bool:
         """Whether confidence intervals were computed (a saved report without per-query values has none)."""
-        return "statistics" in self.document
+        return self.report.statistics is not None
 
     @property
     def name(self) -> str:
         """`<data> · <model>`, as reports title the run."""
-        return f"{self.document['data']['name']} · {self.document['model']['name']}"
+        return f"{self.report.data.name} · {self.report.model.name}"
 
     def __repr__(self) -> str:
         where = f", path={str(self.path)!r}" if self.path is not None else ""
         return (
             f"SweepRun({self.name!r}, dims={self.dims}, metrics={self.metrics}, "
-            f"queries={len(self.query_ids) or self.document['queries_evaluated']}, cells={len(self.cells)}{where})"
+            f"queries={len(self.query_ids) or self.report.queries_evaluated}, cells={len(self.cells)}{where})"
         )
 
     def result(self, dim: int) -> DimResult:
@@ -116,7 +120,7 @@ class SweepRun:
 
     def to_dict(self) -> dict:
         """The report document (what `save()` writes as JSON), a copy the caller may change."""
-        return copy.deepcopy(self.document)
+        return self.report.to_dict()
 
     def to_frame(self, what: str = "dims") -> pd.DataFrame:
         """A DataFrame: `"dims"` one row per swept dim (means, then CIs, delta from full and p per metric when
@@ -153,7 +157,7 @@ class SweepRun:
         `out_dir`, all or none; returns the paths written. `metric` is the one the charts and tables lead with."""
         from mrl_eval.report.document import write_reports
 
-        return write_reports(self.document, Path(out_dir), metric or self.metrics[0], plots)
+        return write_reports(self.report, Path(out_dir), metric or self.metrics[0], plots)
 
     def save_runs(self, folder: str | Path) -> list[Path]:
         """One TREC run file per dim (for trec_eval, ranx or ir_measures); only a fresh sweep has its rankings."""
@@ -171,7 +175,7 @@ class Comparison:
     (with a paired CI and p-value where both runs evaluated the same queries), and the gate's verdict."""
 
     gate: Gate
-    body: dict = field(repr=False)  # the comparison as reports store it: read it through to_dict()
+    body: RunComparison = field(repr=False)  # every compared dim and the verdict; to_dict() writes it
 
     def __repr__(self) -> str:
         return f"Comparison(passed={self.passed}, dims={self.dims}, failed_dims={self.failed_dims}, gate={self.gate!r})"
@@ -179,22 +183,22 @@ class Comparison:
     @property
     def passed(self) -> bool:
         """Whether the gate holds at every compared dim."""
-        return bool(self.body["passed"])
+        return self.body.passed
 
     @property
     def failed_dims(self) -> list[int]:
         """The dims where the gated metric fell too far."""
-        return list(self.body["failed_dims"])
+        return list(self.body.failed_dims)
 
     @property
     def dims(self) -> list[int]:
         """The dims both runs swept (the compared ones)."""
-        return list(self.body["dims"])
+        return list(self.body.dims)
 
     @property
     def is_paired(self) -> bool:
         """Whether a paired test was possible (the same evaluated queries in both runs)."""
-        return bool(self.body["paired"]["available"])
+        return self.body.paired.available
 
     def verdict(self) -> str:
         """The outcome in one sentence."""
@@ -211,27 +215,27 @@ class Comparison:
         """The comparison document (`mrl-eval compare --json`)."""
         from mrl_eval import __version__
 
-        return {"command": "compare", "mrl_eval_version": __version__, **copy.deepcopy(self.body)}
+        return {"command": "compare", "mrl_eval_version": __version__, **self.body.to_dict()}
 
     def to_frame(self) -> pd.DataFrame:
         """One row per compared dim: the gated metric's baseline, current, delta (CI and p when paired), the
         allowed drop and the verdict, then the delta of every other metric."""
-        gated = self.body["gate"]["metric"]
+        gated = self.body.gate.metric
         rows = []
-        for row in self.body["by_dim"]:
-            v = row["metrics"][gated]
+        for row in self.body.by_dim:
+            v = row.metrics[gated]
             rows.append(
                 {
-                    "dim": row["dim"],
-                    "baseline": v["baseline"],
-                    "current": v["current"],
-                    "delta": v["delta"],
-                    "delta_ci_low": v["delta_ci"][0] if "delta_ci" in v else None,
-                    "delta_ci_high": v["delta_ci"][1] if "delta_ci" in v else None,
-                    "p_value": v.get("p_value"),
-                    "allowed_drop": row["gate"]["allowed_drop"],
-                    "passed": row["gate"]["passed"],
-                    **{f"delta {m}": row["metrics"][m]["delta"] for m in self.body["metrics"] if m != gated},
+                    "dim": row.dim,
+                    "baseline": v.baseline,
+                    "current": v.current,
+                    "delta": v.delta,
+                    "delta_ci_low": v.delta_ci[0] if v.delta_ci is not None else None,
+                    "delta_ci_high": v.delta_ci[1] if v.delta_ci is not None else None,
+                    "p_value": v.p_value,
+                    "allowed_drop": row.gate.allowed_drop,
+                    "passed": row.gate.passed,
+                    **{f"delta {m}": row.metrics[m].delta for m in self.body.metrics if m != gated},
                 }
             )
         return _frame(rows, "dim")
@@ -242,18 +246,20 @@ class Recommendation:
     """The configuration `mrl_eval.recommend()` chose for a run under a `Rule`, and why.
 
     `choice` holds the decision (`dim`, `label` for a grid cell, the value, the bar, the evidence, the storage);
-    `two_stage` the cheapest two-stage configuration meeting the rule (when the run has two-stage rows);
-    `holdout` the held-out check (when asked for); `baseline` the comparison with a baseline run (when given);
-    `engine` the cheapest engine cell (FAISS or pgvector) meeting the rule, when the run measured engines.
+    `two_stage` the cheapest two-stage configuration meeting the rule (a `TwoStageChoice`, when the run has
+    two-stage rows); `holdout` the held-out check (a `HoldoutCheck`, when asked for); `baseline` the comparison with
+    a baseline run (when given); `engine` the cheapest engine cell (FAISS or pgvector) meeting the rule (an
+    `EngineChoice`, when the run measured engines). Each has `to_dict()`, as the report stores it; `report` is the
+    run's typed report with all of them added.
     """
 
     run: SweepRun
     rule: Rule
     choice: Choice
-    two_stage: dict | None = None
-    holdout: dict | None = None
+    two_stage: TwoStageChoice | None = None
+    holdout: HoldoutCheck | None = None
     baseline: Comparison | None = None
-    engine: dict | None = None
+    engine: EngineChoice | None = None
 
     def __repr__(self) -> str:
         value = f"{self.value:.4f}" if self.value is not None else None
@@ -287,14 +293,14 @@ class Recommendation:
     def passed(self) -> bool:
         """A configuration meets the rule, the baseline gate (if any) holds, and an engine cell (if engines were
         measured) meets the rule."""
-        engine_ok = self.engine is None or self.engine.get("label") is not None
+        engine_ok = self.engine is None or self.engine.label is not None
         return self.choice.dim is not None and (self.baseline is None or self.baseline.passed) and engine_ok
 
     def explain(self) -> list[str]:
         """The recommendation in sentences, as the terminal and the Markdown report print it."""
         from mrl_eval.report.sentences import explain, explain_holdout
 
-        lines = explain(self.choice.to_dict(), self.run.stats.confidence if self.run.has_statistics else None)
+        lines = explain(self.choice, self.run.stats.confidence if self.run.has_statistics else None)
         return lines + ([explain_holdout(self.holdout)] if self.holdout is not None else [])
 
     def raise_if_failed(self) -> None:
@@ -303,24 +309,32 @@ class Recommendation:
             raise GateFailed(self.explain()[0])
         if self.baseline is not None:
             self.baseline.raise_if_failed()
-        if self.engine is not None and self.engine.get("label") is None:
+        if self.engine is not None and self.engine.label is None:
             raise GateFailed(f"No engine cell meets the rule ({self.choice.rule}).")
 
+    @property
+    def report(self) -> Report:
+        """The run's report with the recommendation (and the two-stage choice, the held-out check and the baseline
+        comparison) added."""
+        run = self.run.report
+        two_stage, engine = run.two_stage, run.engine
+        if self.two_stage is not None and two_stage is not None:
+            two_stage = replace(two_stage, recommendation=self.two_stage)
+        if self.engine is not None and engine is not None:
+            engine = replace(engine, recommendation=self.engine)
+        return replace(
+            run,
+            command="recommend",
+            recommendation=self.choice,
+            two_stage=two_stage,
+            engine=engine,
+            holdout=self.holdout if self.holdout is not None else run.holdout,
+            baseline=self.baseline.body if self.baseline is not None else run.baseline,
+        )
+
     def to_dict(self) -> dict:
-        """The run's report document with the recommendation (and the two-stage choice, the held-out check and
-        the baseline comparison) added: what `mrl-eval recommend --json` prints."""
-        doc = copy.deepcopy(self.run.document)
-        doc["command"] = "recommend"
-        doc["recommendation"] = self.choice.to_dict()
-        if self.two_stage is not None:
-            doc["two_stage"]["recommendation"] = self.two_stage
-        if self.engine is not None and isinstance(doc.get("engine"), dict):
-            doc["engine"]["recommendation"] = self.engine
-        if self.holdout is not None:
-            doc["holdout"] = self.holdout
-        if self.baseline is not None:
-            doc["baseline"] = copy.deepcopy(self.baseline.body)
-        return doc
+        """The report document with the recommendation: what `mrl-eval recommend --json` prints."""
+        return self.report.to_dict()
 
     def to_frame(self) -> pd.DataFrame:
         """The evidence: the chosen configuration, the next smaller one (which fails the rule) and the full dim,
@@ -352,4 +366,4 @@ class Recommendation:
         """Write the reports with the recommendation into `out_dir`, all or none; returns the paths written."""
         from mrl_eval.report.document import write_reports
 
-        return write_reports(self.to_dict(), Path(out_dir), self.metric, plots)
+        return write_reports(self.report, Path(out_dir), self.metric, plots)

@@ -208,7 +208,7 @@ def sweep(
 
 def from_output(output: Any) -> SweepRun:
     """The `SweepRun` of a finished `evaluate.sweep.run()`."""
-    from mrl_eval.report.document import build_document
+    from mrl_eval.report.document import build_report
 
     result = output.sweep
     grid = result.grid
@@ -219,7 +219,7 @@ def from_output(output: Any) -> SweepRun:
         per_query=result.per_query,
         query_ids=list(result.query_ids),
         stats=output.config.stats,
-        document=build_document(output, "sweep"),
+        report=build_report(output, "sweep"),
         output=output,
     )
 
@@ -246,11 +246,11 @@ def load_run(
     return SweepRun(
         results=list(saved.results),
         cells=list(saved.cells),
-        two_stage=list(saved.two_stage),
+        two_stage=list(saved.two_stage_rows),
         per_query=saved.per_query or {},
         query_ids=list(saved.query_ids),
         stats=stats,
-        document=saved.document,
+        report=saved,
         path=path,
     )
 

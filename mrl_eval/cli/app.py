@@ -176,11 +176,10 @@ def sweep(
         with progress(not as_json) as bars:
             run = api.sweep(**api.sweep_settings(values), progress=bars)
         mteb_files = _write_mteb_results(run, mteb_results, time.monotonic() - started)
-        doc = run.to_dict()
-        finish(doc, out_dir, as_json, run.metrics[0])
-        render_engine(doc, as_json)
+        finish(run.report, out_dir, as_json, run.metrics[0])
+        render_engine(run.report, as_json)
         _say_mteb_results(mteb_files, as_json)
-        emit_ci("sweep", as_json, doc=doc, primary=run.metrics[0])
+        emit_ci("sweep", as_json, report=run.report, primary=run.metrics[0])
 
 
 @app.command()
@@ -345,12 +344,12 @@ def recommend(
                 run = api.sweep(**settings, loss_metric=plan.resolved.metric, progress=bars)
             mteb_files = _write_mteb_results(run, mteb_results, time.monotonic() - started)
         chosen = plan.apply(run)
-        doc = chosen.to_dict()
-        finish(doc, out_dir, as_json, chosen.metric, plots=plot if plot is not None else from_json is None)
-        render_engine(doc, as_json)
+        report = chosen.report
+        finish(report, out_dir, as_json, chosen.metric, plots=plot if plot is not None else from_json is None)
+        render_engine(report, as_json)
         if from_json is None:
             _say_mteb_results(mteb_files, as_json)
-        emit_ci("recommend", as_json, junit_xml, doc=doc, primary=chosen.metric)
+        emit_ci("recommend", as_json, junit_xml, report=report, primary=chosen.metric)
         chosen.raise_if_failed()
 
 
@@ -410,12 +409,11 @@ def compare(
             raise UsageError(f"compare needs two runs, BASELINE CURRENT (or CURRENT with --baseline); got {len(paths)}")
         stats = {"confidence": confidence, "resamples": resamples, "seed": seed, "ci_method": ci_method}
         comparison = api.compare(paths[0], paths[1], api.Gate(max_drop, rule, metric), **stats)
-        doc = comparison.to_dict()
         if as_json:
-            sys.stdout.write(json.dumps(doc, indent=1) + "\n")
+            sys.stdout.write(json.dumps(comparison.to_dict(), indent=1) + "\n")
         else:
-            render_comparison(doc)
-        emit_ci("compare", as_json, junit_xml, comparison=doc)
+            render_comparison(comparison.body)
+        emit_ci("compare", as_json, junit_xml, comparison=comparison.body)
         comparison.raise_if_failed()
 
 

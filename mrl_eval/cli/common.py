@@ -23,6 +23,8 @@ from mrl_eval.errors import GateFailed, MrlEvalError, MrlEvalWarning, UsageError
 
 if TYPE_CHECKING:
     from mrl_eval.cli.config import ConfigFile
+    from mrl_eval.decide.compare import RunComparison
+    from mrl_eval.report.model import Report
     from mrl_eval.report.tables import Table as ReportTable
 
 EXIT_OK, EXIT_USER_ERROR, EXIT_USAGE, EXIT_GATE_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -195,87 +197,86 @@ def rich_table(table: ReportTable) -> Any:
     return view
 
 
-def render_table(doc: dict, primary: str, highlight_dim: int | None = None) -> None:
+def render_table(report: Report, primary: str, highlight_dim: int | None = None) -> None:
     """The results table (the recommended float32 dim highlighted, or `highlight_dim`)."""
     from dataclasses import replace
 
     from mrl_eval.report.tables import results_table
 
-    table = results_table(doc, primary)
+    table = results_table(report, primary)
     if highlight_dim is not None:
         dims = [row[0] for row in table.rows]
         table = replace(table, highlighted=dims.index(str(highlight_dim)) if str(highlight_dim) in dims else None)
     out.print(rich_table(table.compact()))
 
 
-def render_comparison(comparison: dict) -> None:
+def render_comparison(comparison: RunComparison) -> None:
     from mrl_eval.decide.compare import missing_dims, verdict
     from mrl_eval.report.tables import comparison_table
 
     out.print(rich_table(comparison_table(comparison)))
-    paired = comparison["paired"]
-    if paired["available"]:
-        level = f"{paired['confidence']:.0%}"
+    paired = comparison.paired
+    if paired.available:
+        level = f"{paired.confidence:.0%}"
         out.print(
-            f"Paired test on the {paired['queries']} shared queries: {level} bootstrap CI of the per-query delta, "
-            f"p from the {paired['test']}.",
+            f"Paired test on the {paired.queries} shared queries: {level} bootstrap CI of the per-query delta, "
+            f"p from the {paired.test}.",
             markup=False,
         )
-    for note in (missing_dims(comparison), *comparison["notes"]):
+    for note in (missing_dims(comparison), *comparison.notes):
         if note:
             out.print(note, markup=False)
-    out.print(verdict(comparison), style=None if comparison["passed"] else "bold red", markup=False)
+    out.print(verdict(comparison), style=None if comparison.passed else "bold red", markup=False)
 
 
-def finish(doc: dict, out_dir: Path, as_json: bool, primary: str, plots: bool = True) -> None:
+def finish(report: Report, out_dir: Path, as_json: bool, primary: str, plots: bool = True) -> None:
     """Show the result, then write the reports (the plots take most of the time, so the answer comes first)."""
     from mrl_eval.report.document import write_reports
 
-    warning = (doc.get("statistics") or {}).get("warning")
-    if warning and not (doc.get("recommendation") or {}).get("warning"):
+    warning = report.statistics.warning if report.statistics is not None else None
+    if warning and not (report.recommendation is not None and report.recommendation.warning):
         err.print(f"[yellow]Warning:[/] {escape(warning)}")
     if as_json:
-        write_reports(doc, out_dir, primary, plots)
-        sys.stdout.write(json.dumps(doc, indent=1) + "\n")
+        write_reports(report, out_dir, primary, plots)
+        sys.stdout.write(json.dumps(report.to_dict(), indent=1) + "\n")
         return
-    rec = doc.get("recommendation")
-    render_table(doc, primary)
-    render_grid(doc, primary)
-    render_label_free(doc)
+    rec = report.recommendation
+    render_table(report, primary)
+    render_grid(report, primary)
+    render_label_free(report)
     if rec:
         from mrl_eval.report.sentences import explain, explain_holdout
 
-        stats = doc.get("statistics")
-        for line in explain(rec, stats["confidence"] if stats else None):
+        for line in explain(rec, report.confidence):
             out.print(line, markup=False)
-        if "holdout" in doc:
-            out.print(explain_holdout(doc["holdout"]), markup=False)
-    if "baseline" in doc:
-        render_comparison(doc["baseline"])
-    paths = write_reports(doc, out_dir, primary, plots)
+        if report.holdout is not None:
+            out.print(explain_holdout(report.holdout), markup=False)
+    if report.baseline is not None:
+        render_comparison(report.baseline)
+    paths = write_reports(report, out_dir, primary, plots)
     out.print("Reports: " + ", ".join(str(p) for p in paths), markup=False)
 
 
-def render_label_free(doc: dict) -> None:
+def render_label_free(report: Report) -> None:
     """The label-free and pseudo-query notes and the growth projection (only when the run has them)."""
-    from mrl_eval.report.label_free import growth_table, notes
+    from mrl_eval.report.label_free import growth_note, growth_table, notes
 
-    for note in notes(doc):
+    for note in notes(report):
         out.print(note, style="dim")
-    table = growth_table(doc)
+    table = growth_table(report)
     if table is not None:
         out.print(rich_table(table))
-        out.print(doc["growth"]["note"], style="bold yellow")
+        out.print(growth_note(report), style="bold yellow")
 
 
-def render_grid(doc: dict, primary: str) -> None:
+def render_grid(report: Report, primary: str) -> None:
     """The grid, cost, PCA and two-stage tables and findings (only when the run has a grid)."""
     from mrl_eval.report.sentences import explain_grid
     from mrl_eval.report.tables import grid_tables
 
-    for table in grid_tables(doc, primary):
+    for table in grid_tables(report, primary):
         out.print(rich_table(table))
-    for line in explain_grid(doc):
+    for line in explain_grid(report):
         out.print(line, markup=False)
 
 
@@ -283,18 +284,18 @@ def emit_ci(
     command: str,
     as_json: bool,
     junit_path: Path | None = None,
-    doc: dict | None = None,
-    comparison: dict | None = None,
+    report: Report | None = None,
+    comparison: RunComparison | None = None,
     primary: str | None = None,
 ) -> None:
-    """The JUnit file, the GitHub step summary and the GitHub annotations of a finished run (of `doc`, or of a
+    """The JUnit file, the GitHub step summary and the GitHub annotations of a finished run (of `report`, or of a
     `comparison` for compare). Annotations go to stdout, where the runner reads them, except under --json."""
     from mrl_eval.report import github, junit
 
-    if doc is not None:
-        markdown = github.summary_markdown(doc, primary or next(iter(doc["results"][0]["metrics"])))
-        lines = github.annotations(doc)
-        checks = junit.recommend_checks(doc) if "recommendation" in doc else []
+    if report is not None:
+        markdown = github.summary_markdown(report, primary or report.metrics[0])
+        lines = github.annotations(report)
+        checks = junit.recommend_checks(report)
     else:
         assert comparison is not None  # one of the two, by the callers' construction
         markdown = github.compare_summary_markdown(comparison)

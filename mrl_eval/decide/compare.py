@@ -16,13 +16,17 @@ The gate (`--max-drop`, absolute 0.02 or relative 2% of the baseline's score at 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from mrl_eval.decide.recommend import RULES, parse_max_drop
 from mrl_eval.errors import MrlEvalError, UsageError
 from mrl_eval.evaluate.stats import StatsSettings, bootstrap_means, confidence_intervals, paired_p_values
+
+if TYPE_CHECKING:
+    from mrl_eval.report.model import Report
 
 PAIRED_TEST = "two-sided paired sign-flip randomization test of mean delta (current - baseline) = 0"
 # Float noise must not fail a drop exactly at the limit (0.80 - 0.78 is 0.0200000000000000018).
@@ -50,43 +54,142 @@ class Gate:
         return self.rule != "point"
 
 
-def _describe(doc: dict, path: str) -> dict:
-    data = doc.get("data", {})
-    model = doc.get("model", {})
-    return {
-        "path": path,
-        "data": data.get("name"),
-        "qrels_sha256": (data.get("qrels") or {}).get("sha256"),
-        "model": model.get("name"),
-        "model_fingerprint": model.get("fingerprint"),
-        "created": doc.get("created"),
-        "queries_evaluated": doc.get("queries_evaluated"),
-    }
+@dataclass(frozen=True)
+class RunDescription:
+    """One side of a comparison: which report, on what data, with what model."""
+
+    path: str
+    data: str | None
+    qrels_sha256: str | None
+    model: str | None
+    model_fingerprint: str | None
+    created: str | None
+    queries_evaluated: int | None
 
 
-def _means(doc: dict, path: str) -> dict[int, dict[str, float]]:
-    try:
-        return {int(r["dim"]): {m: float(v) for m, v in r["metrics"].items()} for r in doc["results"]}
-    except (KeyError, TypeError, ValueError, AttributeError) as err:
-        raise MrlEvalError(f"{path}: a results entry is incomplete ({err!r}); rerun mrl-eval sweep") from err
+@dataclass(frozen=True)
+class MetricDelta:
+    """One metric at one dim: both runs' means and the delta (current - baseline), with its paired CI and p-value
+    when the runs evaluated the same queries."""
+
+    baseline: float
+    current: float
+    delta: float
+    delta_ci: tuple[float, float] | None = None
+    p_value: float | None = None
+
+    def to_dict(self) -> dict:
+        out: dict = {"baseline": self.baseline, "current": self.current, "delta": self.delta}
+        if self.delta_ci is not None:
+            out["delta_ci"] = list(self.delta_ci)
+        if self.p_value is not None:
+            out["p_value"] = self.p_value
+        return out
 
 
-def _query_ids(doc: dict, dims: list[int], metrics: list[str]) -> list[str] | None:
+@dataclass(frozen=True)
+class GateCheck:
+    """The gate at one dim: the allowed drop, what was checked (the mean delta or the CI's lower end), the verdict."""
+
+    allowed_drop: float
+    checked: str
+    value: float
+    passed: bool
+    regressed: bool  # a drop worth a warning: below zero, and beyond noise where a paired test can tell
+
+
+@dataclass(frozen=True)
+class DimComparison:
+    dim: int
+    metrics: dict[str, MetricDelta]
+    gate: GateCheck
+
+    def to_dict(self) -> dict:
+        metrics = {m: v.to_dict() for m, v in self.metrics.items()}
+        return {"dim": self.dim, "metrics": metrics, "gate": asdict(self.gate)}
+
+
+@dataclass(frozen=True)
+class Pairing:
+    """Whether a paired test was possible (and why not), and its settings."""
+
+    available: bool
+    reason: str | None
+    queries: int | None
+    test: str
+    interval: str
+    confidence: float
+    resamples: int
+    seed: int
+
+
+@dataclass(frozen=True)
+class RunComparison:
+    """Two runs compared dim by dim under a gate: what `compare` prints, the reports show and `--json` writes."""
+
+    baseline: RunDescription
+    current: RunDescription
+    gate: Gate
+    dims: tuple[int, ...]
+    only_in_baseline: tuple[int, ...]
+    only_in_current: tuple[int, ...]
+    metrics: tuple[str, ...]
+    paired: Pairing
+    by_dim: tuple[DimComparison, ...]
+    failed_dims: tuple[int, ...]
+    passed: bool
+    notes: tuple[str, ...]
+
+    def to_dict(self) -> dict:
+        """The comparison as the JSON holds it (`compare --json`, a report's `baseline`)."""
+        return {
+            "baseline": asdict(self.baseline),
+            "current": asdict(self.current),
+            "gate": {"metric": self.gate.metric, "rule": self.gate.rule, "max_drop": self.gate.max_drop},
+            "dims": list(self.dims),
+            "only_in_baseline": list(self.only_in_baseline),
+            "only_in_current": list(self.only_in_current),
+            "metrics": list(self.metrics),
+            "paired": asdict(self.paired),
+            "by_dim": [row.to_dict() for row in self.by_dim],
+            "failed_dims": list(self.failed_dims),
+            "passed": self.passed,
+            "notes": list(self.notes),
+        }
+
+
+def _describe(report: Report, path: str) -> RunDescription:
+    return RunDescription(
+        path=path,
+        data=report.data.name,
+        qrels_sha256=report.data.qrels_sha256,
+        model=report.model.name,
+        model_fingerprint=report.model.fingerprint,
+        created=report.created,
+        queries_evaluated=report.queries_evaluated,
+    )
+
+
+def _means(report: Report) -> dict[int, dict[str, float]]:
+    return {r.dim: dict(r.metrics) for r in report.results}
+
+
+def _query_ids(report: Report, dims: list[int], metrics: list[str]) -> list[str] | None:
     """The evaluated query ids, if every compared dim and metric has per-query values for the same ones."""
-    per_query = doc.get("per_query")
-    if not isinstance(per_query, dict):
+    per_query = report.per_query
+    if per_query is None:
         return None
     try:
-        first = list(per_query[str(dims[0])][metrics[0]])
+        first = list(per_query[dims[0]][metrics[0]])
         ids = set(first)
-        if any(set(per_query[str(d)][m]) != ids for d in dims for m in metrics):
+        if any(set(per_query[d][m]) != ids for d in dims for m in metrics):
             return None
-    except (KeyError, TypeError):
+    except KeyError:
         return None
     return first
 
 
-def _pairing(baseline: dict, current: dict, dims: list[int], metrics: list[str]) -> tuple[list[str] | None, str]:
+def _pairing(baseline: Report, current: Report, dims: list[int], metrics: list[str]) -> tuple[list[str] | None, str]:
     """The shared query ids, or None and the reason there is no paired test."""
     base, cur = _query_ids(baseline, dims, metrics), _query_ids(current, dims, metrics)
     if base is None or cur is None:
@@ -104,10 +207,14 @@ def _pairing(baseline: dict, current: dict, dims: list[int], metrics: list[str])
 
 
 def compare_runs(
-    baseline: dict, current: dict, gate: Gate, settings: StatsSettings, paths: tuple[str, str] = ("baseline", "current")
-) -> dict:
+    baseline: Report,
+    current: Report,
+    gate: Gate,
+    settings: StatsSettings,
+    paths: tuple[str, str] = ("baseline", "current"),
+) -> RunComparison:
     """Every shared dim and metric: baseline, current, delta (and its CI and p when paired), and the gate's verdict."""
-    base_means, cur_means = _means(baseline, paths[0]), _means(current, paths[1])
+    base_means, cur_means = _means(baseline), _means(current)
     dims = sorted(set(base_means) & set(cur_means))
     if not dims:
         raise MrlEvalError(
@@ -133,14 +240,11 @@ def compare_runs(
     stats: dict[tuple[int, str], tuple[tuple[float, float], float]] = {}
     if query_ids is not None:
         columns = [(d, m) for d in dims for m in metrics]
-        bq, cq = baseline["per_query"], current["per_query"]
-        try:
-            deltas = np.array(
-                [[float(cq[str(d)][m][q]) - float(bq[str(d)][m][q]) for d, m in columns] for q in query_ids],
-                dtype=np.float64,
-            )
-        except (TypeError, ValueError) as err:
-            raise MrlEvalError(f"{paths[0]} or {paths[1]}: a per-query value is not a number ({err})") from err
+        bq, cq = baseline.per_query or {}, current.per_query or {}
+        deltas = np.array(
+            [[cq[d][m][q] - bq[d][m][q] for d, m in columns] for q in query_ids],
+            dtype=np.float64,
+        )
         boot = bootstrap_means(deltas, settings.resamples, settings.seed)
         low, high = confidence_intervals(deltas, boot, settings.confidence, settings.method)
         p = paired_p_values(deltas, settings.resamples, settings.seed)
@@ -151,90 +255,79 @@ def compare_runs(
     for d in dims:
         values = {}
         for m in metrics:
-            entry = {
-                "baseline": base_means[d][m],
-                "current": cur_means[d][m],
-                "delta": cur_means[d][m] - base_means[d][m],
-            }
-            if (d, m) in stats:
-                entry["delta_ci"], entry["p_value"] = list(stats[d, m][0]), stats[d, m][1]
-            values[m] = entry
+            ci, p_value = stats.get((d, m), (None, None))
+            base, cur = base_means[d][m], cur_means[d][m]
+            values[m] = MetricDelta(base, cur, cur - base, ci, p_value)
         g = values[gate.metric]
-        allowed = gate.allowed_drop(g["baseline"])
-        on_interval = gate.uses_interval and "delta_ci" in g
-        checked = g["delta_ci"][0] if on_interval else g["delta"]
-        by_dim.append(
-            {
-                "dim": d,
-                "metrics": values,
-                "gate": {
-                    "allowed_drop": allowed,
-                    "checked": "lower end of the delta's CI" if on_interval else "mean delta",
-                    "value": checked,
-                    "passed": checked >= -allowed - _TOLERANCE,
-                    # a drop worth a warning: below zero, and beyond noise where a paired test can tell
-                    "regressed": g["delta"] < 0 and g.get("p_value", 0.0) < alpha,
-                },
-            }
+        allowed = gate.allowed_drop(g.baseline)
+        on_interval = gate.uses_interval and g.delta_ci is not None
+        checked = g.delta_ci[0] if on_interval and g.delta_ci is not None else g.delta
+        check = GateCheck(
+            allowed_drop=allowed,
+            checked="lower end of the delta's CI" if on_interval else "mean delta",
+            value=checked,
+            passed=checked >= -allowed - _TOLERANCE,
+            regressed=g.delta < 0 and (g.p_value if g.p_value is not None else 0.0) < alpha,
         )
+        by_dim.append(DimComparison(d, values, check))
 
     notes = []
     if query_ids is None:
         notes.append(f"No paired test: {reason}.")
     base_info, cur_info = _describe(baseline, paths[0]), _describe(current, paths[1])
-    if base_info["data"] != cur_info["data"]:
-        notes.append(f"The runs are on different data ({base_info['data']} vs {cur_info['data']}).")
-    elif (
-        base_info["qrels_sha256"] and cur_info["qrels_sha256"] and base_info["qrels_sha256"] != cur_info["qrels_sha256"]
-    ):
+    if base_info.data != cur_info.data:
+        notes.append(f"The runs are on different data ({base_info.data} vs {cur_info.data}).")
+    elif base_info.qrels_sha256 and cur_info.qrels_sha256 and base_info.qrels_sha256 != cur_info.qrels_sha256:
         notes.append(
             "The qrels differ between the runs (sha256): the deltas mix a change of model with a change of judgments."
         )
-    failed = [row["dim"] for row in by_dim if not row["gate"]["passed"]]
-    return {
-        "baseline": base_info,
-        "current": cur_info,
-        "gate": {"metric": gate.metric, "rule": gate.rule, "max_drop": gate.max_drop},
-        "dims": dims,
-        "only_in_baseline": sorted(set(base_means) - set(cur_means)),
-        "only_in_current": sorted(set(cur_means) - set(base_means)),
-        "metrics": metrics,
-        "paired": {
-            "available": query_ids is not None,
-            "reason": reason or None,
-            "queries": len(query_ids) if query_ids is not None else None,
-            "test": PAIRED_TEST,
-            "interval": f"bootstrap over queries ({settings.method})",
-            "confidence": settings.confidence,
-            "resamples": settings.resamples,
-            "seed": settings.seed,
-        },
-        "by_dim": by_dim,
-        "failed_dims": failed,
-        "passed": not failed,
-        "notes": notes,
-    }
-
-
-def verdict(comparison: dict) -> str:
-    """The gate's outcome in one sentence, shared by the terminal, the step summary and the HTML report."""
-    g = comparison["gate"]
-    checked = sorted({row["gate"]["checked"] for row in comparison["by_dim"]})
-    how = f"rule {g['rule']}: {' / '.join(checked)}"
-    if comparison["passed"]:
-        return f"Baseline gate passed: at every compared dim {g['metric']} stays within {g['max_drop']} of the baseline ({how})."
-    rows = {row["dim"]: row for row in comparison["by_dim"]}
-    worst = "; ".join(
-        f"dim {d}: {rows[d]['gate']['value']:+.4f} against an allowed -{rows[d]['gate']['allowed_drop']:.4f}"
-        for d in comparison["failed_dims"]
+    failed = tuple(row.dim for row in by_dim if not row.gate.passed)
+    pairing = Pairing(
+        available=query_ids is not None,
+        reason=reason or None,
+        queries=len(query_ids) if query_ids is not None else None,
+        test=PAIRED_TEST,
+        interval=f"bootstrap over queries ({settings.method})",
+        confidence=settings.confidence,
+        resamples=settings.resamples,
+        seed=settings.seed,
     )
-    return f"Baseline gate failed: {g['metric']} fell more than {g['max_drop']} below the baseline at {worst} ({how})."
+    return RunComparison(
+        baseline=base_info,
+        current=cur_info,
+        gate=gate,
+        dims=tuple(dims),
+        only_in_baseline=tuple(sorted(set(base_means) - set(cur_means))),
+        only_in_current=tuple(sorted(set(cur_means) - set(base_means))),
+        metrics=tuple(metrics),
+        paired=pairing,
+        by_dim=tuple(by_dim),
+        failed_dims=failed,
+        passed=not failed,
+        notes=tuple(notes),
+    )
 
 
-def missing_dims(comparison: dict) -> str | None:
+def verdict(comparison: RunComparison) -> str:
+    """The gate's outcome in one sentence, shared by the terminal, the step summary and the HTML report."""
+    g = comparison.gate
+    checked = sorted({row.gate.checked for row in comparison.by_dim})
+    how = f"rule {g.rule}: {' / '.join(checked)}"
+    if comparison.passed:
+        return (
+            f"Baseline gate passed: at every compared dim {g.metric} stays within {g.max_drop} of the baseline ({how})."
+        )
+    rows = {row.dim: row.gate for row in comparison.by_dim}
+    worst = "; ".join(
+        f"dim {d}: {rows[d].value:+.4f} against an allowed -{rows[d].allowed_drop:.4f}" for d in comparison.failed_dims
+    )
+    return f"Baseline gate failed: {g.metric} fell more than {g.max_drop} below the baseline at {worst} ({how})."
+
+
+def missing_dims(comparison: RunComparison) -> str | None:
     parts = []
-    if comparison["only_in_baseline"]:
-        parts.append(f"only in the baseline: {', '.join(map(str, comparison['only_in_baseline']))}")
-    if comparison["only_in_current"]:
-        parts.append(f"only in the current run: {', '.join(map(str, comparison['only_in_current']))}")
+    if comparison.only_in_baseline:
+        parts.append(f"only in the baseline: {', '.join(map(str, comparison.only_in_baseline))}")
+    if comparison.only_in_current:
+        parts.append(f"only in the current run: {', '.join(map(str, comparison.only_in_current))}")
     return ("Dims not compared (" + "; ".join(parts) + ").") if parts else None

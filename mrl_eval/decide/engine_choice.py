@@ -9,26 +9,58 @@ rule logic: a cell here is an `EngineCell`, and the rule is the same `Rule`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
 
 from mrl_eval.decide.recommend import Rule
 from mrl_eval.errors import UsageError
+from mrl_eval.evaluate.stats import MetricStats
 from mrl_eval.methods.precision import bytes_per_vector
 
 ENGINE_OPTIMIZE = ("memory", "latency")
 
 
-def _stats(cell, metric: str) -> dict | None:
-    stats = cell.stats.get(metric)
-    if stats is None:
-        return None
-    return {"ci": list(stats.ci), "delta": stats.delta, "delta_ci": list(stats.delta_ci), "p_value": stats.p_value}
+@dataclass(frozen=True)
+class EngineChoice:
+    """The cheapest engine cell meeting the rule, with its costs and recipe (`label` None when none does)."""
+
+    optimize: str
+    rule: str
+    metric: str
+    threshold: float
+    label: str | None = None
+    engine: str | None = None
+    index: str | None = None
+    dim: int | None = None
+    precision: str | None = None
+    ef_search: int | None = None
+    rerank: int | None = None
+    value: float | None = None
+    neighbour_recall: float | None = None
+    memory_bytes: int | None = None
+    index_bytes: int | None = None
+    latency_ms: tuple[float, float] | None = None  # median, p95
+    stats: MetricStats | None = None
+    recipe: dict | None = None
+
+    def to_dict(self) -> dict:
+        about = {"optimize": self.optimize, "rule": self.rule, "metric": self.metric, "threshold": self.threshold}
+        if self.label is None:
+            return {**about, "label": None}
+        out = asdict(self)
+        out["latency_ms"] = {"median": self.latency_ms[0], "p95": self.latency_ms[1]} if self.latency_ms else None
+        out["stats"] = None if self.stats is None else {**asdict(self.stats), "ci": list(self.stats.ci)}
+        if self.stats is not None:
+            out["stats"]["delta_ci"] = list(self.stats.delta_ci)
+        return out
 
 
 def memory_bytes(cell, table_bytes: int) -> int:
     return cell.index_bytes + table_bytes
 
 
-def recommend_engine(cells: Sequence, full_value: float, rule: Rule, optimize: str, table_bytes: int = 0) -> dict:
+def recommend_engine(
+    cells: Sequence, full_value: float, rule: Rule, optimize: str, table_bytes: int = 0
+) -> EngineChoice:
     """The cheapest engine cell that meets `rule` (against exact full-dim search's `full_value`), with its recipe."""
     if not cells:
         raise UsageError(
@@ -46,28 +78,23 @@ def recommend_engine(cells: Sequence, full_value: float, rule: Rule, optimize: s
         cells, key=lambda c: (size(c), memory_bytes(c, table_bytes), c.latency_ms[0], -c.metrics[rule.metric])
     )
     chosen = next((c for c in ordered if rule.passes(c, full_value)), None)
-    about = {
-        "optimize": optimize,
-        "rule": rule.describe(),
-        "metric": rule.metric,
-        "threshold": rule.threshold(full_value),
-    }
+    about = EngineChoice(optimize, rule.describe(), rule.metric, rule.threshold(full_value))
     if chosen is None:
-        return {**about, "label": None}
-    return {
-        **about,
-        "label": chosen.label,
-        "engine": chosen.engine,
-        "index": chosen.index,
-        "dim": chosen.dim,
-        "precision": chosen.precision,
-        "ef_search": chosen.ef_search,
-        "rerank": chosen.rerank,
-        "value": chosen.metrics[rule.metric],
-        "neighbour_recall": chosen.neighbour_recall,
-        "memory_bytes": memory_bytes(chosen, table_bytes),
-        "index_bytes": chosen.index_bytes,
-        "latency_ms": {"median": chosen.latency_ms[0], "p95": chosen.latency_ms[1]},
-        "stats": _stats(chosen, rule.metric),
-        "recipe": chosen.recipe,
-    }
+        return about
+    return replace(
+        about,
+        label=chosen.label,
+        engine=chosen.engine,
+        index=chosen.index,
+        dim=chosen.dim,
+        precision=chosen.precision,
+        ef_search=chosen.ef_search,
+        rerank=chosen.rerank,
+        value=chosen.metrics[rule.metric],
+        neighbour_recall=chosen.neighbour_recall,
+        memory_bytes=memory_bytes(chosen, table_bytes),
+        index_bytes=chosen.index_bytes,
+        latency_ms=chosen.latency_ms,
+        stats=chosen.stats.get(rule.metric),
+        recipe=chosen.recipe,
+    )

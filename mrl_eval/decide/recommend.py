@@ -24,12 +24,9 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 
-import numpy as np
-
 from mrl_eval.errors import UsageError
-from mrl_eval.evaluate.stats import StatsSettings, holdout_split, interval_warning, summarize
-from mrl_eval.evaluate.sweep import DimResult, dim_results
-from mrl_eval.methods.grid import cell_label
+from mrl_eval.evaluate.stats import interval_warning
+from mrl_eval.evaluate.sweep import DimResult
 
 RULES = ("point", "lower-bound", "non-inferior")
 
@@ -224,75 +221,6 @@ def _evidence(result: DimResult, metric: str) -> dict:
     }
 
 
-def holdout_check(
-    per_query: dict[int, dict[str, dict[str, float]]],
-    full_dim: int,
-    query_ids: list[str],
-    rule: Rule,
-    settings: StatsSettings,
-    fraction: float,
-    n_docs: int,
-    *,
-    cells: Sequence | None = None,
-    cell_values: dict[str, dict[str, dict[str, float]]] | None = None,
-    optimize: str = "dim",
-    methods: Sequence[str] = ("prefix",),
-) -> dict:
-    """Choose on a random part of the queries, then report how the choice scores on the rest.
-
-    Without `cells` the choice is a float32 prefix dim (`recommend`). With `cells` (the grid's `Cell`s, and
-    `cell_values` their per-query values by label, the float32 prefixes optional) it is the cell `recommend_cell`
-    picks under `optimize` and `methods`, so the check is of what was recommended: method, dim and precision."""
-    select, test = holdout_split(query_ids, fraction, settings.seed)
-    if cells is None:
-        chosen = recommend(dim_results(per_query, full_dim, select, settings), full_dim, rule, n_docs)
-        on_test: dict = {r.dim: r for r in dim_results(per_query, full_dim, test, settings)}
-        chosen_key, full_key = chosen.dim, full_dim
-    else:
-        values = {cell_label("prefix", d, "float32"): v for d, v in per_query.items()}
-        values.update(cell_values or {})
-        values = {c.label: values[c.label] for c in cells}
-        full_key = cell_label("prefix", full_dim, "float32")
-
-        def cells_on(ids: list[str]) -> list:
-            stats = summarize(values, full_key, ids, settings)
-            return [
-                replace(
-                    c,
-                    metrics={m: float(np.mean([v[q] for q in ids])) for m, v in values[c.label].items()},
-                    stats=stats.get(c.label, {}),
-                )
-                for c in cells
-            ]
-
-        chosen = recommend_cell(cells_on(select), full_dim, rule, n_docs, optimize, methods)
-        on_test = {c.label: c for c in cells_on(test)}
-        chosen_key = chosen.label
-    full_test = on_test[full_key].metrics[rule.metric]
-    report = {
-        "fraction": fraction,
-        "seed": settings.seed,
-        "n_select": len(select),
-        "n_test": len(test),
-        "dim": chosen.dim,
-        "method": chosen.method,
-        "precision": chosen.precision,
-        "label": chosen.label,
-        "select_value": chosen.value,
-        "select_threshold": chosen.threshold,
-        "test_full_value": full_test,
-    }
-    if chosen.dim is not None:
-        result = on_test[chosen_key]
-        report.update(
-            test_value=result.metrics[rule.metric],
-            test_ci=list(result.stats[rule.metric].ci),
-            test_threshold=rule.threshold(full_test),
-            meets_rule_on_test=rule.passes(result, full_test),
-        )
-    return report
-
-
 OPTIMIZE = ("dim", "bytes")
 
 
@@ -362,7 +290,32 @@ def recommend_cell(
     )
 
 
-def recommend_two_stage(rows: Sequence, full_value: float, rule: Rule) -> dict:
+@dataclass(frozen=True)
+class TwoStageChoice:
+    """The cheapest two-stage configuration meeting the rule (`first_stage` None when none does)."""
+
+    rule: str
+    threshold: float
+    first_stage: str | None = None
+    dim: int | None = None
+    precision: str | None = None
+    shortlist: int | None = None
+    value: float | None = None
+    metric: str | None = None
+    shortlist_recall: float | None = None
+    cost: dict | None = None
+    evidence: dict | None = None
+
+    def to_dict(self) -> dict:
+        if self.first_stage is None:
+            return {"first_stage": None, "shortlist": None, "rule": self.rule, "threshold": self.threshold}
+        chosen = {"first_stage": self.first_stage, "dim": self.dim, "precision": self.precision}
+        chosen |= {"shortlist": self.shortlist, "value": self.value, "metric": self.metric}
+        chosen |= {"threshold": self.threshold, "rule": self.rule, "shortlist_recall": self.shortlist_recall}
+        return chosen | {"cost": self.cost, "evidence": self.evidence}
+
+
+def recommend_two_stage(rows: Sequence, full_value: float, rule: Rule) -> TwoStageChoice:
     """The cheapest two-stage configuration that meets the rule: the smallest first-stage index, then the fewest
     full vectors fetched per query. `rows` are `grid.TwoStageRow`s."""
     ordered = sorted(
@@ -371,22 +324,17 @@ def recommend_two_stage(rows: Sequence, full_value: float, rule: Rule) -> dict:
     )
     chosen = next((r for r in ordered if rule.passes(r, full_value)), None)
     if chosen is None:
-        return {
-            "first_stage": None,
-            "shortlist": None,
-            "rule": rule.describe(),
-            "threshold": rule.threshold(full_value),
-        }
-    return {
-        "first_stage": chosen.first_stage,
-        "dim": chosen.dim,
-        "precision": chosen.precision,
-        "shortlist": chosen.shortlist,
-        "value": chosen.metrics[rule.metric],
-        "metric": rule.metric,
-        "threshold": rule.threshold(full_value),
-        "rule": rule.describe(),
-        "shortlist_recall": chosen.shortlist_recall,
-        "cost": chosen.cost,
-        "evidence": _evidence(chosen, rule.metric),
-    }
+        return TwoStageChoice(rule.describe(), rule.threshold(full_value))
+    return TwoStageChoice(
+        rule=rule.describe(),
+        threshold=rule.threshold(full_value),
+        first_stage=chosen.first_stage,
+        dim=chosen.dim,
+        precision=chosen.precision,
+        shortlist=chosen.shortlist,
+        value=chosen.metrics[rule.metric],
+        metric=rule.metric,
+        shortlist_recall=chosen.shortlist_recall,
+        cost=chosen.cost,
+        evidence=_evidence(chosen, rule.metric),
+    )

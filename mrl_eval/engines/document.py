@@ -1,16 +1,69 @@
-"""The engine section of the report document: every engine cell with its costs and recipe, and reading it back.
-
-The JSON dict exists only here, at the file boundary; inside, cells are `EngineCell`s.
+"""The engine section of a report: every engine cell with its costs and recipe (`EngineSection`, written and read
+with the rest of the report by `mrl_eval.report.model` and `schema`), and its cells restated under new settings.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import asdict
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 from mrl_eval.engines import LATENCY_NOTE, RECALL_K, TIE_RULE, EngineCell, EngineResult
-from mrl_eval.errors import MrlEvalError
-from mrl_eval.evaluate.stats import MetricStats, StatsSettings, summarize
+from mrl_eval.evaluate.stats import StatsSettings, summarize
+from mrl_eval.report.model import PerQuery, as_saved, plain
+
+if TYPE_CHECKING:
+    from mrl_eval.decide.engine_choice import EngineChoice
+
+
+@dataclass(frozen=True)
+class EngineSection:
+    """Every engine cell (FAISS or pgvector) with its costs and recipe; after `recommend`, the chosen cell."""
+
+    settings: Mapping[str, Any]  # the engine options as described (engine, index, m, ef_construction, ...)
+    server: Mapping[str, Any]
+    reference: str
+    table_bytes: int
+    n_docs: int
+    neighbour_recall: str
+    ties: str
+    latency_note: str
+    machine: Mapping[str, Any]
+    cells: tuple[EngineCell, ...]
+    per_query: PerQuery
+    recommendation: EngineChoice | None = None
+    latency_unit: str = "ms per query"
+
+    def __post_init__(self) -> None:
+        as_saved(self, "settings", "server", "machine")
+
+    @property
+    def engine(self) -> str:
+        return str(self.settings.get("engine", ""))
+
+    def to_dict(self) -> dict:
+        out = {
+            **self.settings,
+            "server": self.server,
+            "reference": self.reference,
+            "table_bytes": self.table_bytes,
+            "n_docs": self.n_docs,
+            "neighbour_recall": self.neighbour_recall,
+            "ties": self.ties,
+            "latency": {"unit": self.latency_unit, "what": self.latency_note, "machine": self.machine},
+            "cells": [{**engine_cell_dict(c), "label": c.label} for c in self.cells],
+            "per_query": self.per_query,
+        }
+        if self.recommendation is not None:
+            out["recommendation"] = self.recommendation.to_dict()
+        return plain(out)
+
+
+def engine_cell_dict(cell: EngineCell) -> dict:
+    row = asdict(cell)
+    row["latency_ms"] = {"median": cell.latency_ms[0], "p95": cell.latency_ms[1]}
+    return row
 
 
 def redact_dsn(dsn: str | None) -> str | None:
@@ -20,52 +73,28 @@ def redact_dsn(dsn: str | None) -> str | None:
     return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", re.sub(r"password=\S+", "password=***", dsn))
 
 
-def engine_section(result: EngineResult, n_docs: int) -> dict:
-    settings = result.settings.describe()
-    return {
-        **settings,
-        "server": result.server,
-        "reference": result.reference,
-        "table_bytes": result.table_bytes,
-        "n_docs": n_docs,
-        "neighbour_recall": f"recall@{RECALL_K} against exact search over the same codes (same dim and precision)",
-        "ties": TIE_RULE,
-        "latency": {"unit": "ms per query", "what": LATENCY_NOTE, "machine": result.machine},
-        "cells": [{**cell_to_dict(c), "label": c.label} for c in result.cells],
-        "per_query": result.per_query,
-    }
+def engine_section(result: EngineResult, n_docs: int) -> EngineSection:
+    return EngineSection(
+        settings=result.settings.describe(),
+        server=result.server,
+        reference=result.reference,
+        table_bytes=result.table_bytes,
+        n_docs=n_docs,
+        neighbour_recall=f"recall@{RECALL_K} against exact search over the same codes (same dim and precision)",
+        ties=TIE_RULE,
+        latency_note=LATENCY_NOTE,
+        machine=result.machine,
+        cells=tuple(result.cells),
+        per_query=result.per_query,
+    )
 
 
-def cell_to_dict(cell: EngineCell) -> dict:
-    row = asdict(cell)
-    row["latency_ms"] = {"median": cell.latency_ms[0], "p95": cell.latency_ms[1]}
-    return row
-
-
-def cells_of(doc: dict, path, settings: StatsSettings | None) -> list[EngineCell]:
-    """The engine cells of a saved report (restated with `settings` when the report has per-query values)."""
-    section = doc.get("engine")
-    if not section:
+def cells_of(section: EngineSection | None, settings: StatsSettings | None) -> list[EngineCell]:
+    """The engine cells of a report, restated with `settings` when given (the report has per-query values)."""
+    if section is None:
         return []
-    try:
-        stats = {}
-        if settings is not None:
-            ids = list(next(iter(section["per_query"][section["reference"]].values())))
-            stats = summarize(section["per_query"], section["reference"], ids, settings)
-        cells = []
-        for row in section["cells"]:
-            fields = {k: v for k, v in row.items() if k not in ("label", "stats", "latency_ms")}
-            saved = {
-                m: MetricStats(**{**s, "ci": tuple(s["ci"]), "delta_ci": tuple(s["delta_ci"])})
-                for m, s in row.get("stats", {}).items()
-            }
-            cells.append(
-                EngineCell(
-                    **fields,
-                    latency_ms=(row["latency_ms"]["median"], row["latency_ms"]["p95"]),
-                    stats=stats.get(row["label"], saved),
-                )
-            )
-        return cells
-    except (KeyError, TypeError, StopIteration) as err:
-        raise MrlEvalError(f"{path}: the engine section is incomplete ({err}); rerun mrl-eval sweep --engine") from err
+    if settings is None:
+        return list(section.cells)
+    ids = list(next(iter(section.per_query[section.reference].values())))
+    stats = summarize(section.per_query, section.reference, ids, settings)
+    return [replace(c, stats=stats.get(c.label, c.stats)) for c in section.cells]

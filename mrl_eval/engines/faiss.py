@@ -23,12 +23,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from mrl_eval.engines.recipe import faiss_recipe
+from mrl_eval.extras import import_extra
 
 
 def _faiss():
-    import faiss
-
-    return faiss
+    return import_extra("faiss", extra="faiss", feature="--engine faiss")
 
 
 def prepare(x: np.ndarray, dim: int, precision: str) -> np.ndarray:

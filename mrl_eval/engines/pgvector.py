@@ -23,6 +23,7 @@ import numpy as np
 from mrl_eval.engines import EngineSettings
 from mrl_eval.engines.recipe import TABLE, pg_index_name, pgvector_recipe
 from mrl_eval.errors import MrlEvalError
+from mrl_eval.extras import import_extra
 
 COPY_ROWS = 2048
 
@@ -77,7 +78,7 @@ class PgvectorEngine:
 
     @classmethod
     def open(cls, settings: EngineSettings, docs: np.ndarray, queries: np.ndarray) -> PgvectorEngine:
-        import psycopg
+        psycopg = import_extra("psycopg", extra="pgvector", feature="--engine pgvector")
 
         server = None
         if settings.pg_dsn is None:

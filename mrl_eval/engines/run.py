@@ -7,23 +7,18 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from mrl_eval.engines import EngineResult, EngineSettings
-from mrl_eval.errors import MrlEvalError
 from mrl_eval.evaluate.stats import StatsSettings
 
 
 def open_engine(settings: EngineSettings, docs: np.ndarray, queries: np.ndarray, doc_ids: Sequence[str]):
+    # a missing extra is named by mrl_eval.extras.import_extra, inside each engine
     if settings.engine == "faiss":
-        try:
-            from mrl_eval.engines.faiss import FaissEngine
+        from mrl_eval.engines.faiss import FaissEngine
 
-            FaissEngine.check_installed()
-        except ImportError as err:
-            raise MrlEvalError("--engine faiss needs faiss-cpu: pip install 'mrl-eval[faiss]'") from err
+        FaissEngine.check_installed()
         return FaissEngine(docs, queries, m=settings.hnsw_m, ef_construction=settings.ef_construction)
-    try:
-        from mrl_eval.engines.pgvector import PgvectorEngine
-    except ImportError as err:
-        raise MrlEvalError("--engine pgvector needs psycopg: pip install 'mrl-eval[pgvector]'") from err
+    from mrl_eval.engines.pgvector import PgvectorEngine
+
     return PgvectorEngine.open(settings, docs, queries)
 
 

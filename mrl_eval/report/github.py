@@ -13,14 +13,18 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mrl_eval.decide.compare import missing_dims, verdict
 from mrl_eval.report.label_free import notes as label_free_notes
-from mrl_eval.report.label_free import queries_label
 from mrl_eval.report.markdown import title
 from mrl_eval.report.render import markdown_table, md, md_line
 from mrl_eval.report.sentences import explain, explain_holdout
 from mrl_eval.report.tables import comparison_table, human_bytes, results_table
+
+if TYPE_CHECKING:
+    from mrl_eval.decide.compare import RunComparison
+    from mrl_eval.report.model import Report
 
 TITLE = "mrl-eval gate"
 
@@ -28,69 +32,68 @@ TITLE = "mrl-eval gate"
 # Step summary (Markdown)
 
 
-def comparison_markdown(comparison: dict) -> list[str]:
-    g = comparison["gate"]
-    base, cur = comparison["baseline"], comparison["current"]
+def comparison_markdown(comparison: RunComparison) -> list[str]:
+    g = comparison.gate
+    base, cur = comparison.baseline, comparison.current
     lines = [
-        f"Baseline {md(base['path'])} ({md(base['model'])}) against {md(cur['path'])} ({md(cur['model'])}); "
-        f"delta = current - baseline; gate: {md(g['metric'])} drop at most {md(g['max_drop'])} (rule {md(g['rule'])}).",
+        f"Baseline {md(base.path)} ({md(base.model)}) against {md(cur.path)} ({md(cur.model)}); "
+        f"delta = current - baseline; gate: {md(g.metric)} drop at most {md(g.max_drop)} (rule {md(g.rule)}).",
         "",
         *markdown_table(comparison_table(comparison)),
         "",
     ]
-    extra = [missing_dims(comparison), *comparison["notes"]]
+    extra = [missing_dims(comparison), *comparison.notes]
     lines += [f"- {md(note)}" for note in extra if note]
     lines += ["", md_line(verdict(comparison))]
     return lines
 
 
-def summary_markdown(doc: dict, primary: str) -> str:
+def summary_markdown(report: Report, primary: str) -> str:
     """The step summary of a sweep or recommend run: the results table, the recommendation, the gates' verdict."""
-    stats = doc.get("statistics")
     lines = [
-        f"## {md(title(doc))}",
+        f"## {md(title(report))}",
         "",
-        f"{doc['queries_evaluated']} {queries_label(doc)} evaluated, {doc['n_docs']:,} documents, full dim "
-        f"{doc['full_dim']}.",
+        f"{report.queries_evaluated} {report.queries_label} evaluated, {report.n_docs:,} documents, full dim "
+        f"{report.full_dim}.",
         "",
-        *(line for note in label_free_notes(doc) for line in (md_line(note), "")),
-        *markdown_table(results_table(doc, primary).compact()),
+        *(line for note in label_free_notes(report) for line in (md_line(note), "")),
+        *markdown_table(results_table(report, primary).compact()),
     ]
-    rec = doc.get("recommendation")
+    rec = report.recommendation
     if rec:
-        first, *rest = explain(rec, stats and stats["confidence"])
+        first, *rest = explain(rec, report.confidence)
         lines += ["", "### Recommendation", "", md_line(first), "", *(f"- {md(line)}" for line in rest)]
-        if "holdout" in doc:
-            lines += ["", md_line(explain_holdout(doc["holdout"]))]
-    if "baseline" in doc:
-        lines += ["", "### Compared with the baseline", "", *comparison_markdown(doc["baseline"])]
+        if report.holdout is not None:
+            lines += ["", md_line(explain_holdout(report.holdout))]
+    if report.baseline is not None:
+        lines += ["", "### Compared with the baseline", "", *comparison_markdown(report.baseline)]
     if rec:
-        passed = gate_passed(doc)
+        passed = gate_passed(report)
         lines += ["", f"**Quality gate: {'passed' if passed else 'failed'}** {'✅' if passed else '❌'}"]
-        if rec["dim"] is not None:
+        if rec.dim is not None:
             what = (
-                f"Cheapest cell meeting the bar: {rec['label']}"
-                if rec.get("label") and rec.get("optimize") == "bytes"
-                else f"Smallest dim meeting the bar: {rec['dim']}" + (f" ({rec['method']})" if rec.get("label") else "")
+                f"Cheapest cell meeting the bar: {rec.label}"
+                if rec.label and rec.optimize == "bytes"
+                else f"Smallest dim meeting the bar: {rec.dim}" + (f" ({rec.method})" if rec.label else "")
             )
             lines.append(
                 f"{md_line(what)} "
-                f"({human_bytes(rec['storage']['bytes_per_vector'])}/vector instead of "
-                f"{human_bytes(rec['storage']['full_bytes_per_vector'])})."
+                f"({human_bytes(rec.storage['bytes_per_vector'])}/vector instead of "
+                f"{human_bytes(rec.storage['full_bytes_per_vector'])})."
             )
     return "\n".join(lines) + "\n\n"
 
 
-def compare_summary_markdown(comparison: dict) -> str:
+def compare_summary_markdown(comparison: RunComparison) -> str:
     lines = ["## mrl-eval compare", "", *comparison_markdown(comparison)]
-    passed = comparison["passed"]
+    passed = comparison.passed
     lines += ["", f"**Quality gate: {'passed' if passed else 'failed'}** {'✅' if passed else '❌'}"]
     return "\n".join(lines) + "\n\n"
 
 
-def gate_passed(doc: dict) -> bool:
-    rec_ok = (doc.get("recommendation") or {}).get("dim", 0) is not None
-    return rec_ok and doc.get("baseline", {}).get("passed", True)
+def gate_passed(report: Report) -> bool:
+    rec_ok = report.recommendation is None or report.recommendation.dim is not None
+    return rec_ok and (report.baseline is None or report.baseline.passed)
 
 
 def append_step_summary(markdown: str, environ: Mapping[str, str] = os.environ) -> Path | None:
@@ -123,42 +126,39 @@ def workflow_command(level: str, message: str, title: str = TITLE) -> str:
     return f"::{level} title={_escape_property(title)}::{_escape_data(message)}"
 
 
-def comparison_annotations(comparison: dict) -> list[str]:
-    g = comparison["gate"]
+def comparison_annotations(comparison: RunComparison) -> list[str]:
+    g = comparison.gate
     lines = []
-    if not comparison["paired"]["available"]:
-        lines.append(
-            workflow_command("warning", f"No paired test: {comparison['paired']['reason']}.", "mrl-eval compare")
-        )
-    for row in comparison["by_dim"]:
-        v, gate = row["metrics"][g["metric"]], row["gate"]
-        numbers = f"{g['metric']} {v['current']:.4f} vs baseline {v['baseline']:.4f} (delta {v['delta']:+.4f}"
-        if not gate["passed"]:
+    if not comparison.paired.available:
+        lines.append(workflow_command("warning", f"No paired test: {comparison.paired.reason}.", "mrl-eval compare"))
+    for row in comparison.by_dim:
+        v, gate = row.metrics[g.metric], row.gate
+        numbers = f"{g.metric} {v.current:.4f} vs baseline {v.baseline:.4f} (delta {v.delta:+.4f}"
+        if not gate.passed:
             lines.append(
                 workflow_command(
                     "error",
-                    f"dim {row['dim']}: {numbers}; {gate['checked']} {gate['value']:+.4f} is below the allowed "
-                    f"-{gate['allowed_drop']:.4f}, rule {g['rule']})",
+                    f"dim {row.dim}: {numbers}; {gate.checked} {gate.value:+.4f} is below the allowed "
+                    f"-{gate.allowed_drop:.4f}, rule {g.rule})",
                 )
             )
-        elif gate["regressed"]:
+        elif gate.regressed:
             lines.append(
                 workflow_command(
                     "warning",
-                    f"dim {row['dim']}: {numbers}); a regression within the allowed {gate['allowed_drop']:.4f}",
+                    f"dim {row.dim}: {numbers}); a regression within the allowed {gate.allowed_drop:.4f}",
                     "mrl-eval compare",
                 )
             )
     return lines
 
 
-def annotations(doc: dict) -> list[str]:
+def annotations(report: Report) -> list[str]:
     """Workflow commands for a recommend run: its gate, and its baseline comparison if any."""
     lines = []
-    rec = doc.get("recommendation")
-    if rec and rec["dim"] is None:
-        stats = doc.get("statistics")
-        lines.append(workflow_command("error", explain(rec, stats and stats["confidence"])[0]))
-    if "baseline" in doc:
-        lines += comparison_annotations(doc["baseline"])
+    rec = report.recommendation
+    if rec and rec.dim is None:
+        lines.append(workflow_command("error", explain(rec, report.confidence)[0]))
+    if report.baseline is not None:
+        lines += comparison_annotations(report.baseline)
     return lines

@@ -5,33 +5,38 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mrl_eval.report.plots import OTHERS, PRIMARY, _pyplot
 
+if TYPE_CHECKING:
+    from mrl_eval.report.model import Report
 
-def plot_growth(doc: dict, paths: Sequence[Path]) -> None:
-    """Draw `doc["growth"]` and save to each path (.png, .svg)."""
+
+def plot_growth(report: Report, paths: Sequence[Path]) -> None:
+    """Draw the report's growth section and save to each path (.png, .svg)."""
     import numpy as np
 
     plt = _pyplot()
-    g = doc["growth"]
-    sizes = np.asarray(g["sizes"], np.float64)
-    targets = list(g["targets"].items())
+    g = report.growth
+    assert g is not None  # drawn only for a report with growth
+    sizes = np.asarray(g.sizes, np.float64)
+    targets = list(g.targets.items())
     far = max([n for _, n in targets] + [sizes.max()])
-    dims = [d for d in g["dims"] if d["dim"] != doc["full_dim"]]
+    dims = [d for d in g.dims if d.dim != report.full_dim]
     n_panels = max(1, len(dims))
     fig, axes = plt.subplots(1, n_panels, figsize=(3.2 * n_panels + 1, 4.2), dpi=120, sharey=True, squeeze=False)
     for ax, d, colour in zip(axes[0], dims, (PRIMARY, *OTHERS) * 4):
-        for seed_drops in d["drop"]:
+        for seed_drops in d.drop:
             ax.plot(sizes, seed_drops, "o", color=colour, ms=3, alpha=0.45)
-        measured = np.mean(d["drop"], axis=0)
+        measured = np.mean(d.drop, axis=0)
         ax.plot(sizes, measured, "o", color=colour, ms=6, label="measured (mean of seeds)")
         xs = np.geomspace(sizes.min(), sizes.max(), 20)
-        ax.plot(xs, d["intercept"] + d["slope"] * np.log(xs), "-", color=colour, lw=1.8, label="fit in log(size)")
+        ax.plot(xs, d.intercept + d.slope * np.log(xs), "-", color=colour, lw=1.8, label="fit in log(size)")
         xe = np.geomspace(sizes.max(), far, 20)
-        ax.plot(xe, d["intercept"] + d["slope"] * np.log(xe), "--", color=colour, lw=1.4, label="extrapolation")
+        ax.plot(xe, d.intercept + d.slope * np.log(xe), "--", color=colour, lw=1.4, label="extrapolation")
         for name, n in targets:
-            p = d["projection"][name]
+            p = d.projection[name]
             low, high = p["drop_ci"]
             ax.errorbar(
                 [n], [p["drop"]], yerr=[[p["drop"] - low], [high - p["drop"]]], fmt="s", color=colour, capsize=4, ms=5
@@ -45,14 +50,14 @@ def plot_growth(doc: dict, paths: Sequence[Path]) -> None:
                 fontsize=7,
             )
         ax.set_xscale("log")
-        ax.set_title(f"{d['dim']} dims", fontsize=10)
+        ax.set_title(f"{d.dim} dims", fontsize=10)
         ax.set_xlabel("documents in the corpus (log)")
         ax.axvspan(sizes.max(), far * 1.5, color="#f2e6d9", alpha=0.5, lw=0)
         ax.grid(True, alpha=0.3)
-    axes[0][0].set_ylabel(f"{g['metric']} drop from the full dim")
+    axes[0][0].set_ylabel(f"{g.metric} drop from the full dim")
     axes[0][0].legend(fontsize=7, loc="upper left")
     fig.suptitle(
-        f"{doc['data']['name']} · {doc['model']['name']}: measured on {int(sizes.min()):,}–{int(sizes.max()):,} "
+        f"{report.data.name} · {report.model.name}: measured on {int(sizes.min()):,}–{int(sizes.max()):,} "
         "documents; shaded = extrapolation",
         fontsize=10,
     )

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from mrl_eval.decide.compare import missing_dims, verdict
-from mrl_eval.report.label_free import growth_table, queries_label
+from mrl_eval.report.label_free import growth_note, growth_table
 from mrl_eval.report.label_free import notes as label_free_notes
+from mrl_eval.report.markdown import primary_metric
 from mrl_eval.report.markdown import title as run_title
 from mrl_eval.report.sentences import explain, explain_grid, explain_holdout
 from mrl_eval.report.tables import (
@@ -22,6 +25,11 @@ from mrl_eval.report.tables import (
     loss_tables,
     results_table,
 )
+
+if TYPE_CHECKING:
+    from mrl_eval.decide.compare import RunComparison
+    from mrl_eval.decide.recommend import Recommendation
+    from mrl_eval.report.model import Report
 
 _CSS = """
 :root { --ink: #1d2330; --muted: #5b6474; --line: #d9dee7; --accent: #1f5fbf; --good: #1e7b34; --bad: #b42318;
@@ -103,43 +111,40 @@ def inline_svg(svg: str, label: str) -> str:
     return f'{tag} role="img" aria-label="{_e(label)}">{svg[end + 1 :].strip()}'
 
 
-def _settings(doc: dict) -> str:
-    model = doc["model"]
+def _settings(report: Report) -> str:
+    model = report.model
     pairs: list[tuple[str, object]] = [
-        ("command", f"mrl-eval {doc['command']}"),
-        ("data", doc["data"]["name"]),
-        ("model", f"{model.get('provider', '')} {model['name']}".strip()),
-        ("full dim", doc["full_dim"]),
-        ("documents", f"{doc['n_docs']:,}"),
-        ("queries", f"{doc['queries_evaluated']} evaluated, {doc.get('queries_skipped', 0)} skipped (no judgments)"),
+        ("command", f"mrl-eval {report.command}"),
+        ("data", report.data.name),
+        ("model", f"{model.provider} {model.name}".strip()),
+        ("full dim", report.full_dim),
+        ("documents", f"{report.n_docs:,}"),
+        ("queries", f"{report.queries_evaluated} evaluated, {report.queries_skipped} skipped (no judgments)"),
     ]
-    settings = doc.get("settings") or {}
+    settings = report.settings or {}
     for key in ("dims", "metrics", "split", "ignore_identical_ids", "cache_dtype"):
         if settings.get(key) not in (None, "", []):
             value = settings[key]
             pairs.append((key.replace("_", " "), ", ".join(value) if isinstance(value, list) else value))
-    prompts = model.get("prompts") or {}
-    for role, prompt in prompts.items():
+    for role, prompt in model.prompts.items():
         if prompt:
             pairs.append((f"{role} prompt", prompt))
-    stats = doc.get("statistics")
+    stats = report.statistics
     if stats:
         pairs.append(
             (
                 "statistics",
-                f"{stats['confidence']:.0%} {stats['interval']}, {stats['resamples']:,} resamples, seed {stats['seed']}; "
-                f"p-values: {stats['test']}",
+                f"{stats.confidence:.0%} {stats.interval}, {stats.settings.resamples:,} resamples, "
+                f"seed {stats.settings.seed}; p-values: {stats.test}",
             )
         )
-    pairs.append(("created", f"{doc.get('created', '')} by mrl-eval {doc.get('mrl_eval_version', '')}"))
+    pairs.append(("created", f"{report.created or ''} by mrl-eval {report.mrl_eval_version or ''}"))
     return _kv(pairs)
 
 
-def _recommendation(doc: dict) -> str:
-    rec = doc["recommendation"]
-    stats = doc.get("statistics")
-    lines = explain(rec, stats and stats["confidence"])
-    passed = rec["dim"] is not None
+def _recommendation(report: Report, rec: Recommendation) -> str:
+    lines = explain(rec, report.confidence)
+    passed = rec.dim is not None
     parts = [
         f'<p><span class="verdict {"pass" if passed else "fail"}">'
         f"{'Gate passed' if passed else 'Gate failed: no swept dim meets the rule'}</span></p>",
@@ -147,58 +152,57 @@ def _recommendation(doc: dict) -> str:
     ]
     if len(lines) > 1:
         parts.append("<ul>" + "".join(f"<li>{_e(line.strip())}</li>" for line in lines[1:]) + "</ul>")
-    if "holdout" in doc:
-        parts.append(f"<p>{_e(explain_holdout(doc['holdout']))}</p>")
+    if report.holdout is not None:
+        parts.append(f"<p>{_e(explain_holdout(report.holdout))}</p>")
     return "\n".join(parts)
 
 
-def _comparison(comparison: dict) -> str:
-    g = comparison["gate"]
-    base, cur = comparison["baseline"], comparison["current"]
-    notes = [n for n in (missing_dims(comparison), *comparison["notes"]) if n]
+def _comparison(comparison: RunComparison) -> str:
+    g = comparison.gate
+    base, cur = comparison.baseline, comparison.current
+    notes = [n for n in (missing_dims(comparison), *comparison.notes) if n]
     return "\n".join(
         [
             _kv(
                 [
-                    ("baseline", f"{base['path']} ({base['model']}, {base['created']})"),
-                    ("current", f"{cur['path']} ({cur['model']})"),
-                    ("gate", f"{g['metric']} drop at most {g['max_drop']}, rule {g['rule']}"),
+                    ("baseline", f"{base.path} ({base.model}, {base.created})"),
+                    ("current", f"{cur.path} ({cur.model})"),
+                    ("gate", f"{g.metric} drop at most {g.max_drop}, rule {g.rule}"),
                 ]
             ),
             html_table(comparison_table(comparison)),
             "".join(f'<p class="note">{_e(n)}</p>' for n in notes),
-            f'<p><span class="verdict {"pass" if comparison["passed"] else "fail"}">{_e(verdict(comparison))}</span></p>',
+            f'<p><span class="verdict {"pass" if comparison.passed else "fail"}">{_e(verdict(comparison))}</span></p>',
         ]
     )
 
 
-def _losses(doc: dict) -> str:
-    metric = doc["losses"]["metric"]
+def _losses(report: Report, metric: str) -> str:
     parts = [f'<p class="note">Per dim, the 10 queries whose {_e(metric)} falls most from the full dim.</p>']
-    for table in loss_tables(doc):
+    for table in loss_tables(report):
         parts.append(f"<h3>{_e(table.title)}</h3>")
         if table.rows:
             parts.append(html_table(table))
     return "\n".join(parts)
 
 
-def _fingerprints(doc: dict) -> str:
-    model = doc["model"]
-    pairs: list[tuple[str, object]] = [("model", model["name"]), ("model fingerprint", model.get("fingerprint", ""))]
-    if model.get("path"):
-        pairs.append(("vectors", model["path"]))
-    for role, info in doc["data"].items():
-        if isinstance(info, dict):
+def _fingerprints(report: Report) -> str:
+    model = report.model
+    pairs: list[tuple[str, object]] = [("model", model.name), ("model fingerprint", model.fingerprint or "")]
+    if model.path:
+        pairs.append(("vectors", model.path))
+    for role, info in report.data.files.items():
+        if isinstance(info, Mapping):
             pairs.append((f"{role}", f"{info.get('path', '')} · {info.get('count', '')} · {info.get('sha256', '')}"))
     return _kv(pairs)
 
 
-def _grid(doc: dict, primary: str, pareto_svg: str | None) -> list[str]:
+def _grid(report: Report, primary: str, pareto_svg: str | None) -> list[str]:
     """The grid, cost, two-stage tables, the PCA and two-stage findings, and the Pareto chart."""
     parts = []
-    for table in grid_tables(doc, primary):
+    for table in grid_tables(report, primary):
         parts += [f"<h3>{_e(table.title)}</h3>", html_table(table)]
-    parts += [f"<p>{_e(line)}</p>" for line in explain_grid(doc)]
+    parts += [f"<p>{_e(line)}</p>" for line in explain_grid(report)]
     if pareto_svg:
         parts.append(
             f"<figure>{inline_svg(pareto_svg, f'{primary} against bytes per vector')}"
@@ -209,24 +213,23 @@ def _grid(doc: dict, primary: str, pareto_svg: str | None) -> list[str]:
 
 
 def to_html(
-    doc: dict, stem: str, svg: str | None = None, primary: str | None = None, pareto_svg: str | None = None
+    report: Report, stem: str, svg: str | None = None, primary: str | None = None, pareto_svg: str | None = None
 ) -> str:
     """The whole page. `svg` is the trade-off chart's SVG text, or None when charts were not drawn; `pareto_svg`
     the grid's quality-against-bytes chart."""
-    metric_names = list(doc["results"][0]["metrics"])
-    primary = primary or (doc.get("recommendation") or {}).get("metric") or metric_names[0]
-    title = run_title(doc)
+    primary = primary or primary_metric(report)
+    title = run_title(report)
     sections = [
         f"<h1>{_e(title)}</h1>",
-        f'<p class="sub">{doc["queries_evaluated"]} {queries_label(doc)} · {doc["n_docs"]:,} documents · full dim '
-        f"{doc['full_dim']} ({_e(human_bytes(doc['full_dim'] * 4))}/vector at float32)</p>",
-        *(f'<p class="note">{_e(note)}</p>' for note in label_free_notes(doc)),
+        f'<p class="sub">{report.queries_evaluated} {report.queries_label} · {report.n_docs:,} documents · full dim '
+        f"{report.full_dim} ({_e(human_bytes(report.full_dim * 4))}/vector at float32)</p>",
+        *(f'<p class="note">{_e(note)}</p>' for note in label_free_notes(report)),
     ]
-    if "recommendation" in doc:
-        sections += ["<h2>Recommendation</h2>", _recommendation(doc)]
-    if "baseline" in doc:
-        sections += ["<h2>Compared with the baseline</h2>", _comparison(doc["baseline"])]
-    sections += ["<h2>Results</h2>", html_table(results_table(doc, primary))]
+    if report.recommendation is not None:
+        sections += ["<h2>Recommendation</h2>", _recommendation(report, report.recommendation)]
+    if report.baseline is not None:
+        sections += ["<h2>Compared with the baseline</h2>", _comparison(report.baseline)]
+    sections += ["<h2>Results</h2>", html_table(results_table(report, primary))]
     if svg:
         sections += [
             "<h2>Trade-off</h2>",
@@ -236,20 +239,22 @@ def to_html(
         ]
     else:
         sections.append('<p class="note">Charts were not drawn for this run (pass --plot to draw them).</p>')
-    if doc.get("grid"):
-        sections += ["<h2>Precision, PCA and two-stage</h2>", *_grid(doc, primary, pareto_svg)]
-    if doc.get("growth"):
+    if report.grid is not None:
+        sections += ["<h2>Precision, PCA and two-stage</h2>", *_grid(report, primary, pareto_svg)]
+    table = growth_table(report)
+    if table is not None:
         sections += [
             "<h2>As the corpus grows</h2>",
-            html_table(growth_table(doc)),  # type: ignore[arg-type]  # not None: the run has growth
-            f'<p class="note"><strong>{_e(doc["growth"]["note"])}</strong></p>',
+            html_table(table),
+            f'<p class="note"><strong>{_e(growth_note(report))}</strong></p>',
             f'<figure><img src="{_e(stem)}.growth.png" alt="drop against corpus size, per dim" style="max-width:100%">'
             f"<figcaption>Measured drops, the fit in log(size) and its extrapolation ({_e(stem)}.growth.svg)."
             "</figcaption></figure>",
         ]
-    if (doc.get("losses") or {}).get("by_dim"):
-        sections += ["<h2>Queries that lose the most</h2>", _losses(doc)]
-    sections += ["<h2>Run settings</h2>", _settings(doc), "<h2>Fingerprints</h2>", _fingerprints(doc)]
+    if report.losses is not None and report.losses.by_dim:
+        sections += ["<h2>Queries that lose the most</h2>", _losses(report, report.losses.metric or "")]
+    sections += ["<h2>Run settings</h2>", _settings(report), "<h2>Fingerprints</h2>", _fingerprints(report)]
+    version = report.mrl_eval_version or ""
     return "\n".join(
         [
             "<!DOCTYPE html>",
@@ -266,7 +271,7 @@ def to_html(
             "<main>",
             *sections,
             "</main>",
-            f"<footer>Written by mrl-eval {_e(doc.get('mrl_eval_version', ''))}; the same run as {_e(stem)}.json.</footer>",
+            f"<footer>Written by mrl-eval {_e(version)}; the same run as {_e(stem)}.json.</footer>",
             "</body>",
             "</html>",
             "",

@@ -8,10 +8,15 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mrl_eval.errors import MrlEvalError
 from mrl_eval.files import write_atomic
 from mrl_eval.report.sentences import explain
+
+if TYPE_CHECKING:
+    from mrl_eval.decide.compare import RunComparison
+    from mrl_eval.report.model import Report
 
 
 @dataclass(frozen=True)
@@ -25,41 +30,36 @@ class Check:
     details: str = ""
 
 
-def comparison_checks(comparison: dict, classname: str) -> list[Check]:
-    g = comparison["gate"]
+def comparison_checks(comparison: RunComparison, classname: str) -> list[Check]:
+    g = comparison.gate
     checks = []
-    for row in comparison["by_dim"]:
-        v, gate = row["metrics"][g["metric"]], row["gate"]
+    for row in comparison.by_dim:
+        v, gate = row.metrics[g.metric], row.gate
         message = (
-            f"{g['metric']} {v['current']:.4f} vs baseline {v['baseline']:.4f}: delta {v['delta']:+.4f}; "
-            f"{gate['checked']} {gate['value']:+.4f}, allowed drop {gate['allowed_drop']:.4f} (rule {g['rule']})"
+            f"{g.metric} {v.current:.4f} vs baseline {v.baseline:.4f}: delta {v.delta:+.4f}; "
+            f"{gate.checked} {gate.value:+.4f}, allowed drop {gate.allowed_drop:.4f} (rule {g.rule})"
         )
-        checks.append(
-            Check(
-                classname,
-                f"dim {row['dim']}: {g['metric']} within {g['max_drop']} of the baseline",
-                gate["passed"],
-                message,
-            )
-        )
+        name = f"dim {row.dim}: {g.metric} within {g.max_drop} of the baseline"
+        checks.append(Check(classname, name, gate.passed, message))
     return checks
 
 
-def recommend_checks(doc: dict) -> list[Check]:
-    rec = doc["recommendation"]
-    stats = doc.get("statistics")
-    lines = explain(rec, stats and stats["confidence"])
+def recommend_checks(report: Report) -> list[Check]:
+    rec = report.recommendation
+    if rec is None:
+        return []
+    lines = explain(rec, report.confidence)
     checks = [
         Check(
             "mrl-eval.recommend",
-            f"a swept dim meets the bar ({rec['rule']})",
-            rec["dim"] is not None,
+            f"a swept dim meets the bar ({rec.rule})",
+            rec.dim is not None,
             lines[0],
             "\n".join(lines),
         )
     ]
-    if "baseline" in doc:
-        checks += comparison_checks(doc["baseline"], "mrl-eval.baseline")
+    if report.baseline is not None:
+        checks += comparison_checks(report.baseline, "mrl-eval.baseline")
     return checks
 
 

@@ -6,100 +6,104 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mrl_eval.evaluate.fidelity import RBO_P, SHORTLIST_TARGET, is_label_free
+from mrl_eval.report.model import LabelFree, QueriesInfo
 
 if TYPE_CHECKING:
     from mrl_eval.evaluate.sweep import SweepRun
+    from mrl_eval.report.model import Report
     from mrl_eval.report.tables import Table
 
 REFERENCE = "the full-dim exact ranking of the same queries (no relevance judgments used)"
 
 
-def add_label_free(doc: dict, run: SweepRun) -> None:
-    """The document's `queries`, `label_free` and `growth` entries."""
-    doc["queries"] = run.queries_info or {"kind": "real", "label": "queries"}
+def label_free_sections(run: SweepRun) -> dict:
+    """The report's `queries`, `label_free` and `growth` sections."""
     free = [m for m in run.config.metrics if is_label_free(m)]
+    label_free = None
     if free:
-        doc["label_free"] = {
-            "metrics": free,
-            "reference": REFERENCE,
-            "overlap": "share of the full dim's top k that is in this dim's top k",
-            "shortlist_recall": f"share of the full dim's top {SHORTLIST_TARGET} inside this dim's top k",
-            "rbo": f"rank-biased overlap, extrapolated (Webber et al. 2010, eq. 30), p = {RBO_P}, to depth k",
-            "with_qrels_metrics": len(free) < len(run.config.metrics),
-        }
-    if run.growth is not None:
-        doc["growth"] = run.growth.to_dict()
+        label_free = LabelFree(
+            metrics=tuple(free),
+            reference=REFERENCE,
+            overlap="share of the full dim's top k that is in this dim's top k",
+            shortlist_recall=f"share of the full dim's top {SHORTLIST_TARGET} inside this dim's top k",
+            rbo=f"rank-biased overlap, extrapolated (Webber et al. 2010, eq. 30), p = {RBO_P}, to depth k",
+            with_qrels_metrics=len(free) < len(run.config.metrics),
+        )
+    queries = QueriesInfo(run.queries_info or {"kind": "real", "label": "queries"})
+    return {"queries": queries, "label_free": label_free, "growth": run.growth}
 
 
-def queries_label(doc: dict) -> str:
-    """'queries', or 'pseudo-queries' for --queries-from-corpus runs."""
-    return (doc.get("queries") or {}).get("label", "queries")
-
-
-def notes(doc: dict) -> list[str]:
+def notes(report: Report) -> list[str]:
     """Plain sentences on what the label-free numbers and the pseudo-queries are."""
     lines = []
-    q = doc.get("queries") or {}
-    if q.get("kind") == "pseudo":
+    q = report.queries
+    if q is not None and q.kind == "pseudo":
         lines.append(
-            f"Pseudo-queries: {q['n']} documents sampled from the corpus (seed {q['seed']}); each query is {q['rule']}; "
+            f"Pseudo-queries: {q.n} documents sampled from the corpus (seed {q.seed}); each query is {q.rule}; "
             "the document itself is removed from its own results. Not real user queries."
         )
-    lf = doc.get("label_free")
+    lf = report.label_free
     if lf:
         lines.append(
-            f"Label-free ({', '.join(lf['metrics'])}): each dim is measured against {lf['reference']}. overlap@k: "
-            f"{lf['overlap']}; shortlist_recall@k: {lf['shortlist_recall']}; rbo@k: {lf['rbo']}. A low overlap does "
+            f"Label-free ({', '.join(lf.metrics)}): each dim is measured against {lf.reference}. overlap@k: "
+            f"{lf.overlap}; shortlist_recall@k: {lf.shortlist_recall}; rbo@k: {lf.rbo}. A low overlap does "
             "not by itself mean lost quality: see docs/label-free.md for how these track nDCG@10 on real collections."
         )
     return lines
 
 
-def growth_table(doc: dict) -> Table | None:
+def growth_table(report: Report) -> Table | None:
     """The growth projection as a table (one row per dim below full), or None when the run has no --growth."""
     from mrl_eval.report.tables import Table  # tables.py imports this module
 
-    g = doc.get("growth")
-    if not g:
+    g = report.growth
+    if g is None:
         return None
-    level = f"{g['confidence']:.0%}"
-    sizes = g["sizes"]
+    level = f"{g.confidence:.0%}"
+    sizes = g.sizes
     header = ["dim", *(f"drop @ {n:,}" for n in sizes), "slope per ln(size)"]
-    for name in g["targets"]:
+    for name in g.targets:
         header += [f"projected @ {name}", f"{level} interval"]
     rows = []
-    for d in g["dims"]:
-        if d["dim"] == doc["full_dim"]:
+    for d in g.dims:
+        if d.dim == report.full_dim:
             continue  # its drop from itself is 0 by definition
-        seeds = len(d["drop"])
-        measured = [sum(d["drop"][s][j] for s in range(seeds)) / seeds for j in range(len(sizes))]
-        row = [str(d["dim"]), *(f"{v:+.4f}" for v in measured), f"{d['slope']:+.4f}"]
-        for name in g["targets"]:
-            p = d["projection"][name]
+        seeds = len(d.drop)
+        measured = [sum(d.drop[s][j] for s in range(seeds)) / seeds for j in range(len(sizes))]
+        row = [str(d.dim), *(f"{v:+.4f}" for v in measured), f"{d.slope:+.4f}"]
+        for name in g.targets:
+            p = d.projection[name]
             row += [f"{p['drop']:+.4f}", f"[{p['drop_ci'][0]:+.4f}, {p['drop_ci'][1]:+.4f}]"]
         rows.append(row)
     title = (
-        f"{g['metric']} drop from the full dim as the corpus grows (nested subsamples, {g['seeds']} seeds, mean over "
-        f"{g['queries']} {queries_label(doc)}) and its extrapolation"
+        f"{g.metric} drop from the full dim as the corpus grows (nested subsamples, {g.seeds} seeds, mean over "
+        f"{g.queries} {report.queries_label}) and its extrapolation"
     )
     return Table.of(title, header, rows)
 
 
-def markdown(doc: dict, stem: str, plots: bool = True) -> list[str]:
+def growth_note(report: Report) -> str:
+    """The extrapolation warning every growth output carries."""
+    from mrl_eval.evaluate.growth import extrapolation_note
+
+    return extrapolation_note(report.growth) if report.growth is not None else ""
+
+
+def markdown(report: Report, stem: str, plots: bool = True) -> list[str]:
     """The Markdown report's label-free and growth sections."""
     from mrl_eval.report.render import markdown_table, md_line
 
-    lines = [line for note in notes(doc) for line in (md_line(note), "")]
-    table = growth_table(doc)
+    lines = [line for note in notes(report) for line in (md_line(note), "")]
+    table = growth_table(report)
     if table is not None:
-        lines += [*markdown_table(table, heading="##"), "", f"**{md_line(doc['growth']['note'])}**", ""]
+        lines += [*markdown_table(table, heading="##"), "", f"**{md_line(growth_note(report))}**", ""]
         lines += [f"![growth]({stem}.growth.png)" if plots else "", ""]
     return lines
 
 
-def lost_header(doc: dict, k: int) -> str:
+def lost_header(report: Report, k: int) -> str:
     """The per-query losses' last column: relevant documents lost, or without qrels every full-dim top-k document."""
-    lf = doc.get("label_free")
-    if lf and not lf.get("with_qrels_metrics"):
+    lf = report.label_free
+    if lf and not lf.with_qrels_metrics:
         return f"full-dim top-{k} docs missing from the top {k} (no qrels)"
     return f"relevant docs lost from the top {k}"

@@ -3,63 +3,70 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from mrl_eval.report.label_free import markdown as label_free_markdown
-from mrl_eval.report.label_free import queries_label
 from mrl_eval.report.render import markdown_table, md, md_line
 from mrl_eval.report.sentences import explain, explain_grid, explain_holdout
 from mrl_eval.report.tables import grid_tables, loss_tables, paired_table, results_table
 
+if TYPE_CHECKING:
+    from mrl_eval.report.model import Report
 
-def title(doc: dict) -> str:
+
+def title(report: Report) -> str:
     """The run in one line, shared by the Markdown report, the step summary and the HTML page (which escape it)."""
-    return f"mrl-eval {doc['command']}: {doc['data']['name']} with {doc['model']['name']}"
+    return f"mrl-eval {report.command}: {report.data.name} with {report.model.name}"
 
 
-def to_markdown(doc: dict, stem: str, plots: bool = True) -> str:
-    stats = doc.get("statistics")
-    model = doc["model"]
-    metric_names = list(doc["results"][0]["metrics"])
-    primary = (doc.get("recommendation") or {}).get("metric") or metric_names[0]
+def primary_metric(report: Report) -> str:
+    """The metric the reports lead with: the recommendation's, else the first computed."""
+    return report.recommendation.metric if report.recommendation is not None else report.metrics[0]
+
+
+def to_markdown(report: Report, stem: str, plots: bool = True) -> str:
+    stats = report.statistics
+    model = report.model
+    primary = primary_metric(report)
     lines = [
-        f"# {md(title(doc))}",
+        f"# {md(title(report))}",
         "",
-        f"- full dim: {doc['full_dim']}; documents: {doc['n_docs']:,}; {queries_label(doc)} evaluated: "
-        f"{doc['queries_evaluated']} "
-        f"(skipped, no judgments: {doc.get('queries_skipped', 0)})",
-        f"- model: {md(model.get('provider', ''))} {md(model['name'])} ({md(str(model.get('fingerprint', ''))[:23])})",
+        f"- full dim: {report.full_dim}; documents: {report.n_docs:,}; {report.queries_label} evaluated: "
+        f"{report.queries_evaluated} "
+        f"(skipped, no judgments: {report.queries_skipped})",
+        f"- model: {md(model.provider)} {md(model.name)} ({md(str(model.fingerprint or '')[:23])})",
     ]
     if stats:
         lines.append(
-            f"- intervals: {stats['confidence']:.0%} {md(stats['interval'])}, {stats['resamples']:,} resamples, "
-            f"seed {stats['seed']}; p-values: {md(stats['test'])}"
+            f"- intervals: {stats.confidence:.0%} {md(stats.interval)}, {stats.settings.resamples:,} resamples, "
+            f"seed {stats.settings.seed}; p-values: {md(stats.test)}"
         )
-    lines += [f"- mrl-eval {md(doc.get('mrl_eval_version', ''))}, {md(doc.get('created', ''))}", ""]
-    lines += markdown_table(results_table(doc, primary))
-    paired = paired_table(doc, primary)
+    lines += [f"- mrl-eval {md(report.mrl_eval_version or '')}, {md(report.created or '')}", ""]
+    lines += markdown_table(results_table(report, primary))
+    paired = paired_table(report, primary)
     if paired is not None:
         lines += ["", *markdown_table(paired, heading="##")]
-    if "recommendation" in doc:
-        sentences = explain(doc["recommendation"], stats and stats["confidence"])
+    if report.recommendation is not None:
+        sentences = explain(report.recommendation, report.confidence)
         lines += ["", "## Recommendation", "", *(md_line(s) for s in sentences)]
-        if "holdout" in doc:
-            lines += ["", md_line(explain_holdout(doc["holdout"]))]
+        if report.holdout is not None:
+            lines += ["", md_line(explain_holdout(report.holdout))]
     lines += ["", f"![trade-off]({stem}.png)" if plots else "", ""]
-    for table in grid_tables(doc, primary):
+    for table in grid_tables(report, primary):
         lines += [*markdown_table(table, heading="##"), ""]
-    if doc.get("grid"):
-        lines += [*(md_line(s) for s in explain_grid(doc)), ""]
+    if report.grid is not None:
+        lines += [*(md_line(s) for s in explain_grid(report)), ""]
         lines += [f"![quality against bytes per vector]({stem}.pareto.png)" if plots else "", ""]
-    lines += label_free_markdown(doc, stem, plots)
-    losses = doc.get("losses") or {}
-    if losses.get("by_dim"):
+    lines += label_free_markdown(report, stem, plots)
+    losses = report.losses
+    if losses is not None and losses.by_dim:
         lines += [
-            f"## Queries that lose the most ({md(losses['metric'])}; all of them in {stem}.losses.csv)",
+            f"## Queries that lose the most ({md(losses.metric or '')}; all of them in {stem}.losses.csv)",
             "",
             f"![per-query deltas]({stem}.deltas.png)" if plots else "",
             "",
         ]
-        for table in loss_tables(doc):
+        for table in loss_tables(report):
             short = [(*row[:1], _clip(row[1]), *row[2:]) for row in table.rows]
             lines += [*markdown_table(replace(table, rows=tuple(short)), heading="###"), ""]
     return "\n".join(lines)

@@ -1,5 +1,6 @@
 """Reading a saved report back (`recommend --from`, `compare`, `--baseline`): every field the reader uses is checked
-against the schema, and the result is a typed, read-only `SavedReport`.
+against the schema, and the result is the typed, read-only `Report` (`mrl_eval.report.model`). This is the one
+place the report's JSON dict is read; `Report.to_dict()` is the one place it is written.
 
 A wrong-typed field (`"model": "x"`, `"data": null`), an empty `per_query`, a NaN or infinite value and an unknown
 schema version are refused with a `MrlEvalError` naming the file and the field, never a traceback. Schema versions
@@ -8,20 +9,29 @@ this code reads: `SCHEMA_VERSIONS` (a report without the field predates it and i
 
 from __future__ import annotations
 
-import copy
 import json
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from mrl_eval.errors import MrlEvalError
-from mrl_eval.evaluate.stats import MetricStats
+from mrl_eval.evaluate.stats import MetricStats, StatsSettings
 from mrl_eval.evaluate.sweep import DimResult
-from mrl_eval.methods.grid import Cell, TwoStageRow
+from mrl_eval.report.model import (
+    PAIRED_TEST,
+    SCHEMA,
+    DataInfo,
+    LabelFree,
+    Losses,
+    ModelInfo,
+    QueriesInfo,
+    QueryLoss,
+    Report,
+    Statistics,
+    plain,
+)
 
-SCHEMA = 1
-SCHEMA_VERSIONS = (1,)
+SCHEMA_VERSIONS = (SCHEMA,)
+SavedReport = Report  # the name readers of a saved report used before the report model
 _FIX = "rerun mrl-eval sweep to write a fresh report"
 
 
@@ -63,6 +73,17 @@ class _Reader:
             raise self.wrong(where, "a string", value)
         return value
 
+    def optional_text(self, value: object, where: str) -> str | None:
+        return None if value is None else self.text(value, where)
+
+    def flag(self, value: object, where: str) -> bool:
+        if not isinstance(value, bool):
+            raise self.wrong(where, "true or false", value)
+        return value
+
+    def strings(self, value: object, where: str) -> tuple[str, ...]:
+        return tuple(self.text(v, f"{where}[{i}]") for i, v in enumerate(self.items(value, where)))
+
     def integer(self, value: object, where: str, minimum: int = 0) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise self.wrong(where, f"a whole number >= {minimum}", value)
@@ -96,6 +117,9 @@ class _Reader:
             )
         return out
 
+    def interval(self, value: object, where: str) -> tuple[float, float] | None:
+        return None if value is None else self.pair(value, where)
+
     def per_query(self, value: object, where: str) -> dict[str, dict[str, dict[str, float]]]:
         """label or dim -> metric -> query id -> value, every value finite, the same queries everywhere."""
         out: dict[str, dict[str, dict[str, float]]] = {}
@@ -112,31 +136,10 @@ class _Reader:
         return out
 
 
-@dataclass(frozen=True)
-class SavedReport:
-    """A report read back and checked. `document` is the file's JSON (a private copy) for the writers."""
+def parse_document(doc: object, path: Path) -> Report:
+    """Check `doc` (a parsed JSON report) against the schema and type it: the one reader of the report dict."""
+    from mrl_eval.report.schema_sections import baseline, engine, grid, growth, holdout, recommendation, two_stage
 
-    path: Path
-    document: dict[str, Any] = field(repr=False)
-    full_dim: int
-    n_docs: int
-    results: tuple[DimResult, ...]
-    per_query: dict[int, dict[str, dict[str, float]]] | None  # dim -> metric -> query id -> value
-    query_ids: tuple[str, ...]
-    cells: tuple[Cell, ...] = ()
-    two_stage: tuple[TwoStageRow, ...] = ()
-
-    @property
-    def metrics(self) -> list[str]:
-        return list(self.results[0].metrics)
-
-    @property
-    def has_per_query(self) -> bool:
-        return self.per_query is not None
-
-
-def parse_document(doc: object, path: Path) -> SavedReport:
-    """Check `doc` (a parsed JSON report) against the schema and type it."""
     r = _Reader(path)
     if not isinstance(doc, dict) or "results" not in doc:
         raise MrlEvalError(f"{path}: not an mrl-eval report (missing results); {_FIX}")
@@ -151,36 +154,43 @@ def parse_document(doc: object, path: Path) -> SavedReport:
             f"{path}: schema version {json.dumps(version)[:20]} is not one this mrl-eval reads ({known}); "
             "upgrade mrl-eval, or rerun the sweep with this one"
         )
-    for key in ("command", "created", "mrl_eval_version"):
-        if key in doc:
-            r.text(doc[key], key)
-    data = r.obj(doc["data"], "data")
-    r.text(data.get("name"), "data.name")
-    for role, info in data.items():
-        if role != "name" and info is not None:
-            r.obj(info, f"data.{role}", empty=True)
-    model = r.obj(doc["model"], "model")
-    r.text(model.get("name"), "model.name")
-    for key in ("provider", "fingerprint", "path"):
-        if model.get(key) is not None:
-            r.text(model[key], f"model.{key}")
-    for role, prompt in r.obj(model.get("prompts") or {}, "model.prompts", empty=True).items():
-        if prompt is not None:
-            r.text(prompt, f"model.prompts.{role}")
-    shown = r.obj(doc.get("settings") or {}, "settings", empty=True)
-    for key in ("dims", "metrics", "split", "ignore_identical_ids", "cache_dtype"):  # the ones the reports print
-        value = shown.get(key)
-        if isinstance(value, list):
-            for i, v in enumerate(value):
-                r.text(v, f"settings.{key}[{i}]")
-        elif isinstance(value, dict):
-            raise r.wrong(f"settings.{key}", "a value or a list", value)
+    meta = {key: r.optional_text(doc.get(key), key) for key in ("command", "created", "mrl_eval_version")}
     full_dim = r.integer(doc["full_dim"], "full_dim", 1)
-    n_docs = r.integer(doc["n_docs"], "n_docs")
-    r.integer(doc["queries_evaluated"], "queries_evaluated")
-    r.integer(doc.get("queries_skipped", 0), "queries_skipped")
+    results = _results(r, doc["results"], full_dim)
+    names = set(results[0].metrics)
+    per_query = _per_query(r, doc.get("per_query"), results, full_dim)
+    report = Report(
+        **meta,
+        schema=version,
+        settings=_settings(r, doc.get("settings")),
+        data=_data(r, doc["data"]),
+        model=_model(r, doc["model"]),
+        full_dim=full_dim,
+        n_docs=r.integer(doc["n_docs"], "n_docs"),
+        queries_evaluated=r.integer(doc["queries_evaluated"], "queries_evaluated"),
+        queries_skipped=r.integer(doc.get("queries_skipped", 0), "queries_skipped"),
+        embedded_now=None if doc.get("embedded_now") is None else r.integer(doc["embedded_now"], "embedded_now"),
+        results=results,
+        per_query=per_query,
+        losses=_losses(r, doc.get("losses")),
+        queries=_queries(r, doc.get("queries")),
+        label_free=_label_free(r, doc.get("label_free")),
+        growth=growth(r, doc.get("growth")),
+        statistics=_statistics(r, doc.get("statistics")),
+        grid=grid(r, doc.get("grid"), names),
+        pca=_pca(r, doc.get("pca")),
+        two_stage=two_stage(r, doc.get("two_stage"), names),
+        engine=engine(r, doc.get("engine")),
+        recommendation=recommendation(r, doc.get("recommendation")),
+        holdout=holdout(r, doc.get("holdout")),
+        baseline=baseline(r, doc.get("baseline")),
+    )
+    return report
+
+
+def _results(r: _Reader, value: object, full_dim: int) -> tuple[DimResult, ...]:
     results = []
-    for i, entry in enumerate(r.items(doc["results"], "results")):
+    for i, entry in enumerate(r.items(value, "results")):
         at = f"results[{i}]"
         e = r.obj(entry, at)
         results.append(
@@ -192,125 +202,150 @@ def parse_document(doc: object, path: Path) -> SavedReport:
                 r.stats(e.get("stats") or {}, f"{at}.stats"),
             )
         )
-    dims = [x.dim for x in results]
-    if full_dim not in dims:
-        raise MrlEvalError(f"{path}: no result at the full dim {full_dim} (field results); {_FIX}")
+    if full_dim not in [x.dim for x in results]:
+        raise MrlEvalError(f"{r.path}: no result at the full dim {full_dim} (field results); {_FIX}")
     if any(set(x.metrics) != set(results[0].metrics) for x in results):
         raise r.fail("results", "has dims with different metrics")
-    per_query, query_ids = None, ()
-    if "per_query" in doc and doc["per_query"] is not None:
-        raw = r.per_query(doc["per_query"], "per_query")
-        try:
-            per_query = {int(d): v for d, v in raw.items()}
-        except ValueError as err:
-            raise r.fail("per_query", f"has a key that is not a dim ({err})") from err
-        if sorted(per_query) != sorted(dims):
-            raise r.fail("per_query", f"has dims {sorted(per_query)}, the results {sorted(dims)}")
-        if any(set(v) != set(results[0].metrics) for v in per_query.values()):
-            raise r.fail("per_query", "lacks a metric of the results")
-        query_ids = tuple(next(iter(per_query[full_dim].values())))
-    cells, rows = _grid(r, doc)
-    names = set(results[0].metrics)
-    for what, entries in (("grid.cells", cells), ("two_stage.rows", rows)):
-        if any(set(e.metrics) != names for e in entries):
-            raise r.fail(what, f"has an entry whose metrics are not the results' ({', '.join(sorted(names))})")
-    _losses(r, doc.get("losses"))
-    if doc.get("pca") is not None:
-        pca = r.obj(doc["pca"], "pca")
-        r.text(r.obj(pca.get("safety"), "pca.safety").get("statement"), "pca.safety.statement")
-        fit = r.obj(pca.get("fit"), "pca.fit")
-        r.text(fit.get("fit_on"), "pca.fit.fit_on")
-        r.integer(fit.get("n_fit"), "pca.fit.n_fit")
-        r.integer(fit.get("n_docs"), "pca.fit.n_docs")
-    return SavedReport(path, copy.deepcopy(doc), full_dim, n_docs, tuple(results), per_query, query_ids, cells, rows)
+    return tuple(results)
 
 
-def _losses(r: _Reader, losses: object) -> None:
+def _per_query(
+    r: _Reader, value: object, results: tuple[DimResult, ...], full_dim: int
+) -> dict[int, dict[str, dict[str, float]]] | None:
+    if value is None:
+        return None
+    raw = r.per_query(value, "per_query")
+    try:
+        per_query = {int(d): v for d, v in raw.items()}
+    except ValueError as err:
+        raise r.fail("per_query", f"has a key that is not a dim ({err})") from err
+    dims = sorted(x.dim for x in results)
+    if sorted(per_query) != dims:
+        raise r.fail("per_query", f"has dims {sorted(per_query)}, the results {dims}")
+    if any(set(v) != set(results[0].metrics) for v in per_query.values()):
+        raise r.fail("per_query", "lacks a metric of the results")
+    return per_query
+
+
+def _settings(r: _Reader, value: object) -> dict | None:
+    if value is None:
+        return None
+    shown = r.obj(value, "settings", empty=True)
+    for key in ("dims", "metrics", "split", "ignore_identical_ids", "cache_dtype"):  # the ones the reports print
+        setting = shown.get(key)
+        if isinstance(setting, list):
+            for i, v in enumerate(setting):
+                r.text(v, f"settings.{key}[{i}]")
+        elif isinstance(setting, dict):
+            raise r.wrong(f"settings.{key}", "a value or a list", setting)
+    return plain(shown)
+
+
+def _data(r: _Reader, value: object) -> DataInfo:
+    data = r.obj(value, "data")
+    name = r.text(data.get("name"), "data.name")
+    files = {}
+    for role, info in data.items():
+        if role != "name":
+            files[role] = None if info is None else plain(r.obj(info, f"data.{role}", empty=True))
+    return DataInfo(name, files)
+
+
+def _model(r: _Reader, value: object) -> ModelInfo:
+    model = r.obj(value, "model")
+    r.text(model.get("name"), "model.name")
+    for key in ("provider", "fingerprint", "path"):
+        r.optional_text(model.get(key), f"model.{key}")
+    for role, prompt in r.obj(model.get("prompts") or {}, "model.prompts", empty=True).items():
+        r.optional_text(prompt, f"model.prompts.{role}")
+    return ModelInfo(plain(model))
+
+
+def _losses(r: _Reader, value: object) -> Losses | None:
     """The per-query losses the reports list: every field they print."""
-    if losses is None:
-        return
-    losses = r.obj(losses, "losses", empty=True)
+    if value is None:
+        return None
+    losses = r.obj(value, "losses", empty=True)
     if not losses.get("by_dim"):
-        return
-    r.text(losses.get("metric"), "losses.metric")
-    r.integer(losses.get("k"), "losses.k", 1)
+        k = r.integer(losses.get("k", 10), "losses.k", 1)
+        return Losses(r.optional_text(losses.get("metric"), "losses.metric"), k, {})
+    by_dim = {}
     for dim, entries in r.obj(losses["by_dim"], "losses.by_dim").items():
         if not isinstance(entries, list):
             raise r.wrong(f"losses.by_dim.{dim}", "a list", entries)
+        if not dim.isdigit():
+            raise r.fail("losses.by_dim", f"has a key that is not a dim ({dim!r})")
+        rows = []
         for i, e in enumerate(entries):
             at = f"losses.by_dim.{dim}[{i}]"
             e = r.obj(e, at)
-            r.text(e.get("query_id"), f"{at}.query_id")
-            r.text(e.get("text"), f"{at}.text")
-            for key in ("full", "value", "delta"):
-                r.number(e.get(key), f"{at}.{key}")
             lost = e.get("lost_relevant")
             if not isinstance(lost, list):
                 raise r.wrong(f"{at}.lost_relevant", "a list", lost)
-            for j, doc_id in enumerate(lost):
-                r.text(doc_id, f"{at}.lost_relevant[{j}]")
-
-
-def _strings(r: _Reader, value: object, where: str) -> list[str]:
-    return [r.text(v, f"{where}[{i}]") for i, v in enumerate(r.items(value, where))]
-
-
-def _grid(r: _Reader, doc: dict) -> tuple[tuple[Cell, ...], tuple[TwoStageRow, ...]]:
-    if not doc.get("grid"):
-        return (), ()
-    grid = r.obj(doc["grid"], "grid")
-    r.text(grid.get("reference"), "grid.reference")
-    _strings(r, grid.get("precisions"), "grid.precisions")
-    _strings(r, grid.get("methods"), "grid.methods")
-    scales = {n: r.integer(v, f"grid.scales.{n}") for n, v in r.obj(grid.get("scales"), "grid.scales").items()}
-    r.text(r.obj(grid.get("latency"), "grid.latency").get("what"), "grid.latency.what")
-    if r.obj(grid.get("per_query", {}), "grid.per_query", empty=True):
-        r.per_query(grid["per_query"], "grid.per_query")
-    cells = []
-    for i, c in enumerate(r.items(grid.get("cells"), "grid.cells")):
-        at = f"grid.cells[{i}]"
-        c = r.obj(c, at)
-        latency = c.get("latency_ms")
-        cells.append(
-            Cell(
-                r.text(c.get("method"), f"{at}.method"),
-                r.integer(c.get("dim"), f"{at}.dim", 1),
-                r.text(c.get("precision"), f"{at}.precision"),
-                r.integer(c.get("bytes_per_vector"), f"{at}.bytes_per_vector"),
-                r.metrics(c.get("metrics"), f"{at}.metrics"),
-                r.stats(c.get("stats") or {}, f"{at}.stats"),
-                None if latency is None else r.number(latency, f"{at}.latency_ms"),
+            rows.append(
+                QueryLoss(
+                    r.text(e.get("query_id"), f"{at}.query_id"),
+                    r.text(e.get("text"), f"{at}.text"),
+                    *(r.number(e.get(key), f"{at}.{key}") for key in ("full", "value", "delta")),
+                    tuple(r.text(doc_id, f"{at}.lost_relevant[{j}]") for j, doc_id in enumerate(lost)),
+                )
             )
-        )
-        r.text(c.get("label"), f"{at}.label")
-        r.number(c.get("fraction"), f"{at}.fraction")
-        sizes = r.obj(c.get("storage_bytes"), f"{at}.storage_bytes")
-        for n in scales:
-            r.integer(sizes.get(n), f"{at}.storage_bytes.{n}")
-    rows = []
-    two = r.obj(doc.get("two_stage") or {"rows": []}, "two_stage")
-    if not isinstance(two.get("rows"), list):
-        raise r.wrong("two_stage.rows", "a list", two.get("rows"))
-    for i, t in enumerate(two["rows"]):
-        at = f"two_stage.rows[{i}]"
-        t = r.obj(t, at)
-        rows.append(
-            TwoStageRow(
-                r.text(t.get("first_stage"), f"{at}.first_stage"),
-                r.integer(t.get("dim"), f"{at}.dim", 1),
-                r.text(t.get("precision"), f"{at}.precision"),
-                r.integer(t.get("shortlist"), f"{at}.shortlist", 1),
-                r.metrics(t.get("metrics"), f"{at}.metrics"),
-                r.number(t.get("shortlist_recall"), f"{at}.shortlist_recall"),
-                _cost(r, t.get("cost"), f"{at}.cost"),
-                r.stats(t.get("stats") or {}, f"{at}.stats"),
-            )
-        )
-    return tuple(cells), tuple(rows)
+        by_dim[int(dim)] = tuple(rows)
+    return Losses(r.text(losses.get("metric"), "losses.metric"), r.integer(losses.get("k"), "losses.k", 1), by_dim)
 
 
-def _cost(r: _Reader, value: object, where: str) -> dict:
-    cost = r.obj(value, where)
-    for key in ("first_stage_index_bytes", "full_vectors_fetched_per_query"):
-        r.integer(cost.get(key), f"{where}.{key}")
-    return cost
+def _queries(r: _Reader, value: object) -> QueriesInfo | None:
+    if value is None:
+        return None
+    info = r.obj(value, "queries", empty=True)
+    r.optional_text(info.get("label"), "queries.label")
+    if info.get("kind") == "pseudo":
+        r.integer(info.get("n"), "queries.n")
+        r.integer(info.get("seed"), "queries.seed")
+        r.text(info.get("rule"), "queries.rule")
+    return QueriesInfo(plain(info))
+
+
+def _label_free(r: _Reader, value: object) -> LabelFree | None:
+    if value is None:
+        return None
+    lf = r.obj(value, "label_free")
+    texts = [r.text(lf.get(k), f"label_free.{k}") for k in ("reference", "overlap", "shortlist_recall", "rbo")]
+    metrics = r.strings(lf.get("metrics"), "label_free.metrics")
+    return LabelFree(metrics, *texts, r.flag(lf.get("with_qrels_metrics"), "label_free.with_qrels_metrics"))
+
+
+def _statistics(r: _Reader, value: object) -> Statistics | None:
+    """How the statistics were computed; a field an older report lacks reads as this version's default."""
+    from mrl_eval.evaluate.stats import MIN_QUERIES_FOR_INTERVALS
+
+    if value is None:
+        return None
+    st = r.obj(value, "statistics")
+    default = StatsSettings()
+    settings = StatsSettings(
+        r.number(st.get("confidence", default.confidence), "statistics.confidence"),
+        r.integer(st.get("resamples", default.resamples), "statistics.resamples"),
+        r.integer(st.get("seed", default.seed), "statistics.seed"),
+        r.text(st.get("method", default.method), "statistics.method"),
+    )
+    return Statistics(
+        settings,
+        r.text(st.get("interval", f"bootstrap over queries ({settings.method})"), "statistics.interval"),
+        r.text(st.get("test", PAIRED_TEST), "statistics.test"),
+        r.integer(st.get("min_queries", MIN_QUERIES_FOR_INTERVALS), "statistics.min_queries"),
+        r.flag(st.get("intervals_reliable", True), "statistics.intervals_reliable"),
+        r.optional_text(st.get("warning"), "statistics.warning"),
+    )
+
+
+def _pca(r: _Reader, value: object) -> dict | None:
+    if value is None:
+        return None
+    pca = r.obj(value, "pca")
+    r.text(r.obj(pca.get("safety"), "pca.safety").get("statement"), "pca.safety.statement")
+    fit = r.obj(pca.get("fit"), "pca.fit")
+    r.text(fit.get("fit_on"), "pca.fit.fit_on")
+    r.integer(fit.get("n_fit"), "pca.fit.n_fit")
+    r.integer(fit.get("n_docs"), "pca.fit.n_docs")
+    return plain(pca)

@@ -3,19 +3,26 @@ shown by the terminal, the Markdown report, the GitHub step summary, the JUnit f
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from mrl_eval.report.tables import human_bytes, interval
 
+if TYPE_CHECKING:
+    from mrl_eval.decide.holdout import HoldoutCheck
+    from mrl_eval.decide.recommend import Recommendation
+    from mrl_eval.report.model import Report
 
-def explain(rec: dict, confidence: float | None = None) -> list[str]:
+
+def explain(rec: Recommendation, confidence: float | None = None) -> list[str]:
     """The recommendation in sentences, shared by the terminal and the Markdown report."""
-    metric, bar, kind = rec["metric"], rec["threshold"], rec.get("rule_kind", "point")
+    metric, bar, kind = rec.metric, rec.threshold, rec.rule_kind
     level = f"{confidence:.0%} " if confidence else ""
-    if rec["dim"] is None:
+    if rec.dim is None:
         return [
-            f"No swept dim meets the rule ({rec['rule']}; bar {metric} {bar:.4f}); "
-            f"the full dim {rec['full_dim']} scores {rec['full_value']:.4f}."
-        ] + (["Warning: " + rec["warning"]] if rec.get("warning") else [])
-    ev = rec.get("evidence", {})
+            f"No swept dim meets the rule ({rec.rule}; bar {metric} {bar:.4f}); "
+            f"the full dim {rec.full_dim} scores {rec.full_value:.4f}."
+        ] + (["Warning: " + rec.warning] if rec.warning else [])
+    ev = rec.evidence
 
     def numbers(key: object) -> str:
         e = ev.get(str(key), {})
@@ -28,43 +35,38 @@ def explain(rec: dict, confidence: float | None = None) -> list[str]:
 
     why = {
         "point": f"mean {metric} >= bar {bar:.4f}",
-        "lower-bound": f"lower ends of the {level}CIs: {rec['rule'].partition(': ')[2]}",
-        "non-inferior": f"lower end of the {level}CI of the drop >= -{rec['full_value'] - bar:.4f} "
-        f"(the drop is at most {rec['full_value'] - bar:.4f} with {level}confidence)",
+        "lower-bound": f"lower ends of the {level}CIs: {rec.rule.partition(': ')[2]}",
+        "non-inferior": f"lower end of the {level}CI of the drop >= -{rec.full_value - bar:.4f} "
+        f"(the drop is at most {rec.full_value - bar:.4f} with {level}confidence)",
     }[kind]
-    if rec.get("label"):  # chosen among grid cells
-        s = rec["storage"]
-        by_bytes = rec.get("optimize") == "bytes"
+    s = rec.storage
+    if rec.label:  # chosen among grid cells
+        by_bytes = rec.optimize == "bytes"
         lines = [
-            f"Recommended: {rec['method']} {rec['dim']} d at {rec['precision']}, {s['bytes_per_vector']:,} bytes/vector "
+            f"Recommended: {rec.method} {rec.dim} d at {rec.precision}, {s['bytes_per_vector']:,} bytes/vector "
             f"({'the fewest bytes' if by_bytes else 'the smallest dim'} that meets the rule {kind}: {why}).",
-            f"  {rec['label']}: {metric} {numbers(rec['label'])}",
+            f"  {rec.label}: {metric} {numbers(rec.label)}",
         ]
-        if rec.get("smaller_label"):
+        if rec.smaller_label:
             nxt = "cheaper" if by_bytes else "smaller"
-            lines.append(
-                f"  {rec['smaller_label']} (next {nxt}, fails the rule): {metric} {numbers(rec['smaller_label'])}"
-            )
-        if rec["label"] != rec.get("full_label"):
-            lines.append(f"  {rec['full_label']} (full): {metric} {rec['full_value']:.4f}")
-        if rec.get("note"):
-            lines.append("  " + rec["note"])
+            lines.append(f"  {rec.smaller_label} (next {nxt}, fails the rule): {metric} {numbers(rec.smaller_label)}")
+        if rec.label != rec.full_label:
+            lines.append(f"  {rec.full_label} (full): {metric} {rec.full_value:.4f}")
+        if rec.note:
+            lines.append("  " + rec.note)
     else:
         lines = [
-            f"Recommended dim: {rec['dim']} (rule {kind}: {why}).",
-            f"  dim {rec['dim']}: {metric} {numbers(rec['dim'])}",
+            f"Recommended dim: {rec.dim} (rule {kind}: {why}).",
+            f"  dim {rec.dim}: {metric} {numbers(rec.dim)}",
         ]
-        if rec["smaller_dim"] is not None:
-            lines.append(
-                f"  dim {rec['smaller_dim']} (next smaller, fails the rule): {metric} {numbers(rec['smaller_dim'])}"
-            )
+        if rec.smaller_dim is not None:
+            lines.append(f"  dim {rec.smaller_dim} (next smaller, fails the rule): {metric} {numbers(rec.smaller_dim)}")
         else:
             lines.append("  It is the smallest dim swept.")
-        if rec["dim"] != rec["full_dim"]:
-            lines.append(f"  dim {rec['full_dim']} (full): {metric} {rec['full_value']:.4f}")
-    s = rec["storage"]
+        if rec.dim != rec.full_dim:
+            lines.append(f"  dim {rec.full_dim} (full): {metric} {rec.full_value:.4f}")
     lines.append(
-        f"Storage ({rec.get('precision', 'float32')}): {s['bytes_per_vector']} bytes/vector instead of {s['full_bytes_per_vector']} "
+        f"Storage ({rec.precision}): {s['bytes_per_vector']} bytes/vector instead of {s['full_bytes_per_vector']} "
         f"({s['saved_fraction']:.0%} saved): "
         + ", ".join(
             f"{human_bytes(s['bytes'][name])} vs {human_bytes(s['full_bytes'][name])} for "
@@ -73,43 +75,43 @@ def explain(rec: dict, confidence: float | None = None) -> list[str]:
         )
         + "."
     )
-    if rec.get("warning"):
-        lines.append("Warning: " + rec["warning"])
+    if rec.warning:
+        lines.append("Warning: " + rec.warning)
     return lines
 
 
-def explain_holdout(h: dict) -> str:
-    if h["dim"] is None:
+def explain_holdout(h: HoldoutCheck) -> str:
+    if h.dim is None:
         return (
-            f"Held-out check: on {h['n_select']} queries chosen at random (seed {h['seed']}) nothing meets the "
-            f"rule; the other {h['n_test']} were not needed."
+            f"Held-out check: on {h.n_select} queries chosen at random (seed {h.seed}) nothing meets the "
+            f"rule; the other {h.n_test} were not needed."
         )
-    verdict = "meets" if h["meets_rule_on_test"] else "does NOT meet"
-    chosen = h["label"] if h.get("label") else f"dim {h['dim']}"
+    verdict = "meets" if h.meets_rule_on_test else "does NOT meet"
+    chosen = h.label if h.label else f"dim {h.dim}"
     return (
-        f"Held-out check: chosen on {h['n_select']} random queries (seed {h['seed']}): {chosen} "
-        f"({h['select_value']:.4f}). On the other {h['n_test']}: {h['test_value']:.4f} {interval(h['test_ci'])}, "
-        f"full dim {h['test_full_value']:.4f}; it {verdict} the rule there (bar {h['test_threshold']:.4f})."
+        f"Held-out check: chosen on {h.n_select} random queries (seed {h.seed}): {chosen} "
+        f"({h.select_value:.4f}). On the other {h.n_test}: {h.test_value:.4f} {interval(h.test_ci or (0, 0))}, "
+        f"full dim {h.test_full_value:.4f}; it {verdict} the rule there (bar {h.test_threshold:.4f})."
     )
 
 
-def explain_grid(doc: dict) -> list[str]:
+def explain_grid(report: Report) -> list[str]:
     """The PCA finding and the two-stage recommendation in sentences."""
     lines = []
-    if "pca" in doc:
-        fit = doc["pca"]["fit"]
-        lines.append(doc["pca"]["safety"]["statement"])
+    if report.pca is not None:
+        fit = report.pca["fit"]
+        lines.append(report.pca["safety"]["statement"])
         lines.append(f"PCA basis fitted on {fit['fit_on']} ({fit['n_fit']:,} of {fit['n_docs']:,} documents).")
-    rec = (doc.get("two_stage") or {}).get("recommendation")
-    if rec:
-        if rec["first_stage"] is None:
-            lines.append(f"Two-stage: no configuration meets the rule ({rec['rule']}; bar {rec['threshold']:.4f}).")
+    rec = report.two_stage.recommendation if report.two_stage is not None else None
+    if rec is not None:
+        if rec.first_stage is None:
+            lines.append(f"Two-stage: no configuration meets the rule ({rec.rule}; bar {rec.threshold:.4f}).")
         else:
-            c = rec["cost"]
+            c = rec.cost or {}
             lines.append(
-                f"Two-stage: the cheapest configuration that meets the rule is a {rec['first_stage']} first stage "
-                f"with a shortlist of {rec['shortlist']} reranked at full size: {rec['metric']} {rec['value']:.4f} "
-                f"(bar {rec['threshold']:.4f}), shortlist recall@10 {rec['shortlist_recall']:.3f}, a "
+                f"Two-stage: the cheapest configuration that meets the rule is a {rec.first_stage} first stage "
+                f"with a shortlist of {rec.shortlist} reranked at full size: {rec.metric} {rec.value:.4f} "
+                f"(bar {rec.threshold:.4f}), shortlist recall@10 {rec.shortlist_recall:.3f}, a "
                 f"{human_bytes(c['first_stage_index_bytes'])} first-stage index and {c['full_vectors_fetched_per_query']:,} "
                 "full vectors fetched per query."
             )

@@ -10,8 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
-from mrl_eval.report.label_free import lost_header, queries_label
+from mrl_eval.evaluate.sweep import DimResult
+from mrl_eval.methods.grid import Cell, cell_label
+from mrl_eval.report.label_free import lost_header
+
+if TYPE_CHECKING:
+    from mrl_eval.decide.compare import RunComparison
+    from mrl_eval.report.model import Report
 
 STAT_COLUMNS = ("ci_low", "ci_high", "delta", "delta_ci_low", "delta_ci_high", "p_value")
 
@@ -68,25 +75,27 @@ def human_bytes(n: float) -> str:
     return f"{n:.1f} TB"
 
 
-def _level(doc: dict) -> str:
-    stats = doc.get("statistics")
-    return f"{stats['confidence']:.0%} " if stats else ""
+def _level(report: Report) -> str:
+    confidence = report.confidence
+    return f"{confidence:.0%} " if confidence else ""
 
 
-def recommended_row(doc: dict) -> int | None:
+def recommended_row(report: Report) -> int | None:
     """The dim the recommendation chose, when it chose a float32 prefix (a grid cell is highlighted in the grid)."""
-    rec = doc.get("recommendation") or {}
-    if rec.get("label") and (rec.get("method"), rec.get("precision")) != ("prefix", "float32"):
+    rec = report.recommendation
+    if rec is None:
         return None
-    return rec.get("dim")
+    if rec.label and (rec.method, rec.precision) != ("prefix", "float32"):
+        return None
+    return rec.dim
 
 
-def results_table(doc: dict, primary: str) -> Table:
+def results_table(report: Report, primary: str) -> Table:
     """The sweep: per dim, the primary metric with its interval and paired comparison with the full dim, then the
     other metrics (with their intervals)."""
-    metric_names = list(doc["results"][0]["metrics"])
-    stats = doc.get("statistics")
-    level = _level(doc)
+    metric_names = report.metrics
+    stats = report.statistics
+    level = _level(report)
     header = ["dim", "of full", "bytes/vector", primary]
     if stats:
         header += [f"{level}CI", "Δ vs full", f"{level}CI of Δ", "p"]
@@ -95,83 +104,82 @@ def results_table(doc: dict, primary: str) -> Table:
             header += [m] + ([f"{level}CI"] if stats else [])
     detail = frozenset(i for i, h in enumerate(header) if i > 7 and h == f"{level}CI")
     rows, picked = [], None
-    chosen = recommended_row(doc)
-    for n, r in enumerate(doc["results"]):
-        if r["dim"] == chosen:
+    chosen = recommended_row(report)
+    for n, r in enumerate(report.results):
+        if r.dim == chosen:
             picked = n
-        row = [str(r["dim"]), f"{r['fraction']:.0%}", f"{r['bytes_per_vector']:,}", f"{r['metrics'][primary]:.4f}"]
-        st_all = r.get("stats") or {}
+        row = [str(r.dim), f"{r.fraction:.0%}", f"{r.bytes_per_vector:,}", f"{r.metrics[primary]:.4f}"]
         if stats:
-            st = st_all.get(primary)
+            st = r.stats.get(primary)
             row += (
-                [interval(st["ci"]), f"{st['delta']:+.4f}", interval(st["delta_ci"], True), f"{st['p_value']:.4f}"]
+                [interval(st.ci), f"{st.delta:+.4f}", interval(st.delta_ci, True), f"{st.p_value:.4f}"]
                 if st
                 else [""] * 4
             )
         for m in metric_names:
             if m != primary:
-                row.append(f"{r['metrics'][m]:.4f}")
+                row.append(f"{r.metrics[m]:.4f}")
                 if stats:
-                    row.append(interval(st_all[m]["ci"]) if m in st_all else "")
+                    row.append(interval(r.stats[m].ci) if m in r.stats else "")
         rows.append(row)
-    skipped = f", {doc['queries_skipped']} skipped (no judgments)" if doc.get("queries_skipped") else ""
-    queries = f"{doc['queries_evaluated']} {queries_label(doc)} evaluated{skipped}"
-    title = f"{doc['data']['name']} · {doc['model']['name']} · {queries}"
+    skipped = f", {report.queries_skipped} skipped (no judgments)" if report.queries_skipped else ""
+    queries = f"{report.queries_evaluated} {report.queries_label} evaluated{skipped}"
+    title = f"{report.data.name} · {report.model.name} · {queries}"
     return Table.of(title, header, rows, highlighted=picked, detail_columns=detail)
 
 
-def comparison_table(comparison: dict) -> Table:
+def comparison_table(comparison: RunComparison) -> Table:
     """`compare` and `recommend --baseline`: every shared dim, the gated metric's delta, its interval and the gate."""
-    g = comparison["gate"]
-    level = f"{comparison['paired']['confidence']:.0%}"
-    others = [m for m in comparison["metrics"] if m != g["metric"]]
-    header = ["dim", f"baseline {g['metric']}", "current", "Δ", f"{level} CI of Δ", "p", "allowed drop", "result"]
+    g = comparison.gate
+    level = f"{comparison.paired.confidence:.0%}"
+    others = [m for m in comparison.metrics if m != g.metric]
+    header = ["dim", f"baseline {g.metric}", "current", "Δ", f"{level} CI of Δ", "p", "allowed drop", "result"]
     header += [f"Δ {m}" for m in others]
     rows, failed = [], set()
-    for n, row in enumerate(comparison["by_dim"]):
-        v, gate = row["metrics"][g["metric"]], row["gate"]
-        result = "pass (regressed)" if gate["passed"] and gate["regressed"] else "pass" if gate["passed"] else "FAIL"
-        if not gate["passed"]:
+    for n, row in enumerate(comparison.by_dim):
+        v, gate = row.metrics[g.metric], row.gate
+        result = "pass (regressed)" if gate.passed and gate.regressed else "pass" if gate.passed else "FAIL"
+        if not gate.passed:
             failed.add(n)
         rows.append(
             [
-                str(row["dim"]),
-                f"{v['baseline']:.4f}",
-                f"{v['current']:.4f}",
-                f"{v['delta']:+.4f}",
-                interval(v["delta_ci"], True) if "delta_ci" in v else "—",
-                f"{v['p_value']:.4f}" if "p_value" in v else "—",
-                f"{gate['allowed_drop']:.4f}",
+                str(row.dim),
+                f"{v.baseline:.4f}",
+                f"{v.current:.4f}",
+                f"{v.delta:+.4f}",
+                interval(v.delta_ci, True) if v.delta_ci is not None else "—",
+                f"{v.p_value:.4f}" if v.p_value is not None else "—",
+                f"{gate.allowed_drop:.4f}",
                 result,
-                *(f"{row['metrics'][m]['delta']:+.4f}" for m in others),
+                *(f"{row.metrics[m].delta:+.4f}" for m in others),
             ]
         )
-    base, cur = comparison["baseline"], comparison["current"]
-    title = f"{g['metric']}: {cur['path']} ({cur['model']}) against the baseline {base['path']} ({base['model']})"
+    base, cur = comparison.baseline, comparison.current
+    title = f"{g.metric}: {cur.path} ({cur.model}) against the baseline {base.path} ({base.model})"
     return Table.of(title, header, rows, failed=frozenset(failed))
 
 
-def paired_table(doc: dict, primary: str) -> Table | None:
+def paired_table(report: Report, primary: str) -> Table | None:
     """Each dim against the full dim on the primary metric (the Markdown report's second table)."""
-    if not doc.get("statistics"):
+    if not report.statistics:
         return None
     rows = [
-        [str(r["dim"]), f"{st['delta']:+.4f}", interval(st["delta_ci"], True), f"{st['p_value']:.4f}"]
-        for r in doc["results"]
-        if (st := (r.get("stats") or {}).get(primary))
+        [str(r.dim), f"{st.delta:+.4f}", interval(st.delta_ci, True), f"{st.p_value:.4f}"]
+        for r in report.results
+        if (st := r.stats.get(primary))
     ]
     title = f"Paired comparison with the full dim ({primary})"
-    return Table.of(title, ["dim", "mean delta", f"{_level(doc)}CI", "p-value"], rows)
+    return Table.of(title, ["dim", "mean delta", f"{_level(report)}CI", "p-value"], rows)
 
 
-def pareto_labels(cells: list[dict], metric: str) -> set[str]:
+def pareto_labels(cells: Sequence[Cell], metric: str) -> set[str]:
     """Cells that no other cell beats on both bytes per vector (fewer) and the metric (higher)."""
     best = -1.0
     keep = set()
-    for c in sorted(cells, key=lambda c: (c["bytes_per_vector"], -c["metrics"][metric])):
-        if c["metrics"][metric] > best:
-            keep.add(c["label"])
-            best = c["metrics"][metric]
+    for c in sorted(cells, key=lambda c: (c.bytes_per_vector, -c.metrics[metric])):
+        if c.metrics[metric] > best:
+            keep.add(c.label)
+            best = c.metrics[metric]
     return keep
 
 
@@ -179,78 +187,75 @@ def _picked(rows: list[list[str]], chosen: str | None) -> int | None:
     return next((n for n, row in enumerate(rows) if chosen and row[0] == chosen), None)
 
 
-def grid_tables(doc: dict, primary: str) -> list[Table]:
+def grid_tables(report: Report, primary: str) -> list[Table]:
     """The grid (every method x dim x precision), the cost of its Pareto cells, and the two-stage table."""
-    grid = doc.get("grid")
-    if not grid:
+    grid = report.grid
+    if grid is None:
         return []
-    chosen = (doc.get("recommendation") or {}).get("label")
-    by_label = {c["label"]: c for c in grid["cells"]}
-    precisions, methods = grid["precisions"], grid["methods"]
-    dims = sorted({c["dim"] for c in grid["cells"]})
+    chosen = report.recommendation.label if report.recommendation is not None else None
+    by_label = {c.label: c for c in grid.cells}
+    dims = sorted({c.dim for c in grid.cells})
     rows = []
-    for method in methods:
+    for method in grid.methods:
         for dim in dims:
-            cells = [by_label.get(f"{method}:{dim}:{p}") for p in precisions]
+            cells = [by_label.get(f"{method}:{dim}:{p}") for p in grid.precisions]
             rows.append(
                 [method, str(dim)]
-                + [f"{c['metrics'][primary]:.4f} ({c['bytes_per_vector']:,} B)" if c else "" for c in cells]
+                + [f"{c.metrics[primary]:.4f} ({c.bytes_per_vector:,} B)" if c else "" for c in cells]
             )
     tables = [
         Table.of(
             f"{primary} (bytes per vector) for every method, dim and precision",
-            ["method", "dim", *precisions],
+            ["method", "dim", *grid.precisions],
             rows,
             text_columns=frozenset({0}),
         )
     ]
-    scales = grid["scales"]
-    names = list(scales)
+    scales = grid.scales
     header = [
         "cell",
         primary,
         "bytes/vec",
-        *(f"storage, {'this corpus' if n == 'corpus' else n} ({scales[n]:,} docs)" for n in names),
+        *(f"storage, {'this corpus' if n == 'corpus' else n} ({scales[n]:,} docs)" for n in scales),
         "scan ms/query (here)",
     ]
-    pareto = pareto_labels(grid["cells"], primary)
+    pareto = pareto_labels(grid.cells, primary)
     rows = [
         [
-            c["label"],
-            f"{c['metrics'][primary]:.4f}",
-            f"{c['bytes_per_vector']:,}",
-            *(human_bytes(c["storage_bytes"][n]) for n in names),
-            f"{c['latency_ms']:.3f}" if c.get("latency_ms") is not None else "",
+            c.label,
+            f"{c.metrics[primary]:.4f}",
+            f"{c.bytes_per_vector:,}",
+            *(human_bytes(n * c.bytes_per_vector) for n in scales.values()),
+            f"{c.latency_ms:.3f}" if c.latency_ms is not None else "",
         ]
-        for c in sorted(grid["cells"], key=lambda c: (c["bytes_per_vector"], -c["metrics"][primary]))
-        if c["label"] in pareto
+        for c in sorted(grid.cells, key=lambda c: (c.bytes_per_vector, -c.metrics[primary]))
+        if c.label in pareto
     ]
     title = "Cost of the Pareto-optimal cells (no other cell is both smaller and better); scan latency: "
     tables.append(
         Table.of(
-            title + grid["latency"]["what"],
+            title + grid.latency_note,
             header,
             rows,
             highlighted=_picked(rows, chosen),
             text_columns=frozenset({0}),
         )
     )
-    two = doc.get("two_stage")
-    if two:
+    if report.two_stage:
         header = ["first stage", "shortlist", primary, "Δ vs full", "shortlist recall@10", "first-stage index"]
         header.append("full vectors fetched/query")
         rows = []
-        for r in two["rows"]:
-            st = (r.get("stats") or {}).get(primary)
+        for r in report.two_stage.rows:
+            st = r.stats.get(primary)
             rows.append(
                 [
-                    r["first_stage"],
-                    str(r["shortlist"]),
-                    f"{r['metrics'][primary]:.4f}",
-                    f"{st['delta']:+.4f}" if st else "",
-                    f"{r['shortlist_recall']:.3f}",
-                    human_bytes(r["cost"]["first_stage_index_bytes"]),
-                    f"{r['cost']['full_vectors_fetched_per_query']:,}",
+                    r.first_stage,
+                    str(r.shortlist),
+                    f"{r.metrics[primary]:.4f}",
+                    f"{st.delta:+.4f}" if st else "",
+                    f"{r.shortlist_recall:.3f}",
+                    human_bytes(r.cost["first_stage_index_bytes"]),
+                    f"{r.cost['full_vectors_fetched_per_query']:,}",
                 ]
             )
         title = "Two-stage: shortlist with the first stage, rerank with full float32 vectors"
@@ -258,23 +263,25 @@ def grid_tables(doc: dict, primary: str) -> list[Table]:
     return tables
 
 
-def loss_tables(doc: dict, top: int = 10) -> list[Table]:
+def loss_tables(report: Report, top: int = 10) -> list[Table]:
     """Per dim, the `top` queries whose metric falls most from the full dim (all of them are in the .losses.csv)."""
-    losses = doc.get("losses") or {}
+    losses = report.losses
+    if losses is None:
+        return []
     tables = []
-    for dim, rows in (losses.get("by_dim") or {}).items():
+    for dim, rows in losses.by_dim.items():
         body = [
             [
-                r["query_id"],
-                r["text"],
-                f"{r['full']:.4f}",
-                f"{r['value']:.4f}",
-                f"{r['delta']:+.4f}",
-                ", ".join(r["lost_relevant"]) or "none (reordered)",
+                r.query_id,
+                r.text,
+                f"{r.full:.4f}",
+                f"{r.value:.4f}",
+                f"{r.delta:+.4f}",
+                ", ".join(r.lost_relevant) or "none (reordered)",
             ]
             for r in rows[:top]
         ]
-        header = ["query", "text", "full", f"dim {dim}", "Δ", lost_header(doc, losses["k"])]
+        header = ["query", "text", "full", f"dim {dim}", "Δ", lost_header(report, losses.k)]
         title = f"dim {dim}: {len(rows)} queries score lower than at full size"
         tables.append(Table.of(title, header, body, text_columns=frozenset({0, 1, 5})))
     return tables
@@ -287,48 +294,44 @@ def _number(v: object) -> object:
     return f"{v:.6f}" if isinstance(v, float) else v
 
 
-def results_csv_table(doc: dict) -> Table:
+def results_csv_table(report: Report) -> Table:
     """One row per cell: the float32 prefix dims first (the sweep), then any other method x precision cells of the
     grid; the mean of each metric, then its CI and paired comparison with the full dim at float32."""
-    from mrl_eval.methods.grid import cell_label
-
-    metric_names = list(doc["results"][0]["metrics"])
-    has_stats = bool(doc["results"][0].get("stats"))
-    grid = doc.get("grid")
+    metric_names = report.metrics
+    has_stats = bool(report.results[0].stats)
+    grid = report.grid
     header = ["dim", "precision", "method", "fraction", "bytes_per_vector"]
     for m in metric_names:
         header += [m] + ([f"{m}_{c}" for c in STAT_COLUMNS] if has_stats else [])
     header += ["latency_ms"] if grid else []
-    cells = [
-        {**r, "precision": "float32", "method": "prefix", "label": cell_label("prefix", r["dim"], "float32")}
-        for r in doc["results"]
-    ]
+    cells: list[DimResult | Cell] = list(report.results)
     if grid:
-        cells += [c for c in grid["cells"] if not (c["method"] == "prefix" and c["precision"] == "float32")]
-    latency = {c["label"]: c.get("latency_ms") for c in grid["cells"]} if grid else {}
+        cells += [c for c in grid.cells if not (c.method == "prefix" and c.precision == "float32")]
+    latency = {c.label: c.latency_ms for c in grid.cells} if grid else {}
     rows = []
     for c in cells:
-        row: list = [c["dim"], c["precision"], c["method"], c["fraction"], c["bytes_per_vector"]]
+        fraction = c.fraction if isinstance(c, DimResult) else round(c.dim / report.full_dim, 6)
+        row: list = [c.dim, c.precision, c.method, fraction, c.bytes_per_vector]
         for m in metric_names:
-            row.append(c["metrics"][m])
+            row.append(c.metrics[m])
             if has_stats:
-                st = (c.get("stats") or {}).get(m)
-                row += [*st["ci"], st["delta"], *st["delta_ci"], st["p_value"]] if st else [""] * len(STAT_COLUMNS)
+                st = c.stats.get(m)
+                row += [*st.ci, st.delta, *st.delta_ci, st.p_value] if st else [""] * len(STAT_COLUMNS)
         if grid:
-            row.append(latency.get(c["label"]))
+            row.append(latency.get(cell_label(c.method, c.dim, c.precision)))
         rows.append([_number(v) for v in row])
     return Table.of("results", header, rows)
 
 
-def losses_csv_table(doc: dict) -> Table:
+def losses_csv_table(report: Report) -> Table:
     """Every query that scores lower than at the full dim, for every dim, worst first."""
-    losses = doc["losses"]
-    metric = losses["metric"]
-    header = ["dim", "query_id", f"{metric}_full", metric, "delta", f"relevant_lost_from_top{losses['k']}", "text"]
+    losses = report.losses
+    assert losses is not None  # the caller writes this file only when the report has losses
+    metric = losses.metric
+    header = ["dim", "query_id", f"{metric}_full", metric, "delta", f"relevant_lost_from_top{losses.k}", "text"]
     rows = [
-        [dim, r["query_id"], _number(r["full"]), _number(r["value"]), _number(r["delta"])]
-        + [" ".join(r["lost_relevant"]), r["text"]]
-        for dim, entries in losses["by_dim"].items()
+        [dim, r.query_id, _number(r.full), _number(r.value), _number(r.delta)] + [" ".join(r.lost_relevant), r.text]
+        for dim, entries in losses.by_dim.items()
         for r in entries
     ]
     return Table.of("losses", header, rows)
