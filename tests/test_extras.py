@@ -54,7 +54,8 @@ def test_precomputed_vectors_need_no_extra_for_every_precision_pca_and_two_stage
 
 def test_the_core_is_small():
     names = {dep.split(">")[0].split(";")[0].strip() for dep in _pyproject()["dependencies"]}
-    assert names == {"numpy", "typer", "rich", "pandas", "matplotlib", "tomli"}
+    # numba and threadpoolctl: the scoring kernel every sweep runs (evaluate/kernel.py)
+    assert names == {"numpy", "typer", "rich", "pandas", "matplotlib", "numba", "threadpoolctl", "tomli"}
 
 
 def test_a_missing_module_names_the_feature_and_the_extra(monkeypatch):
