@@ -182,3 +182,11 @@ def test_a_damaged_kernel_cache_is_rebuilt_with_a_warning(tmp_path):
     assert second.stdout == first.stdout == "[0, 1, 2, 3, 4, 5]\n"
     assert "cache of the scoring kernel" in second.stderr and "compiled it again" in second.stderr
     assert "Traceback" not in second.stderr
+
+
+def test_no_queries_and_fewer_docs_than_k(tied):
+    _, docs, ids = tied
+    none = search(np.zeros((0, 40), np.float32), docs, [8, 40], 5, tie_key(ids))
+    assert none[40].doc_index.shape == (0, 5)
+    few = search(docs[:2], docs[:3], [8, 40], 10, tie_key(ids[:3]))
+    np.testing.assert_array_equal(few[40].doc_index, _brute_force(docs[:2], docs[:3], ids[:3], 40, 10))

@@ -115,7 +115,7 @@ class Plan:
     def for_search(n_queries: int, n_dims: int, dim: int, n_docs: int, chunk_rows: int | None = None) -> Plan:
         threads = thread_count(n_queries)
         per_thread = -(-n_queries // threads)
-        tile_queries, tile_rows = min(per_thread, TILE_QUERIES), TILE_ROWS
+        tile_queries, tile_rows = max(1, min(per_thread, TILE_QUERIES)), TILE_ROWS
         chunk = chunk_rows or max(tile_rows, CHUNK_BYTES // (4 * dim))
         return Plan(threads, int(min(max(n_docs, 1), chunk)), int(min(tile_rows, chunk)), int(tile_queries))
 
