@@ -218,3 +218,76 @@ def test_optimize_memory_without_engine_cells_is_a_usage_error(cli_env):
 @given(st.lists(st.integers(min_value=1, max_value=10_000), min_size=1, max_size=8))
 def test_ef_search_lists_parse_to_their_sorted_distinct_values(values):
     assert parse_ef_search(" , ".join(map(str, values))) == tuple(sorted(set(values)))
+
+
+def test_the_engine_table_and_recipe_reach_the_markdown_and_html_reports(cli_env):
+    """The Markdown and HTML reports carry the engine table (one row per cell of the JSON report, the recommended
+    one marked) and the recommended recipe, read back with independent parsers."""
+    from html.parser import HTMLParser
+
+    folder = data_path("scifact-subset")
+    args = ["sweep", folder, "--embeddings", folder / "embeddings" / "embeddinggemma-300m", "--dims", "128"]
+    args += ["--engine", "faiss", "--ef-search", "8,64", "--resamples", "200", "--out", cli_env / "s"]
+    assert runner.invoke(app, [str(a) for a in args]).exit_code == 0
+    (saved,) = (cli_env / "s").glob("*.json")
+    out = cli_env / "r"
+    rec = runner.invoke(
+        app,
+        [
+            "recommend",
+            "--from",
+            str(saved),
+            "--max-drop",
+            "0.05",
+            "--optimize",
+            "memory",
+            "--no-plot",
+            "--out",
+            str(out),
+        ],
+    )
+    assert rec.exit_code in (0, 3), rec.output
+    (doc_path,) = out.glob("*.json")
+    section = json.loads(doc_path.read_text())["engine"]
+    pick = section["recommendation"]
+    cells = {c["label"]: c for c in section["cells"]}
+
+    markdown = doc_path.with_suffix(".md").read_text()
+    part = markdown.split("## Inside faiss", 1)[1]
+    rows = [line.strip("|").split("|") for line in part.splitlines() if line.startswith(("| faiss:", "| **faiss:"))]
+    label = [r[0].replace("*", "").replace("✓", "").strip() for r in rows]
+    assert sorted(label) == sorted(cells)
+    assert [name for name, r in zip(label, rows) if "✓" in r[0]] == [pick["label"]]
+    for name, row in zip(label, rows):
+        cell = cells[name]
+        assert float(row[1].strip().strip("*")) == pytest.approx(cell["metrics"]["ndcg@10"], abs=5e-5)
+        assert float(row[3].strip().strip("*")) == pytest.approx(cell["neighbour_recall"], abs=5e-4)
+    assert f"```python\n{pick['recipe']['python']}\n```" in part
+
+    class Page(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.heading, self.where, self.tables, self.code = None, None, {}, []
+
+        def handle_starttag(self, tag, attrs):
+            self.where = tag
+            if tag == "tr" and self.heading:
+                self.tables.setdefault(self.heading, []).append((dict(attrs) == {"class": "pick"}, []))
+
+        def handle_endtag(self, tag):
+            self.where = None
+
+        def handle_data(self, data):
+            if self.where == "h2":
+                self.heading = data
+            elif self.where in ("td", "th") and self.heading in self.tables and data.strip():
+                self.tables[self.heading][-1][1].append(data)
+            elif self.where == "code" and self.heading == "Inside faiss":
+                self.code.append(data)
+
+    page = Page()
+    page.feed(doc_path.with_suffix(".html").read_text())
+    body = page.tables["Inside faiss"][1:]
+    assert sorted(r[1][0] for r in body) == sorted(cells)
+    assert [r[1][0] for r in body if r[0]] == [pick["label"]]
+    assert "".join(page.code) == pick["recipe"]["python"]

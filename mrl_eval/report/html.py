@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from mrl_eval.decide.compare import missing_dims, verdict
+from mrl_eval.report.engine_view import engine_recipe, engine_table
 from mrl_eval.report.label_free import growth_note, growth_table
 from mrl_eval.report.label_free import notes as label_free_notes
 from mrl_eval.report.markdown import primary_metric
@@ -241,6 +242,14 @@ def to_html(
         sections.append('<p class="note">Charts were not drawn for this run (pass --plot to draw them).</p>')
     if report.grid is not None:
         sections += ["<h2>Precision, PCA and two-stage</h2>", *_grid(report, primary, pareto_svg)]
+    engine = engine_table(report)
+    if engine is not None:
+        sections += [f"<h2>Inside {_e(report.engine.engine if report.engine else '')}</h2>", html_table(engine)]
+        recipe = engine_recipe(report)
+        if recipe is not None:
+            sections.append(f"<p>{_e(recipe.sentence)}</p>")
+            if recipe.code:
+                sections.append(f'<pre><code class="language-{_e(recipe.language)}">{_e(recipe.code)}</code></pre>')
     table = growth_table(report)
     if table is not None:
         sections += [

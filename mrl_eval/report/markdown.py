@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from mrl_eval.report.engine_view import engine_recipe, engine_table
 from mrl_eval.report.label_free import markdown as label_free_markdown
 from mrl_eval.report.render import markdown_table, md, md_line
 from mrl_eval.report.sentences import explain, explain_grid, explain_holdout
@@ -57,6 +59,7 @@ def to_markdown(report: Report, stem: str, plots: bool = True) -> str:
     if report.grid is not None:
         lines += [*(md_line(s) for s in explain_grid(report)), ""]
         lines += [f"![quality against bytes per vector]({stem}.pareto.png)" if plots else "", ""]
+    lines += _engine(report)
     lines += label_free_markdown(report, stem, plots)
     losses = report.losses
     if losses is not None and losses.by_dim:
@@ -70,6 +73,20 @@ def to_markdown(report: Report, stem: str, plots: bool = True) -> str:
             short = [(*row[:1], _clip(row[1]), *row[2:]) for row in table.rows]
             lines += [*markdown_table(replace(table, rows=tuple(short)), heading="###"), ""]
     return "\n".join(lines)
+
+
+def _engine(report: Report) -> list[str]:
+    table = engine_table(report)
+    if table is None:
+        return []
+    lines = [*markdown_table(table, heading="##"), ""]
+    recipe = engine_recipe(report)
+    if recipe is not None:
+        lines += [md_line(recipe.sentence), ""]
+        if recipe.code:
+            fence = "`" * max(3, 1 + max((len(run) for run in re.findall(r"`+", recipe.code)), default=0))
+            lines += [f"{fence}{recipe.language}", recipe.code, fence, ""]
+    return lines
 
 
 def _clip(text: str, width: int = 90) -> str:

@@ -1,0 +1,97 @@
+"""The engine section as a table and a recipe (`--engine faiss|pgvector`): built once here, rendered by the terminal,
+the Markdown report and the HTML page."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from mrl_eval.report.tables import Table
+
+if TYPE_CHECKING:
+    from mrl_eval.engines.document import EngineSection
+    from mrl_eval.report.model import Report
+
+HEADER = (
+    "cell",
+    "{metric}",
+    "Δ vs exact full",
+    "neighbour recall@10",
+    "memory (MB)",
+    "build (s)",
+    "latency ms p50/p95",
+)
+
+
+def engine_metric(report: Report) -> str | None:
+    section = report.engine
+    if section is None or not section.cells:
+        return None
+    return report.recommendation.metric if report.recommendation is not None else next(iter(section.cells[0].metrics))
+
+
+def engine_rows(section: EngineSection, metric: str) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the engine table (also the docs' generated tables)."""
+    rows = []
+    for c in section.cells:
+        stats = c.stats.get(metric)
+        rows.append(
+            [
+                c.label,
+                f"{c.metrics[metric]:.4f}",
+                f"{stats.delta:+.4f}" if stats else "—",
+                f"{c.neighbour_recall:.3f}",
+                f"{(c.index_bytes + section.table_bytes) / 1e6:.2f}",
+                f"{c.build_seconds:.2f}",
+                f"{c.latency_ms[0]:.3f} / {c.latency_ms[1]:.3f}",
+            ]
+        )
+    return [h.format(metric=metric) for h in HEADER], rows
+
+
+def engine_table(report: Report) -> Table | None:
+    """Every engine cell, the recommended one highlighted; None without an engine section."""
+    metric = engine_metric(report)
+    if metric is None or report.engine is None:
+        return None
+    section = report.engine
+    header, rows = engine_rows(section, metric)
+    pick = section.recommendation
+    labels = [c.label for c in section.cells]
+    highlighted = labels.index(pick.label) if pick is not None and pick.label in labels else None
+    version = section.server.get("version", "")
+    return Table.of(
+        f"Inside {section.engine} ({version}): every cell; latency measured on this machine, one query at a time",
+        header,
+        rows,
+        highlighted=highlighted,
+        text_columns=frozenset({0}),
+    )
+
+
+@dataclass(frozen=True)
+class EngineRecipe:
+    """The recommended engine cell in a sentence, and how to build and query it (`language`: python or sql)."""
+
+    sentence: str
+    language: str | None = None
+    code: str | None = None
+
+
+def engine_recipe(report: Report) -> EngineRecipe | None:
+    metric = engine_metric(report)
+    section = report.engine
+    if metric is None or section is None or section.recommendation is None:
+        return None
+    pick = section.recommendation
+    if pick.label is None:
+        return EngineRecipe(f"No {section.engine} cell meets the rule ({pick.rule}).")
+    recipe = pick.recipe or {}
+    faiss = recipe.get("engine") == "faiss"
+    return EngineRecipe(
+        f"Recommended inside {section.engine} (--optimize {pick.optimize}): {pick.label}, {metric} {pick.value:.4f}, "
+        f"neighbour recall {pick.neighbour_recall:.3f}, {(pick.memory_bytes or 0) / 1e6:.2f} MB, "
+        f"{(pick.latency_ms or (0.0, 0.0))[0]:.3f} ms median. Recipe:",
+        "python" if faiss else "sql",
+        recipe.get("python") if faiss else recipe.get("sql"),
+    )
