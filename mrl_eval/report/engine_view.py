@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 from mrl_eval.report.tables import Table
 
 if TYPE_CHECKING:
-    from mrl_eval.engines.document import EngineSection
     from mrl_eval.report.model import Report
 
 HEADER = (
@@ -30,8 +29,12 @@ def engine_metric(report: Report) -> str | None:
     return report.recommendation.metric if report.recommendation is not None else next(iter(section.cells[0].metrics))
 
 
-def engine_rows(section: EngineSection, metric: str) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of the engine table (also the docs' generated tables)."""
+def engine_table(report: Report) -> Table | None:
+    """Every engine cell, the recommended one highlighted; None without an engine section."""
+    metric = engine_metric(report)
+    if metric is None or report.engine is None:
+        return None
+    section = report.engine
     rows = []
     for c in section.cells:
         stats = c.stats.get(metric)
@@ -46,23 +49,13 @@ def engine_rows(section: EngineSection, metric: str) -> tuple[list[str], list[li
                 f"{c.latency_ms[0]:.3f} / {c.latency_ms[1]:.3f}",
             ]
         )
-    return [h.format(metric=metric) for h in HEADER], rows
-
-
-def engine_table(report: Report) -> Table | None:
-    """Every engine cell, the recommended one highlighted; None without an engine section."""
-    metric = engine_metric(report)
-    if metric is None or report.engine is None:
-        return None
-    section = report.engine
-    header, rows = engine_rows(section, metric)
     pick = section.recommendation
     labels = [c.label for c in section.cells]
     highlighted = labels.index(pick.label) if pick is not None and pick.label in labels else None
     version = section.server.get("version", "")
     return Table.of(
         f"Inside {section.engine} ({version}): every cell; latency measured on this machine, one query at a time",
-        header,
+        [h.format(metric=metric) for h in HEADER],
         rows,
         highlighted=highlighted,
         text_columns=frozenset({0}),

@@ -243,8 +243,8 @@ def to_html(
     if report.grid is not None:
         sections += ["<h2>Precision, PCA and two-stage</h2>", *_grid(report, primary, pareto_svg)]
     engine = engine_table(report)
-    if engine is not None:
-        sections += [f"<h2>Inside {_e(report.engine.engine if report.engine else '')}</h2>", html_table(engine)]
+    if engine is not None and report.engine is not None:
+        sections += [f"<h2>Inside {_e(report.engine.engine)}</h2>", html_table(engine)]
         recipe = engine_recipe(report)
         if recipe is not None:
             sections.append(f"<p>{_e(recipe.sentence)}</p>")
