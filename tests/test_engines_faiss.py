@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from mrl_eval.cli.app import app
 from mrl_eval.data.collections import load_collection
 from mrl_eval.data.vectors import load_vectors
-from mrl_eval.engines import EngineSettings, parse_ef_search
+from mrl_eval.engines import RECALL_K, EngineSettings, parse_ef_search
 from mrl_eval.engines.evaluate import neighbour_recall, order_ties
 from mrl_eval.engines.faiss import FaissEngine
 from mrl_eval.engines.run import measure
@@ -25,6 +25,7 @@ from mrl_eval.evaluate import metrics as M
 from mrl_eval.evaluate.retrieval import tie_key
 from mrl_eval.evaluate.sweep import evaluate
 from tests.conftest import data_path
+from tests.engine_oracle import exact_scores, recall_of_ids, top_scores
 
 faiss = pytest.importorskip("faiss")
 METRICS = ["ndcg@10", "recall@100"]
@@ -105,6 +106,46 @@ def test_binary_hnsw_at_ef_above_corpus_size_finds_the_exact_hamming_neighbours(
     ids = [q for q, ok in zip(got["ndcg@10"], clean) if ok]
     for metric in METRICS:
         np.testing.assert_allclose([got[metric][q] for q in ids], [want[metric][q] for q in ids], atol=1e-4)
+
+
+@pytest.mark.parametrize(("dim", "precision"), [(768, "float32"), (128, "float16"), (256, "binary")])
+def test_neighbour_recall_on_a_weak_graph_is_numpys(scifact, dim, precision):
+    """Issue 21.1 for FAISS: on a weak graph (M = 4, efConstruction = 8) the exact reference equals numpy's brute
+    force over the same codes (k rows each), and the reported neighbour recall, through `measure`, is the share of
+    numpy's exact top 10 the index returned."""
+    collection, vectors = scifact
+    rows = [i for i, q in enumerate(vectors.query_ids) if collection.qrels.get(q)]
+    queries = np.asarray(vectors.queries[rows], np.float32)
+    engine = FaissEngine(vectors.docs, queries, m=4, ef_construction=8)
+    index, score, _ = engine.search(engine.build(dim, precision, "hnsw"), 16, 100)
+    exact_index, exact_score = engine.exact(dim, precision, 100)
+    oracle = exact_scores("faiss", vectors.docs, queries, dim, precision)
+    assert (exact_index >= 0).all()
+    # SQfp16 scores differ from numpy's float16 products by up to 2e-5 on a few pairs (FAISS's own fp16 rounding)
+    atol = 1e-4 if precision == "float16" else 1e-5
+    np.testing.assert_allclose(exact_score, top_scores(oracle, 100), rtol=0, atol=atol)
+    truth = recall_of_ids(index, oracle, RECALL_K, atol=atol)
+    assert truth < 0.9  # the graph is weak: the test measures something
+    assert neighbour_recall(score, exact_score) == pytest.approx(truth, abs=0.005)
+    ids = [vectors.query_ids[i] for i in rows]
+    result = measure(
+        EngineSettings(engine="faiss", hnsw_m=4, ef_construction=8, ef_search=(16,)),
+        docs=vectors.docs,
+        queries=queries,
+        dims=[dim],
+        precisions=(precision,),
+        doc_ids=list(vectors.doc_ids),
+        query_ids=ids,
+        qrels=collection.qrels,
+        metric_names=METRICS,
+        doc_key=tie_key(vectors.doc_ids),
+        exclude=None,
+        reference_per_query=_per_query(collection, vectors, np.zeros((len(rows), 1), np.int64)),
+        stats=None,
+        progress=lambda label, total: lambda n: None,
+    )
+    (cell,) = [c for c in result.cells if c.dim == dim]  # one thread: the same graph as above
+    assert cell.neighbour_recall == pytest.approx(truth, abs=0.005)
 
 
 def test_index_bytes_are_the_serialised_index_and_the_graph_costs_memory(scifact):

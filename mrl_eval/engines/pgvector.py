@@ -145,19 +145,27 @@ class PgvectorEngine:
                 ]
         return Built(dim, precision, kind, int(size), seconds)
 
-    def _run(self, recipe: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _run(self, recipe: dict, *, exact: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Run the recipe's query once per query vector. A recipe without an index (a flat cell, the exact scan) is
+        never prepared: psycopg prepares a statement after 5 runs, PostgreSQL may then keep a generic plan, and a
+        cached HNSW index-scan plan of the same SQL text ignores a later `SET enable_indexscan = off`, so the exact
+        scan would be HNSW at the session's `hnsw.ef_search` (issue 21.1). Unprepared, it is planned under its own
+        SETs. `exact`: the neighbour-recall reference, whose plan and row counts are checked."""
         k = recipe["k"]
         n = len(self.query_texts)
         index = np.full((n, k), -1, np.int64)
         score = np.full((n, k), -np.inf)
         seconds = np.empty(n)
+        prepare = False if not recipe["index"] else None
         with self.conn.cursor() as cur:
             for statement in recipe["settings"]:
                 cur.execute(statement)
-            cur.execute(recipe["query"], [self.query_texts[0]]).fetchall()  # warm-up
+            if exact:
+                self._check_exact_plan(cur, recipe)
+            cur.execute(recipe["query"], [self.query_texts[0]], prepare=prepare).fetchall()  # warm-up
             for q, text in enumerate(self.query_texts):
                 started = time.perf_counter()
-                rows = cur.execute(recipe["query"], [text]).fetchall()
+                rows = cur.execute(recipe["query"], [text], prepare=prepare).fetchall()
                 seconds[q] = time.perf_counter() - started
                 if rows:
                     ids, distances = zip(*rows)
@@ -169,14 +177,45 @@ class PgvectorEngine:
             cur.execute("RESET ALL")
             if self.schema:
                 cur.execute(f"SET search_path = {self.schema}, public")
+        if exact:
+            self._check_exact_rows(index, recipe)
         return index, score, seconds
+
+    def _check_exact_plan(self, cur, recipe: dict) -> None:
+        """The exact scan's plan reads the table, not an index: a wrong reference would pass every later check."""
+        plan = cur.execute(f"EXPLAIN (FORMAT JSON) {recipe['query']}", [self.query_texts[0]], prepare=False)
+        nodes, used = [plan.fetchone()[0][0]["Plan"]], []
+        while nodes:
+            node = nodes.pop()
+            if "Index" in node.get("Node Type", ""):
+                used.append(node.get("Index Name", node["Node Type"]))
+            nodes.extend(node.get("Plans", []))
+        if used:
+            raise MrlEvalError(
+                f"pgvector: the exact scan of {recipe['query']!r} uses the index {', '.join(used)} despite "
+                f"{'; '.join(recipe['settings'])}; neighbour recall would be measured against the index itself. "
+                "Check the server's planner settings (enable_seqscan, enable_indexscan)."
+            )
+
+    def _check_exact_rows(self, index: np.ndarray, recipe: dict) -> None:
+        """An exact scan returns min(k, corpus size) rows for every query (an index scan may return fewer)."""
+        want = min(recipe["k"], self.n_docs)
+        got = (index >= 0).sum(axis=1)
+        short = np.flatnonzero(got < want)
+        if short.size:
+            raise MrlEvalError(
+                f"pgvector: the exact scan returned {int(got[short[0]])} rows for query {int(short[0])} (and "
+                f"{short.size - 1} more short queries), not {want}: it is not an exact search, so neighbour recall "
+                f"cannot be measured. Query: {recipe['query']}"
+            )
 
     def search(self, built: Built, ef_search: int | None, k: int, rerank: int = 0):
         return self._run(self.recipe(built.dim, built.precision, built.kind, ef_search, rerank, k))
 
     def exact(self, dim: int, precision: str, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """The same query as an exact scan (index scans off): the neighbour-recall reference."""
-        index, score, _ = self._run(self.recipe(dim, precision, "flat", None, 0, k))
+        """The same query as an exact scan (index scans off, never prepared, its plan and row counts checked): the
+        neighbour-recall reference."""
+        index, score, _ = self._run(self.recipe(dim, precision, "flat", None, 0, k), exact=True)
         return index, score
 
     def drop(self, built: Built) -> None:
