@@ -207,6 +207,9 @@ def test_cli_with_pg_dsn_leaves_the_users_server_as_it_was(cli_env, server):
             "pgvector:hnsw:384:float32:ef40:rerank50",
         ]
         assert "SET hnsw.ef_search = 40" in doc["engine"]["cells"][0]["recipe"]["sql"]
+        # hnsw.ef_search = 40 and a shortlist of 50 both return fewer than k = 100 rows for every query
+        assert [c["short_lists"] for c in doc["engine"]["cells"]] == [doc["queries_evaluated"]] * 4
+        assert "Warning: --ef-search 40 is below k = 100 (recall@100)" in result.stderr
         with psycopg.connect(server.dsn) as conn:
             schemas = conn.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'mrl_eval%'").fetchall()
             assert schemas == []

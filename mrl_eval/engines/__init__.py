@@ -105,6 +105,9 @@ class EngineCell:
     latency_ms: tuple[float, float]  # median, p95
     recipe: dict
     stats: dict[str, MetricStats] = field(default_factory=dict)
+    # queries that got fewer than k results (an efSearch or hnsw.ef_search below k stops early); None in reports
+    # written before it was counted
+    short_lists: int | None = None
 
     @property
     def label(self) -> str:
