@@ -293,6 +293,13 @@ def test_cli_sweep_engine_faiss_then_recommend_from_the_report(cli_env):
         (["--engine", "faiss", "--pg-dsn", "postgresql://x@localhost/db"], "--pg-dsn"),
         (["--engine", "faiss", "--hnsw-m", "1"], "--hnsw-m"),
         (["--engine", "faiss", "--index", "ivf"], "--index"),
+        (["--engine", "faiss", "--ef-construction", "0"], "--ef-construction"),
+        # pgvector's own bounds, checked before any work (they ended in a traceback after the exact search)
+        (["--engine", "pgvector", "--hnsw-m", "101", "--ef-construction", "202"], "--hnsw-m 101"),
+        (["--engine", "pgvector", "--ef-construction", "1001"], "--ef-construction 1001"),
+        (["--engine", "pgvector", "--hnsw-m", "2", "--ef-construction", "3"], "--ef-construction 3"),
+        (["--engine", "pgvector", "--hnsw-m", "48"], "--ef-construction 64: pgvector needs at least 2 x --hnsw-m"),
+        (["--engine", "pgvector", "--ef-search", "40,1001"], "--ef-search 1001"),
     ],
 )
 def test_engine_usage_errors_exit_2(cli_env, flags, needle):

@@ -75,8 +75,8 @@ class EngineSettings:
             raise UsageError(f"--rerank {self.rerank}: a shortlist size, 0 for none")
         if self.pg_dsn and self.engine != "pgvector":
             raise UsageError("--pg-dsn is for --engine pgvector")
-        if self.engine == "pgvector" and max(self.ef_search) > 1000:
-            raise UsageError(f"--ef-search {max(self.ef_search)}: pgvector's hnsw.ef_search is at most 1000")
+        if self.engine == "pgvector":
+            check_pgvector_bounds(self)
         return self
 
     def describe(self) -> dict:
@@ -86,6 +86,33 @@ class EngineSettings:
         if self.engine == "pgvector":
             about.update(server="--pg-dsn" if self.pg_dsn else "throwaway local PostgreSQL", rerank=self.rerank)
         return about
+
+
+# pgvector's own limits (src/hnsw.h: HNSW_MIN_M .. HNSW_MAX_M, HNSW_MIN_EF_CONSTRUCTION .. HNSW_MAX_EF_CONSTRUCTION,
+# HNSW_MIN_EF_SEARCH .. HNSW_MAX_EF_SEARCH; CREATE INDEX refuses ef_construction < 2 * m)
+PG_M, PG_EF_CONSTRUCTION, PG_EF_SEARCH = (2, 100), (4, 1000), (1, 1000)
+
+
+def check_pgvector_bounds(settings: EngineSettings) -> None:
+    """The index options pgvector accepts, checked before any work (pgvector refuses them at CREATE INDEX or SET,
+    after the exact search has run)."""
+    low, high = PG_M
+    if not low <= settings.hnsw_m <= high:
+        raise UsageError(f"--hnsw-m {settings.hnsw_m}: pgvector's m is {low} to {high} (16 is its default)")
+    low, high = PG_EF_CONSTRUCTION
+    if not low <= settings.ef_construction <= high:
+        raise UsageError(
+            f"--ef-construction {settings.ef_construction}: pgvector's ef_construction is {low} to {high} (64 is its "
+            "default)"
+        )
+    if settings.ef_construction < 2 * settings.hnsw_m:
+        raise UsageError(
+            f"--ef-construction {settings.ef_construction}: pgvector needs at least 2 x --hnsw-m "
+            f"({2 * settings.hnsw_m})"
+        )
+    low, high = PG_EF_SEARCH
+    if "hnsw" in settings.index_kinds and not low <= max(settings.ef_search) <= high:
+        raise UsageError(f"--ef-search {max(settings.ef_search)}: pgvector's hnsw.ef_search is {low} to {high}")
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,8 @@ def build_report(run: SweepRun, command: str, recommendation: Recommendation | N
     settings["metrics"] = list(run.config.metrics)
     engine = None
     if sweep.engine is not None or run.config.engine.pg_dsn:
-        from mrl_eval.engines.document import engine_section, redact_dsn
+        from mrl_eval.engines.document import engine_section
+        from mrl_eval.engines.dsn import redact_dsn
 
         settings["engine"]["pg_dsn"] = redact_dsn(settings["engine"]["pg_dsn"])
         if sweep.engine is not None:
