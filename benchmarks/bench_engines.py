@@ -32,7 +32,7 @@ def main() -> str:
 
     from mrl_eval.data.collections import load_collection
     from mrl_eval.data.vectors import load_vectors
-    from mrl_eval.engines import EngineSettings
+    from mrl_eval.engines import EngineInputs, EngineSettings
     from mrl_eval.engines.faiss import prepare
     from mrl_eval.engines.run import measure
     from mrl_eval.evaluate.retrieval import tie_key
@@ -59,19 +59,21 @@ def main() -> str:
     started = time.perf_counter()
     measure(
         EngineSettings(engine="faiss", ef_search=(64,)),
-        docs=vectors.docs,
-        queries=queries,
-        dims=DIMS,
-        precisions=("float32",),
-        doc_ids=list(vectors.doc_ids),
-        query_ids=exact.query_ids,
-        qrels=collection.qrels,
-        metric_names=metrics,
-        doc_key=tie_key(vectors.doc_ids),
-        exclude=None,
-        reference_per_query=exact.per_query[768],
-        stats=None,
-        progress=lambda label, total: lambda n: None,
+        EngineInputs(
+            docs=vectors.docs,
+            queries=queries,
+            dims=DIMS,
+            precisions=("float32",),
+            doc_ids=list(vectors.doc_ids),
+            query_ids=exact.query_ids,
+            qrels=collection.qrels,
+            metric_names=metrics,
+            doc_key=tie_key(vectors.doc_ids),
+            exclude=None,
+            reference_per_query=exact.per_query[768],
+            stats=None,
+            progress=lambda label, total: lambda n: None,
+        ),
     )
     engine = time.perf_counter() - started
     k = len(DIMS)

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from mrl_eval.cli.app import app
 from mrl_eval.data.collections import load_collection
 from mrl_eval.data.vectors import load_vectors
-from mrl_eval.engines import RECALL_K, EngineSettings, parse_ef_search
+from mrl_eval.engines import RECALL_K, EngineInputs, EngineSettings, parse_ef_search
 from mrl_eval.engines.evaluate import neighbour_recall, order_ties
 from mrl_eval.engines.faiss import FaissEngine
 from mrl_eval.engines.run import measure
@@ -51,19 +51,21 @@ def _measure(settings: EngineSettings, scifact, dims: list[int], precisions: tup
     rows = [i for i, q in enumerate(vectors.query_ids) if collection.qrels.get(q)]
     return measure(
         settings,
-        docs=vectors.docs,
-        queries=np.asarray(vectors.queries[rows], np.float32),
-        dims=dims,
-        precisions=precisions,
-        doc_ids=list(vectors.doc_ids),
-        query_ids=[vectors.query_ids[i] for i in rows],
-        qrels=collection.qrels,
-        metric_names=METRICS,
-        doc_key=tie_key(vectors.doc_ids),
-        exclude=None,
-        reference_per_query=_per_query(collection, vectors, np.zeros((len(rows), 1), np.int64)),
-        stats=None,
-        progress=lambda label, total: lambda n: None,
+        EngineInputs(
+            docs=vectors.docs,
+            queries=np.asarray(vectors.queries[rows], np.float32),
+            dims=dims,
+            precisions=precisions,
+            doc_ids=list(vectors.doc_ids),
+            query_ids=[vectors.query_ids[i] for i in rows],
+            qrels=collection.qrels,
+            metric_names=METRICS,
+            doc_key=tie_key(vectors.doc_ids),
+            exclude=None,
+            reference_per_query=_per_query(collection, vectors, np.zeros((len(rows), 1), np.int64)),
+            stats=None,
+            progress=lambda label, total: lambda n: None,
+        ),
     )
 
 
@@ -78,19 +80,21 @@ def test_hnsw_at_ef_above_corpus_size_equals_exact_search():
     rows = [i for i, q in enumerate(vectors.query_ids) if collection.qrels.get(q)]
     engine = measure(
         settings,
-        docs=vectors.docs,
-        queries=np.asarray(vectors.queries[rows], np.float32),
-        dims=dims,
-        precisions=precisions,
-        doc_ids=list(vectors.doc_ids),
-        query_ids=result.query_ids,
-        qrels=collection.qrels,
-        metric_names=METRICS,
-        doc_key=tie_key(vectors.doc_ids),
-        exclude=None,
-        reference_per_query=result.per_query[384],
-        stats=None,
-        progress=lambda label, total: lambda n: None,
+        EngineInputs(
+            docs=vectors.docs,
+            queries=np.asarray(vectors.queries[rows], np.float32),
+            dims=dims,
+            precisions=precisions,
+            doc_ids=list(vectors.doc_ids),
+            query_ids=result.query_ids,
+            qrels=collection.qrels,
+            metric_names=METRICS,
+            doc_key=tie_key(vectors.doc_ids),
+            exclude=None,
+            reference_per_query=result.per_query[384],
+            stats=None,
+            progress=lambda label, total: lambda n: None,
+        ),
     )
     cells = {c.label: c for c in engine.cells}
     for dim in dims:

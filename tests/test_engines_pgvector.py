@@ -27,7 +27,7 @@ from typer.testing import CliRunner
 from mrl_eval.cli.app import app
 from mrl_eval.data.collections import load_collection
 from mrl_eval.data.vectors import load_vectors
-from mrl_eval.engines import RECALL_K, EngineSettings
+from mrl_eval.engines import RECALL_K, EngineInputs, EngineSettings
 from mrl_eval.engines.dsn import redact_dsn
 from mrl_eval.engines.evaluate import neighbour_recall
 from mrl_eval.engines.postgres_server import MARKER, PREFIX, ThrowawayPostgres
@@ -89,19 +89,21 @@ def test_hnsw_at_ef_search_above_corpus_size_equals_exact_search(scifact):
     result = evaluate(vectors, collection.qrels, [64, 384], METRICS)
     engine = measure(
         EngineSettings(engine="pgvector", index_kinds=("hnsw", "flat"), ef_search=(1000,)),
-        docs=vectors.docs,
-        queries=queries,
-        dims=[64, 384],
-        precisions=("float32", "float16"),
-        doc_ids=list(vectors.doc_ids),
-        query_ids=result.query_ids,
-        qrels=collection.qrels,
-        metric_names=METRICS,
-        doc_key=tie_key(vectors.doc_ids),
-        exclude=None,
-        reference_per_query=result.per_query[384],
-        stats=None,
-        progress=lambda label, total: lambda n: None,
+        EngineInputs(
+            docs=vectors.docs,
+            queries=queries,
+            dims=[64, 384],
+            precisions=("float32", "float16"),
+            doc_ids=list(vectors.doc_ids),
+            query_ids=result.query_ids,
+            qrels=collection.qrels,
+            metric_names=METRICS,
+            doc_key=tie_key(vectors.doc_ids),
+            exclude=None,
+            reference_per_query=result.per_query[384],
+            stats=None,
+            progress=lambda label, total: lambda n: None,
+        ),
     )
     assert engine.table_bytes > vectors.docs.shape[0] * 384 * 4
     for cell in engine.cells:

@@ -1,19 +1,32 @@
-"""Where a cell is searched: `exact` (brute force, the reference), `faiss` (embedded) or `pgvector` (PostgreSQL).
+"""Where a cell is searched: `exact` (brute force, the reference) or an engine (`faiss` embedded, `pgvector` in
+PostgreSQL, or any engine registered here).
 
-The exact engine is today's sweep. The other engines rebuild every (dim, precision) cell inside a real index and
-report what a deployment of that index would see: task quality against the qrels, neighbour recall against exact
-search over the same codes, the index's own size, its build time and one-query-at-a-time latency, plus the recipe
-(FAISS factory string, or pgvector DDL and query) that reproduces the index. See docs/engines.md.
+The exact engine is today's sweep. An engine rebuilds every (dim, precision) cell inside a real index and reports
+what a deployment of that index would see: task quality against the qrels, neighbour recall against exact search
+over the same codes, the index's own size, its build time and one-query-at-a-time latency, plus the recipe that
+reproduces the index. See docs/engines.md.
+
+An engine is one module: a class that meets `EngineClass` (its name, its own options and their checks, how it opens)
+and whose instances meet `Engine` (build, search, exact search, recipe, sizes, version), registered here by name
+(`ENGINE_CLASSES`, imported when first used, or `register_engine`). `evaluate.evaluate_engine` drives any of them;
+the report and the recipe code read what the engine wrote and never name one. docs/architecture.md adds a toy
+engine in one module.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
+import numpy as np
+
+from mrl_eval.engines.dsn import redact_dsn
 from mrl_eval.errors import UsageError
-from mrl_eval.evaluate.stats import MetricStats
+from mrl_eval.evaluate.stats import MetricStats, StatsSettings
 
-ENGINES = ("exact", "faiss", "pgvector")
 INDEX_KINDS = ("hnsw", "flat")
 DEFAULT_EF_SEARCH = (16, 64, 256)
 # Neighbour recall is counted in the top RECALL_K of the engine against the top RECALL_K of exact search.
@@ -25,6 +38,106 @@ TIE_RULE = (
     "scores at least the k-th exact score (ann-benchmarks' rule), so a tie at the cut is never counted as a miss."
 )
 LATENCY_NOTE = "one query at a time, one thread, measured on this machine: median and p95 over the evaluated queries"
+EXACT = "exact"  # no engine: the plain sweep, the reference every engine is compared with
+
+
+class BuiltIndex(Protocol):
+    """One built index of a cell, as `Engine.build` returns it."""
+
+    dim: int
+    precision: str
+    kind: str  # one of INDEX_KINDS
+    size: int  # bytes the index takes (FAISS: serialised; pgvector: the index relation)
+    seconds: float  # build time
+
+
+class Engine(Protocol):
+    """An opened engine holding one corpus and the evaluated queries. Scores are higher-is-better; doc indexes are
+    corpus rows, -1 where fewer results came back."""
+
+    name: str
+    precisions: tuple[str, ...]  # the precisions it can store; others are not measured (see `version`)
+    reranks: bool  # whether it runs the shortlist-then-rerank query (`--rerank`)
+
+    def build(self, dim: int, precision: str, kind: str) -> BuiltIndex: ...
+
+    def search(
+        self, built: BuiltIndex, ef_search: int | None, k: int, rerank: int = 0
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Top k per query, one query at a time: (doc index, score, seconds per query)."""
+        ...
+
+    def exact(self, dim: int, precision: str, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Exact search over the same codes (the neighbour-recall reference): (doc index, score), k per query."""
+        ...
+
+    def drop(self, built: BuiltIndex) -> None: ...
+
+    def recipe(self, dim: int, precision: str, kind: str, ef_search: int | None, rerank: int = 0, k: int = 10) -> dict:
+        """What reproduces the cell. `language` names the key that holds the code to print ("python", "sql")."""
+        ...
+
+    def table_bytes(self) -> int:
+        """Bytes every cell shares beyond its index (pgvector's table of full-size vectors; 0 if none)."""
+        ...
+
+    def version(self) -> dict:
+        """`engine`, `version` (shown in the report's title), optionally `server` and `not_measured` (a note)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class EngineClass(Protocol):
+    """What a registration names: the engine's class, or anything with these members."""
+
+    name: str
+    options: tuple[str, ...]  # EngineSettings fields only this engine reads ("pg_dsn", "rerank"); others refuse them
+
+    def open(self, settings: EngineSettings, docs: np.ndarray, queries: np.ndarray) -> Engine:
+        """The engine, ready to build (a missing extra is an MrlEvalError naming it)."""
+        ...
+
+    def check(self, settings: EngineSettings) -> None:
+        """UsageError for settings the engine cannot run (its own bounds), before any work."""
+        ...
+
+    def describe(self, settings: EngineSettings) -> dict:
+        """The engine's own settings, as the report states them (beyond index, m, ef_construction, ef_search)."""
+        ...
+
+
+# name -> "module:class", imported when first used, so that `--help` and a FAISS run never import the others
+ENGINE_CLASSES: dict[str, str] = {
+    "faiss": "mrl_eval.engines.faiss:FaissEngine",
+    "pgvector": "mrl_eval.engines.pgvector:PgvectorEngine",
+}
+_registered: dict[str, EngineClass] = {}
+
+
+def register_engine(engine: EngineClass) -> None:
+    """Make `engine` (a class meeting EngineClass) available as `--engine <engine.name>`."""
+    if engine.name == EXACT:
+        raise ValueError(f"{EXACT!r} is the reference search, not an engine name")
+    _registered[engine.name] = engine
+
+
+def unregister_engine(name: str) -> None:
+    _registered.pop(name, None)
+
+
+def engine_names() -> tuple[str, ...]:
+    return (EXACT, *ENGINE_CLASSES, *(n for n in _registered if n not in ENGINE_CLASSES))
+
+
+def engine_class(name: str) -> EngineClass:
+    """The registered class of engine `name` (UsageError for an unknown name)."""
+    if name in _registered:
+        return _registered[name]
+    if name not in ENGINE_CLASSES:
+        raise UsageError(f"--engine {name!r}: choose one of {', '.join(engine_names())}")
+    module, attribute = ENGINE_CLASSES[name].split(":")
+    return getattr(importlib.import_module(module), attribute)
 
 
 def parse_ef_search(spec: str | None) -> tuple[int, ...]:
@@ -52,67 +165,51 @@ def parse_index_kinds(spec: str | None) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class EngineSettings:
-    engine: str = "exact"
+    engine: str = EXACT
     index_kinds: tuple[str, ...] = ("hnsw",)
     hnsw_m: int = 16
     ef_construction: int = 64  # pgvector's default; FAISS's own default is 40
     ef_search: tuple[int, ...] = DEFAULT_EF_SEARCH
-    pg_dsn: str | None = None
+    pg_dsn: str | None = None  # pgvector: the user's database
     rerank: int = 0  # pgvector: shortlist size of the shortlist-then-rerank query; 0 = off
 
     @property
     def active(self) -> bool:
-        return self.engine != "exact"
+        return self.engine != EXACT
 
     def check(self) -> EngineSettings:
-        if self.engine not in ENGINES:
-            raise UsageError(f"--engine {self.engine!r}: choose one of {', '.join(ENGINES)}")
+        """The generic bounds, options given to an engine that does not read them, then the engine's own checks."""
+        if self.engine not in engine_names():
+            raise UsageError(f"--engine {self.engine!r}: choose one of {', '.join(engine_names())}")
         if self.hnsw_m < 2:
             raise UsageError(f"--hnsw-m {self.hnsw_m}: HNSW needs at least 2 links per node (16 is usual)")
         if self.ef_construction < 1:
             raise UsageError(f"--ef-construction {self.ef_construction}: must be at least 1 (64 is usual)")
         if self.rerank < 0:
             raise UsageError(f"--rerank {self.rerank}: a shortlist size, 0 for none")
-        if self.pg_dsn and self.engine != "pgvector":
-            raise UsageError("--pg-dsn is for --engine pgvector")
-        if self.engine == "pgvector":
-            check_pgvector_bounds(self)
+        mine = () if not self.active else engine_class(self.engine).options
+        for name in engine_names()[1:]:
+            for option in engine_class(name).options:
+                if option not in mine and getattr(self, option) != _DEFAULTS[option]:
+                    raise UsageError(f"--{option.replace('_', '-')} is for --engine {name}")
+        if self.active:
+            engine_class(self.engine).check(self)
         return self
 
+    def as_reported(self) -> dict:
+        """Every setting as the report's `settings.engine` stores it, a connection string without its secrets."""
+        return {**dataclasses.asdict(self), "pg_dsn": redact_dsn(self.pg_dsn)}
+
     def describe(self) -> dict:
-        about = {"engine": self.engine, "index": list(self.index_kinds)}
+        about: dict[str, Any] = {"engine": self.engine, "index": list(self.index_kinds)}
         if "hnsw" in self.index_kinds:
             about.update(m=self.hnsw_m, ef_construction=self.ef_construction, ef_search=list(self.ef_search))
-        if self.engine == "pgvector":
-            about.update(server="--pg-dsn" if self.pg_dsn else "throwaway local PostgreSQL", rerank=self.rerank)
+        if self.active:
+            about.update(engine_class(self.engine).describe(self))
         return about
 
 
-# pgvector's own limits (src/hnsw.h: HNSW_MIN_M .. HNSW_MAX_M, HNSW_MIN_EF_CONSTRUCTION .. HNSW_MAX_EF_CONSTRUCTION,
-# HNSW_MIN_EF_SEARCH .. HNSW_MAX_EF_SEARCH; CREATE INDEX refuses ef_construction < 2 * m)
-PG_M, PG_EF_CONSTRUCTION, PG_EF_SEARCH = (2, 100), (4, 1000), (1, 1000)
-
-
-def check_pgvector_bounds(settings: EngineSettings) -> None:
-    """The index options pgvector accepts, checked before any work (pgvector refuses them at CREATE INDEX or SET,
-    after the exact search has run)."""
-    low, high = PG_M
-    if not low <= settings.hnsw_m <= high:
-        raise UsageError(f"--hnsw-m {settings.hnsw_m}: pgvector's m is {low} to {high} (16 is its default)")
-    low, high = PG_EF_CONSTRUCTION
-    if not low <= settings.ef_construction <= high:
-        raise UsageError(
-            f"--ef-construction {settings.ef_construction}: pgvector's ef_construction is {low} to {high} (64 is its "
-            "default)"
-        )
-    if settings.ef_construction < 2 * settings.hnsw_m:
-        raise UsageError(
-            f"--ef-construction {settings.ef_construction}: pgvector needs at least 2 x --hnsw-m "
-            f"({2 * settings.hnsw_m})"
-        )
-    low, high = PG_EF_SEARCH
-    if "hnsw" in settings.index_kinds and not low <= max(settings.ef_search) <= high:
-        raise UsageError(f"--ef-search {max(settings.ef_search)}: pgvector's hnsw.ef_search is {low} to {high}")
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(EngineSettings)}
 
 
 @dataclass(frozen=True)
@@ -157,6 +254,30 @@ class EngineResult:
     machine: dict
 
 
+@dataclass(frozen=True)
+class EngineInputs:
+    """What every engine cell is measured on: the corpus, the evaluated queries (those with qrels, in `query_ids`
+    order), the cells to build, and how they are scored and compared (exact full-dim search's per-query values)."""
+
+    docs: np.ndarray  # full-size corpus vectors
+    queries: np.ndarray  # full-size float32 vectors of the evaluated queries
+    dims: Sequence[int]
+    precisions: Sequence[str]
+    doc_ids: list[str]
+    query_ids: list[str]
+    qrels: Mapping[str, Mapping[str, int]]
+    metric_names: list[str]
+    doc_key: np.ndarray  # trec_eval's tie key per doc (`retrieval.tie_key`)
+    exclude: np.ndarray | None  # per query, the corpus row of its own document (--ignore-identical-ids), or None
+    reference_per_query: dict[str, dict[str, float]]  # exact full-dim float32 search: metric -> query_id -> value
+    stats: StatsSettings | None = None  # None: no intervals or paired tests
+    progress: Callable[[str, int], Callable[[int], None]] = lambda label, total: lambda n: None
+
+    @property
+    def full_dim(self) -> int:
+        return int(self.docs.shape[1])
+
+
 ENGINE_KEYS = ("engine", "index_kind", "hnsw_m", "ef_construction", "ef_search", "pg_dsn", "rerank")
 
 
@@ -165,7 +286,7 @@ def settings_from_options(options: dict) -> EngineSettings:
     values = {key: options.pop(key, None) for key in ENGINE_KEYS}
     defaults = EngineSettings()
     return EngineSettings(
-        engine=(values["engine"] or "exact").strip().lower(),
+        engine=(values["engine"] or EXACT).strip().lower(),
         index_kinds=parse_index_kinds(values["index_kind"]),
         hnsw_m=defaults.hnsw_m if values["hnsw_m"] is None else int(values["hnsw_m"]),
         ef_construction=defaults.ef_construction if values["ef_construction"] is None else values["ef_construction"],

@@ -1,6 +1,6 @@
 """Evaluate every cell inside an engine: quality against the qrels, neighbour recall, size, build time, latency.
 
-The loop is the same for every engine (`FaissEngine`, `PgvectorEngine`): for each dim and precision, build the
+The loop is the same for every engine (any `mrl_eval.engines.Engine`): for each dim and precision, build the
 index once, search it at every efSearch one query at a time, and search the same codes exactly (the engine's flat
 index or exact scan) for the neighbour-recall reference. Statistics are the sweep's own (`stats.summarize`): every
 cell against exact full-dim float32 search, paired per query.
@@ -9,14 +9,14 @@ cell against exact full-dim float32 search, paired per query.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
-from mrl_eval.engines import RECALL_K, EngineCell, EngineResult, EngineSettings
+from mrl_eval.engines import RECALL_K, Engine, EngineCell, EngineInputs, EngineResult, EngineSettings
 from mrl_eval.errors import MrlEvalWarning
 from mrl_eval.evaluate import metrics as M
-from mrl_eval.evaluate.stats import StatsSettings, summarize
+from mrl_eval.evaluate.stats import summarize
 from mrl_eval.methods.latency import machine
 
 EXACT_LABEL = "exact:flat:{dim}:float32"
@@ -79,32 +79,18 @@ def neighbour_recall(score: np.ndarray, exact_score: np.ndarray, k: int = RECALL
     return float(np.mean(np.minimum(found, k) / k))
 
 
-def evaluate_engine(
-    engine,
-    settings: EngineSettings,
-    *,
-    dims: Sequence[int],
-    precisions: Sequence[str],
-    full_dim: int,
-    doc_ids: list[str],
-    query_ids: list[str],
-    qrels: dict[str, dict[str, int]],
-    metric_names: list[str],
-    doc_key: np.ndarray,
-    exclude: np.ndarray | None,
-    reference_per_query: dict[str, dict[str, float]],
-    stats: StatsSettings | None,
-    progress: Callable[[str, int], Callable[[int], None]],
-) -> EngineResult:
-    """Every (index kind, dim, precision, efSearch) cell of `engine`; `reference_per_query` is exact full-dim search."""
-    k = M.max_depth(metric_names)
+def evaluate_engine(engine: Engine, settings: EngineSettings, inputs: EngineInputs) -> EngineResult:
+    """Every (index kind, dim, precision, efSearch) cell of `engine` on `inputs`, compared with exact full-dim search
+    (`inputs.reference_per_query`)."""
+    k = M.max_depth(inputs.metric_names)
+    exclude = inputs.exclude
     depth = k + (1 if exclude is not None else 0)
-    supported = [p for p in precisions if p in engine.precisions]
-    plans = [(kind, d, p) for kind in settings.index_kinds for d in dims for p in supported]
+    supported = [p for p in inputs.precisions if p in engine.precisions]
+    plans = [(kind, d, p) for kind in settings.index_kinds for d in inputs.dims for p in supported]
     efs = list(settings.ef_search)
     if "hnsw" in settings.index_kinds:
-        warn_ef_below_k(engine.name, efs, k, metric_names)
-    advance = progress(f"Building and searching {len(plans)} {engine.name} indexes", len(plans))
+        warn_ef_below_k(engine.name, efs, k, inputs.metric_names)
+    advance = inputs.progress(f"Building and searching {len(plans)} {engine.name} indexes", len(plans))
     cells: list[dict] = []
     per_query: dict[str, dict[str, dict[str, float]]] = {}
     exact_cache: dict[tuple[int, str], np.ndarray] = {}
@@ -123,7 +109,7 @@ def evaluate_engine(
         for ef, rerank in variants:
             index, score, seconds = engine.search(built, ef, depth, rerank)
             index, score = drop_excluded(index, score, exclude, k)
-            reference = exact_scores(full_dim, "float32") if rerank else exact_scores(dim, precision)
+            reference = exact_scores(inputs.full_dim, "float32") if rerank else exact_scores(dim, precision)
             cell = dict(
                 engine=engine.name,
                 index=kind,
@@ -132,26 +118,27 @@ def evaluate_engine(
                 ef_search=ef,
                 rerank=rerank,
                 neighbour_recall=neighbour_recall(score, reference),
-                short_lists=short_lists(index, exclude, k, len(doc_ids)),
+                short_lists=short_lists(index, exclude, k, len(inputs.doc_ids)),
                 index_bytes=built.size,
                 build_seconds=built.seconds,
                 latency_ms=(float(np.median(seconds) * 1e3), float(np.percentile(seconds, 95) * 1e3)),
                 recipe=engine.recipe(dim, precision, kind, ef, rerank, k),
             )
             label = EngineCell(metrics={}, **cell).label
-            ranking = order_ties(index, score, doc_key)
-            per_query[label] = M.evaluate(query_ids, ranking, doc_ids, qrels, metric_names)
+            ranking = order_ties(index, score, inputs.doc_key)
+            per_query[label] = M.evaluate(inputs.query_ids, ranking, inputs.doc_ids, inputs.qrels, inputs.metric_names)
             cells.append(cell)
         engine.drop(built)
         advance(1)
 
-    reference = EXACT_LABEL.format(dim=full_dim)
-    values = {reference: reference_per_query, **per_query}
-    cell_stats = summarize(values, reference, query_ids, stats) if stats else {}
+    reference = EXACT_LABEL.format(dim=inputs.full_dim)
+    values = {reference: inputs.reference_per_query, **per_query}
+    query_ids = inputs.query_ids
+    cell_stats = summarize(values, reference, query_ids, inputs.stats) if inputs.stats else {}
     result_cells = []
     for cell in cells:
         label = EngineCell(metrics={}, **cell).label
-        means = {m: float(np.mean([per_query[label][m][q] for q in query_ids])) for m in metric_names}
+        means = {m: float(np.mean([per_query[label][m][q] for q in query_ids])) for m in inputs.metric_names}
         result_cells.append(EngineCell(metrics=means, stats=cell_stats.get(label, {}), **cell))
     return EngineResult(
         settings=settings,

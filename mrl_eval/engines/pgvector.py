@@ -30,7 +30,7 @@ import numpy as np
 from mrl_eval.engines import EngineSettings
 from mrl_eval.engines.dsn import redact_dsn, redact_text
 from mrl_eval.engines.recipe import TABLE, pg_index_name, pg_table_ddl, pgvector_recipe
-from mrl_eval.errors import MrlEvalError, MrlEvalWarning
+from mrl_eval.errors import MrlEvalError, MrlEvalWarning, UsageError
 from mrl_eval.extras import import_extra
 
 COPY_ROWS = 2048
@@ -58,10 +58,40 @@ class Built:
     seconds: float
 
 
+# pgvector's own limits (src/hnsw.h: HNSW_MIN_M .. HNSW_MAX_M, HNSW_MIN_EF_CONSTRUCTION .. HNSW_MAX_EF_CONSTRUCTION,
+# HNSW_MIN_EF_SEARCH .. HNSW_MAX_EF_SEARCH; CREATE INDEX refuses ef_construction < 2 * m)
+PG_M, PG_EF_CONSTRUCTION, PG_EF_SEARCH = (2, 100), (4, 1000), (1, 1000)
+
+
+def check_bounds(settings: EngineSettings) -> None:
+    """The index options pgvector accepts, checked before any work (pgvector refuses them at CREATE INDEX or SET,
+    after the exact search has run)."""
+    low, high = PG_M
+    if not low <= settings.hnsw_m <= high:
+        raise UsageError(f"--hnsw-m {settings.hnsw_m}: pgvector's m is {low} to {high} (16 is its default)")
+    low, high = PG_EF_CONSTRUCTION
+    if not low <= settings.ef_construction <= high:
+        raise UsageError(
+            f"--ef-construction {settings.ef_construction}: pgvector's ef_construction is {low} to {high} (64 is its "
+            "default)"
+        )
+    if settings.ef_construction < 2 * settings.hnsw_m:
+        raise UsageError(
+            f"--ef-construction {settings.ef_construction}: pgvector needs at least 2 x --hnsw-m "
+            f"({2 * settings.hnsw_m})"
+        )
+    low, high = PG_EF_SEARCH
+    if "hnsw" in settings.index_kinds and not low <= max(settings.ef_search) <= high:
+        raise UsageError(f"--ef-search {max(settings.ef_search)}: pgvector's hnsw.ef_search is {low} to {high}")
+
+
 class PgvectorEngine:
+    """`--engine pgvector`: an Engine (mrl_eval.engines) whose class is its registration (EngineClass)."""
+
     name = "pgvector"
     precisions = ("float32", "float16", "binary")
     reranks = True
+    options = ("pg_dsn", "rerank")
 
     def __init__(
         self,
@@ -115,6 +145,14 @@ class PgvectorEngine:
             if server is not None:
                 server.stop()
             raise
+
+    @staticmethod
+    def check(settings: EngineSettings) -> None:
+        check_bounds(settings)
+
+    @staticmethod
+    def describe(settings: EngineSettings) -> dict:
+        return {"server": "--pg-dsn" if settings.pg_dsn else "throwaway local PostgreSQL", "rerank": settings.rerank}
 
     def version(self) -> dict:
         with self.conn.cursor() as cur:

@@ -51,6 +51,7 @@ def faiss_recipe(
     )
     return {
         "engine": "faiss",
+        "language": "python",
         "factory": factory,
         "metric": "hamming" if binary else "inner_product",
         "binary": binary,
@@ -138,6 +139,7 @@ def pgvector_recipe(
     ]
     return {
         "engine": "pgvector",
+        "language": "sql",
         "table": TABLE,
         "ddl": ddl,
         "load": f"COPY {TABLE} (id, embedding) FROM STDIN",

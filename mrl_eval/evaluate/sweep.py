@@ -16,7 +16,7 @@ from mrl_eval.data.collection import Collection
 from mrl_eval.data.collections import check_qrels, check_trec_ids, load_collection
 from mrl_eval.data.pre_truncate import check_pre_truncate, pre_truncate
 from mrl_eval.data.vectors import Vectors, load_vectors, read_model_info, zero_vector_notes
-from mrl_eval.engines import EngineResult, EngineSettings
+from mrl_eval.engines import EngineInputs, EngineResult, EngineSettings
 from mrl_eval.errors import MrlEvalError, MrlEvalWarning, UsageError, raise_problems
 from mrl_eval.evaluate import metrics as M
 from mrl_eval.evaluate import pseudo_queries as P
@@ -211,19 +211,21 @@ def evaluate(
 
         engine_result = measure(
             engine,
-            docs=vectors.docs,
-            queries=np.asarray(vectors.queries[rows], np.float32),
-            dims=dims,
-            precisions=grid.precisions if grid is not None else ("float32",),
-            doc_ids=list(vectors.doc_ids),
-            query_ids=query_ids,
-            qrels=qrels,
-            metric_names=metric_names,
-            doc_key=tie_key(vectors.doc_ids),
-            exclude=exclude,
-            reference_per_query=per_query[full_dim],
-            stats=stats,
-            progress=progress,
+            EngineInputs(
+                docs=vectors.docs,
+                queries=np.asarray(vectors.queries[rows], np.float32),
+                dims=dims,
+                precisions=grid.precisions if grid is not None else ("float32",),
+                doc_ids=list(vectors.doc_ids),
+                query_ids=query_ids,
+                qrels=qrels,
+                metric_names=metric_names,
+                doc_key=tie_key(vectors.doc_ids),
+                exclude=exclude,
+                reference_per_query=per_query[full_dim],
+                stats=stats,
+                progress=progress,
+            ),
         )
     return SweepResult(
         full_dim, results, per_query, query_ids, skipped, list(vectors.doc_ids), rankings, grid_result, engine_result

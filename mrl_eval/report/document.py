@@ -44,14 +44,12 @@ def build_report(run: SweepRun, command: str, recommendation: Recommendation | N
     sweep = run.sweep
     settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(run.config).items()}
     settings["metrics"] = list(run.config.metrics)
+    settings["engine"] = run.config.engine.as_reported()
     engine = None
-    if sweep.engine is not None or run.config.engine.pg_dsn:
-        from mrl_eval.engines.document import engine_section
-        from mrl_eval.engines.dsn import redact_dsn
+    if sweep.engine is not None:
+        from mrl_eval.report.engine_section import engine_section
 
-        settings["engine"]["pg_dsn"] = redact_dsn(settings["engine"]["pg_dsn"])
-        if sweep.engine is not None:
-            engine = engine_section(sweep.engine, len(sweep.doc_ids))
+        engine = engine_section(sweep.engine, len(sweep.doc_ids))
     losses = {
         dim: tuple(QueryLoss(**{**row, "lost_relevant": tuple(row["lost_relevant"])}) for row in rows)
         for dim, rows in run.losses.items()

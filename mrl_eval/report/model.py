@@ -21,10 +21,10 @@ if TYPE_CHECKING:
     from mrl_eval.decide.compare import RunComparison
     from mrl_eval.decide.holdout import HoldoutCheck
     from mrl_eval.decide.recommend import Recommendation, TwoStageChoice
-    from mrl_eval.engines.document import EngineSection
     from mrl_eval.evaluate.growth import GrowthResult
     from mrl_eval.evaluate.sweep import DimResult
     from mrl_eval.methods.grid import Cell, TwoStageRow
+    from mrl_eval.report.engine_section import EngineSection
 
 SCHEMA = 1
 PAIRED_TEST = "two-sided paired sign-flip randomization test of mean delta = 0"

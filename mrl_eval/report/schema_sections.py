@@ -14,8 +14,8 @@ if TYPE_CHECKING:
     from mrl_eval.decide.engine_choice import EngineChoice
     from mrl_eval.decide.holdout import HoldoutCheck
     from mrl_eval.decide.recommend import Recommendation, TwoStageChoice
-    from mrl_eval.engines.document import EngineSection
     from mrl_eval.evaluate.growth import GrowthResult
+    from mrl_eval.report.engine_section import EngineSection
     from mrl_eval.report.schema import _Reader
 
 
@@ -191,7 +191,7 @@ def growth(r: _Reader, value: object) -> GrowthResult | None:
 
 def engine(r: _Reader, value: object) -> EngineSection | None:
     from mrl_eval.engines import EngineCell
-    from mrl_eval.engines.document import EngineSection
+    from mrl_eval.report.engine_section import EngineSection
 
     if not value:
         return None
