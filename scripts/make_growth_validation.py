@@ -24,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from mrl_eval.data.collections import load_collection
+from mrl_eval.data.collection_files import load_collection
 from mrl_eval.data.vectors import load_vectors
+from mrl_eval.evaluate.dims import resolve_dims
 from mrl_eval.evaluate.growth import FRACTIONS, GrowthSettings, fit_growth, score_subsamples
-from mrl_eval.evaluate.sweep import resolve_dims
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("MRL_EVAL_SHARED", ROOT.parent / "shared")) / "datasets"  # a worktree: set it

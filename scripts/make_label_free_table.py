@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from mrl_eval.evaluate.stats import StatsSettings
-from mrl_eval.evaluate.sweep import SweepConfig, run
+from mrl_eval.pipeline.run import run
+from mrl_eval.pipeline.settings import DataSettings, ModelSettings, SweepConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("MRL_EVAL_SHARED", ROOT.parent / "shared")) / "datasets"  # a worktree: set it
@@ -38,8 +39,8 @@ def rows() -> list[dict]:
         for model, dims in MODELS.items():
             folder = SHARED / name
             config = SweepConfig(
-                data=folder,
-                embeddings=folder / "embeddings" / model,
+                data=DataSettings(folder=folder),
+                model=ModelSettings(embeddings=folder / "embeddings" / model),
                 dims=dims,
                 metrics=METRICS,
                 stats=StatsSettings(resamples=1000),

@@ -15,15 +15,22 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from mrl_eval.cli.app import app
-from mrl_eval.data.collections import load_collection
+from mrl_eval.data.collection_files import load_collection
 from mrl_eval.errors import MrlEvalError
 from mrl_eval.evaluate import fidelity as F
 from mrl_eval.evaluate import pseudo_queries as P
+from mrl_eval.evaluate.metric_registry import score_ranking
 from tests.conftest import brute_force_run, data_path
 
 runner = CliRunner()
 CRANFIELD = data_path("cranfield")
 MINILM = CRANFIELD / "embeddings" / "all-minilm-l6-v2"
+
+
+def _label_free(query_ids, ranked, reference, names):
+    """Label-free metrics of `ranked` against `reference` (no qrels: every query is evaluated)."""
+    n_docs = int(max(np.max(ranked, initial=-1), np.max(reference, initial=-1))) + 1
+    return score_ranking(query_ids, np.asarray(ranked), [str(i) for i in range(n_docs)], {}, names, reference)
 
 
 # 1. The measures against independent computations
@@ -40,7 +47,7 @@ def rbo_ext_by_the_paper(s: list[int], t: list[int], p: float) -> float:
 
 def test_rbo_of_a_swapped_pair_is_worked_by_hand():
     # S = a b c, T = b a c, p = 0.9: X = 0, 2, 3 -> (0.1 / 0.9) * (0.81 + 0.729) + 0.729 = 0.171 + 0.729 = 0.9
-    values = F.evaluate(["q"], np.array([[0, 1, 2]]), np.array([[1, 0, 2]]), ["rbo@3"])
+    values = _label_free(["q"], np.array([[0, 1, 2]]), np.array([[1, 0, 2]]), ["rbo@3"])
     assert values["rbo@3"]["q"] == pytest.approx(0.9, abs=1e-12)
 
 
@@ -65,7 +72,7 @@ def test_measures_match_set_arithmetic_and_the_rbo_formula(case, k):
     ranked = np.array([a for a, _ in pairs])
     reference = np.array([b for _, b in pairs])
     ids = [f"q{i}" for i in range(len(pairs))]
-    values = F.evaluate(ids, ranked, reference, [f"overlap@{k}", f"shortlist_recall@{k}", f"rbo@{k}"])
+    values = _label_free(ids, ranked, reference, [f"overlap@{k}", f"shortlist_recall@{k}", f"rbo@{k}"])
     for qid, (a, b) in zip(ids, pairs):
         a_real, b_real = [x for x in a if x >= 0], [x for x in b if x >= 0]
         a_k, b_k = a_real[:k], b_real[:k]
@@ -79,16 +86,16 @@ def test_identical_rankings_score_one_and_disjoint_ones_zero():
     same = np.arange(20).reshape(2, 10)
     apart = same + 100
     names = ["overlap@10", "shortlist_recall@10", "rbo@10"]
-    assert all(v == pytest.approx(1.0) for m in names for v in F.evaluate(["a", "b"], same, same, names)[m].values())
-    assert all(v == 0.0 for m in names for v in F.evaluate(["a", "b"], apart, same, names)[m].values())
+    assert all(v == pytest.approx(1.0) for m in names for v in _label_free(["a", "b"], same, same, names)[m].values())
+    assert all(v == 0.0 for m in names for v in _label_free(["a", "b"], apart, same, names)[m].values())
 
 
 def test_sweep_overlap_matches_a_brute_force_ranking():
     from mrl_eval.data.vectors import load_vectors
-    from mrl_eval.evaluate.sweep import evaluate
+    from mrl_eval.pipeline.score import score_vectors
 
     vectors = load_vectors(MINILM)
-    result = evaluate(vectors, {}, [64, 384], ["overlap@10", "rbo@100"])
+    result = score_vectors(vectors, {}, [64, 384], ["overlap@10", "rbo@100"])
     queries, docs = np.asarray(vectors.queries), np.asarray(vectors.docs)
     small = brute_force_run(queries, docs, vectors.doc_ids, 64, 100)
     full = brute_force_run(queries, docs, vectors.doc_ids, 384, 100)

@@ -15,7 +15,7 @@ from scipy.stats import linregress
 from typer.testing import CliRunner
 
 from mrl_eval.cli.app import app
-from mrl_eval.data.collections import load_collection
+from mrl_eval.data.collection_files import load_collection
 from mrl_eval.data.vectors import load_vectors
 from mrl_eval.evaluate import growth as G
 from tests.conftest import brute_force_run, data_path

@@ -65,13 +65,13 @@ class RecommendPlan:
     slow sweep). Build with `RecommendPlan.check(...)`, apply with `plan.apply(run)`."""
 
     rule: Rule
-    resolved: decide_recommend.Rule
+    resolved: decide_recommend.CheckedRule
     optimize: str = "dim"
     methods: tuple[str, ...] = ("prefix",)
     holdout: float | None = None
     baseline: Report | None = None
     baseline_name: str = ""
-    gate: decide_compare.Gate | None = None
+    gate: decide_compare.CheckedGate | None = None
 
     @classmethod
     def check(
@@ -163,7 +163,7 @@ class RecommendPlan:
         """With engine cells (`--engine faiss|pgvector`): the cheapest one under the rule; None when the run has
         none and `optimize` did not ask for them."""
         from mrl_eval.decide.engine_choice import ENGINE_OPTIMIZE, recommend_engine
-        from mrl_eval.engines.document import cells_of
+        from mrl_eval.report.engine_section import cells_of
 
         section = run.report.engine
         cells = cells_of(section, run.stats if run.has_statistics else None)

@@ -21,12 +21,11 @@ if TYPE_CHECKING:
     from mrl_eval.decide.compare import RunComparison
     from mrl_eval.decide.engine_choice import EngineChoice
     from mrl_eval.decide.holdout import HoldoutCheck
-    from mrl_eval.decide.recommend import Recommendation as Choice
-    from mrl_eval.decide.recommend import TwoStageChoice
+    from mrl_eval.decide.recommend import Choice, TwoStageChoice
+    from mrl_eval.evaluate.results import DimResult
     from mrl_eval.evaluate.stats import StatsSettings
-    from mrl_eval.evaluate.sweep import DimResult
-    from mrl_eval.evaluate.sweep import SweepRun as SweepOutput
     from mrl_eval.methods.grid import Cell, TwoStageRow
+    from mrl_eval.pipeline.run import SweepOutcome
     from mrl_eval.report.model import Report
 
 
@@ -70,7 +69,7 @@ class SweepRun:
     stats: StatsSettings
     report: Report = field(repr=False)  # the typed report (to_dict() writes it as the JSON file holds it)
     path: Path | None = None
-    output: SweepOutput | None = field(default=None, repr=False)
+    output: SweepOutcome | None = field(default=None, repr=False)
 
     @property
     def full_dim(self) -> int:
@@ -162,11 +161,12 @@ class SweepRun:
     def save_runs(self, folder: str | Path) -> list[Path]:
         """One TREC run file per dim (for trec_eval, ranx or ir_measures); only a fresh sweep has its rankings."""
         from mrl_eval.errors import MrlEvalError
-        from mrl_eval.report.document import write_trec_runs
+        from mrl_eval.report.trec_runs import write_trec_runs
 
         if self.output is None:
             raise MrlEvalError(f"{self.path}: a saved report keeps no rankings; rerun the sweep to save TREC runs")
-        return write_trec_runs(self.output, Path(folder))
+        sweep = self.output.sweep
+        return write_trec_runs(Path(folder), sweep.query_ids, sweep.doc_ids, sweep.rankings)
 
 
 @dataclass(frozen=True, eq=False)
@@ -213,7 +213,7 @@ class Comparison:
 
     def to_dict(self) -> dict:
         """The comparison document (`mrl-eval compare --json`)."""
-        from mrl_eval import __version__
+        from mrl_eval.version import __version__
 
         return {"command": "compare", "mrl_eval_version": __version__, **self.body.to_dict()}
 

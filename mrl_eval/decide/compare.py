@@ -34,12 +34,12 @@ _TOLERANCE = 1e-12
 
 
 @dataclass(frozen=True)
-class Gate:
+class CheckedGate:
     metric: str = "ndcg@10"
     rule: str = "point"
     max_drop: str = "0.01"  # as given: "0.02" (absolute) or "2%" (relative to the baseline's score)
 
-    def check(self, flag: str = "--max-drop") -> Gate:
+    def check(self, flag: str = "--max-drop") -> CheckedGate:
         if self.rule not in RULES:
             raise UsageError(f"--rule {self.rule!r}: choose one of {', '.join(RULES)}")
         parse_max_drop(self.max_drop, flag)
@@ -129,7 +129,7 @@ class RunComparison:
 
     baseline: RunDescription
     current: RunDescription
-    gate: Gate
+    gate: CheckedGate
     dims: tuple[int, ...]
     only_in_baseline: tuple[int, ...]
     only_in_current: tuple[int, ...]
@@ -209,7 +209,7 @@ def _pairing(baseline: Report, current: Report, dims: list[int], metrics: list[s
 def compare_runs(
     baseline: Report,
     current: Report,
-    gate: Gate,
+    gate: CheckedGate,
     settings: StatsSettings,
     paths: tuple[str, str] = ("baseline", "current"),
 ) -> RunComparison:

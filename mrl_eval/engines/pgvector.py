@@ -97,7 +97,7 @@ class PgvectorEngine:
         except psycopg.Error as err:
             if server is not None:
                 server.stop()
-            from mrl_eval.engines.document import redact_dsn
+            from mrl_eval.engines.dsn import redact_dsn
 
             where = redact_dsn(settings.pg_dsn) if settings.pg_dsn else "the local PostgreSQL"
             raise MrlEvalError(f"pgvector at {where}: {str(err).strip()} (is the vector extension available?)") from err

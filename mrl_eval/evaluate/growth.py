@@ -22,17 +22,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from importlib import resources
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from mrl_eval.data.vectors import Vectors
 from mrl_eval.errors import UsageError
+from mrl_eval.evaluate import metric_registry as M
 from mrl_eval.evaluate.retrieval import search, tie_key
-
-if TYPE_CHECKING:
-    from mrl_eval.data.vectors import Vectors
+from mrl_eval.evaluate.scales import parse_scales
 
 FRACTIONS = (1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0)
 
@@ -48,8 +47,6 @@ class GrowthSettings:
     seed: int = 0
 
     def check(self) -> GrowthSettings:
-        from mrl_eval.methods.grid import parse_scales
-
         if self.seeds < 1:
             raise UsageError(f"--growth-seeds {self.seeds}: use at least 1 (default 5)")
         parse_scales(self.scale)
@@ -57,8 +54,6 @@ class GrowthSettings:
 
     @property
     def targets(self) -> dict[str, int]:
-        from mrl_eval.methods.grid import parse_scales
-
         return parse_scales(self.scale)  # --scale's sizes; by default 1M and 10M
 
 
@@ -95,8 +90,6 @@ class GrowthResult:
     validation: dict = field(default_factory=dict)  # the measured error of this projection on real collections
 
     def to_dict(self) -> dict:
-        from dataclasses import asdict
-
         return {**asdict(self), "note": extrapolation_note(self)}
 
 
@@ -129,10 +122,7 @@ def score_subsamples(
     progress: Callable[[str, int], Callable[[int], None]] | None = None,
 ) -> tuple[dict[str, np.ndarray], list[int], list[str]]:
     """metric -> (seeds, sizes, dims, queries) per-query values, the subsample sizes and the evaluated queries."""
-    from mrl_eval.evaluate import metrics as M
-    from mrl_eval.evaluate.fidelity import is_label_free, score_ranking
-
-    needs_qrels = any(not is_label_free(m) for m in metric_names)
+    needs_qrels = any(not M.is_label_free(m) for m in metric_names)
     rows = [i for i, q in enumerate(vectors.query_ids) if qrels.get(q) or not needs_qrels]
     query_ids = [vectors.query_ids[i] for i in rows]
     queries = np.asarray(vectors.queries[rows], np.float32)
@@ -168,7 +158,7 @@ def score_subsamples(
             rankings = search(queries, docs, dims, depth, tie_key(ids), exclude=exclude)
             reference = rankings[full_dim].doc_index
             for i, d in enumerate(dims):
-                scores = score_ranking(query_ids, rankings[d].doc_index, ids, qrels, metric_names, reference)
+                scores = M.score_ranking(query_ids, rankings[d].doc_index, ids, qrels, metric_names, reference)
                 for m in metric_names:
                     out[m][seed, j, i] = [scores[m][q] for q in query_ids]
             if len(subset) == n_docs:

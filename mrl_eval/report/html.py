@@ -29,7 +29,7 @@ from mrl_eval.report.tables import (
 
 if TYPE_CHECKING:
     from mrl_eval.decide.compare import RunComparison
-    from mrl_eval.decide.recommend import Recommendation
+    from mrl_eval.decide.recommend import Choice
     from mrl_eval.report.model import Report
 
 _CSS = """
@@ -143,7 +143,7 @@ def _settings(report: Report) -> str:
     return _kv(pairs)
 
 
-def _recommendation(report: Report, rec: Recommendation) -> str:
+def _recommendation(report: Report, rec: Choice) -> str:
     lines = explain(rec, report.confidence)
     passed = rec.dim is not None
     parts = [

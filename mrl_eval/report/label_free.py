@@ -3,22 +3,24 @@ HTML and GitHub outputs (so "pseudo-queries" and the extrapolation warning read 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-from mrl_eval.evaluate.fidelity import RBO_P, SHORTLIST_TARGET, is_label_free
+from mrl_eval.evaluate.fidelity import RBO_P, SHORTLIST_TARGET
+from mrl_eval.evaluate.metric_registry import is_label_free
 from mrl_eval.report.model import LabelFree, QueriesInfo
 
 if TYPE_CHECKING:
-    from mrl_eval.evaluate.sweep import SweepRun
+    from mrl_eval.evaluate.growth import GrowthResult
     from mrl_eval.report.model import Report
     from mrl_eval.report.tables import Table
 
 REFERENCE = "the full-dim exact ranking of the same queries (no relevance judgments used)"
 
 
-def label_free_sections(run: SweepRun) -> dict:
+def label_free_sections(metrics: Sequence[str], queries_info: Mapping[str, Any], growth: GrowthResult | None) -> dict:
     """The report's `queries`, `label_free` and `growth` sections."""
-    free = [m for m in run.config.metrics if is_label_free(m)]
+    free = [m for m in metrics if is_label_free(m)]
     label_free = None
     if free:
         label_free = LabelFree(
@@ -27,10 +29,10 @@ def label_free_sections(run: SweepRun) -> dict:
             overlap="share of the full dim's top k that is in this dim's top k",
             shortlist_recall=f"share of the full dim's top {SHORTLIST_TARGET} inside this dim's top k",
             rbo=f"rank-biased overlap, extrapolated (Webber et al. 2010, eq. 30), p = {RBO_P}, to depth k",
-            with_qrels_metrics=len(free) < len(run.config.metrics),
+            with_qrels_metrics=len(free) < len(metrics),
         )
-    queries = QueriesInfo(run.queries_info or {"kind": "real", "label": "queries"})
-    return {"queries": queries, "label_free": label_free, "growth": run.growth}
+    queries = QueriesInfo(dict(queries_info) or {"kind": "real", "label": "queries"})
+    return {"queries": queries, "label_free": label_free, "growth": growth}
 
 
 def notes(report: Report) -> list[str]:

@@ -14,8 +14,8 @@ import math
 from pathlib import Path
 
 from mrl_eval.errors import MrlEvalError
+from mrl_eval.evaluate.results import DimResult
 from mrl_eval.evaluate.stats import MetricStats, StatsSettings
-from mrl_eval.evaluate.sweep import DimResult
 from mrl_eval.report.model import (
     PAIRED_TEST,
     SCHEMA,

@@ -13,9 +13,9 @@ if TYPE_CHECKING:
     from mrl_eval.decide.compare import RunComparison
     from mrl_eval.decide.engine_choice import EngineChoice
     from mrl_eval.decide.holdout import HoldoutCheck
-    from mrl_eval.decide.recommend import Recommendation, TwoStageChoice
-    from mrl_eval.engines.document import EngineSection
+    from mrl_eval.decide.recommend import Choice, TwoStageChoice
     from mrl_eval.evaluate.growth import GrowthResult
+    from mrl_eval.report.engine_section import EngineSection
     from mrl_eval.report.schema import _Reader
 
 
@@ -191,7 +191,7 @@ def growth(r: _Reader, value: object) -> GrowthResult | None:
 
 def engine(r: _Reader, value: object) -> EngineSection | None:
     from mrl_eval.engines import EngineCell
-    from mrl_eval.engines.document import EngineSection
+    from mrl_eval.report.engine_section import EngineSection
 
     if not value:
         return None
@@ -233,21 +233,21 @@ def engine(r: _Reader, value: object) -> EngineSection | None:
     )
 
 
-def recommendation(r: _Reader, value: object) -> Recommendation | None:
-    from mrl_eval.decide.recommend import Recommendation
+def recommendation(r: _Reader, value: object) -> Choice | None:
+    from mrl_eval.decide.recommend import Choice
 
     if value is None:
         return None
     # a rule kind (reports before the interval rules lack it), and no value or smaller dim when nothing met the rule
     optional = {"rule_kind": "point", "value": None, "smaller_dim": None, "smaller_value": None}
     rec = {**optional, **r.obj(value, "recommendation")}
-    fields = _fields(r, Recommendation, rec, "recommendation")
+    fields = _fields(r, Choice, rec, "recommendation")
     r.text(fields["metric"], "recommendation.metric")
     r.number(fields["threshold"], "recommendation.threshold")
     r.number(fields["full_value"], "recommendation.full_value")
     r.obj(fields["storage"], "recommendation.storage", empty=True)
     r.obj(fields["evidence"], "recommendation.evidence", empty=True)
-    return Recommendation(**plain(fields))
+    return Choice(**plain(fields))
 
 
 def holdout(r: _Reader, value: object) -> HoldoutCheck | None:
@@ -271,8 +271,8 @@ def holdout(r: _Reader, value: object) -> HoldoutCheck | None:
 
 def baseline(r: _Reader, value: object) -> RunComparison | None:
     from mrl_eval.decide.compare import (
+        CheckedGate,
         DimComparison,
-        Gate,
         GateCheck,
         MetricDelta,
         Pairing,
@@ -311,7 +311,7 @@ def baseline(r: _Reader, value: object) -> RunComparison | None:
     gate = r.obj(fields["gate"], "baseline.gate")
     return RunComparison(
         **sides,
-        gate=Gate(**_fields(r, Gate, gate, "baseline.gate")),
+        gate=CheckedGate(**_fields(r, CheckedGate, gate, "baseline.gate")),
         dims=tuple(fields["dims"]),
         only_in_baseline=tuple(fields["only_in_baseline"]),
         only_in_current=tuple(fields["only_in_current"]),

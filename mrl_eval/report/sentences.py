@@ -9,11 +9,11 @@ from mrl_eval.report.tables import human_bytes, interval
 
 if TYPE_CHECKING:
     from mrl_eval.decide.holdout import HoldoutCheck
-    from mrl_eval.decide.recommend import Recommendation
+    from mrl_eval.decide.recommend import Choice
     from mrl_eval.report.model import Report
 
 
-def explain(rec: Recommendation, confidence: float | None = None) -> list[str]:
+def explain(rec: Choice, confidence: float | None = None) -> list[str]:
     """The recommendation in sentences, shared by the terminal and the Markdown report."""
     metric, bar, kind = rec.metric, rec.threshold, rec.rule_kind
     level = f"{confidence:.0%} " if confidence else ""

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from mrl_eval.evaluate.sweep import DimResult
+from mrl_eval.evaluate.results import DimResult
 from mrl_eval.methods.grid import Cell, cell_label
 from mrl_eval.report.label_free import lost_header
 
