@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from mrl_eval.api.deciding import compared
 from mrl_eval.cli.app import app
 from mrl_eval.decide.compare import CheckedGate, compare_runs
 from mrl_eval.evaluate.stats import StatsSettings
@@ -267,6 +268,7 @@ def test_compare_runs_on_hand_made_values():
     # so p is about 0.5
     baseline = _tiny({"q1": 0.5, "q2": 0.5, "q3": 1.0})
     current = _tiny({"q1": 0.5, "q2": 0.4, "q3": 0.9})
+    baseline, current = compared(baseline, "baseline"), compared(current, "current")
     out = compare_runs(baseline, current, CheckedGate(max_drop="0.05"), StatsSettings(resamples=20_000))
     v = out.by_dim[0].metrics["ndcg@10"]
     assert v.delta == pytest.approx(-0.2 / 3)

@@ -102,7 +102,7 @@ def test_stats_settings_out_of_bounds_from_the_api_are_usage_errors(settings, fl
 
 
 def test_bootstrap_larger_than_free_memory_is_refused_before_it_starts(monkeypatch):
-    monkeypatch.setattr("mrl_eval.evaluate.retrieval.available_memory", lambda: 16 * 1024**2)
+    monkeypatch.setattr("mrl_eval.evaluate.stats.available_memory", lambda: 16 * 1024**2)
     per_query = {d: {"ndcg@10": {"q1": 0.5, "q2": 0.25, "q3": 1.0}} for d in (4, 8)}
     with pytest.raises(MrlEvalError, match=r"--resamples 1000000: .* give --resamples [0-9,]+ or fewer"):
         S.summarize(per_query, 8, ["q1", "q2", "q3"], StatsSettings(resamples=1_000_000))

@@ -21,7 +21,8 @@ from mrl_eval.report.html import html_table
 from mrl_eval.report.model import Report
 from mrl_eval.report.render import markdown_table
 from mrl_eval.report.schema import parse_document
-from mrl_eval.report.tables import Table, comparison_table, interval, results_table
+from mrl_eval.report.table_model import Table, interval
+from mrl_eval.report.tables import comparison_table, results_table
 from tests.test_cli import _minimal_report
 
 

@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, replace
 from mrl_eval.errors import UsageError
 from mrl_eval.evaluate.results import DimResult
 from mrl_eval.evaluate.stats import interval_warning
+from mrl_eval.methods.pca import deploy_cost
 
 RULES = ("point", "lower-bound", "non-inferior")
 
@@ -256,8 +257,6 @@ def recommend_cell(
             smaller = max((c for c in below if size(c) == nearest), key=lambda c: c.metrics[rule.metric])
     note = None
     if chosen is not None and chosen.method == "pca":
-        from mrl_eval.methods.pca import deploy_cost
-
         cost = deploy_cost(full_dim, chosen.dim)
         prefix_pass = [c for c in passing if c.method == "prefix"]
         unit = "bytes/vector" if optimize == "bytes" else "d"

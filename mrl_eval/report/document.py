@@ -15,9 +15,15 @@ from mrl_eval.errors import MrlEvalError
 from mrl_eval.evaluate.results import dim_results
 from mrl_eval.evaluate.stats import MIN_QUERIES_FOR_INTERVALS, StatsSettings, interval_warning, summarize
 from mrl_eval.methods.grid import cell_label
+from mrl_eval.report.growth_plot import plot_growth
+from mrl_eval.report.html import to_html
+from mrl_eval.report.markdown import to_markdown
 from mrl_eval.report.model import PAIRED_TEST, Report, Statistics
+from mrl_eval.report.plots import plot_deltas, plot_pareto, plot_tradeoff
+from mrl_eval.report.render import csv_text
 from mrl_eval.report.report_set import REPORT_SUFFIXES, ReportSet, recover
 from mrl_eval.report.schema import parse_document
+from mrl_eval.report.tables import losses_csv_table, results_csv_table
 
 
 def statistics_section(settings: StatsSettings | None, queries_evaluated: int) -> Statistics | None:
@@ -95,10 +101,6 @@ def write_reports(report: Report, out_dir: Path, plot_metric: str | None = None,
 
 
 def _fill_reports(files: ReportSet, report: Report, plot_metric: str | None, plots: bool) -> None:
-    from mrl_eval.report.html import to_html
-    from mrl_eval.report.markdown import to_markdown
-    from mrl_eval.report.render import csv_text
-    from mrl_eval.report.tables import losses_csv_table, results_csv_table
 
     stem = files.stem
     files.write_text(f"{stem}.json", json.dumps(report.to_dict(), indent=1) + "\n")
@@ -109,16 +111,12 @@ def _fill_reports(files: ReportSet, report: Report, plot_metric: str | None, plo
         files.write_text(f"{stem}.losses.csv", csv_text(losses_csv_table(report)))
     svg, pareto = None, None
     if plots:  # matplotlib is imported only here: most of a `recommend --from`'s time when it draws
-        from mrl_eval.report.plots import plot_deltas, plot_pareto, plot_tradeoff
-
         svg_path = files.path(f"{stem}.svg")
         plot_tradeoff(report, [files.path(f"{stem}.png"), svg_path], plot_metric)
         svg = svg_path.read_text(encoding="utf-8")  # the HTML report shows the same chart, inline
         if has_losses:
             plot_deltas(report, [files.path(f"{stem}.deltas.png"), files.path(f"{stem}.deltas.svg")])
         if report.growth is not None:
-            from mrl_eval.report.growth_plot import plot_growth
-
             plot_growth(report, [files.path(f"{stem}.growth.png"), files.path(f"{stem}.growth.svg")])
         if report.grid is not None:
             pareto_path = files.path(f"{stem}.pareto.svg")

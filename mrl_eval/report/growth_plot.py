@@ -5,12 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from mrl_eval.report.model import Report
 from mrl_eval.report.plots import OTHERS, PRIMARY, _pyplot
-
-if TYPE_CHECKING:
-    from mrl_eval.report.model import Report
 
 
 def plot_growth(report: Report, paths: Sequence[Path]) -> None:

@@ -4,16 +4,14 @@ HTML and GitHub outputs (so "pseudo-queries" and the extrapolation warning read 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mrl_eval.evaluate.fidelity import RBO_P, SHORTLIST_TARGET
+from mrl_eval.evaluate.growth import GrowthResult, extrapolation_note
 from mrl_eval.evaluate.metric_registry import is_label_free
-from mrl_eval.report.model import LabelFree, QueriesInfo
-
-if TYPE_CHECKING:
-    from mrl_eval.evaluate.growth import GrowthResult
-    from mrl_eval.report.model import Report
-    from mrl_eval.report.tables import Table
+from mrl_eval.report.model import LabelFree, QueriesInfo, Report
+from mrl_eval.report.render import markdown_table, md_line
+from mrl_eval.report.table_model import Table
 
 REFERENCE = "the full-dim exact ranking of the same queries (no relevance judgments used)"
 
@@ -56,8 +54,6 @@ def notes(report: Report) -> list[str]:
 
 def growth_table(report: Report) -> Table | None:
     """The growth projection as a table (one row per dim below full), or None when the run has no --growth."""
-    from mrl_eval.report.tables import Table  # tables.py imports this module
-
     g = report.growth
     if g is None:
         return None
@@ -86,15 +82,12 @@ def growth_table(report: Report) -> Table | None:
 
 def growth_note(report: Report) -> str:
     """The extrapolation warning every growth output carries."""
-    from mrl_eval.evaluate.growth import extrapolation_note
 
     return extrapolation_note(report.growth) if report.growth is not None else ""
 
 
 def markdown(report: Report, stem: str, plots: bool = True) -> list[str]:
     """The Markdown report's label-free and growth sections."""
-    from mrl_eval.report.render import markdown_table, md_line
-
     lines = [line for note in notes(report) for line in (md_line(note), "")]
     table = growth_table(report)
     if table is not None:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from mrl_eval.report.model import Report
+from mrl_eval.report.model import Report
+from mrl_eval.report.tables import pareto_labels
 
 PRIMARY = "#1f5fbf"
 OTHERS = ("#7a7a7a", "#b07aa1", "#59a14f", "#e15759", "#f28e2b", "#76b7b2")
@@ -176,8 +175,6 @@ def plot_pareto(report: Report, paths: Sequence[Path], metric: str | None = None
     """Quality against bytes per vector for every grid cell (method x dim x precision), the Pareto frontier drawn
     through the cells that no other cell beats on both."""
     from matplotlib.ticker import FuncFormatter
-
-    from mrl_eval.report.tables import pareto_labels
 
     plt = _pyplot()
     cells = report.cells

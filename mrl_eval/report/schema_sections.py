@@ -5,18 +5,25 @@ names the file and the field."""
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
 
+from mrl_eval.decide.compare import (
+    CheckedGate,
+    DimComparison,
+    GateCheck,
+    MetricDelta,
+    Pairing,
+    RunComparison,
+    RunDescription,
+)
+from mrl_eval.decide.engine_choice import EngineChoice
+from mrl_eval.decide.holdout import HoldoutCheck
+from mrl_eval.decide.recommend import Choice, TwoStageChoice
+from mrl_eval.engines import EngineCell
+from mrl_eval.evaluate.growth import DimGrowth, GrowthResult
+from mrl_eval.methods.grid import Cell, TwoStageRow
+from mrl_eval.report.engine_section import EngineSection
 from mrl_eval.report.model import Grid, TwoStage, plain
-
-if TYPE_CHECKING:
-    from mrl_eval.decide.compare import RunComparison
-    from mrl_eval.decide.engine_choice import EngineChoice
-    from mrl_eval.decide.holdout import HoldoutCheck
-    from mrl_eval.decide.recommend import Choice, TwoStageChoice
-    from mrl_eval.evaluate.growth import GrowthResult
-    from mrl_eval.report.engine_section import EngineSection
-    from mrl_eval.report.schema import _Reader
+from mrl_eval.report.schema_reader import Reader as _Reader
 
 
 def _same_metrics(r: _Reader, what: str, entries: tuple, names: set[str]) -> None:
@@ -25,7 +32,6 @@ def _same_metrics(r: _Reader, what: str, entries: tuple, names: set[str]) -> Non
 
 
 def grid(r: _Reader, value: object, names: set[str]) -> Grid | None:
-    from mrl_eval.methods.grid import Cell
 
     if not value:
         return None
@@ -70,7 +76,6 @@ def grid(r: _Reader, value: object, names: set[str]) -> Grid | None:
 
 
 def two_stage(r: _Reader, value: object, names: set[str]) -> TwoStage | None:
-    from mrl_eval.methods.grid import TwoStageRow
 
     if not value:
         return None
@@ -107,7 +112,6 @@ def two_stage(r: _Reader, value: object, names: set[str]) -> TwoStage | None:
 
 
 def _two_stage_choice(r: _Reader, value: object) -> TwoStageChoice | None:
-    from mrl_eval.decide.recommend import TwoStageChoice
 
     if value is None:
         return None
@@ -127,7 +131,6 @@ def _two_stage_choice(r: _Reader, value: object) -> TwoStageChoice | None:
 
 
 def _engine_choice(r: _Reader, value: object) -> EngineChoice | None:
-    from mrl_eval.decide.engine_choice import EngineChoice
 
     if value is None:
         return None
@@ -162,7 +165,6 @@ def _fields(r: _Reader, cls: type, value: dict, where: str) -> dict:
 
 
 def growth(r: _Reader, value: object) -> GrowthResult | None:
-    from mrl_eval.evaluate.growth import DimGrowth, GrowthResult
 
     if value is None:
         return None
@@ -190,8 +192,6 @@ def growth(r: _Reader, value: object) -> GrowthResult | None:
 
 
 def engine(r: _Reader, value: object) -> EngineSection | None:
-    from mrl_eval.engines import EngineCell
-    from mrl_eval.report.engine_section import EngineSection
 
     if not value:
         return None
@@ -234,7 +234,6 @@ def engine(r: _Reader, value: object) -> EngineSection | None:
 
 
 def recommendation(r: _Reader, value: object) -> Choice | None:
-    from mrl_eval.decide.recommend import Choice
 
     if value is None:
         return None
@@ -251,7 +250,6 @@ def recommendation(r: _Reader, value: object) -> Choice | None:
 
 
 def holdout(r: _Reader, value: object) -> HoldoutCheck | None:
-    from mrl_eval.decide.holdout import HoldoutCheck
 
     if value is None:
         return None
@@ -270,15 +268,6 @@ def holdout(r: _Reader, value: object) -> HoldoutCheck | None:
 
 
 def baseline(r: _Reader, value: object) -> RunComparison | None:
-    from mrl_eval.decide.compare import (
-        CheckedGate,
-        DimComparison,
-        GateCheck,
-        MetricDelta,
-        Pairing,
-        RunComparison,
-        RunDescription,
-    )
 
     if value is None:
         return None
