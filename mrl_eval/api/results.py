@@ -167,6 +167,23 @@ class SweepRun:
         return write_trec_runs(Path(folder), sweep.query_ids, sweep.doc_ids, sweep.rankings)
 
 
+def from_report(
+    report: Report, stats: StatsSettings, *, path: Path | None = None, output: SweepOutcome | None = None
+) -> SweepRun:
+    """The `SweepRun` of a report: a fresh run's (with its `output`) or a saved one read back (from `path`)."""
+    return SweepRun(
+        results=list(report.results),
+        cells=list(report.cells),
+        two_stage=list(report.two_stage_rows),
+        per_query=report.per_query or {},
+        query_ids=list(report.query_ids),
+        stats=stats,
+        report=report,
+        path=path,
+        output=output,
+    )
+
+
 @dataclass(frozen=True, eq=False)
 class Comparison:
     """Two runs compared dim by dim under a `Gate`: every shared dim's per-metric baseline, current and delta

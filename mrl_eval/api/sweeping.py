@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from mrl_eval.api.results import SweepRun
+from mrl_eval.api.model_results import ModelsRun
+from mrl_eval.api.results import SweepRun, from_report
 from mrl_eval.engines import ENGINE_KEYS
 from mrl_eval.engines import settings_from_options as engine_settings_from_options
 from mrl_eval.errors import UsageError
@@ -26,10 +28,12 @@ from mrl_eval.evaluate.ray_search import RaySettings
 from mrl_eval.evaluate.stats import StatsSettings
 from mrl_eval.methods.grid import GridSettings
 from mrl_eval.methods.precision import parse_precisions
+from mrl_eval.pipeline.models import run_models
 from mrl_eval.pipeline.run import SweepOutcome, run
 from mrl_eval.pipeline.settings import DataSettings, ModelSettings, SweepConfig
 from mrl_eval.pipeline.to_report import build_report
-from mrl_eval.progress import ProgressFactory
+from mrl_eval.progress import ProgressFactory, no_progress
+from mrl_eval.providers import split_provider
 from mrl_eval.report.document import load_report, restated
 from mrl_eval.report.trec_runs import write_trec_runs
 
@@ -112,11 +116,27 @@ def data_from_options(options: dict[str, Any]) -> DataSettings:
     return DataSettings(**_paths(DataSettings, values))
 
 
-def model_from_options(options: dict[str, Any]) -> ModelSettings:
+def models_from_options(options: dict[str, Any]) -> tuple[ModelSettings, ...]:
     """Take the model options (`--embeddings`, `--model`, `--provider`, prompts, cache, API settings) out of
-    `options`; paths become `Path`s."""
+    `options`: one `ModelSettings` per model (`model` and `embeddings` may each name several; a model written
+    `openai:NAME` uses that provider), the other options shared; paths become `Path`s. No model and no vectors:
+    the bundled default model."""
     values = {name: options.pop(name) for name in MODEL_OPTIONS if name in options}
-    return ModelSettings(**_paths(ModelSettings, values))
+    names, folders = _several(values.pop("model", None)), _several(values.pop("embeddings", None))
+    shared = _paths(ModelSettings, values)
+    provider = shared.pop("provider", ModelSettings.provider)
+    models = [
+        ModelSettings(**shared, provider=p, model=m) for p, m in (split_provider(str(n), provider) for n in names)
+    ]
+    models += [ModelSettings(**shared, provider=provider, embeddings=Path(f)) for f in folders]
+    return tuple(models) or (ModelSettings(**shared, provider=provider),)
+
+
+def _several(value: Any) -> list[Any]:
+    """None, one value, or a list/tuple of them, as a list."""
+    if value is None:
+        return []
+    return [v for v in value if v is not None] if isinstance(value, (list, tuple)) else [value]
 
 
 def _paths(cls: type, values: dict[str, Any]) -> dict[str, Any]:
@@ -136,12 +156,17 @@ def _paths(cls: type, values: dict[str, Any]) -> dict[str, Any]:
 # an option an earlier one left. A feature whose settings object needs several options adds its entry here.
 OPTION_GROUPS: dict[str, tuple[tuple[str, ...], Callable[[dict[str, Any]], Any]]] = {
     "data": (DATA_OPTIONS, data_from_options),
-    "model": (MODEL_OPTIONS, model_from_options),
+    "model": (MODEL_OPTIONS, models_from_options),
     "growth": (GROWTH_OPTIONS, growth_from_options),  # first: it reads --scale, which the grid takes
     "grid": (GRID_OPTIONS, grid_from_options),
     "ray": (RAY_OPTIONS, ray_from_options),
     "engine": (ENGINE_KEYS, engine_settings_from_options),
 }
+
+
+def _slug(name: str) -> str:
+    """A model's name as a folder name."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-").lower() or "model"
 
 
 def _joined(value: str | int | Sequence[str | int] | None) -> str | None:
@@ -156,8 +181,9 @@ def _joined(value: str | int | Sequence[str | int] | None) -> str | None:
 def sweep(
     data: str | Path | None = None,
     *,
-    embeddings: str | Path | None = None,
-    model: str | None = None,
+    embeddings: str | Path | Sequence[str | Path] | None = None,
+    model: str | Sequence[str] | None = None,
+    reference: str | None = None,
     dims: str | Sequence[str | int] | None = None,
     metrics: str | Sequence[str] | None = None,
     precisions: str | Sequence[str] | None = "float32",
@@ -174,14 +200,17 @@ def sweep(
     loss_metric: str | None = None,
     progress: ProgressFactory | None = None,
     **settings: Any,
-) -> SweepRun:
+) -> SweepRun | ModelsRun:
     """Embed once at full size (or read precomputed vectors), evaluate every prefix dim, and return the run.
 
     With no arguments: the bundled Cranfield sample with the bundled all-MiniLM-L6-v2 model.
 
     - `data`: a BEIR-style folder (`corpus.jsonl`, `queries.jsonl`, `qrels/<split>.tsv`), or None for the sample;
     - `embeddings`: a folder of precomputed full-size vectors (`corpus.npy`, `corpus_ids.txt`, `queries.npy`,
-      `queries_ids.txt`): no model runs; `model`: the model to embed with otherwise;
+      `queries_ids.txt`): no model runs; `model`: the model to embed with otherwise (`openai:NAME` for an
+      OpenAI-compatible one). Several models (a list in `model` and/or `embeddings`) are each embedded once and
+      swept on the same queries, and the result is a `ModelsRun`: every model's run and the comparison across
+      them, each cell against `reference` (a model's name; default: the best model at full size);
     - `dims`: `"64,128,25%"` or `[64, 128, "25%"]` (the full dim is always added); `metrics`: `"ndcg@10,recall@100"`
       or a list (the first is the primary metric);
     - `precisions`, `compare="pca"`, `two_stage`, `shortlist`, `scale`, ...: the grid beyond float32 prefixes;
@@ -214,6 +243,7 @@ def sweep(
         scale=scale,
     )
     built = {name: build(options) for name, (_, build) in OPTION_GROUPS.items()}
+    models = built.pop("model")
     # no metrics: the mode's defaults, chosen once the data shows whether it has qrels (label-free without)
     metric_names = M.parse_metrics(metrics) if metrics else []
     if loss_metric is not None:
@@ -223,11 +253,21 @@ def sweep(
     paths = {k: Path(v) for k, v in options.items() if v is not None and _PATH_FIELDS.get(k)}
     config = SweepConfig(
         **{**options, **paths, **built},
+        model=models[0],
         dims=_joined(dims),
         metrics=tuple(metric_names),
         stats=stats,
         loss_metric=loss_metric or (metric_names[0] if metric_names else ""),
     )
+    if len(models) > 1:
+        outcome = run_models(config, models, progress or no_progress)
+        if config.save_runs is not None:
+            for name, one in zip(outcome.names, outcome.outcomes):
+                sweep = one.sweep
+                write_trec_runs(config.save_runs / _slug(name), sweep.query_ids, sweep.doc_ids, sweep.rankings)
+        return ModelsRun.of(outcome, reference)
+    if reference is not None:
+        raise UsageError("--reference names one of several models; this run has one")
     output = run(config, progress) if progress is not None else run(config)
     if config.save_runs is not None:
         write_trec_runs(config.save_runs, output.sweep.query_ids, output.sweep.doc_ids, output.sweep.rankings)
@@ -236,18 +276,7 @@ def sweep(
 
 def from_output(output: SweepOutcome) -> SweepRun:
     """The `SweepRun` of a finished pipeline run."""
-    result = output.sweep
-    grid = result.grid
-    return SweepRun(
-        results=list(result.results),
-        cells=list(grid.cells) if grid is not None else [],
-        two_stage=list(grid.two_stage) if grid is not None else [],
-        per_query=result.per_query,
-        query_ids=list(result.query_ids),
-        stats=output.config.stats,
-        report=build_report(output, "sweep"),
-        output=output,
-    )
+    return from_report(build_report(output, "sweep"), output.config.stats, output=output)
 
 
 def load_run(
@@ -266,17 +295,7 @@ def load_run(
     """
     path = Path(path)
     stats = stats_settings(confidence, resamples, seed, ci_method)
-    saved = restated(load_report(path), stats)
-    return SweepRun(
-        results=list(saved.results),
-        cells=list(saved.cells),
-        two_stage=list(saved.two_stage_rows),
-        per_query=saved.per_query or {},
-        query_ids=list(saved.query_ids),
-        stats=stats,
-        report=saved,
-        path=path,
-    )
+    return from_report(restated(load_report(path), stats), stats, path=path)
 
 
 def sweep_settings(values: Mapping[str, Any]) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Literal, overload
 
 from mrl_eval.errors import UsageError
 from mrl_eval.limits import whole_number
@@ -28,12 +29,27 @@ def parse_dims(spec: str | None) -> list[tuple[str, float]]:
     return items
 
 
-def resolve_dims(spec: str | None, full_dim: int) -> list[int]:
-    """Sorted distinct dims; percentages round to the nearest dim (at least 1); the full dim is always in."""
-    dims = {full_dim}
+@overload
+def resolve_dims(spec: str | None, full_dim: int) -> list[int]: ...
+
+
+@overload
+def resolve_dims(spec: str | None, full_dim: int, *, skip_larger: Literal[True]) -> tuple[list[int], list[int]]: ...
+
+
+def resolve_dims(
+    spec: str | None, full_dim: int, *, skip_larger: bool = False
+) -> list[int] | tuple[list[int], list[int]]:
+    """Sorted distinct dims; percentages round to the nearest dim (at least 1); the full dim is always in. An
+    absolute dim above the full dim is a usage error, or with `skip_larger` (a run of several models, each with its
+    own full dim) left out: then the dims and the ones left out are returned."""
+    dims, skipped = {full_dim}, set()
     for kind, value in parse_dims(spec):
         dim = max(1, int(value * full_dim / 100 + 0.5)) if kind == "pct" else int(value)
         if dim > full_dim:
-            raise UsageError(f"--dims: {dim} is larger than the model's full dim {full_dim}")
+            if not skip_larger:
+                raise UsageError(f"--dims: {dim} is larger than the model's full dim {full_dim}")
+            skipped.add(dim)
+            continue
         dims.add(dim)
-    return sorted(dims)
+    return (sorted(dims), sorted(skipped)) if skip_larger else sorted(dims)

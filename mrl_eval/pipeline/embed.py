@@ -3,6 +3,7 @@ this machine, or by model actors on a Ray cluster that fill the same cache)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -38,12 +39,18 @@ def embedded(
     *,
     ray: RaySettings,
     ray_info: dict | None = None,
+    check_full_dim: Callable[[int], object] | None = None,
 ) -> tuple[Vectors, dict[str, Any], int]:
     """Every text of `collection` embedded at full size through the cache; the model's description; how many
-    texts were sent to the model in this run (0 on a fully cached rerun)."""
+    texts were sent to the model in this run (0 on a fully cached rerun). `check_full_dim(full_dim)` runs before
+    any text is embedded (a swept dim above the model's size fails before the slow part, not after it)."""
     options = model.provider_options()
     provider = get_provider(model.provider, model.model, **dict(options))  # a copy: get_provider pops from it
     cache_dir = model.cache_dir or default_cache_dir()
+    roles = (("document", collection.doc_texts), ("query", collection.query_texts))
+    missing = {r: missing_texts(provider, t, r, cache_dir, model.cache_dtype) for r, t in roles}
+    if check_full_dim is not None and any(missing.values()):  # the model is about to run: its size costs nothing
+        check_full_dim(provider.full_dim)
     on_ray = 0
     if ray_info is not None:  # the cluster fills the cache; the single-machine path below then finds it full
         from mrl_eval.data.ray_embed import fill_cache  # ray is imported only by a run on Ray
@@ -51,7 +58,7 @@ def embedded(
         workers = ray.workers or (
             int(ray_info["gpus"] // ray.gpus_per_worker) if ray.gpus_per_worker else ray_info["cpus"]
         )
-        for role, texts in (("document", collection.doc_texts), ("query", collection.query_texts)):
+        for role, texts in roles:
             on_ray += fill_cache(
                 provider,
                 (model.provider, model.model, options),
@@ -64,8 +71,9 @@ def embedded(
                 progress=progress,
             )
     if hasattr(provider, "preflight"):  # a paid API: check inputs and estimate the cost before any request
-        roles = (("document", collection.doc_texts), ("query", collection.query_texts))
-        provider.preflight({r: missing_texts(provider, t, r, cache_dir, model.cache_dtype) for r, t in roles})
+        if ray_info is not None:  # the cluster filled the cache
+            missing = {r: missing_texts(provider, t, r, cache_dir, model.cache_dtype) for r, t in roles}
+        provider.preflight(missing)
     docs, n_docs = embed_cached(
         provider,
         collection.doc_texts,

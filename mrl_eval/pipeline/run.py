@@ -26,7 +26,7 @@ from mrl_eval.pipeline import mteb_results
 from mrl_eval.pipeline.embed import embedded, precomputed
 from mrl_eval.pipeline.load import check_data_settings, check_vectors_match, data_sources, load_data
 from mrl_eval.pipeline.score import SweepResult, score_vectors
-from mrl_eval.pipeline.settings import SweepConfig
+from mrl_eval.pipeline.settings import ModelSettings, SweepConfig
 from mrl_eval.progress import ProgressFactory, no_progress
 
 
@@ -77,28 +77,58 @@ def checked(config: SweepConfig) -> SweepConfig:
     return config
 
 
-def run(config: SweepConfig, progress: ProgressFactory = no_progress) -> SweepOutcome:
-    """Load the data, get full-size vectors (precomputed or embedded through the cache) and sweep the dims."""
+@dataclass(frozen=True)
+class Prepared:
+    """What every model of a run shares: the checked settings, the collection and what it is called, the metrics,
+    and for pseudo-queries how they were drawn."""
+
+    config: SweepConfig
+    collection: Collection
+    data_name: str
+    metric_names: list[str]
+    queries_info: dict = field(default_factory=dict)
+
+    @property
+    def label_free(self) -> bool:
+        return all(M.is_label_free(m) for m in self.metric_names)
+
+
+def prepare(config: SweepConfig, *, embeds: bool = True) -> Prepared:
+    """Check the settings and load the collection once (texts are needed when any model `embeds`)."""
     config = checked(config)
-    data, model = config.data, config.model
+    data = config.data
     requested = M.parse_metrics(list(config.metrics)) if config.metrics else []
     needs_qrels = any(not M.is_label_free(m) for m in [*requested, config.loss_metric] if m)
-    collection, data_name = load_data(
-        data, require_texts=model.embeddings is None, require_qrels=needs_qrels and not data.is_pseudo
-    )
+    collection, data_name = load_data(data, require_texts=embeds, require_qrels=needs_qrels and not data.is_pseudo)
     queries_info: dict = {}
-    seed = config.stats.seed
     if data.is_pseudo:
         collection, queries_info = P.from_collection(
-            collection, int(data.queries_from_corpus or 0), seed, embed=model.embeddings is None
+            collection, int(data.queries_from_corpus or 0), config.stats.seed, embed=embeds
         )
     metric_names = M.choose_metrics(requested, bool(collection.qrels), config.loss_metric or None)
     config = replace(config, metrics=tuple(metric_names))
-    label_free = all(M.is_label_free(m) for m in metric_names)
     if config.engine.active and any(M.is_label_free(m) for m in metric_names):
         raise UsageError(
             "--engine faiss/pgvector scores qrels metrics only in this version; drop --engine for a label-free run"
         )
+    return Prepared(config, collection, data_name, metric_names, queries_info)
+
+
+def run(config: SweepConfig, progress: ProgressFactory = no_progress) -> SweepOutcome:
+    """Load the data, get full-size vectors (precomputed or embedded through the cache) and sweep the dims."""
+    return run_model(prepare(config, embeds=config.model.embeddings is None), config.model, progress)
+
+
+def run_model(
+    prepared: Prepared, model: ModelSettings, progress: ProgressFactory = no_progress, *, skip_larger_dims: bool = False
+) -> SweepOutcome:
+    """One model's sweep on a prepared collection: its full-size vectors (precomputed or embedded through the
+    cache), every dim and cell scored. With `skip_larger_dims` (a run of several models), absolute `--dims` above
+    this model's full dim are left out with a warning instead of refused."""
+    config = replace(prepared.config, model=model)
+    check_pre_truncate(model.pre_truncate)
+    data, collection, metric_names = config.data, prepared.collection, prepared.metric_names
+    queries_info, seed = prepared.queries_info, config.stats.seed
     session = ray_cluster(config.ray) if config.ray.active else contextlib.nullcontext(None)
     with session as ray_info:
         if model.embeddings is not None:
@@ -107,16 +137,23 @@ def run(config: SweepConfig, progress: ProgressFactory = no_progress) -> SweepOu
                 vectors, queries_info = P.from_vectors(vectors, int(data.queries_from_corpus or 0), seed)
             check_vectors_match(collection, vectors, model.embeddings)
             if config.save_runs is not None:
-                check_trec_ids(_judged(vectors.query_ids, collection.qrels, label_free), vectors.doc_ids)
+                check_trec_ids(_judged(vectors.query_ids, collection.qrels, prepared.label_free), vectors.doc_ids)
             embedded_now = 0
         else:
             if config.save_runs is not None:  # before the model runs
-                check_trec_ids(_judged(collection.query_ids, collection.qrels, label_free), collection.doc_ids)
-            vectors, about, embedded_now = embedded(model, collection, progress, ray=config.ray, ray_info=ray_info)
+                check_trec_ids(_judged(collection.query_ids, collection.qrels, prepared.label_free), collection.doc_ids)
+            vectors, about, embedded_now = embedded(
+                model,
+                collection,
+                progress,
+                ray=config.ray,
+                ray_info=ray_info,
+                check_full_dim=lambda full: _dims(config.dims, full, skip_larger_dims, about_model=model),
+            )
         vectors = pre_truncate(vectors, model.pre_truncate)
         about["pre_truncate"] = model.pre_truncate
         about["full_dim"] = vectors.full_dim
-        dims = resolve_dims(config.dims, vectors.full_dim)
+        dims = _dims(config.dims, vectors.full_dim, skip_larger_dims, about_model=model, warn=True)
         for note in zero_vector_notes(vectors, dims):
             warnings.warn(note, MrlEvalWarning, stacklevel=2)
         result = score_vectors(
@@ -149,7 +186,25 @@ def run(config: SweepConfig, progress: ProgressFactory = no_progress) -> SweepOu
             progress=progress,
         )
     sources = data_sources(collection, vectors)
-    return SweepOutcome(config, data_name, sources, about, embedded_now, result, losses, queries_info, growth)
+    return SweepOutcome(config, prepared.data_name, sources, about, embedded_now, result, losses, queries_info, growth)
+
+
+def _dims(
+    spec: str | None, full_dim: int, skip_larger: bool, *, about_model: ModelSettings, warn: bool = False
+) -> list[int]:
+    """The model's swept dims: refused when an absolute dim is above its full dim, or with `skip_larger` (several
+    models) left out for this model, with a warning once the vectors are in."""
+    if not skip_larger:
+        return resolve_dims(spec, full_dim)
+    dims, skipped = resolve_dims(spec, full_dim, skip_larger=True)
+    if skipped and warn:
+        name = about_model.model or (about_model.embeddings.name if about_model.embeddings else "the model")
+        warnings.warn(
+            f"--dims {', '.join(map(str, skipped))}: above {name}'s full dim {full_dim}; left out for that model",
+            MrlEvalWarning,
+            stacklevel=3,
+        )
+    return dims
 
 
 def _losses(result: SweepResult, collection: Collection, metric: str) -> dict[int, list[dict]]:

@@ -9,11 +9,14 @@ from mrl_eval.decide.recommend import Choice
 from mrl_eval.engines.dsn import redact_dsn
 from mrl_eval.methods.grid import GridResult
 from mrl_eval.methods.precision import PRECISIONS
+from mrl_eval.pipeline.models import ModelsOutcome
 from mrl_eval.pipeline.run import SweepOutcome
+from mrl_eval.pipeline.settings import ModelSettings
 from mrl_eval.report.document import statistics_section
 from mrl_eval.report.engine_section import engine_section
 from mrl_eval.report.label_free import label_free_sections
 from mrl_eval.report.model import SCHEMA, DataInfo, Grid, Losses, ModelInfo, QueryLoss, Report, TwoStage
+from mrl_eval.report.models_report import ModelsReport, cross_model
 from mrl_eval.version import __version__
 
 LATENCY_NOTE = (
@@ -81,3 +84,28 @@ def grid_sections(grid: GridResult, n_docs: int) -> dict:
     )
     two_stage = TwoStage(tuple(grid.two_stage), SHORTLIST_RECALL, RERANK) if grid.two_stage else None
     return {"grid": section, "pca": grid.pca, "two_stage": two_stage}
+
+
+def build_models_report(
+    outcome: ModelsOutcome, command: str, metric: str | None = None, reference: str | None = None
+) -> ModelsReport:
+    """A run of several models as one report: each model's report and the comparison across them on `metric`
+    (default: the primary metric), every cell against `reference` (a model's name; default: the best at full size)."""
+    runs = tuple(build_report(o, command) for o in outcome.outcomes)
+    metric = metric or runs[0].metrics[0]
+    comparison, _ = cross_model(outcome.names, runs, metric, outcome.config.stats, reference)
+    settings = outcome.config.flat()
+    for key in ModelSettings.__dataclass_fields__:
+        settings.pop(key, None)  # each model's own settings are in its report
+    settings["models"] = list(outcome.names)
+    first = runs[0]
+    return ModelsReport(
+        command=command,
+        data=first.data,
+        names=outcome.names,
+        runs=runs,
+        comparison=comparison,
+        settings=settings,
+        created=first.created,
+        mrl_eval_version=__version__,
+    )

@@ -12,7 +12,7 @@ from typing import Any
 from mrl_eval.errors import UsageError
 from mrl_eval.providers.base import CutsLongInputs, EmbeddingProvider, Role
 
-__all__ = ["PROVIDERS", "CutsLongInputs", "EmbeddingProvider", "Role", "get_provider"]
+__all__ = ["PROVIDERS", "CutsLongInputs", "EmbeddingProvider", "Role", "get_provider", "split_provider"]
 
 PROVIDERS = ("sentence-transformers", "openai")
 # Options only one provider understands: given to another, they are a usage error rather than silently ignored.
@@ -20,6 +20,15 @@ ONLY_FOR = {
     "sentence-transformers": ("query_prompt_name", "doc_prompt_name", "device"),
     "openai": ("base_url", "api_key_env", "concurrency", "max_retries", "on_long_input", "max_cost"),
 }
+
+
+def split_provider(model: str, provider: str) -> tuple[str, str]:
+    """A model named with its provider in front, `openai:text-embedding-3-small`, as (provider, model); any other
+    name keeps `provider` (a hub id or a folder has no known provider name before a colon)."""
+    head, sep, rest = model.partition(":")
+    if sep and head in PROVIDERS and rest:
+        return head, rest
+    return provider, model
 
 
 def get_provider(name: str, model: str | None, **options: Any) -> EmbeddingProvider:

@@ -7,14 +7,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mrl_eval.report.model import Report
-from mrl_eval.report.plots import OTHERS, PRIMARY, _pyplot
+from mrl_eval.report.plots import OTHERS, PRIMARY, pyplot
 
 
 def plot_growth(report: Report, paths: Sequence[Path]) -> None:
     """Draw the report's growth section and save to each path (.png, .svg)."""
     import numpy as np
 
-    plt = _pyplot()
+    plt = pyplot()
     g = report.growth
     assert g is not None  # drawn only for a report with growth
     sizes = np.asarray(g.sizes, np.float64)
