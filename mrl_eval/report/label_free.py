@@ -59,11 +59,15 @@ def growth_table(report: Report) -> Table | None:
     g = report.growth
     if g is None:
         return None
-    level = f"{g.confidence:.0%}"
     sizes = g.sizes
+    backtest = bool(g.backtest)  # a report from before the backtest has a bootstrap interval only
     header = ["dim", *(f"drop @ {n:,}" for n in sizes), "slope per ln(size)"]
+    header += ["backtest error: line / no growth"] if backtest else []
     for name in g.targets:
-        header += [f"projected @ {name}", f"{level} interval"]
+        header += [
+            f"projected @ {name}",
+            "interval (noise + model error)" if backtest else f"{g.confidence:.0%} interval",
+        ]
     rows = []
     for d in g.dims:
         if d.dim == report.full_dim:
@@ -71,13 +75,14 @@ def growth_table(report: Report) -> Table | None:
         seeds = len(d.drop)
         measured = [sum(d.drop[s][j] for s in range(seeds)) / seeds for j in range(len(sizes))]
         row = [str(d.dim), *(f"{v:+.4f}" for v in measured), f"{d.slope:+.4f}"]
+        row += [f"{d.backtest_error:+.4f} / {d.flat_backtest_error:+.4f}"] if backtest else []
         for name in g.targets:
             p = d.projection[name]
             row += [f"{p['drop']:+.4f}", f"[{p['drop_ci'][0]:+.4f}, {p['drop_ci'][1]:+.4f}]"]
         rows.append(row)
     title = (
         f"{g.metric} drop from the full dim as the corpus grows (nested subsamples, {g.seeds} seeds, mean over "
-        f"{g.queries} {report.queries_label}) and its extrapolation"
+        f"{g.queries} {report.queries_label}), the line on the {len(g.fit_sizes)} largest sizes and its extrapolation"
     )
     return Table.of(title, header, rows)
 
