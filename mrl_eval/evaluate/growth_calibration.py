@@ -46,6 +46,10 @@ def model_error_factor(metric: str) -> float:
     return max([1.0, *known])
 
 
+def _listed(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
 def times(factor: float) -> str:
     """An extrapolation factor as people write it: 1.2x, 2x, 193x, 1,929x."""
     if factor >= 10:
@@ -59,9 +63,10 @@ def extrapolation_note(result: GrowthResult) -> str:
     text = (
         f"Extrapolation, not a measurement: a line in log(corpus size) fitted to the {result.metric} drops on the "
         f"{len(result.fit_sizes)} largest subsamples ({min(result.fit_sizes):,} to {max(result.fit_sizes):,} "
-        f"documents, {result.seeds} seeds), projected to "
-        + ", ".join(f"{n:,}" for n in result.targets.values())
-        + f" documents ({times(far)} the largest measured size)."
+        f"documents, {result.seeds} seed{'' if result.seeds == 1 else 's'}), projected to "
+        + _listed([f"{n:,}" for n in result.targets.values()])
+        + f" documents ({_listed([times(n / max(result.sizes)) for n in result.targets.values()])} the largest "
+        "measured size)."
     )
     bt = result.backtest
     if bt:
