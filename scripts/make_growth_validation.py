@@ -173,8 +173,8 @@ def verdict(metric: str, v: dict) -> list[str]:
         f"**{metric}**: with each collection held out and the widening calibrated on the other two, the interval held "
         f"the measured drop in {v['loco_coverage']:.0%} of the {v['extrapolation']} cases ({held}; bar "
         f"{MIN_COVERAGE:.0%}: {'met' if passed else 'NOT met'}); its median width was {v['median_width']:.3f}. "
-        f"Calibrated on all {len(COLLECTIONS)} collections, the widening `--growth` uses for {metric} is "
-        f"{v['widen']:.2f}.",
+        f"Calibrated on all {len(COLLECTIONS)} collections (the smallest factor, at least 1, whose intervals hold "
+        f"{CALIBRATION_COVERAGE:.0%} of the 2x cases), the widening `--growth` uses for {metric} is {v['widen']:.2f}.",
         "",
     ]
     if v["better_than_flat"]:
