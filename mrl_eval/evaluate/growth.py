@@ -86,7 +86,9 @@ def subsample_sizes(n_docs: int, n_kept: int, fractions: tuple[float, ...]) -> l
     return [n_kept + int(round(f * (n_docs - n_kept))) for f in fractions]
 
 
-def why_not_fitted(n_docs: int, n_kept: int, n_queries: int, dims: list[int], settings: GrowthSettings) -> str | None:
+def why_not_fitted(
+    n_docs: int, n_kept: int, n_queries: int, *, dims: list[int], settings: GrowthSettings
+) -> str | None:
     """Why growth cannot be fitted on this corpus (one clause), or None when it can."""
     rest = n_docs - n_kept
     sizes = subsample_sizes(n_docs, n_kept, settings.fractions)
@@ -158,7 +160,7 @@ def measure_growth(
     """Score every dim on the nested subsamples and fit and project the drop in `metric` (see the module doc).
     None, with a one-line warning saying why, when growth cannot be fitted on this corpus."""
     rows, kept = _evaluated(vectors, qrels, metric_names)
-    reason = why_not_fitted(len(vectors.doc_ids), len(kept), len(rows), dims, settings)
+    reason = why_not_fitted(len(vectors.doc_ids), len(kept), len(rows), dims=dims, settings=settings)
     if reason is None:
         values, sizes, query_ids = score_subsamples(
             vectors, qrels, dims, metric_names, settings, exclude_self=exclude_self, progress=progress
