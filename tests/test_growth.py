@@ -189,7 +189,7 @@ def test_growth_on_an_all_judged_corpus_is_left_out_and_the_json_stays_valid(cli
 
 @pytest.mark.parametrize(
     ("n_docs", "judged", "why"),
-    [(1, 0, "only 1 unjudged"), (20, 20, "every one of the 20"), (30, 20, "only 10 unjudged")],
+    [(1, 0, "only 1 document to subsample"), (20, 20, "every one of the 20"), (30, 20, "only 10 unjudged documents")],
 )
 def test_growth_that_cannot_be_fitted_warns_once_and_returns_nothing(n_docs, judged, why):
     rng = np.random.default_rng(0)

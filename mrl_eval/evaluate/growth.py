@@ -105,7 +105,8 @@ def why_not_fitted(
         return f"the fit and its backtest need at least {settings.fit_points + 1} corpus sizes"
     if sizes[0] < 1 or any(b <= a for a, b in zip(sizes, sizes[1:])):
         return (
-            f"only {rest:,} unjudged documents to subsample: the subsamples would hold "
+            f"only {rest:,} {'unjudged ' if n_kept else ''}document{'' if rest == 1 else 's'} to subsample: the "
+            "subsamples would hold "
             + ", ".join(f"{n:,}" for n in sizes)
             + " documents, and the fit needs different, non-empty sizes"
         )
