@@ -152,8 +152,7 @@ def test_the_frontier_holds_no_dominated_cell(both):
     front = [cells[label] for label in both.frontier]
     for c in front:
         assert not any(
-            o.bytes_per_vector <= c.bytes_per_vector
-            and o.metrics["ndcg@10"] > c.metrics["ndcg@10"]
+            o.bytes_per_vector <= c.bytes_per_vector and o.metrics["ndcg@10"] > c.metrics["ndcg@10"]
             for o in both.cells
             if o.label != c.label
         )

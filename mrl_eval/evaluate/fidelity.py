@@ -29,6 +29,9 @@ from mrl_eval.evaluate.metric_base import RankedQueries
 DEFAULT_LABEL_FREE_METRICS = ("overlap@10", "shortlist_recall@100", "rbo@100")
 RBO_P = 0.9
 SHORTLIST_TARGET = 10  # shortlist_recall@k: how much of the full dim's top 10 the dim's top k holds
+# shortlist_recall@k reaches 1 (every query's full-dim top 10 inside the dim's top k) on small corpora, at large dims
+# and large k; from this mean on it can no longer tell dims apart, and the reports say so.
+SATURATED = 0.99
 _ROWS_PER_BLOCK = 512  # queries per block of the (queries, k, k) comparison
 
 
