@@ -14,16 +14,17 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from mrl_eval.cli.app import app
-from mrl_eval.data.collections import load_collection
+from mrl_eval.data.collection_files import load_collection
 from mrl_eval.data.vectors import load_vectors
-from mrl_eval.engines import RECALL_K, EngineInputs, EngineSettings, parse_ef_search
+from mrl_eval.engines import RECALL_K, EngineSettings, parse_ef_search
 from mrl_eval.engines.evaluate import neighbour_recall, order_ties
 from mrl_eval.engines.faiss import FaissEngine
 from mrl_eval.engines.run import measure
 from mrl_eval.errors import MrlEvalWarning, UsageError
-from mrl_eval.evaluate import metrics as M
+from mrl_eval.evaluate import metric_registry as M
+from mrl_eval.evaluate.inputs import ScoringInputs
 from mrl_eval.evaluate.retrieval import tie_key
-from mrl_eval.evaluate.sweep import evaluate
+from mrl_eval.pipeline.score import score_vectors
 from tests.conftest import data_path
 from tests.engine_oracle import exact_scores, recall_of_ids, top_scores
 from tests.faiss_oracle import unit_prefix
@@ -42,7 +43,7 @@ def scifact():
 
 def _per_query(collection, vectors, ranking: np.ndarray) -> dict:
     ids = [q for q in vectors.query_ids if collection.qrels.get(q)]
-    return M.evaluate(ids, ranking, vectors.doc_ids, collection.qrels, METRICS)
+    return M.score_ranking(ids, ranking, vectors.doc_ids, collection.qrels, METRICS)
 
 
 def _measure(settings: EngineSettings, scifact, dims: list[int], precisions: tuple[str, ...]):
@@ -51,21 +52,20 @@ def _measure(settings: EngineSettings, scifact, dims: list[int], precisions: tup
     rows = [i for i, q in enumerate(vectors.query_ids) if collection.qrels.get(q)]
     return measure(
         settings,
-        EngineInputs(
+        ScoringInputs(
             docs=vectors.docs,
             queries=np.asarray(vectors.queries[rows], np.float32),
-            dims=dims,
-            precisions=precisions,
             doc_ids=list(vectors.doc_ids),
             query_ids=[vectors.query_ids[i] for i in rows],
             qrels=collection.qrels,
             metric_names=METRICS,
             doc_key=tie_key(vectors.doc_ids),
             exclude=None,
-            reference_per_query=_per_query(collection, vectors, np.zeros((len(rows), 1), np.int64)),
-            stats=None,
-            progress=lambda label, total: lambda n: None,
         ),
+        dims=dims,
+        precisions=precisions,
+        reference_per_query=_per_query(collection, vectors, np.zeros((len(rows), 1), np.int64)),
+        stats=None,
     )
 
 
@@ -76,25 +76,24 @@ def test_hnsw_at_ef_above_corpus_size_equals_exact_search():
     n_docs = vectors.docs.shape[0]
     dims, precisions = [48, 200, 384], ("float32", "float16", "int8")
     settings = EngineSettings(engine="faiss", index_kinds=("hnsw", "flat"), ef_search=(n_docs,))
-    result = evaluate(vectors, collection.qrels, dims, METRICS)
+    result = score_vectors(vectors, collection.qrels, dims, METRICS)
     rows = [i for i, q in enumerate(vectors.query_ids) if collection.qrels.get(q)]
     engine = measure(
         settings,
-        EngineInputs(
+        ScoringInputs(
             docs=vectors.docs,
             queries=np.asarray(vectors.queries[rows], np.float32),
-            dims=dims,
-            precisions=precisions,
             doc_ids=list(vectors.doc_ids),
             query_ids=result.query_ids,
             qrels=collection.qrels,
             metric_names=METRICS,
             doc_key=tie_key(vectors.doc_ids),
             exclude=None,
-            reference_per_query=result.per_query[384],
-            stats=None,
-            progress=lambda label, total: lambda n: None,
         ),
+        dims=dims,
+        precisions=precisions,
+        reference_per_query=result.per_query[384],
+        stats=None,
     )
     cells = {c.label: c for c in engine.cells}
     for dim in dims:

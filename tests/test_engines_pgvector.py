@@ -25,15 +25,16 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from mrl_eval.cli.app import app
-from mrl_eval.data.collections import load_collection
+from mrl_eval.data.collection_files import load_collection
 from mrl_eval.data.vectors import load_vectors
-from mrl_eval.engines import RECALL_K, EngineInputs, EngineSettings
+from mrl_eval.engines import RECALL_K, EngineSettings
 from mrl_eval.engines.dsn import redact_dsn
 from mrl_eval.engines.evaluate import neighbour_recall
 from mrl_eval.engines.postgres_server import MARKER, PREFIX, ThrowawayPostgres
 from mrl_eval.engines.run import measure
+from mrl_eval.evaluate.inputs import ScoringInputs
 from mrl_eval.evaluate.retrieval import tie_key
-from mrl_eval.evaluate.sweep import evaluate
+from mrl_eval.pipeline.score import score_vectors
 from tests.conftest import ROOT, data_path
 from tests.engine_oracle import exact_scores, recall_of_ids, top_scores
 
@@ -86,24 +87,23 @@ def test_throwaway_server_listens_on_a_unix_socket_only_and_is_removed():
 
 def test_hnsw_at_ef_search_above_corpus_size_equals_exact_search(scifact):
     collection, vectors, queries = scifact
-    result = evaluate(vectors, collection.qrels, [64, 384], METRICS)
+    result = score_vectors(vectors, collection.qrels, [64, 384], METRICS)
     engine = measure(
         EngineSettings(engine="pgvector", index_kinds=("hnsw", "flat"), ef_search=(1000,)),
-        EngineInputs(
+        ScoringInputs(
             docs=vectors.docs,
             queries=queries,
-            dims=[64, 384],
-            precisions=("float32", "float16"),
             doc_ids=list(vectors.doc_ids),
             query_ids=result.query_ids,
             qrels=collection.qrels,
             metric_names=METRICS,
             doc_key=tie_key(vectors.doc_ids),
             exclude=None,
-            reference_per_query=result.per_query[384],
-            stats=None,
-            progress=lambda label, total: lambda n: None,
         ),
+        dims=[64, 384],
+        precisions=("float32", "float16"),
+        reference_per_query=result.per_query[384],
+        stats=None,
     )
     assert engine.table_bytes > vectors.docs.shape[0] * 384 * 4
     for cell in engine.cells:

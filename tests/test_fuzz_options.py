@@ -17,13 +17,14 @@ from typer.testing import CliRunner
 from mrl_eval.cli.app import app
 from mrl_eval.cli.common import CONFIGURABLE
 from mrl_eval.cli.config import COMMANDS, file_values, read_config, settings_of
-from mrl_eval.decide.compare import Gate
+from mrl_eval.decide.compare import CheckedGate
 from mrl_eval.decide.recommend import make_rule, parse_max_drop
-from mrl_eval.evaluate import metrics as M
+from mrl_eval.evaluate import metric_registry as M
+from mrl_eval.evaluate.dims import parse_dims, resolve_dims
+from mrl_eval.evaluate.scales import parse_scales
 from mrl_eval.evaluate.stats import StatsSettings
-from mrl_eval.evaluate.sweep import parse_dims, resolve_dims
 from mrl_eval.limits import MAX_RESAMPLES, MAX_SEED, MIN_RESAMPLES
-from mrl_eval.methods.grid import parse_methods, parse_scales
+from mrl_eval.methods.grid import parse_methods
 from mrl_eval.methods.pca import parse_fit_sample
 from mrl_eval.methods.precision import PRECISIONS, parse_precisions
 from mrl_eval.methods.two_stage import parse_shortlists, parse_stages
@@ -90,7 +91,7 @@ def test_max_drop_specs_parse_to_a_drop_within_bounds_or_are_refused(text):
         assert (absolute is None) != (relative is None)
         value = absolute if absolute is not None else relative
         assert 0 <= value <= 1 and math.isfinite(value)
-    valid_or_refused(lambda: Gate("ndcg@10", "point", text).check())
+    valid_or_refused(lambda: CheckedGate("ndcg@10", "point", text).check())
 
 
 @examples(150)

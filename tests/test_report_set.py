@@ -58,7 +58,7 @@ def test_bug_a_failure_in_the_middle_of_the_set_leaves_the_old_set_untouched(old
     def fail(*args: object, **kwargs: object) -> str:
         raise error
 
-    monkeypatch.setattr("mrl_eval.report.html.to_html", fail)  # the last file of the set: JSON, CSV, MD are staged
+    monkeypatch.setattr("mrl_eval.report.document.to_html", fail)  # the last file of the set: JSON, CSV, MD are staged
     expected = MrlEvalError if isinstance(error, OSError) else type(error)
     with pytest.raises(expected):
         write_reports(_report(command="new run"), old_set, plots=False)

@@ -17,15 +17,13 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 
-from mrl_eval.engines.dsn import redact_dsn
 from mrl_eval.errors import UsageError
-from mrl_eval.evaluate.stats import MetricStats, StatsSettings
+from mrl_eval.evaluate.stats import MetricStats
 
 INDEX_KINDS = ("hnsw", "flat")
 DEFAULT_EF_SEARCH = (16, 64, 256)
@@ -196,10 +194,6 @@ class EngineSettings:
             engine_class(self.engine).check(self)
         return self
 
-    def as_reported(self) -> dict:
-        """Every setting as the report's `settings.engine` stores it, a connection string without its secrets."""
-        return {**dataclasses.asdict(self), "pg_dsn": redact_dsn(self.pg_dsn)}
-
     def describe(self) -> dict:
         about: dict[str, Any] = {"engine": self.engine, "index": list(self.index_kinds)}
         if "hnsw" in self.index_kinds:
@@ -252,30 +246,6 @@ class EngineResult:
     table_bytes: int  # pgvector: the table holding the full vectors (0 for FAISS: the index holds the codes)
     server: dict  # engine version, and for pgvector where the server came from
     machine: dict
-
-
-@dataclass(frozen=True)
-class EngineInputs:
-    """What every engine cell is measured on: the corpus, the evaluated queries (those with qrels, in `query_ids`
-    order), the cells to build, and how they are scored and compared (exact full-dim search's per-query values)."""
-
-    docs: np.ndarray  # full-size corpus vectors
-    queries: np.ndarray  # full-size float32 vectors of the evaluated queries
-    dims: Sequence[int]
-    precisions: Sequence[str]
-    doc_ids: list[str]
-    query_ids: list[str]
-    qrels: Mapping[str, Mapping[str, int]]
-    metric_names: list[str]
-    doc_key: np.ndarray  # trec_eval's tie key per doc (`retrieval.tie_key`)
-    exclude: np.ndarray | None  # per query, the corpus row of its own document (--ignore-identical-ids), or None
-    reference_per_query: dict[str, dict[str, float]]  # exact full-dim float32 search: metric -> query_id -> value
-    stats: StatsSettings | None = None  # None: no intervals or paired tests
-    progress: Callable[[str, int], Callable[[int], None]] = lambda label, total: lambda n: None
-
-    @property
-    def full_dim(self) -> int:
-        return int(self.docs.shape[1])
 
 
 ENGINE_KEYS = ("engine", "index_kind", "hnsw_m", "ef_construction", "ef_search", "pg_dsn", "rerank")

@@ -13,11 +13,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from mrl_eval.engines import RECALL_K, Engine, EngineCell, EngineInputs, EngineResult, EngineSettings
+from mrl_eval.engines import RECALL_K, Engine, EngineCell, EngineResult, EngineSettings
 from mrl_eval.errors import MrlEvalWarning
-from mrl_eval.evaluate import metrics as M
-from mrl_eval.evaluate.stats import summarize
+from mrl_eval.evaluate import metric_registry as M
+from mrl_eval.evaluate.inputs import ScoringInputs
+from mrl_eval.evaluate.stats import StatsSettings, summarize
 from mrl_eval.methods.latency import machine
+from mrl_eval.progress import ProgressFactory, no_progress
 
 EXACT_LABEL = "exact:flat:{dim}:float32"
 
@@ -79,18 +81,28 @@ def neighbour_recall(score: np.ndarray, exact_score: np.ndarray, k: int = RECALL
     return float(np.mean(np.minimum(found, k) / k))
 
 
-def evaluate_engine(engine: Engine, settings: EngineSettings, inputs: EngineInputs) -> EngineResult:
-    """Every (index kind, dim, precision, efSearch) cell of `engine` on `inputs`, compared with exact full-dim search
-    (`inputs.reference_per_query`)."""
-    k = M.max_depth(inputs.metric_names)
-    exclude = inputs.exclude
+def evaluate_engine(
+    engine: Engine,
+    settings: EngineSettings,
+    inputs: ScoringInputs,
+    *,
+    dims: Sequence[int],
+    precisions: Sequence[str],
+    reference_per_query: dict[str, dict[str, float]],
+    stats: StatsSettings | None,
+    progress: ProgressFactory = no_progress,
+) -> EngineResult:
+    """Every (index kind, dim, precision, efSearch) cell of `engine`; `reference_per_query` is exact full-dim search."""
+    full_dim, doc_ids, query_ids = inputs.full_dim, inputs.doc_ids, inputs.query_ids
+    qrels, metric_names, doc_key, exclude = inputs.qrels, inputs.metric_names, inputs.doc_key, inputs.exclude
+    k = inputs.k
     depth = k + (1 if exclude is not None else 0)
-    supported = [p for p in inputs.precisions if p in engine.precisions]
-    plans = [(kind, d, p) for kind in settings.index_kinds for d in inputs.dims for p in supported]
+    supported = [p for p in precisions if p in engine.precisions]
+    plans = [(kind, d, p) for kind in settings.index_kinds for d in dims for p in supported]
     efs = list(settings.ef_search)
     if "hnsw" in settings.index_kinds:
-        warn_ef_below_k(engine.name, efs, k, inputs.metric_names)
-    advance = inputs.progress(f"Building and searching {len(plans)} {engine.name} indexes", len(plans))
+        warn_ef_below_k(engine.name, efs, k, metric_names)
+    advance = progress(f"Building and searching {len(plans)} {engine.name} indexes", len(plans))
     cells: list[dict] = []
     per_query: dict[str, dict[str, dict[str, float]]] = {}
     exact_cache: dict[tuple[int, str], np.ndarray] = {}
@@ -109,7 +121,7 @@ def evaluate_engine(engine: Engine, settings: EngineSettings, inputs: EngineInpu
         for ef, rerank in variants:
             index, score, seconds = engine.search(built, ef, depth, rerank)
             index, score = drop_excluded(index, score, exclude, k)
-            reference = exact_scores(inputs.full_dim, "float32") if rerank else exact_scores(dim, precision)
+            reference = exact_scores(full_dim, "float32") if rerank else exact_scores(dim, precision)
             cell = dict(
                 engine=engine.name,
                 index=kind,
@@ -118,27 +130,26 @@ def evaluate_engine(engine: Engine, settings: EngineSettings, inputs: EngineInpu
                 ef_search=ef,
                 rerank=rerank,
                 neighbour_recall=neighbour_recall(score, reference),
-                short_lists=short_lists(index, exclude, k, len(inputs.doc_ids)),
+                short_lists=short_lists(index, exclude, k, len(doc_ids)),
                 index_bytes=built.size,
                 build_seconds=built.seconds,
                 latency_ms=(float(np.median(seconds) * 1e3), float(np.percentile(seconds, 95) * 1e3)),
                 recipe=engine.recipe(dim, precision, kind, ef, rerank, k),
             )
             label = EngineCell(metrics={}, **cell).label
-            ranking = order_ties(index, score, inputs.doc_key)
-            per_query[label] = M.evaluate(inputs.query_ids, ranking, inputs.doc_ids, inputs.qrels, inputs.metric_names)
+            ranking = order_ties(index, score, doc_key)
+            per_query[label] = M.score_ranking(query_ids, ranking, doc_ids, qrels, metric_names)
             cells.append(cell)
         engine.drop(built)
         advance(1)
 
-    reference = EXACT_LABEL.format(dim=inputs.full_dim)
-    values = {reference: inputs.reference_per_query, **per_query}
-    query_ids = inputs.query_ids
-    cell_stats = summarize(values, reference, query_ids, inputs.stats) if inputs.stats else {}
+    reference = EXACT_LABEL.format(dim=full_dim)
+    values = {reference: reference_per_query, **per_query}
+    cell_stats = summarize(values, reference, query_ids, stats) if stats else {}
     result_cells = []
     for cell in cells:
         label = EngineCell(metrics={}, **cell).label
-        means = {m: float(np.mean([per_query[label][m][q] for q in query_ids])) for m in inputs.metric_names}
+        means = {m: float(np.mean([per_query[label][m][q] for q in query_ids])) for m in metric_names}
         result_cells.append(EngineCell(metrics=means, stats=cell_stats.get(label, {}), **cell))
     return EngineResult(
         settings=settings,

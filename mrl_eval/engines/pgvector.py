@@ -29,6 +29,7 @@ import numpy as np
 
 from mrl_eval.engines import EngineSettings
 from mrl_eval.engines.dsn import redact_dsn, redact_text
+from mrl_eval.engines.postgres_server import ThrowawayPostgres
 from mrl_eval.engines.recipe import TABLE, pg_index_name, pg_table_ddl, pgvector_recipe
 from mrl_eval.errors import MrlEvalError, MrlEvalWarning, UsageError
 from mrl_eval.extras import import_extra
@@ -124,8 +125,6 @@ class PgvectorEngine:
 
         server = None
         if settings.pg_dsn is None:
-            from mrl_eval.engines.postgres_server import ThrowawayPostgres
-
             server = ThrowawayPostgres().start()
         conn = None
         try:

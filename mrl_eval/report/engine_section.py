@@ -6,14 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from mrl_eval.decide.engine_choice import EngineChoice
 from mrl_eval.engines import LATENCY_NOTE, RECALL_K, TIE_RULE, EngineCell, EngineResult
 from mrl_eval.evaluate.stats import StatsSettings, summarize
-from mrl_eval.report.model import PerQuery, as_saved, plain
-
-if TYPE_CHECKING:
-    from mrl_eval.decide.engine_choice import EngineChoice
+from mrl_eval.report.section_fields import PerQuery, as_saved, plain
 
 
 @dataclass(frozen=True)

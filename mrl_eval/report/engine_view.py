@@ -6,12 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from mrl_eval.report.tables import Table
-
-if TYPE_CHECKING:
-    from mrl_eval.report.model import Report
+from mrl_eval.report.model import Report
+from mrl_eval.report.table_model import Table
 
 HEADER = (
     "cell",
