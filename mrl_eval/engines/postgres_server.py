@@ -149,10 +149,13 @@ def remove_dead_runs(bases: list[Path]) -> list[Path]:
             about = _owner(folder)
             if about is None or folder.is_symlink() or folder.lstat().st_uid != os.geteuid():
                 continue
-            if is_alive(about.get("pid", 0), about.get("started")) or is_alive(
-                about.get("watchdog", 0) or 0, about.get("watchdog_started")
-            ):
+            owner, watchdog = about.get("pid"), about.get("watchdog")
+            if not isinstance(owner, int) or owner <= 0:
+                continue  # a marker we did not write: not provably ours
+            if is_alive(owner, about.get("started")):
                 continue
+            if isinstance(watchdog, int) and watchdog > 0 and is_alive(watchdog, about.get("watchdog_started")):
+                continue  # the watchdog is cleaning up (or will, when it notices)
             _stop_postmaster(folder / "pgdata")
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder)
