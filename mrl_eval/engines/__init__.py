@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from mrl_eval.engines.dsn import redact_dsn
 from mrl_eval.errors import UsageError
 from mrl_eval.evaluate.stats import MetricStats
 
@@ -194,6 +195,13 @@ class EngineSettings:
             engine_class(self.engine).check(self)
         return self
 
+    def shown(self) -> dict[str, Any]:
+        """Every field as a report's settings show them: a connection string without its password."""
+        out = dataclasses.asdict(self)
+        for name in SECRET_OPTIONS:
+            out[name] = redact_dsn(out[name])
+        return out
+
     def describe(self) -> dict:
         about: dict[str, Any] = {"engine": self.engine, "index": list(self.index_kinds)}
         if "hnsw" in self.index_kinds:
@@ -204,6 +212,7 @@ class EngineSettings:
 
 
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(EngineSettings)}
+SECRET_OPTIONS = ("pg_dsn",)  # connection strings: shown only without their password
 
 
 @dataclass(frozen=True)

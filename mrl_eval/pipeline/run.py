@@ -109,7 +109,8 @@ def prepare(config: SweepConfig, *, embeds: bool = True) -> Prepared:
     config = replace(config, metrics=tuple(metric_names))
     if config.engine.active and any(M.is_label_free(m) for m in metric_names):
         raise UsageError(
-            "--engine faiss/pgvector scores qrels metrics only in this version; drop --engine for a label-free run"
+            f"--engine {config.engine.engine} scores qrels metrics only in this version; drop --engine for a "
+            "label-free run"
         )
     return Prepared(config, collection, data_name, metric_names, queries_info)
 
