@@ -24,6 +24,7 @@ LAYERS = (
         "mrl_eval.progress",
         "mrl_eval.version",
         "mrl_eval.watchdog",
+        "mrl_eval.defaults",
     ),
     ("mrl_eval.providers",),
     ("mrl_eval.data",),
