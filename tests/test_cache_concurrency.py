@@ -24,8 +24,10 @@ from mrl_eval.data.cache import VectorCache, embed_cached, missing_texts, text_k
 from mrl_eval.data.collection_files import load_collection
 from mrl_eval.errors import MrlEvalError
 from mrl_eval.providers.openai import OpenAIProvider
+from tests.conftest import LOOPBACK_MODEL as MODEL
 from tests.conftest import ROOT, data_path
-from tests.test_openai import MODEL, api_env, backend  # noqa: F401 - fixtures
+
+pytestmark = pytest.mark.usefixtures("openai_env")
 
 BATCH = 1  # inputs per request: a shard per text, so concurrent writers interleave often (with the old cache, this
 # setting gave wrong per-query scores in all three parallel runs)
@@ -108,7 +110,7 @@ def _n_texts(data: Path) -> int:
 
 
 @pytest.fixture(scope="module")
-def isolated(backend, datasets, tmp_path_factory) -> dict[str, tuple[np.ndarray, np.ndarray, Path]]:  # noqa: F811
+def isolated(backend, datasets, tmp_path_factory) -> dict[str, tuple[np.ndarray, np.ndarray, Path]]:
     """The oracle: each dataset embedded alone, on a cache of its own (documents, queries, that cache)."""
     out = {}
     for name, data in datasets.items():
@@ -122,7 +124,7 @@ def isolated(backend, datasets, tmp_path_factory) -> dict[str, tuple[np.ndarray,
 
 
 def test_parallel_runs_on_one_cache_hold_exactly_the_vectors_of_isolated_runs_and_so_do_reruns(
-    backend,  # noqa: F811
+    backend,
     datasets,
     isolated,
     tmp_path,
@@ -149,7 +151,7 @@ def test_parallel_runs_on_one_cache_hold_exactly_the_vectors_of_isolated_runs_an
     assert docs[0]["per_query"] == docs[2]["per_query"]
 
 
-def test_kill_9_mid_run_then_a_rerun_embeds_only_the_missing_texts(backend, datasets, isolated, tmp_path):  # noqa: F811
+def test_kill_9_mid_run_then_a_rerun_embeds_only_the_missing_texts(backend, datasets, isolated, tmp_path):
     cache = tmp_path / "cache"
     process = _start(datasets["scifact"], backend, cache)
     deadline = time.monotonic() + 120
@@ -176,7 +178,7 @@ def test_kill_9_mid_run_then_a_rerun_embeds_only_the_missing_texts(backend, data
     ("patched", "code", "message"),
     [("_fill", errno.ENOSPC, "the disk is full"), ("_temp", errno.EROFS, "the folder is not writable")],
 )
-def test_a_full_disk_or_read_only_cache_ends_in_one_clear_error(backend, datasets, tmp_path, monkeypatch,  # noqa: F811
+def test_a_full_disk_or_read_only_cache_ends_in_one_clear_error(backend, datasets, tmp_path, monkeypatch,
                                                                  patched, code, message):  # fmt: skip
     def fail(*args, **kwargs):
         raise OSError(code, os.strerror(code))
@@ -189,7 +191,7 @@ def test_a_full_disk_or_read_only_cache_ends_in_one_clear_error(backend, dataset
     assert "Traceback" not in result.output
 
 
-def test_a_damaged_shard_is_named_in_one_warning_line_by_the_cli(backend, datasets, isolated, tmp_path):  # noqa: F811
+def test_a_damaged_shard_is_named_in_one_warning_line_by_the_cli(backend, datasets, isolated, tmp_path):
     cache = tmp_path / "cache"
     shutil.copytree(isolated["scifact"][2], cache)
     for matrix in cache.rglob("matrix-*.npy"):

@@ -24,9 +24,9 @@ from mrl_eval.errors import UsageError
 from mrl_eval.evaluate import metric_registry as M
 from mrl_eval.evaluate.retrieval import tie_key
 from mrl_eval.pipeline.score import score_vectors
-from tests.conftest import data_path
+from tests.conftest import data_path, require
 
-faiss = pytest.importorskip("faiss")
+faiss = require("faiss", extra="faiss")
 METRICS = ["ndcg@10", "recall@100"]
 runner = CliRunner()
 

