@@ -167,7 +167,10 @@ def test_a_written_report_is_read_back_as_written(reports, tmp_path):
     assert json.loads(path.read_text(encoding="utf-8")) == report.to_dict()
 
 
-# Reports written by mrl-eval before the typed report model (commit b7850db), from the repository root:
+# Reports written by mrl-eval before the typed report model (commit b7850db). They are fixtures of the file format:
+# the reader must read every file an older mrl-eval wrote and write it back unchanged (a compatibility property of
+# the reader), so the byte-for-byte comparison below checks the reader, never a number: no test takes its expected
+# value from these files. They were written, from the repository root, by:
 #   recommend tests/data/scifact-subset --embeddings .../embeddinggemma-300m --dims 64 --metrics ndcg@10
 #     --precisions float32,binary --compare pca --two-stage 64:binary --shortlist 50 --max-drop 2%
 #     --rule non-inferior --holdout 0.5 --resamples 200, then recommend --from that report with the same rule,
@@ -185,6 +188,7 @@ def test_the_old_reports_are_there():
 
 @pytest.mark.parametrize("path", OLD_REPORTS, ids=lambda p: p.stem)
 def test_a_report_written_before_the_model_reads_and_writes_back_byte_for_byte(path):
+    """Compatibility of the reader with files already written, not a snapshot of any number."""
     text = path.read_text(encoding="utf-8")
     report = load_report(path)
     assert json.dumps(report.to_dict(), indent=1) + "\n" == text
