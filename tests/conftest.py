@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import socket
 import subprocess
@@ -94,6 +95,28 @@ def brute_force_run(
         ranked = sorted(((doc_ids[i], float(row[i])) for i in top), key=lambda p: (p[1], p[0]), reverse=True)
         runs.append(ranked[:depth])
     return runs
+
+
+@pytest.fixture(scope="session")
+def recommended(tmp_path_factory) -> tuple[Path, dict, str]:
+    """A real recommend run with charts on the SciFact subset (embeddinggemma-300m vectors), shared by the HTML
+    report's tests and its browser test: the folder, the JSON document and the HTML page."""
+    from typer.testing import CliRunner
+
+    from mrl_eval.cli.app import app
+
+    folder = data_path("scifact-subset")
+    work = tmp_path_factory.mktemp("html")
+    args = ["recommend", folder, "--embeddings", folder / "embeddings" / "embeddinggemma-300m"]
+    args += ["--dims", "64,128,256,512", "--min-ndcg", "0.85", "--json"]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_CACHE_HOME", str(work / "xdg-cache"))
+        mp.delenv("GITHUB_STEP_SUMMARY", raising=False)
+        mp.chdir(work)
+        result = CliRunner().invoke(app, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    page = (work / "reports" / "scifact-subset__embeddinggemma-300m.html").read_text(encoding="utf-8")
+    return work, json.loads(result.stdout), page
 
 
 @pytest.fixture

@@ -1,7 +1,9 @@
 """The house as docs/architecture.md draws it, read from the code: every import of an mrl_eval module (at the top,
 inside a function, or under TYPE_CHECKING) goes down the layers or stays inside its own package, no import circle
 exists, and an import placed inside a function is one of the few that keep start-up light (each named here with
-its reason)."""
+its reason). The tests follow rules of their own: a test module imports no other test module, only the shared
+helpers and oracles, and a missing component goes through tests/conftest.py's `require` (fails under CI), never
+`pytest.importorskip`."""
 
 from __future__ import annotations
 
@@ -183,3 +185,61 @@ def test_every_lazy_rule_is_still_used(rule):
         for name, edges in EDGES.items()
         for module, where in edges
     ), f"{rule} allows a lazy import that no longer exists: remove it from LAZY"
+
+
+# The tests themselves
+
+TESTS = ROOT / "tests"
+# What a test module may import from tests/: fixtures and helpers, and the independent oracles
+SHARED_TEST_MODULES = {
+    "tests.conftest",
+    "tests.helpers",
+    "tests.reference_search",
+    "tests.faiss_oracle",
+    "tests.fuzzing",
+}
+
+
+def _test_imports(path: Path) -> list[str]:
+    """Every module of tests/ that `path` imports (at the top or inside a function)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found += [a.name for a in node.names if a.name == "tests" or a.name.startswith("tests.")]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if node.module == "tests":
+                found += [f"tests.{a.name}" for a in node.names]
+            elif node.module.startswith("tests."):
+                found.append(node.module)
+        elif isinstance(node, ast.ImportFrom) and node.level > 0:
+            found.append("." * node.level + (node.module or ""))  # relative: never needed, always reported
+    return found
+
+
+def test_a_test_module_imports_no_other_test_module():
+    """Helpers and fixtures shared by several modules live in tests/conftest.py or tests/helpers.py: importing a
+    fixture from another test module registers it twice (a module-scoped server or run starts twice)."""
+    wrong = [
+        f"{path.name} imports {module}"
+        for path in sorted(TESTS.glob("*.py"))
+        for module in _test_imports(path)
+        if module not in SHARED_TEST_MODULES
+    ]
+    assert not wrong, "move what they share to tests/conftest.py or tests/helpers.py:\n" + "\n".join(wrong)
+
+
+def test_the_shared_test_modules_exist():
+    assert {f"tests.{p.stem}" for p in TESTS.glob("*.py")} >= SHARED_TEST_MODULES
+
+
+def test_a_missing_component_goes_through_require():
+    """`pytest.importorskip` skips silently in CI too; tests/conftest.py's `require` fails there."""
+    calls = [
+        f"{path.name}:{node.lineno}"
+        for path in sorted(TESTS.glob("test_*.py"))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Attribute) and node.attr == "importorskip"
+    ]
+    assert not calls, "use tests.conftest.require(module, extra=...) instead of pytest.importorskip: " + ", ".join(
+        calls
+    )

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import missing, require
-from tests.test_html_report import recommended  # noqa: F401 - the shared real recommend run (a fixture)
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = [
@@ -37,7 +36,7 @@ def browser():
         instance.close()
 
 
-def test_the_html_report_loads_offline_and_shows_the_table_and_the_chart(recommended, browser, tmp_path):  # noqa: F811
+def test_the_html_report_loads_offline_and_shows_the_table_and_the_chart(recommended, browser, tmp_path):
     folder, _doc, _page = recommended
     html = Path(folder) / "reports" / "scifact-subset__embeddinggemma-300m.html"
     page = browser.new_page(viewport={"width": 1366, "height": 800})  # a laptop screen

@@ -1,15 +1,14 @@
-"""The HTML report: written with the others, self-contained, escaped, and showing what the other reports show."""
+"""The HTML report: written with the others, self-contained, escaped, and showing what the other reports show.
+The real recommend run behind it is tests/conftest.py's `recommended`, shared with the browser test."""
 
 from __future__ import annotations
 
 import copy
-import json
 import re
 from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
-import pytest
 from typer.testing import CliRunner
 
 from mrl_eval.cli.app import app
@@ -17,43 +16,14 @@ from mrl_eval.report import document as report_document
 from mrl_eval.report import html as html_report
 from mrl_eval.report.html import to_html
 from mrl_eval.report.schema import parse_document
-from tests.conftest import data_path
 
 runner = CliRunner()
 
-GEMMA = "embeddinggemma-300m"
 STEM = "scifact-subset__embeddinggemma-300m"
 
 
 def _invoke(args: list[object]):
     return runner.invoke(app, [str(a) for a in args])
-
-
-@pytest.fixture(scope="module")
-def recommended(tmp_path_factory) -> tuple[Path, dict, str]:
-    """A real recommend run with charts: the folder, the JSON document and the HTML page."""
-    folder = data_path("scifact-subset")
-    work = tmp_path_factory.mktemp("html")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("XDG_CACHE_HOME", str(work / "xdg-cache"))
-        mp.delenv("GITHUB_STEP_SUMMARY", raising=False)
-        mp.chdir(work)
-        result = _invoke(
-            [
-                "recommend",
-                folder,
-                "--embeddings",
-                folder / "embeddings" / GEMMA,
-                "--dims",
-                "64,128,256,512",
-                "--min-ndcg",
-                "0.85",
-                "--json",
-            ]
-        )
-    assert result.exit_code == 0, result.output
-    page = (work / "reports" / f"{STEM}.html").read_text(encoding="utf-8")
-    return work, json.loads(result.stdout), page
 
 
 class _Tags(HTMLParser):

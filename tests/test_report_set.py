@@ -17,7 +17,7 @@ from mrl_eval.report.document import load_report, write_reports
 from mrl_eval.report.model import Report
 from mrl_eval.report.report_set import ReportSet
 from mrl_eval.report.schema import parse_document
-from tests.test_cli import _minimal_report
+from tests.helpers import minimal_report as _minimal_report
 
 STEM = "tiny__vec"
 
