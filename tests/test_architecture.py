@@ -243,3 +243,65 @@ def test_a_missing_component_goes_through_require():
     assert not calls, "use tests.conftest.require(module, extra=...) instead of pytest.importorskip: " + ", ".join(
         calls
     )
+
+
+SUBPROCESS_CALLS = {"run", "Popen", "call", "check_call", "check_output"}
+# Subprocesses that must not get checkout_env, and why
+WITHOUT_CHECKOUT_ENV = {
+    "imported": "tests/test_conftest.py: the control, a child without checkout_env imports another copy",
+}
+
+
+def _env_source(tree: ast.Module, call: ast.Call, scopes: list[ast.AST]) -> str:
+    """The source of the `env=` a subprocess call passes, followed one step: a local name to its assignment in the
+    enclosing function, a call of a helper of the module to that helper's body. "" when there is no env=."""
+    env = next((k.value for k in call.keywords if k.arg == "env"), None)
+    if env is None:
+        return ""
+    if isinstance(env, ast.Name):
+        for scope in reversed(scopes):
+            for node in ast.walk(scope):
+                if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == env.id for t in node.targets):
+                    return ast.unparse(node.value)
+    if isinstance(env, ast.Call) and isinstance(env.func, ast.Name):
+        helper = next((n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == env.func.id), None)
+        if helper is not None:
+            return ast.unparse(helper)
+    return ast.unparse(env)
+
+
+def _subprocess_calls(path: Path) -> list[tuple[int, str, str]]:
+    """(line, enclosing test or helper, env source) of every subprocess call in a test file."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    out: list[tuple[int, str, str]] = []
+
+    def visit(node: ast.AST, scopes: list[ast.AST]) -> None:
+        for child in ast.iter_child_nodes(node):
+            inner = [*scopes, child] if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)) else scopes
+            if (
+                isinstance(child, ast.Call)
+                and isinstance(child.func, ast.Attribute)
+                and child.func.attr in SUBPROCESS_CALLS
+                and isinstance(child.func.value, ast.Name)
+                and child.func.value.id == "subprocess"
+            ):
+                where = next((s.name for s in reversed(inner) if isinstance(s, ast.FunctionDef)), "")
+                out.append((child.lineno, where, _env_source(tree, child, inner)))
+            visit(child, inner)
+
+    visit(tree, [tree])
+    return out
+
+
+def test_every_subprocess_of_the_tests_runs_the_checkout():
+    """`python -m mrl_eval` or `python -c` in a folder outside the checkout imports whatever mrl_eval is installed
+    (the working directory comes first on sys.path, not the checkout): every subprocess a test starts gets its
+    environment from tests/conftest.py's `checkout_env`, which puts the checkout first on PYTHONPATH."""
+    calls = [(path, *call) for path in sorted(TESTS.glob("*.py")) for call in _subprocess_calls(path)]
+    assert len(calls) >= 10  # the check sees the subprocess tests (the CLI, the cache, the kernel, the engines...)
+    wrong = [
+        f"{path.name}:{line}"
+        for path, line, where, env in calls
+        if "checkout_env(" not in env and where not in WITHOUT_CHECKOUT_ENV
+    ]
+    assert not wrong, "pass env=checkout_env(...) (tests/conftest.py) to: " + ", ".join(wrong)

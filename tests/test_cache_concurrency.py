@@ -25,7 +25,7 @@ from mrl_eval.data.collection_files import load_collection
 from mrl_eval.errors import MrlEvalError
 from mrl_eval.providers.openai import OpenAIProvider
 from tests.conftest import LOOPBACK_MODEL as MODEL
-from tests.conftest import ROOT, data_path
+from tests.conftest import checkout_env, data_path
 
 pytestmark = pytest.mark.usefixtures("openai_env")
 
@@ -69,8 +69,9 @@ def _url(port: int) -> str:
 
 
 def _env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(ROOT), "NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1",
-            "OPENAI_API_KEY": "", "MRL_EVAL_OPENAI_BACKOFF_BASE": "0.01"}  # fmt: skip
+    return checkout_env(
+        NO_PROXY="127.0.0.1", no_proxy="127.0.0.1", OPENAI_API_KEY="", MRL_EVAL_OPENAI_BACKOFF_BASE="0.01"
+    )
 
 
 def _cli_args(data: Path, port: int, cache: Path) -> list[str]:

