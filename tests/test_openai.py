@@ -599,8 +599,10 @@ def test_retry_after_is_honoured(tiny, tmp_path, proxy, clean, retry_after):
 
 
 def test_a_timeout_is_retried(proxy):
-    proxy.faults.append(("sleep", 1.5))
-    provider = OpenAIProvider(MODEL, base_url=proxy.url, timeout=0.5)
+    # the first request hangs three times the client's timeout; the retry must be answered within it, so the
+    # timeout is one a loaded machine meets with a wide margin (the answer takes milliseconds on a quiet one)
+    proxy.faults.append(("sleep", 15))
+    provider = OpenAIProvider(MODEL, base_url=proxy.url, timeout=5)
     vectors = provider.embed(["a wing", "a slab"], "document")
     assert provider.retries == 1 and [e["outcome"] for e in proxy.log][-1] == "ok"
     np.testing.assert_array_equal(
@@ -645,6 +647,9 @@ def test_server_killed_mid_run_then_a_rerun_sends_only_the_missing_texts(cli_env
     cached = first_server.forwarded()
     assert len(cached) == 2 * 16
 
+    deadline = time.monotonic() + 120  # the dead server closes its port on a thread of its own: wait for it
+    while first_server.server.socket.fileno() != -1 and time.monotonic() < deadline:
+        time.sleep(0.05)
     second_server = FaultProxy(backend, port=first_server.port)  # the same server, restarted
     try:
         resumed = _invoke(args)
@@ -740,7 +745,7 @@ def test_ctrl_c_exits_at_once_while_requests_hang(tmp_path):
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=env,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # returns as soon as it connects; only a hang reaches the deadline
         while not held and time.monotonic() < deadline:
             time.sleep(0.1)
         assert held, "mrl-eval never connected"
