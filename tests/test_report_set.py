@@ -17,7 +17,8 @@ from mrl_eval.report.document import load_report, write_reports
 from mrl_eval.report.model import Report
 from mrl_eval.report.report_set import ReportSet
 from mrl_eval.report.schema import parse_document
-from tests.test_cli import _minimal_report
+from tests.conftest import checkout_env
+from tests.helpers import minimal_report as _minimal_report
 
 STEM = "tiny__vec"
 
@@ -31,7 +32,9 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
 
 
 def _dead_pid() -> int:
-    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], env=checkout_env(), capture_output=True, text=True
+    )
     return int(proc.stdout)
 
 
