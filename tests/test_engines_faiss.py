@@ -6,6 +6,7 @@ Oracles: the exact engine (retrieval.search / precision.rank) and FAISS's own fl
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
@@ -290,15 +291,23 @@ def test_cli_sweep_engine_faiss_then_recommend_from_the_report(cli_env):
         (saved, "memory", ["--min-ndcg", f"{out_of_reach:.6f}"], out_of_reach),
         (without_close, "memory", ["--max-drop", "0.005"], close),
     ]
-    for report, optimize, rule, bar in cases:
+    for n, (report, optimize, rule, bar) in enumerate(cases):
+        summary, junit = cli_env / f"summary{n}.md", cli_env / f"gate{n}.xml"
         rec = runner.invoke(
-            app, ["recommend", "--from", str(report), *rule, "--optimize", optimize, "--json", "--no-plot"]
+            app,
+            ["recommend", "--from", str(report), *rule, "--optimize", optimize, "--json", "--no-plot"]
+            + ["--junit-xml", str(junit)],
+            env={"GITHUB_STEP_SUMMARY": str(summary)},
         )
         # the gate (the point rule): exit 0 when a swept dim's mean and an engine cell's meet the bar, else 3
         cells = json.loads(report.read_text())["engine"]["cells"]
         meets = [r["dim"] for r in doc["results"] if r["metrics"]["ndcg@10"] >= bar]
         passing = [c for c in cells if c["metrics"]["ndcg@10"] >= bar]
         assert rec.exit_code == (0 if meets and passing else 3), (report.name, rule, rec.output)
+        # the step summary and the JUnit file say what the exit code says (bug: they ignored the engine check)
+        assert ("Quality gate: passed" in summary.read_text()) is (rec.exit_code == 0)
+        failures = int(ET.parse(junit).getroot().get("failures"))
+        assert (failures == 0) is (rec.exit_code == 0)
         assert json.loads(rec.stdout)["recommendation"]["dim"] == (min(meets) if meets else None)
         pick = json.loads(rec.stdout)["engine"]["recommendation"]
         if not passing:
