@@ -4,7 +4,8 @@ The public API (documented in docs/api.md):
 
 - `sweep(data, embeddings=..., model=..., dims=..., metrics=..., precisions=..., ...) -> SweepRun`
 - `load_run(path) -> SweepRun`: a saved report
-- `recommend(run, Rule(...)) -> Recommendation`
+- `recommend(run, Rule(...)) -> Recommendation`; for a run of several models (`sweep(model=[...])` returns a
+  `ModelsRun`), the cheapest (model, dim, precision) cell: a `ModelsRecommendation`
 - `compare(baseline, current, Gate(...)) -> Comparison`
 - the errors: `MrlEvalError` (a problem the user can fix), `UsageError` (a bad option), `GateFailed`
 
@@ -30,6 +31,10 @@ _API = {
     "SweepRun": "mrl_eval.api.results",
     "Recommendation": "mrl_eval.api.results",
     "Comparison": "mrl_eval.api.results",
+    "ModelsRun": "mrl_eval.api.model_results",
+    "ModelsRecommendation": "mrl_eval.api.model_results",
+    "recommend_models": "mrl_eval.api.model_results",
+    "MrlEvalWarning": "mrl_eval.errors",
     "MrlEvalError": "mrl_eval.errors",
     "UsageError": "mrl_eval.errors",
     "GateFailed": "mrl_eval.errors",
@@ -37,6 +42,9 @@ _API = {
 
 __all__ = [
     "Comparison",
+    "ModelsRecommendation",
+    "ModelsRun",
+    "MrlEvalWarning",
     "Gate",
     "GateFailed",
     "MrlEvalError",
@@ -48,15 +56,17 @@ __all__ = [
     "compare",
     "load_run",
     "recommend",
+    "recommend_models",
     "sweep",
 ]
 
 if TYPE_CHECKING:
     from mrl_eval.api.deciding import compare, recommend
+    from mrl_eval.api.model_results import ModelsRecommendation, ModelsRun, recommend_models
     from mrl_eval.api.results import Comparison, Recommendation, SweepRun
     from mrl_eval.api.rules import Gate, Rule
     from mrl_eval.api.sweeping import load_run, sweep
-    from mrl_eval.errors import GateFailed, MrlEvalError, UsageError
+    from mrl_eval.errors import GateFailed, MrlEvalError, MrlEvalWarning, UsageError
 
 
 def __getattr__(name: str) -> Any:

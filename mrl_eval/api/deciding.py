@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import overload
 
 from mrl_eval import defaults
 from mrl_eval.api.model_results import ModelsRecommendation, ModelsRun, recommend_models
@@ -194,8 +195,36 @@ class RecommendPlan:
         return recommend_engine(cells, full_value, self.resolved, self.optimize, table_bytes)
 
 
+@overload
 def recommend(
     run: SweepRun,
+    rule: Rule,
+    *,
+    optimize: str = ...,
+    methods: str | tuple[str, ...] = ...,
+    holdout: float | None = ...,
+    baseline: SweepRun | str | Path | None = ...,
+    baseline_max_drop: float | str = ...,
+    reference: str | None = ...,
+) -> Recommendation: ...
+
+
+@overload
+def recommend(
+    run: ModelsRun,
+    rule: Rule,
+    *,
+    optimize: str = ...,
+    methods: str | tuple[str, ...] = ...,
+    holdout: float | None = ...,
+    baseline: SweepRun | str | Path | None = ...,
+    baseline_max_drop: float | str = ...,
+    reference: str | None = ...,
+) -> ModelsRecommendation: ...
+
+
+def recommend(
+    run: SweepRun | ModelsRun,
     rule: Rule,
     *,
     optimize: str = defaults.OPTIMIZE,
@@ -203,8 +232,11 @@ def recommend(
     holdout: float | None = None,
     baseline: SweepRun | str | Path | None = None,
     baseline_max_drop: float | str = defaults.MAX_DROP_VS_BASELINE,
-) -> Recommendation:
-    """The smallest configuration of `run` that meets `rule`.
+    reference: str | None = None,
+) -> Recommendation | ModelsRecommendation:
+    """The smallest configuration of `run` that meets `rule`; for a run of several models (a `ModelsRun`), the
+    cheapest (model, dim, precision[, index]) cell over all of them, a relative bar relative to `reference` (a
+    model's name; default: the best model at full size).
 
     - `optimize="dim"`: the smallest float32 dim (over `methods`: `"prefix"`, `"pca"` or `"prefix,pca"`);
       `"bytes"`: the fewest bytes per vector over every swept precision (needs a run with `precisions=`);
@@ -224,4 +256,8 @@ def recommend(
         baseline=baseline,
         baseline_max_drop=baseline_max_drop,
     )
+    if isinstance(run, ModelsRun):
+        return plan.apply_models(run, reference=reference)
+    if reference is not None:
+        raise UsageError("reference names one of several models; this run has one")
     return plan.apply(run)
