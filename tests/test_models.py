@@ -162,3 +162,28 @@ def test_the_same_model_twice_is_refused():
     folder = MODELS["all-minilm-l6-v2"]
     with pytest.raises(mrl_eval.UsageError, match="given twice"):
         mrl_eval.sweep(SUBSET, embeddings=[folder, folder], resamples=200)
+
+
+def test_holdout_across_models_chooses_on_some_queries_and_scores_the_rest(both):
+    from mrl_eval.evaluate.stats import holdout_split
+
+    bar = 0.85
+    rec = mrl_eval.recommend(both, mrl_eval.Rule(min=bar), optimize="bytes", holdout=0.5)
+    check = rec.holdout
+    select, test = holdout_split(list(both.runs[0].query_ids), 0.5, both.stats.seed)
+    assert (check.n_select, check.n_test) == (len(select), len(test)) and not set(select) & set(test)
+    cells = json.loads(json.dumps(rec.to_dict()))["comparison"]["cells"]
+    values = {}  # every cell's per-query nDCG@10, read from the models' own reports
+    for entry in rec.to_dict()["models"]:
+        name, report = entry["name"], entry["report"]
+        for dim, per in report["per_query"].items():
+            values[f"{name} · prefix:{dim}:float32"] = per["ndcg@10"]
+        for label, per in report.get("grid", {}).get("per_query", {}).items():
+            values[f"{name} · {label}"] = per["ndcg@10"]
+    on = {c["label"]: c for c in cells}
+    select_means = [
+        {**on[label], "metrics": {"ndcg@10": float(np.mean([v[q] for q in select]))}} for label, v in values.items()
+    ]
+    assert check.label == _brute_force(select_means, bar)
+    if check.label is not None:
+        assert check.test_value == pytest.approx(np.mean([values[check.label][q] for q in test]), abs=1e-12)

@@ -177,11 +177,9 @@ class RecommendPlan:
         best model at full size)."""
         if self.methods != ("prefix",):
             raise UsageError("--methods applies to one model's run; with several models every swept cell competes")
-        if self.holdout is not None or self.baseline is not None:
-            raise UsageError(
-                "--holdout and --baseline check one model's run in this version; run them per model (--model X)"
-            )
-        return recommend_models(run, self.rule, optimize=self.optimize, reference=reference)
+        if self.baseline is not None:
+            raise UsageError("--baseline checks one model's run in this version; run it per model (--model X)")
+        return recommend_models(run, self.rule, optimize=self.optimize, reference=reference, holdout=self.holdout)
 
     def _engine_choice(self, run: SweepRun, full_value: float) -> EngineChoice | None:
         """With engine cells (`--engine faiss|pgvector`): the cheapest one under the rule; None when the run has

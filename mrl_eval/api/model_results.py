@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from mrl_eval.api.results import SweepRun, from_report
 from mrl_eval.api.rules import Rule
-from mrl_eval.decide.across_models import COSTS, ModelCell, ModelsChoice, recommend_across
+from mrl_eval.decide.across_models import COSTS, ModelCell, ModelsChoice, holdout_across, recommend_across
+from mrl_eval.decide.holdout import HoldoutCheck
 from mrl_eval.errors import GateFailed, MrlEvalError, UsageError
 from mrl_eval.evaluate.stats import StatsSettings
 from mrl_eval.pipeline.models import ModelsOutcome
@@ -119,6 +120,7 @@ class ModelsRecommendation:
     run: ModelsRun
     rule: Rule
     choice: ModelsChoice
+    holdout: HoldoutCheck | None = None  # the choice made on part of the queries, scored on the rest
 
     def __repr__(self) -> str:
         value = f"{self.choice.value:.4f}" if self.choice.value is not None else None
@@ -126,7 +128,7 @@ class ModelsRecommendation:
 
     @property
     def passed(self) -> bool:
-        return self.choice.passed
+        return self.report.gate_passed
 
     @property
     def model(self) -> str | None:
@@ -146,7 +148,7 @@ class ModelsRecommendation:
 
     @property
     def report(self) -> ModelsReport:
-        return replace(self.run.report, command="recommend", recommendation=self.choice)
+        return replace(self.run.report, command="recommend", recommendation=self.choice, holdout=self.holdout)
 
     def to_dict(self) -> dict:
         return self.report.to_dict()
@@ -156,11 +158,17 @@ class ModelsRecommendation:
 
 
 def recommend_models(
-    run: ModelsRun, rule: Rule, *, optimize: str = "bytes", reference: str | None = None
+    run: ModelsRun,
+    rule: Rule,
+    *,
+    optimize: str = "bytes",
+    reference: str | None = None,
+    holdout: float | None = None,
 ) -> ModelsRecommendation:
     """The cheapest cell by `optimize` (bytes, dim, memory or latency) over every model that meets `rule`; a
     relative bar is relative to the reference model's full-size score (`reference`, or the run's own: by default the
-    best model at full size on the rule's metric)."""
+    best model at full size on the rule's metric). `holdout=0.5`: also choose on that share of the queries (the
+    run's seed) and report how the choice scores on the rest."""
     if optimize not in COSTS:
         raise UsageError(f"--optimize {optimize!r}: choose one of {', '.join(COSTS)}")
     resolved = rule.resolve()
@@ -171,4 +179,11 @@ def recommend_models(
     restated = run.with_reference(reference, resolved.metric)
     comparison = restated.report.comparison
     choice = recommend_across(comparison.cells, resolved, comparison.reference, optimize, restated.report.n_docs)
-    return ModelsRecommendation(restated, rule, choice)
+    check = None
+    if holdout is not None:
+        _, values = cross_model(run.names, [r.report for r in run.runs], resolved.metric, run.stats, reference)
+        query_ids = list(run.runs[0].query_ids)
+        check = holdout_across(
+            comparison.cells, values, comparison.reference, query_ids, resolved, run.stats, holdout, optimize
+        )
+    return ModelsRecommendation(restated, rule, choice, check)

@@ -268,7 +268,7 @@ def finish_models(report: ModelsReport, out_dir: Path, as_json: bool, plots: boo
     """A run of several models: the table across them and, after `recommend`, why the chosen cell won; then the
     reports."""
     from mrl_eval.report.models_files import write_models_reports
-    from mrl_eval.report.models_view import explain_models, models_table
+    from mrl_eval.report.models_view import explain_models_report, models_table
 
     metric = report.recommendation.metric if report.recommendation is not None else report.comparison.metric
     if as_json:
@@ -277,7 +277,7 @@ def finish_models(report: ModelsReport, out_dir: Path, as_json: bool, plots: boo
         return
     out.print(rich_table(models_table(report)))
     if report.recommendation is not None:
-        for line in explain_models(report.recommendation):
+        for line in explain_models_report(report):
             out.print(line, markup=False)
     paths = write_models_reports(report, out_dir, metric, plots)
     out.print("Reports: " + ", ".join(str(p) for p in paths), markup=False)

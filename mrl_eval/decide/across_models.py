@@ -14,9 +14,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 
+import numpy as np
+
+from mrl_eval.decide.holdout import HoldoutCheck
 from mrl_eval.decide.recommend import CheckedRule, storage_bytes
 from mrl_eval.errors import UsageError
-from mrl_eval.evaluate.stats import MetricStats, StatsSettings, summarize
+from mrl_eval.evaluate.stats import MetricStats, StatsSettings, holdout_split, summarize
 
 # What a cell costs, by --optimize: its attribute, and how it reads.
 COSTS = {
@@ -212,4 +215,54 @@ def recommend_across(
         value=chosen.metrics[rule.metric],
         cost=chosen.cost(optimize),
         storage=storage_bytes(chosen.bytes_per_vector, ref.bytes_per_vector, n_docs) if n_docs else {},
+    )
+
+
+def holdout_across(
+    cells: Sequence[ModelCell],
+    values: Mapping[str, Mapping[str, Mapping[str, float]]],
+    reference: str,
+    query_ids: Sequence[str],
+    rule: CheckedRule,
+    settings: StatsSettings,
+    fraction: float,
+    optimize: str = "bytes",
+) -> HoldoutCheck:
+    """The held-out check across models: choose over every model's cells on a random part of the queries (the
+    run's seed), the way `recommend_across` chooses, then score that cell on the rest."""
+    select, test = holdout_split(list(query_ids), fraction, settings.seed)
+
+    def cells_on(ids: list[str]) -> list[ModelCell]:
+        means = [
+            replace(c, metrics={m: float(np.mean([v[q] for q in ids])) for m, v in values[c.label].items()})
+            for c in cells
+        ]
+        return with_statistics(means, values, reference, ids, settings)
+
+    chosen = recommend_across(cells_on(select), rule, reference, optimize)
+    on_test = {c.label: c for c in cells_on(test)}
+    full_test = on_test[reference].metrics[rule.metric]
+    picked = next((c for c in cells if c.label == chosen.label), None)
+    common = dict(
+        fraction=fraction,
+        seed=settings.seed,
+        n_select=len(select),
+        n_test=len(test),
+        dim=chosen.dim,
+        method=picked.method if picked else "prefix",
+        precision=chosen.precision or "float32",
+        label=chosen.label,
+        select_value=chosen.value,
+        select_threshold=chosen.threshold,
+        test_full_value=full_test,
+    )
+    if chosen.label is None:
+        return HoldoutCheck(**common)
+    result = on_test[chosen.label]
+    return HoldoutCheck(
+        **common,
+        test_value=result.metrics[rule.metric],
+        test_ci=result.stats[rule.metric].ci,
+        test_threshold=rule.threshold(full_test),
+        meets_rule_on_test=rule.passes(result, full_test),  # type: ignore[arg-type]
     )

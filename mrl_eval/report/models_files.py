@@ -10,7 +10,7 @@ from pathlib import Path
 
 from mrl_eval.errors import MrlEvalError
 from mrl_eval.report.models_report import ModelsReport
-from mrl_eval.report.models_view import explain_models, models_table, plot_models
+from mrl_eval.report.models_view import explain_models_report, models_table, plot_models
 from mrl_eval.report.render import csv_text, markdown_table, md_line
 from mrl_eval.report.report_set import REPORT_SUFFIXES, ReportSet
 
@@ -24,7 +24,7 @@ def to_markdown(report: ModelsReport, stem: str, plots: bool = True) -> str:
     table = models_table(report)
     lines = [f"# {md_line(table.title)}", ""]
     if report.recommendation is not None:
-        lines += ["## Recommendation", "", *(f"- {md_line(s)}" for s in explain_models(report.recommendation)), ""]
+        lines += ["## Recommendation", "", *(f"- {md_line(s)}" for s in explain_models_report(report)), ""]
     if plots:
         lines += [f"![{md_line(report.comparison.metric)} against bytes per vector]({stem}.png)", ""]
     lines += [*markdown_table(table, heading="##"), ""]
@@ -42,7 +42,7 @@ def to_html(report: ModelsReport, stem: str, svg: str | None) -> str:
         )
         for n, row in enumerate(table.rows)
     )
-    sentences = explain_models(report.recommendation) if report.recommendation is not None else []
+    sentences = explain_models_report(report)
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         f"<title>{html.escape(table.title)}</title>"

@@ -20,6 +20,7 @@ from mrl_eval.decide.across_models import (
     reference_model,
     with_statistics,
 )
+from mrl_eval.decide.holdout import HoldoutCheck
 from mrl_eval.evaluate.stats import StatsSettings
 from mrl_eval.methods.precision import bytes_per_vector
 from mrl_eval.report.model import SCHEMA, DataInfo, Report
@@ -148,6 +149,7 @@ class ModelsReport:
     mrl_eval_version: str | None = None
     schema: int = SCHEMA
     recommendation: ModelsChoice | None = None
+    holdout: HoldoutCheck | None = None
 
     def __post_init__(self) -> None:
         as_saved(self, "settings")
@@ -180,4 +182,11 @@ class ModelsReport:
         doc["comparison"] = self.comparison.to_dict()
         if self.recommendation is not None:
             doc["recommendation"] = plain(self.recommendation.to_dict())
+        if self.holdout is not None:
+            doc["holdout"] = self.holdout.to_dict()
         return doc
+
+    @property
+    def gate_passed(self) -> bool:
+        """The quality gate of a `recommend` over several models: a cell meets the rule. True for a sweep."""
+        return self.recommendation is None or self.recommendation.passed

@@ -9,6 +9,7 @@ from pathlib import Path
 from mrl_eval.decide.across_models import COSTS, ModelsChoice
 from mrl_eval.report.models_report import ModelsReport
 from mrl_eval.report.plots import pyplot
+from mrl_eval.report.sentences import explain_holdout
 from mrl_eval.report.table_model import Table, human_bytes, interval
 
 COLOURS = ("#1f5fbf", "#e15759", "#59a14f", "#b07aa1", "#f28e2b", "#76b7b2", "#9c755f", "#edc948")
@@ -72,6 +73,14 @@ def explain_models(choice: ModelsChoice) -> list[str]:
             )
     lines += [f"{model}: {why}." for model, why in choice.why_not.items()]
     return lines
+
+
+def explain_models_report(report: ModelsReport) -> list[str]:
+    """The recommendation across models and, when asked for, its held-out check."""
+    if report.recommendation is None:
+        return []
+    lines = explain_models(report.recommendation)
+    return lines + ([explain_holdout(report.holdout)] if report.holdout is not None else [])
 
 
 def plot_models(report: ModelsReport, paths: Sequence[Path], metric: str | None = None) -> None:
