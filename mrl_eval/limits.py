@@ -44,3 +44,10 @@ def whole_number(text: str, flag: str) -> int:
 
 # --scale projects storage to corpus sizes: past a quadrillion documents the projection means nothing.
 MAX_SCALE = 1e15
+
+# Files mrl-eval reads whole (files.read_limited): a larger one is refused before it is read, so that /dev/zero or a
+# stray multi-gigabyte file ends in a message, not a MemoryError. A saved report with per-query values of 100,000
+# queries x 10 dims x 5 metrics is about 150 MB.
+MAX_REPORT_BYTES = 1 << 30
+MAX_CONFIG_BYTES = 16 << 20
+MAX_JOURNAL_BYTES = 1 << 20

@@ -206,3 +206,25 @@ def test_fuzz_a_report_with_every_section_is_read_and_rendered_or_refused_by_nam
     to_markdown(rendered, "fuzz", plots=False)
     to_html(rendered, "fuzz")
     summary_markdown(rendered, "ndcg@10")
+
+
+def test_bug_terminal_control_characters_in_a_saved_report_reached_the_terminal(cli_env, monkeypatch):
+    doc = _with_per_query()
+    doc["model"]["name"] = "vec\x1b[8mhidden\x1b]0;retitled\x07"
+    doc["data"]["name"] = "tiny\x1b[2J\x9b"
+    path = cli_env / "run\x1b[31m.json"  # a file name is text from outside too
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")  # annotations are written to stdout as well
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    for args in (
+        ["recommend", "--from", path, "--min-ndcg", "0.99", "--resamples", "200"],  # fails: an error annotation
+        ["recommend", "--from", path, "--min-ndcg", "0.5", "--baseline", path, "--resamples", "200"],
+        ["compare", path, path, "--resamples", "200"],
+        ["compare", path, cli_env / "missing\x1b[8m.json"],
+    ):
+        result = runner.invoke(app, [str(a) for a in args])
+        assert isinstance(result.exception, SystemExit) or result.exception is None, repr(result.exception)
+        shown = result.stdout + result.stderr
+        assert not any(c in shown for c in "\x1b\x07\x9b"), repr(shown[:400])
+        assert "\\x1b[" in shown  # shown as an escape, not dropped
+    assert "vec\\x1b[8mhidden\\x1b]0;retitled\\x07" in runner.invoke(app, ["compare", str(path), str(path)]).stdout

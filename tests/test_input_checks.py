@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import warnings
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from mrl_eval.methods.grid import parse_scales
 from mrl_eval.methods.pca import parse_fit_sample
 from mrl_eval.methods.two_stage import parse_shortlists, parse_stages
 from tests.conftest import ROOT
+from tests.test_cli import _minimal_report
 
 runner = CliRunner()
 DIM = 8
@@ -243,8 +245,55 @@ def test_save_runs_lines_have_six_fields(tmp_path):
     _vectors(tmp_path)
     result = _sweep(tmp_path, "--resamples", 100, "--save-runs", tmp_path / "runs")
     assert result.exit_code == 0, result.output
-    lines = (tmp_path / "runs" / f"run.d{DIM}.trec").read_text().splitlines()
+    lines = (tmp_path / "runs" / f"qrels__emb.d{DIM}.trec").read_text().splitlines()
     assert lines and all(len(line.split()) == 6 for line in lines)
+
+
+# --- files read whole: --config, --from, --baseline, compare's runs ------------------------------------------------
+
+
+def _hostile_file(root: Path, kind: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = root / f"hostile-{kind}"
+    if kind == "fifo":  # no writer: a plain open() waits forever
+        os.mkfifo(path)
+    elif kind == "dev-zero":  # endless: a plain read() fills the memory
+        path.symlink_to("/dev/zero")
+    elif kind == "folder":
+        path.mkdir()
+    else:  # larger than the limit (lowered here, so that the test does not write a gigabyte)
+        monkeypatch.setattr("mrl_eval.cli.config.MAX_CONFIG_BYTES", 1000)
+        monkeypatch.setattr("mrl_eval.report.document.MAX_REPORT_BYTES", 1000)
+        path.write_text(json.dumps(_minimal_report()) + " " * 2000, encoding="utf-8")
+    return path
+
+
+_READS = {
+    "--config": lambda x, good: ["compare", good, good, "--config", x],
+    "--from": lambda x, good: ["recommend", "--from", x, "--min-ndcg", "0.5"],
+    "--baseline": lambda x, good: ["recommend", "--from", good, "--baseline", x, "--min-ndcg", "0.5"],
+    "compare": lambda x, good: ["compare", x, good],
+}
+_SAYS = {"fifo": "a pipe, not a file", "dev-zero": "a character device", "folder": "a folder, not a file"}
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo") or not Path("/dev/zero").exists(), reason="POSIX special files")
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero", "folder", "too-large"])
+@pytest.mark.parametrize("role", list(_READS))
+def test_bug_a_file_read_whole_that_is_a_device_a_fifo_or_huge_ended_in_a_memory_error_or_a_hang(
+    tmp_path, monkeypatch, kind, role
+):
+    from tests.fuzzing import promptly
+
+    monkeypatch.chdir(tmp_path)
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(_minimal_report()), encoding="utf-8")
+    hostile = _hostile_file(tmp_path, kind, monkeypatch)
+    with promptly(20):
+        result = _invoke(_READS[role](hostile, good))
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert result.exit_code == 1, result.output
+    message = _flat(result.stderr)
+    assert str(hostile) in message and _SAYS.get(kind, "more than 1000 bytes") in message, message
 
 
 # --- the config file ----------------------------------------------------------------------------------------------

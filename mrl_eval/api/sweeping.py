@@ -139,6 +139,8 @@ def sweep(
     seed: int = 0,
     ci_method: str = "bca",
     loss_metric: str | None = None,
+    name: str | None = None,
+    overwrite: bool = False,
     progress: ProgressFactory | None = None,
     **settings: Any,
 ) -> SweepRun:
@@ -154,6 +156,8 @@ def sweep(
     - `precisions`, `compare="pca"`, `two_stage`, `shortlist`, `scale`, ...: the grid beyond float32 prefixes;
     - `confidence`, `resamples`, `seed`, `ci_method`: the bootstrap over queries;
     - `loss_metric`: the metric of the per-query losses (added to `metrics` if missing; default: the primary);
+    - `name`, `overwrite`: the name of the `save_runs` files (`<name>.d<dim>.trec`; default `<data>__<model>`), and
+      whether they may replace files of that name another run wrote (`SweepRun.save` takes the same for reports);
     - `progress`: `progress(label, total)` returning `advance(n)`, for a progress bar;
     - any other `mrl-eval sweep` setting by its option name (`corpus=`, `queries=`, `qrels=`, `split=`,
       `provider=`, `cache_dir=`, `ignore_identical_ids=`, `save_runs=` (a folder for one TREC run file per dim),
@@ -170,6 +174,10 @@ def sweep(
             f"sweep(): unknown setting {', '.join(map(repr, unknown))}; the settings are {', '.join(sorted(SWEEP_SETTINGS))}"
         )
     stats = stats_settings(confidence, resamples, seed, ci_method)
+    if name is not None:
+        from mrl_eval.report.ownership import check_name
+
+        check_name(name)  # before any slow work
     options = dict(
         settings,
         precisions=precisions,
@@ -202,7 +210,7 @@ def sweep(
     if config.save_runs is not None:
         from mrl_eval.report.document import write_trec_runs
 
-        write_trec_runs(output, config.save_runs)
+        write_trec_runs(output, config.save_runs, name=name, overwrite=overwrite)
     return from_output(output)
 
 

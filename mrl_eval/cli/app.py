@@ -9,7 +9,6 @@ needs them, so `mrl-eval --help` starts fast.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -32,6 +31,7 @@ from mrl_eval.cli.common import (
 )
 from mrl_eval.cli.engine_output import render_engine
 from mrl_eval.errors import UsageError
+from mrl_eval.files import json_text
 
 if TYPE_CHECKING:
     from mrl_eval.api import SweepRun
@@ -157,6 +157,8 @@ def sweep(
     seed: O.SeedOpt = 0,
     ci_method: O.CiMethodOpt = "bca",
     out_dir: O.OutOpt = Path("reports"),
+    name: O.NameOpt = None,
+    overwrite: O.OverwriteOpt = False,
     save_runs: O.SaveRunsOpt = None,
     mteb_results: O.MtebResultsOpt = None,
     as_json: O.JsonOpt = False,
@@ -176,7 +178,7 @@ def sweep(
         with progress(not as_json) as bars:
             run = api.sweep(**api.sweep_settings(values), progress=bars)
         mteb_files = _write_mteb_results(run, mteb_results, time.monotonic() - started)
-        finish(run.report, out_dir, as_json, run.metrics[0])
+        finish(run.report, out_dir, as_json, run.metrics[0], name=name, overwrite=overwrite)
         render_engine(run.report, as_json)
         _say_mteb_results(mteb_files, as_json)
         emit_ci("sweep", as_json, report=run.report, primary=run.metrics[0])
@@ -299,6 +301,8 @@ def recommend(
     seed: O.SeedOpt = 0,
     ci_method: O.CiMethodOpt = "bca",
     out_dir: O.OutOpt = Path("reports"),
+    name: O.NameOpt = None,
+    overwrite: O.OverwriteOpt = False,
     save_runs: O.SaveRunsOpt = None,
     mteb_results: O.MtebResultsOpt = None,
     as_json: O.JsonOpt = False,
@@ -345,7 +349,8 @@ def recommend(
             mteb_files = _write_mteb_results(run, mteb_results, time.monotonic() - started)
         chosen = plan.apply(run)
         report = chosen.report
-        finish(report, out_dir, as_json, chosen.metric, plots=plot if plot is not None else from_json is None)
+        plots = plot if plot is not None else from_json is None
+        finish(report, out_dir, as_json, chosen.metric, plots, name=name, overwrite=overwrite, source=from_json)
         render_engine(report, as_json)
         if from_json is None:
             _say_mteb_results(mteb_files, as_json)
@@ -410,7 +415,7 @@ def compare(
         stats = {"confidence": confidence, "resamples": resamples, "seed": seed, "ci_method": ci_method}
         comparison = api.compare(paths[0], paths[1], api.Gate(max_drop, rule, metric), **stats)
         if as_json:
-            sys.stdout.write(json.dumps(comparison.to_dict(), indent=1) + "\n")
+            sys.stdout.write(json_text(comparison.to_dict(), what="compare --json"))
         else:
             render_comparison(comparison.body)
         emit_ci("compare", as_json, junit_xml, comparison=comparison.body)

@@ -173,6 +173,25 @@ SaveRunsOpt = Annotated[
     Path | None,
     typer.Option(help="Also write one TREC run file per dim into this folder.", rich_help_panel=OUTPUT),
 ]
+NameOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--name",
+        help="The name of this run's files: NAME.json, NAME.csv, NAME.md, ... in --out, and NAME.d<dim>.trec with "
+        "--save-runs. (default: <data>__<model>, from their base names)",
+        rich_help_panel=OUTPUT,
+        show_default=False,
+    ),
+]
+OverwriteOpt = Annotated[
+    bool,
+    typer.Option(
+        "--overwrite",
+        help="Replace the files of that name even when another run (other data or another model) wrote them; "
+        "without it such a write is refused and nothing is written.",
+        rich_help_panel=OUTPUT,
+    ),
+]
 JsonOpt = Annotated[
     bool,
     typer.Option("--json", help="Print the JSON result on stdout and nothing else there.", rich_help_panel=OUTPUT),
