@@ -29,7 +29,10 @@ def bounds_lines() -> list[str]:
         f"resamples x (2 x dims x metrics), {cell_mb} MB per dim and metric at the upper bound, held twice while the "
         "intervals sort it; a run is also refused, before it starts, when that would not fit in the memory free |",
         f"| `--seed` | {L.MIN_SEED} to 2^63-1 ({L.MAX_SEED:,}) | an int64, exact in every JSON reader |",
-        "| `--confidence` | 0.5 to just under 1 | an interval at 100% has no finite end |",
+        f"| `--confidence` | {L.MIN_CONFIDENCE} to {L.MAX_CONFIDENCE}, and (1 - confidence) x `--resamples` at least "
+        f"{L.MIN_TAIL_RESAMPLES} | an interval's ends are the resample means (1 - confidence) / 2 from each end: with "
+        "fewer resamples out there, they are the most extreme resamples, an interval of nearly 100% whatever the level "
+        "asked (0.9999999999999999 gave exactly that) |",
         f"| `--batch-size` | 1 to {L.MAX_BATCH_SIZE:,} | past this a batch no longer fits a GPU at typical text lengths |",
         f"| `--concurrency` | 1 to {L.MAX_CONCURRENCY} | API servers refuse far fewer requests in flight |",
         f"| `--max-retries` | 0 to {L.MAX_RETRIES} | backoff capped at a minute: {L.MAX_RETRIES} retries wait over an hour |",

@@ -249,6 +249,35 @@ def test_save_runs_lines_have_six_fields(tmp_path):
     assert lines and all(len(line.split()) == 6 for line in lines)
 
 
+@pytest.mark.parametrize(
+    ("confidence", "resamples", "message"),
+    [
+        ("0.9999999999999999", 10_000, "--confidence 0.9999999999999999: give a level in [0.5, 0.9999]"),
+        ("0.99995", 1_000_000, "--confidence 0.99995: give a level in [0.5, 0.9999]"),
+        ("0.9999", 10_000, "raise --resamples to 50,000 or more, or lower --confidence to 0.9995 or less"),
+        ("0.99", 100, "--confidence 0.99 with --resamples 100: the interval's ends would rest on 1 resamples"),
+    ],
+)
+def test_bug_confidence_0_9999999999999999_gave_a_degenerate_100_percent_interval(
+    tmp_path, confidence, resamples, message
+):
+    result = _sweep(tmp_path, "--confidence", confidence, "--resamples", resamples)
+    assert result.exit_code == 2, result.output
+    assert message in _flat(result.stderr)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_confidence_the_resamples_can_resolve_is_accepted_from_flags_and_from_the_config_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    report = tmp_path / "r.json"
+    report.write_text(json.dumps(_minimal_report()), encoding="utf-8")
+    (tmp_path / "mrl-eval.toml").write_text("confidence = 0.9999\nresamples = 50000\n", encoding="utf-8")
+    assert _invoke(["compare", report, report]).exit_code == 0  # each value alone is fine; together too
+    assert _invoke(["compare", report, report, "--confidence", "0.9995", "--resamples", 10_000]).exit_code == 0
+    refused = _invoke(["compare", report, report, "--resamples", 10_000])
+    assert refused.exit_code == 2 and "--confidence 0.9999 with --resamples 10,000" in _flat(refused.stderr)
+
+
 # --- files read whole: --config, --from, --baseline, compare's runs ------------------------------------------------
 
 
@@ -305,7 +334,7 @@ def test_bug_a_file_read_whole_that_is_a_device_a_fifo_or_huge_ended_in_a_memory
         ("resamples = 5", "resamples = 5: Input should be greater than or equal to 100"),
         ("resamples = 100000000", "resamples = 100000000: Input should be less than or equal to 1000000"),
         ("seed = -1", "seed = -1: Input should be greater than or equal to 0"),
-        ("confidence = nan", "confidence = NaN: give a level in [0.5, 1)"),
+        ("confidence = nan", "confidence = NaN: give a level in [0.5, 0.9999]"),
         ('dims = "abc"', "dims = \"abc\": 'abc' is not a positive whole number"),
         ('metrics = ["ndcg@0"]', "metrics = [\"ndcg@0\"]: metric 'ndcg@0' has cutoff 0"),
         ('max-drop = "200%"', 'max-drop = "200%": a relative drop is at most 100%'),

@@ -7,7 +7,17 @@ from typing import Annotated
 
 import typer
 
-from mrl_eval.limits import MAX_BATCH_SIZE, MAX_CONCURRENCY, MAX_RESAMPLES, MAX_RETRIES, MAX_SEED, MIN_RESAMPLES
+from mrl_eval.limits import (
+    MAX_BATCH_SIZE,
+    MAX_CONCURRENCY,
+    MAX_CONFIDENCE,
+    MAX_RESAMPLES,
+    MAX_RETRIES,
+    MAX_SEED,
+    MIN_CONFIDENCE,
+    MIN_RESAMPLES,
+    MIN_TAIL_RESAMPLES,
+)
 
 DATA, MODEL, SWEEP, OUTPUT, BAR = "Data", "Model", "Sweep", "Output", "Quality bar"
 DataArg = Annotated[
@@ -201,7 +211,11 @@ JsonOpt = Annotated[
 STATS = "Statistics"
 ConfidenceOpt = Annotated[
     float,
-    typer.Option(help="Confidence level of the bootstrap intervals, in [0.5, 1).", rich_help_panel=STATS),
+    typer.Option(
+        help=f"Confidence level of the bootstrap intervals, {MIN_CONFIDENCE} to {MAX_CONFIDENCE}, with (1 - level) x "
+        f"--resamples at least {MIN_TAIL_RESAMPLES}.",
+        rich_help_panel=STATS,
+    ),
 ]
 ResamplesOpt = Annotated[
     int,

@@ -130,8 +130,14 @@ def _pre_truncate(value: Any) -> None:
     check_pre_truncate(value)
 
 
+def _confidence(value: Any) -> None:
+    from mrl_eval.evaluate.stats import check_confidence
+
+    check_confidence(value)  # the level alone: whether --resamples can resolve it is checked with both known
+
+
 CHECKS: dict[str, Callable[[Any], None]] = {
-    "confidence": _stats("confidence"),
+    "confidence": _confidence,
     "resamples": _stats("resamples"),
     "seed": _stats("seed"),
     "ci-method": _stats("method"),
