@@ -5,11 +5,14 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -123,3 +126,110 @@ def test_a_dead_writers_journal_is_still_rolled_forward():
         write_reports(parse_document(_minimal_report(command="newest"), Path("r.json")), folder, plots=False)
         assert load_report(folder / f"{STEM}.json").command == "newest"
         assert not [p for p in os.listdir(folder) if p.startswith(f".{STEM}.")]
+
+
+# --- saved reports read by recommend --from, compare and --baseline ------------------------------------------------
+
+IDS = [f"q{i}" for i in range(6)]
+per_query_value = st.one_of(
+    st.sampled_from([0.0, 1.0, 0.5, 1 / 3, 1 + 1e-12, -1e-12, 1.5, -0.25]),
+    st.floats(min_value=0, max_value=1),
+)
+
+
+@st.composite
+def saved_run(draw: st.DrawFn) -> dict:
+    """A saved sweep with per-query values (or none) and means: some as written, some edited by hand, some of the
+    sizes inconsistent, some integers huge."""
+    ids = IDS[: draw(st.integers(1, len(IDS)))]
+    per_query = {str(d): {"ndcg@10": {q: draw(per_query_value) for q in ids}} for d in (4, 8)}
+    results = []
+    for d in (4, 8):
+        mean = float(np.mean(list(per_query[str(d)]["ndcg@10"].values())))
+        edit = draw(st.sampled_from([0.0, 0.0, 0.0, 1e-12, 4e-7, 1e-3, 0.44, -0.2]))
+        results.append({"dim": d, "fraction": d / 8, "bytes_per_vector": 4 * d, "metrics": {"ndcg@10": mean + edit}})
+    doc = _minimal_report(
+        full_dim=draw(st.sampled_from([8, 8, 8, 4, 16])),
+        n_docs=draw(st.sampled_from([10, 10, 10, 2**63 - 1, 2**63, 10**400])),
+        queries_evaluated=len(ids) + draw(st.sampled_from([0, 0, 0, 1, -1])),
+        results=results,
+    )
+    if draw(st.integers(0, 4)) > 0:
+        doc["per_query"] = per_query
+    return doc
+
+
+def _current(folder: Path) -> Path:
+    """The other run of compare and --baseline: valid, with other queries (so no pairing, means only)."""
+    doc = _minimal_report(queries_evaluated=2)
+    doc["per_query"] = {"4": {"ndcg@10": {"x1": 0.5, "x2": 0.6}}, "8": {"ndcg@10": {"x1": 0.6, "x2": 0.6}}}
+    path = folder / "current.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    return path
+
+
+def _read_three_ways(saved: Path, current: Path) -> list[dict[int, float] | None]:
+    """The means of `saved` as recommend --from, compare and --baseline read them (None: refused)."""
+    import mrl_eval
+
+    def from_recommend_from() -> dict[int, float]:
+        run = mrl_eval.load_run(saved, resamples=200)
+        return {r.dim: r.metrics["ndcg@10"] for r in run.results}
+
+    def from_compare() -> dict[int, float]:
+        body = mrl_eval.compare(saved, current, mrl_eval.Gate(max_drop=1.0), resamples=200).body
+        return {row.dim: row.metrics["ndcg@10"].baseline for row in body.by_dim}
+
+    def from_baseline() -> dict[int, float]:
+        run = mrl_eval.load_run(current, resamples=200)
+        chosen = mrl_eval.recommend(run, mrl_eval.Rule(min=0.0), baseline=saved, baseline_max_drop=1.0)
+        assert chosen.baseline is not None
+        return {row.dim: row.metrics["ndcg@10"].baseline for row in chosen.baseline.body.by_dim}
+
+    out = []
+    for read in (from_recommend_from, from_compare, from_baseline):
+        with promptly():
+            try:
+                out.append(read())
+            except MrlEvalError as err:
+                assert str(err).startswith(f"{saved}: "), str(err)  # the error names the file
+                out.append(None)
+    return out
+
+
+@given(doc=saved_run())
+@examples(120)
+def test_fuzz_recommend_from_compare_and_baseline_read_a_saved_report_alike_or_all_refuse_it(doc):
+    with workdir() as root:
+        saved = root / "saved.json"
+        saved.write_text(json.dumps(doc), encoding="utf-8")
+        recommend_from, compare, baseline = _read_three_ways(saved, _current(root))
+        assert (recommend_from is None) == (compare is None) == (baseline is None), (recommend_from, compare, baseline)
+        if recommend_from is None:
+            return
+        assert recommend_from == compare == baseline  # the same numbers, to the bit
+        for dim, mean in recommend_from.items():
+            assert -1e-9 <= mean <= 1 + 1e-9  # [0, 1] up to float rounding
+            if "per_query" in doc:  # the source: the mean of the per-query values, by an independent sum
+                values = list(doc["per_query"][str(dim)]["ndcg@10"].values())
+                assert mean == pytest.approx(math.fsum(values) / len(values), abs=1e-12)
+                stated = next(r["metrics"]["ndcg@10"] for r in doc["results"] if r["dim"] == dim)
+                assert abs(stated - mean) <= 1e-6  # a summary that disagrees beyond rounding is refused
+
+
+def test_bug_a_hand_edited_summary_gave_delta_minus_0_499_with_ci_0_0(tmp_path):
+    """The issue's example: the summary edited to 0.99, the per-query values left: compare read the summary for the
+    mean and the values for the interval. Now every reader refuses it, naming the file, the dim and the metric."""
+    doc = _minimal_report()
+    doc["per_query"] = {
+        "4": {"ndcg@10": {"q1": 0.5, "q2": 0.6, "q3": 0.55}},
+        "8": {"ndcg@10": {"q1": 0.6, "q2": 0.6, "q3": 0.6}},
+    }
+    doc["results"][0]["metrics"]["ndcg@10"] = 0.99
+    saved = tmp_path / "saved.json"
+    saved.write_text(json.dumps(doc), encoding="utf-8")
+    assert _read_three_ways(saved, _current(tmp_path)) == [None, None, None]
+    with pytest.raises(
+        MrlEvalError, match=r"results\[0\]\.metrics\.ndcg@10 is 0\.99, but the mean .*per_query\.4\.ndcg@10"
+    ):
+        load_report(saved)

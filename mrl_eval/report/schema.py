@@ -2,8 +2,10 @@
 against the schema, and the result is the typed, read-only `Report` (`mrl_eval.report.model`). This is the one
 place the report's JSON dict is read; `Report.to_dict()` is the one place it is written.
 
-A wrong-typed field (`"model": "x"`, `"data": null`), an empty `per_query`, a NaN or infinite value and an unknown
-schema version are refused with a `MrlEvalError` naming the file and the field, never a traceback. Schema versions
+A wrong-typed field (`"model": "x"`, `"data": null`), an empty `per_query`, a NaN or infinite value, a whole number
+past 2^63-1, a metric outside [0, 1] and an unknown schema version are refused with a `MrlEvalError` naming the file
+and the field, never a traceback; the numbers are then checked against each other (`schema_numbers`: the per-query
+values are the source of every mean). Schema versions
 this code reads: `SCHEMA_VERSIONS` (a report without the field predates it and is read as version 1).
 """
 
@@ -29,8 +31,10 @@ from mrl_eval.report.model import (
     Statistics,
     plain,
 )
+from mrl_eval.report.schema_numbers import check_bounds, check_sizes, read_means
 
 SCHEMA_VERSIONS = (SCHEMA,)
+MAX_INTEGER = 2**63 - 1  # an int64, as every JSON reader of the report (pandas, DuckDB) holds it
 SavedReport = Report  # the name readers of a saved report used before the report model
 _FIX = "rerun mrl-eval sweep to write a fresh report"
 
@@ -87,14 +91,22 @@ class _Reader:
     def integer(self, value: object, where: str, minimum: int = 0) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise self.wrong(where, f"a whole number >= {minimum}", value)
+        if value > MAX_INTEGER:  # 10**400 documents would overflow every float computed from it
+            digits = str(value)
+            shown = digits if len(digits) <= 24 else f"{digits[:20]}... ({len(digits)} digits)"
+            raise self.fail(where, f"is {shown}, more than 2^63-1")
         return value
 
     def number(self, value: object, where: str) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise self.wrong(where, "a number", value)
-        if not math.isfinite(value):
-            raise self.fail(where, f"is {value} (not a finite number)")
-        return float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer past float range, 10**400
+            raise self.fail(where, f"is a {len(str(value))}-digit number (not a finite number)") from None
+        if not math.isfinite(number):
+            raise self.fail(where, f"is {number} (not a finite number)")
+        return number
 
     def pair(self, value: object, where: str) -> tuple[float, float]:
         if not isinstance(value, list) or len(value) != 2:
@@ -102,7 +114,11 @@ class _Reader:
         return self.number(value[0], f"{where}[0]"), self.number(value[1], f"{where}[1]")
 
     def metrics(self, value: object, where: str) -> dict[str, float]:
-        return {self.text(m, where): self.number(v, f"{where}.{m}") for m, v in self.obj(value, where).items()}
+        """metric -> mean, each finite and, for the metrics mrl-eval computes, within [0, 1]."""
+        return {
+            self.text(m, where): check_bounds(self, m, self.number(v, f"{where}.{m}"), f"{where}.{m}")
+            for m, v in self.obj(value, where).items()
+        }
 
     def stats(self, value: object, where: str) -> dict[str, MetricStats]:
         out = {}
@@ -128,7 +144,10 @@ class _Reader:
             out[key] = {}
             for m, values in self.obj(metrics, f"{where}.{key}").items():
                 at = f"{where}.{key}.{m}"
-                out[key][m] = {q: self.number(v, f"{at}.{q}") for q, v in self.obj(values, at).items()}
+                out[key][m] = {
+                    q: check_bounds(self, m, self.number(v, f"{at}.{q}"), f"{at}.{q}")
+                    for q, v in self.obj(values, at).items()
+                }
                 if ids is None:
                     ids = set(out[key][m])
                 elif set(out[key][m]) != ids:
@@ -185,7 +204,8 @@ def parse_document(doc: object, path: Path) -> Report:
         holdout=holdout(r, doc.get("holdout")),
         baseline=baseline(r, doc.get("baseline")),
     )
-    return report
+    check_sizes(r, report)
+    return read_means(r, report)  # the per-query values are the source of every mean: one reading for every command
 
 
 def _results(r: _Reader, value: object, full_dim: int) -> tuple[DimResult, ...]:
@@ -202,7 +222,11 @@ def _results(r: _Reader, value: object, full_dim: int) -> tuple[DimResult, ...]:
                 r.stats(e.get("stats") or {}, f"{at}.stats"),
             )
         )
-    if full_dim not in [x.dim for x in results]:
+    dims = [x.dim for x in results]
+    repeated = sorted({d for d in dims if dims.count(d) > 1})
+    if repeated:
+        raise r.fail("results", f"has dim {repeated[0]} more than once")
+    if full_dim not in dims:
         raise MrlEvalError(f"{r.path}: no result at the full dim {full_dim} (field results); {_FIX}")
     if any(set(x.metrics) != set(results[0].metrics) for x in results):
         raise r.fail("results", "has dims with different metrics")
