@@ -43,7 +43,18 @@ def bounds_lines() -> list[str]:
         "grades stay exact |",
         "| the K of a metric (`recall@K`) | any K from 1 (up to the digit limit) | the ranking stops at the corpus "
         "size, so a K past it costs no more than the corpus; precision@K still divides by K, as trec_eval's P.k |",
+        f"| a saved report (`--from`, `--baseline`, `compare`'s runs) | a regular file of at most {_size(L.MAX_REPORT_BYTES)} "
+        "| it is read whole: per-query values of 100,000 queries x 10 dims x 5 metrics take about 150 MB; a device "
+        "(`/dev/zero`), a pipe or a folder is refused by name |",
+        f"| the config file (`--config`, `mrl-eval.toml`, `pyproject.toml`) | a regular file of at most "
+        f"{_size(L.MAX_CONFIG_BYTES)} | read whole, as the report |",
+        f"| a report-swap journal (`.<stem>.swap`) | a regular file of at most {_size(L.MAX_JOURNAL_BYTES)} | it names "
+        "a folder and a few file names |",
     ]
+
+
+def _size(n: int) -> str:
+    return f"{n >> 30} GiB" if n >= 1 << 30 else f"{n >> 20} MiB"
 
 
 def replace_block(text: str) -> str:

@@ -211,3 +211,56 @@ def test_a_journal_that_is_a_device_is_refused_not_read_forever(old_set):
 
 def _snapshot_names(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir())
+
+
+KILLER = """
+import os, signal, sys
+from pathlib import Path
+
+import mrl_eval.report.html
+from mrl_eval.report.document import write_reports
+from mrl_eval.report.schema import parse_document
+from tests.test_cli import _minimal_report
+
+folder, sig, when = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+if when == "staging":  # while the set is staged: the last file of it
+    mrl_eval.report.html.to_html = lambda *a, **k: os.kill(os.getpid(), sig)
+else:  # in the swap: after the journal (one rename) and the first staged file (another)
+    real, done = os.replace, []
+
+    def replace(a, b):
+        real(a, b)
+        done.append(b)
+        if len(done) == 2:
+            os.kill(os.getpid(), sig)
+
+    os.replace = replace
+write_reports(parse_document(_minimal_report(command="killed run"), Path("r.json")), folder, plots=False)
+"""
+
+
+@pytest.mark.parametrize("when", ["staging", "swap"])
+@pytest.mark.parametrize("sig", ["SIGKILL", "SIGHUP", "SIGINT"])
+def test_a_writer_killed_by_a_signal_leaves_a_set_the_next_write_finishes(old_set, sig, when):
+    """What docs/reports.md promises for kill -9, SIGHUP (a closed terminal) and Ctrl-C, with a real process."""
+    import signal
+
+    from tests.conftest import ROOT
+
+    before = _snapshot(old_set)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(
+        [sys.executable, "-c", KILLER, str(old_set), str(getattr(signal, sig)), when], env=env, capture_output=True
+    )
+    assert proc.returncode != 0
+    visible = {name: data for name, data in _snapshot(old_set).items() if not name.startswith(".")}
+    if when == "staging":  # the visible set is the old one, untouched
+        assert visible == before
+    else:  # from the journal on the new set counts: its JSON is in place, and the journal marks the mix
+        assert json.loads(visible[f"{STEM}.json"])["command"] == "killed run"
+        assert (old_set / f".{STEM}.swap").is_file()
+    assert not (old_set / f".{STEM}.lock").exists() or sig != "SIGINT"  # Ctrl-C releases the lock on its way out
+    assert load_report(old_set / f"{STEM}.json").command in ("old run", "killed run")  # a whole JSON either way
+    write_reports(_report(command="next run"), old_set, plots=False)  # finishes or discards, then writes its own
+    assert sorted(p.name for p in old_set.iterdir()) == [f"{STEM}{s}" for s in (".csv", ".html", ".json", ".md")]
+    assert load_report(old_set / f"{STEM}.json").command == "next run"
