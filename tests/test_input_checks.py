@@ -342,6 +342,7 @@ def test_bug_a_file_read_whole_that_is_a_device_a_fifo_or_huge_ended_in_a_memory
         ('precisions = "int4"', "precisions = \"int4\": 'int4' is not a precision"),
         ("[recommend]\nrule = 'sometimes'", '[recommend]: rule = "sometimes": choose one of'),
         ("ray-cpus = 0", "ray-cpus = 0: give a number of CPUs from 1 to 4096"),
+        ('name = "../x"', 'name = "../x": give a name of letters, digits'),
     ],
 )
 def test_config_value_out_of_range_is_reported_as_the_key_and_the_file_not_a_flag(

@@ -164,13 +164,11 @@ class SweepRun:
         """Write the reports (JSON, CSV, Markdown, HTML; the PNG/SVG charts unless `plots` is False) into
         `out_dir` as `<name>.*` (default `<data>__<model>`), all or none; returns the paths written. `metric` is the
         one the charts and tables lead with. Files of that name another run wrote (other data or model) are
-        replaced only with `overwrite`; a run loaded from a report never replaces that report's own set by default."""
+        replaced only with `overwrite`."""
         from mrl_eval.report.document import write_reports
 
         metric = metric or self.metrics[0]
-        return write_reports(
-            self.report, Path(out_dir), metric, plots, name=name, overwrite=overwrite, source=self.path
-        )
+        return write_reports(self.report, Path(out_dir), metric, plots, name=name, overwrite=overwrite)
 
     def save_runs(self, folder: str | Path, *, name: str | None = None, overwrite: bool = False) -> list[Path]:
         """One TREC run file per dim, `<name>.d<dim>.trec` (for trec_eval, ranx or ir_measures), with
@@ -380,7 +378,8 @@ class Recommendation:
         self, out_dir: str | Path, *, plots: bool = True, name: str | None = None, overwrite: bool = False
     ) -> list[Path]:
         """Write the reports with the recommendation into `out_dir`, all or none; returns the paths written. `name`
-        and `overwrite` as for `SweepRun.save`."""
+        and `overwrite` as for `SweepRun.save`; for a run loaded from a report X, as `recommend --from X` writes
+        them: never over X's own set, nor over charts it does not redraw, unless named so (docs/reports.md)."""
         from mrl_eval.report.document import write_reports
 
         source = self.run.path

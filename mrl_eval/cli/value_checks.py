@@ -136,7 +136,14 @@ def _confidence(value: Any) -> None:
     check_confidence(value)  # the level alone: whether --resamples can resolve it is checked with both known
 
 
+def _name(value: Any) -> None:
+    from mrl_eval.report.ownership import check_name
+
+    check_name(value)
+
+
 CHECKS: dict[str, Callable[[Any], None]] = {
+    "name": _name,
     "confidence": _confidence,
     "resamples": _stats("resamples"),
     "seed": _stats("seed"),
