@@ -264,3 +264,17 @@ def test_a_writer_killed_by_a_signal_leaves_a_set_the_next_write_finishes(old_se
     write_reports(_report(command="next run"), old_set, plots=False)  # finishes or discards, then writes its own
     assert sorted(p.name for p in old_set.iterdir()) == [f"{STEM}{s}" for s in (".csv", ".html", ".json", ".md")]
     assert load_report(old_set / f"{STEM}.json").command == "next run"
+
+
+@pytest.mark.parametrize("make_staging", [True, False], ids=["no-files", "no-staging-folder"])
+def test_a_journal_that_names_no_files_or_no_staging_folder_leaves_the_set(old_set, make_staging):
+    # rolled forward, either would have removed every file of the set: a real journal has both
+    staging = old_set / f".{STEM}.new-{_dead_pid()}-00ff"
+    if make_staging:
+        staging.mkdir()
+    files = [] if make_staging else [f"{STEM}.json"]
+    (old_set / f".{STEM}.swap").write_text(json.dumps({"staging": staging.name, "files": files}))
+    before = _snapshot(old_set)
+    with pytest.raises(MrlEvalError, match="names no files|staging folder .* is missing"):
+        write_reports(_report(command="new run"), old_set, plots=False)
+    assert _snapshot(old_set) == before

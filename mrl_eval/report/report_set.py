@@ -110,9 +110,11 @@ def _read_journal(folder: Path, stem: str, suffixes: Suffixes) -> tuple[Path, li
                 f"{journal}: names {json.dumps(name)[:80]} among its files, which is not a file of the {stem} set; "
                 f"{fix}"
             )
+    if not names:
+        raise MrlEvalError(f"{journal}: names no files (a set always has some); {fix}")
     staged = folder / staging
-    if staged.is_symlink() or (staged.exists() and not staged.is_dir()):
-        raise MrlEvalError(f"{journal}: its staging folder {staged} is not a folder; {fix}")
+    if staged.is_symlink() or not staged.is_dir():  # a real journal's staging folder outlives it
+        raise MrlEvalError(f"{journal}: its staging folder {staged} is missing or not a folder; {fix}")
     for name in names:
         path = staged / name
         if path.is_symlink() or (path.exists() and not path.is_file()):
@@ -134,6 +136,8 @@ def recover(folder: Path, stem: str, suffixes: Suffixes = REPORT_SUFFIXES) -> No
                     shutil.rmtree(staged, ignore_errors=True)
         except _Busy:
             pass  # a live process holds the set and finishes its own swap
+    if journal.exists() or journal.is_symlink():
+        return  # a journal another process holds (or refused above): its staging folder is not stale
     for path in folder.glob(f".{glob_escape(stem)}.new-*"):
         found = _STAGING.fullmatch(path.name)
         if found and found["stem"] == stem and not path.is_symlink() and not _alive(int(found["pid"])):
