@@ -27,10 +27,15 @@ PAIRS = [("ndcg@10", "ndcg@10"), ("recall@10", "recall@10"), ("mrr@10", "mrr@10"
 
 
 def run_ours(folder: Path, cache: Path):
-    from mrl_eval.evaluate.sweep import SweepConfig, run
+    from mrl_eval.pipeline.run import run
+    from mrl_eval.pipeline.settings import DataSettings, ModelSettings, SweepConfig
 
     start = time.perf_counter()
-    result = run(SweepConfig(data=folder, dims=",".join(map(str, DIMS[:-1])), cache_dir=cache))
+    result = run(
+        SweepConfig(
+            data=DataSettings(folder=folder), model=ModelSettings(cache_dir=cache), dims=",".join(map(str, DIMS[:-1]))
+        )
+    )
     return time.perf_counter() - start, result
 
 
@@ -39,7 +44,7 @@ def run_peer(folder: Path):
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.evaluation import InformationRetrievalEvaluator, SequentialEvaluator
 
-    from mrl_eval.data.collections import load_collection
+    from mrl_eval.data.collection_files import load_collection
     from mrl_eval.providers.sentence_transformers import bundled_model_path
 
     collection = load_collection(folder)
@@ -73,7 +78,7 @@ def run_peer(folder: Path):
 def cached_vectors(folder: Path, cache: Path):
     """The full-size vectors mrl-eval just cached (no model call: every text is in the cache)."""
     from mrl_eval.data.cache import embed_cached
-    from mrl_eval.data.collections import load_collection
+    from mrl_eval.data.collection_files import load_collection
     from mrl_eval.data.vectors import Vectors
     from mrl_eval.providers import get_provider
 
@@ -88,7 +93,7 @@ def cached_vectors(folder: Path, cache: Path):
 def float16_change(vectors, qrels) -> tuple[float, str]:
     """Largest metric change when the same vectors are stored as float16 (what `--cache-dtype float16` keeps)."""
     from mrl_eval.data.vectors import Vectors
-    from mrl_eval.evaluate.sweep import evaluate
+    from mrl_eval.pipeline.score import score_vectors
 
     half = Vectors(
         vectors.doc_ids,
@@ -96,8 +101,8 @@ def float16_change(vectors, qrels) -> tuple[float, str]:
         vectors.query_ids,
         vectors.queries.astype(np.float16).astype(np.float32),
     )
-    a = evaluate(vectors, qrels, DIMS, list(METRICS))
-    b = evaluate(half, qrels, DIMS, list(METRICS))
+    a = score_vectors(vectors, qrels, DIMS, list(METRICS))
+    b = score_vectors(half, qrels, DIMS, list(METRICS))
     worst, where = 0.0, ""
     for ra, rb in zip(a.results, b.results):
         for m in METRICS:
@@ -111,7 +116,7 @@ METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr@10", "map@100")
 
 
 def main() -> str:
-    from mrl_eval.evaluate import metrics as M
+    from mrl_eval.evaluate import metric_registry as M
 
     os.environ["HF_HUB_OFFLINE"] = "1"
     import sentence_transformers  # noqa: F401 - both sides run after the libraries are imported: time the work only
@@ -144,7 +149,9 @@ def main() -> str:
             d = result.dim
             ours = dict(result.metrics)
             ours["ndcg@10"] = M.mean(
-                M.evaluate(sweep.query_ids, sweep.rankings[d].doc_index, sweep.doc_ids, binary, ["ndcg@10"])["ndcg@10"]
+                M.score_ranking(sweep.query_ids, sweep.rankings[d].doc_index, sweep.doc_ids, binary, ["ndcg@10"])[
+                    "ndcg@10"
+                ]
             )
             for metric in ("ndcg@10", "recall@10", "mrr@10", "map@100"):
                 worst = max(worst, abs(ours[metric] - peer[f"dim{d}_cosine_{metric}"]))

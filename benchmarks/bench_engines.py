@@ -30,18 +30,18 @@ DIMS = [64, 128, 256, 512, 768]
 def main() -> str:
     import faiss
 
-    from mrl_eval.data.collections import load_collection
+    from mrl_eval.data.collection_files import load_collection
     from mrl_eval.data.vectors import load_vectors
     from mrl_eval.engines import EngineSettings
     from mrl_eval.engines.faiss import prepare
     from mrl_eval.engines.run import measure
     from mrl_eval.evaluate.retrieval import tie_key
-    from mrl_eval.evaluate.sweep import evaluate
+    from mrl_eval.pipeline.score import score_vectors
 
     collection = load_collection(SCIFACT)
     vectors = load_vectors(SCIFACT / "embeddings" / "embeddinggemma-300m")
     metrics = ["ndcg@10", "recall@100"]
-    exact = evaluate(vectors, collection.qrels, DIMS, metrics)
+    exact = score_vectors(vectors, collection.qrels, DIMS, metrics)
     rows = [i for i, q in enumerate(vectors.query_ids) if collection.qrels.get(q)]
     queries = np.asarray(vectors.queries[rows], np.float32)
 

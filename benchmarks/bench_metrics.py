@@ -33,11 +33,11 @@ def best_of(fn, repeat: int = 5) -> float:
 def compare(name: str, query_ids, ranked, scores, doc_ids, qrels) -> str:
     import pytrec_eval
 
-    from mrl_eval.evaluate import metrics as M
+    from mrl_eval.evaluate import metric_registry as M
 
     run = {q: {doc_ids[i]: float(s) for i, s in zip(ranked[r], scores[r]) if i >= 0} for r, q in enumerate(query_ids)}
     judged = {q: qrels[q] for q in query_ids if q in qrels}
-    ours_t = best_of(lambda: M.evaluate(query_ids, ranked, doc_ids, qrels, OURS))
+    ours_t = best_of(lambda: M.score_ranking(query_ids, ranked, doc_ids, qrels, OURS))
 
     def theirs():
         return pytrec_eval.RelevanceEvaluator(judged, {"ndcg_cut.10", "recall.100", "map_cut.100", "P.10"}).evaluate(
@@ -45,7 +45,7 @@ def compare(name: str, query_ids, ranked, scores, doc_ids, qrels) -> str:
         )
 
     theirs_t = best_of(theirs)
-    a, b = M.evaluate(query_ids, ranked, doc_ids, qrels, OURS), theirs()
+    a, b = M.score_ranking(query_ids, ranked, doc_ids, qrels, OURS), theirs()
     diff = max(abs(a[m][q] - b[q][THEIRS[m]]) for m in OURS for q in a[m])
     return (
         f"| {name} | {len(query_ids):,} x {ranked.shape[1]} | {ours_t * 1000:.1f} ms | {theirs_t * 1000:.1f} ms | "

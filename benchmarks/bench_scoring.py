@@ -11,8 +11,8 @@ process, on all the CPUs this process may use:
   and at most 2x the BLAS products;
 - BLAS: the float32 matrix products of one full-dim search and nothing else (the matmul floor; chunks converted
   before the clock starts, BLAS on its own threads);
-- numpy path: `retrieval.search_numpy`, the one-pass scoring before the kernel (numpy passes over each dim's
-  score block), and `retrieval.search_per_dim`, one full search per dim as notebooks do;
+- numpy path: `tests/reference_search.search_numpy`, the one-pass scoring before the kernel (numpy passes over each dim's
+  score block), and `tests/reference_search.search_per_dim`, one full search per dim as notebooks do;
 then the kernel's compile time (a fresh numba cache in a child process) and its load time from a warm cache, and the
 peak memory of a whole `mrl-eval sweep --embeddings` run on the 1M corpus, in a child process.
 """
@@ -125,7 +125,8 @@ def same_rankings(a: dict, b: dict) -> bool:
 
 def main() -> str:
     from mrl_eval.evaluate import kernel
-    from mrl_eval.evaluate.retrieval import search, search_numpy, search_per_dim, tie_key
+    from mrl_eval.evaluate.retrieval import search, tie_key
+    from tests.reference_search import search_numpy, search_per_dim
 
     kernel.compiled()  # compile (or load) before any clock starts; its cost is measured on its own below
     threads = kernel.thread_count(N_QUERIES)

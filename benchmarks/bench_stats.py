@@ -39,9 +39,14 @@ def main() -> str:
     from scipy import stats as scipy_stats
 
     from mrl_eval.evaluate.stats import StatsSettings, summarize
-    from mrl_eval.evaluate.sweep import SweepConfig, run
+    from mrl_eval.pipeline.run import run
+    from mrl_eval.pipeline.settings import DataSettings, ModelSettings, SweepConfig
 
-    config = SweepConfig(data=SCIFACT, embeddings=SCIFACT / "embeddings" / "embeddinggemma-300m", dims=DIMS)
+    config = SweepConfig(
+        data=DataSettings(folder=SCIFACT),
+        model=ModelSettings(embeddings=SCIFACT / "embeddings" / "embeddinggemma-300m"),
+        dims=DIMS,
+    )
     result = run(config).sweep
     per_query, full, qids = result.per_query, result.full_dim, result.query_ids
     n_columns = len(per_query) * len(per_query[full])

@@ -5,6 +5,8 @@ Each bound follows from memory or time, not taste; docs/input-checks.md gives th
 
 from __future__ import annotations
 
+from mrl_eval.errors import UsageError
+
 # Bootstrap and randomization-test resamples. The resample means are a (resamples x 2 * cells) float64 matrix,
 # sorted once more for the intervals: at the upper bound, 16 MB per cell (dim x metric), and a run of a million
 # resamples already resolves p-values to 1e-6. The lower bound keeps a 95% interval from resting on a handful of
@@ -34,7 +36,6 @@ MAX_DIGITS = 18
 def whole_number(text: str, flag: str) -> int:
     """int(text) for a string of decimal digits already matched by the caller's pattern; more digits than
     MAX_DIGITS (past leading zeros) is a usage error naming `flag`, not a ValueError or a 5,000-digit message."""
-    from mrl_eval.errors import UsageError
 
     if len(text.strip().lstrip("+-").lstrip("0")) > MAX_DIGITS:
         shown = text.strip()[:24] + "..."

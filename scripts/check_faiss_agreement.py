@@ -24,9 +24,9 @@ sys.path.insert(0, str(ROOT))
 
 from make_results import replace_block  # noqa: E402
 
-from mrl_eval.data.collections import load_collection  # noqa: E402
+from mrl_eval.data.collection_files import load_collection  # noqa: E402
 from mrl_eval.data.vectors import load_vectors  # noqa: E402
-from mrl_eval.evaluate import metrics as M  # noqa: E402
+from mrl_eval.evaluate import metric_registry as M  # noqa: E402
 from mrl_eval.evaluate.retrieval import tie_key  # noqa: E402
 from mrl_eval.methods.cell_search import search_cells  # noqa: E402
 from mrl_eval.methods.precision import fit_codecs  # noqa: E402
@@ -61,8 +61,8 @@ def check(dataset: str, model: str) -> list[tuple]:
         mine = ours[(dim, precision)]
         problems = disagreements(mine.doc_index, mine.score, ids, scores, TOLERANCE)
         same = float((mine.doc_index == ids).all(axis=1).mean())
-        a = M.evaluate(query_ids, mine.doc_index, vectors.doc_ids, collection.qrels, METRICS)
-        b = M.evaluate(query_ids, ids, vectors.doc_ids, collection.qrels, METRICS)
+        a = M.score_ranking(query_ids, mine.doc_index, vectors.doc_ids, collection.qrels, METRICS)
+        b = M.score_ranking(query_ids, ids, vectors.doc_ids, collection.qrels, METRICS)
         delta = max(abs(np.mean(list(a[m].values())) - np.mean(list(b[m].values()))) for m in METRICS)
         ndcg = float(np.mean(list(a["ndcg@10"].values())))
         results.append((dataset, model, dim, precision, len(rows), same, len(problems), ndcg, delta))

@@ -20,9 +20,10 @@ from typer.testing import CliRunner
 
 import mrl_eval
 from mrl_eval.cli.app import app
-from mrl_eval.decide.recommend import Recommendation as Choice
+from mrl_eval.decide.recommend import Choice
+from mrl_eval.evaluate.results import DimResult
 from mrl_eval.evaluate.stats import MetricStats
-from mrl_eval.evaluate.sweep import DimResult, SweepConfig
+from mrl_eval.pipeline.settings import SweepConfig
 from tests.conftest import ROOT, brute_force_run, data_path, read_qrels_tsv
 
 runner = CliRunner()

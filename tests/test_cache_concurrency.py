@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from mrl_eval.cli.app import app
 from mrl_eval.data import cache_files as F
 from mrl_eval.data.cache import VectorCache, embed_cached, missing_texts, text_key
-from mrl_eval.data.collections import load_collection
+from mrl_eval.data.collection_files import load_collection
 from mrl_eval.errors import MrlEvalError
 from mrl_eval.providers.openai import OpenAIProvider
 from tests.conftest import ROOT, data_path

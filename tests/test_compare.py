@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from mrl_eval.api.deciding import compared
 from mrl_eval.cli.app import app
-from mrl_eval.decide.compare import Gate, compare_runs
+from mrl_eval.decide.compare import CheckedGate, compare_runs
 from mrl_eval.evaluate.stats import StatsSettings
 from mrl_eval.report.model import Report
 from mrl_eval.report.schema import parse_document
@@ -289,12 +290,13 @@ def test_compare_runs_on_hand_made_values():
     # so p is about 0.5
     baseline = _tiny({"q1": 0.5, "q2": 0.5, "q3": 1.0})
     current = _tiny({"q1": 0.5, "q2": 0.4, "q3": 0.9})
-    out = compare_runs(baseline, current, Gate(max_drop="0.05"), StatsSettings(resamples=20_000))
+    baseline, current = compared(baseline, "baseline"), compared(current, "current")
+    out = compare_runs(baseline, current, CheckedGate(max_drop="0.05"), StatsSettings(resamples=20_000))
     v = out.by_dim[0].metrics["ndcg@10"]
     assert v.delta == pytest.approx(-0.2 / 3)
     assert v.p_value == pytest.approx(0.5, abs=0.02)
     assert out.by_dim[0].gate.passed is False  # 0.0667 > 0.05
-    assert compare_runs(baseline, current, Gate(max_drop="0.07"), StatsSettings()).passed is True
+    assert compare_runs(baseline, current, CheckedGate(max_drop="0.07"), StatsSettings()).passed is True
 
 
 def test_recommend_baseline_without_the_bars_metric_fails_before_sweeping(cli_env, saved_sweep):

@@ -1,4 +1,4 @@
-"""Tests for mrl_eval.data.collections: formats, every problem kind with its file:line, and the real collections."""
+"""Tests for mrl_eval.data.collection_files: formats, every problem kind with its file:line, and the real collections."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from mrl_eval.data.collections import check_qrels, join_title_text, load_collection
+from mrl_eval.data.collection_files import check_qrels, join_title_text, load_collection
 from mrl_eval.errors import MAX_REPORTED_PROBLEMS, MrlEvalError
 from tests.conftest import data_path
 
@@ -483,7 +483,7 @@ def test_check_qrels_reports_each_unknown_id_once() -> None:
 def test_jsonl_loading_does_not_import_pandas_or_pyarrow(tmp_path: Path) -> None:
     folder = make_folder(tmp_path)
     code = (
-        "import sys; from pathlib import Path; from mrl_eval.data.collections import load_collection; "
+        "import sys; from pathlib import Path; from mrl_eval.data.collection_files import load_collection; "
         f"c = load_collection(Path({str(folder)!r})); "
         "print(len(c.doc_ids), 'pandas' in sys.modules, 'pyarrow' in sys.modules)"
     )

@@ -14,16 +14,16 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from mrl_eval.cli.app import app
-from mrl_eval.data.collections import load_collection
+from mrl_eval.data.collection_files import load_collection
 from mrl_eval.data.vectors import load_vectors
 from mrl_eval.engines import EngineSettings, parse_ef_search
 from mrl_eval.engines.evaluate import neighbour_recall, order_ties
 from mrl_eval.engines.faiss import FaissEngine
 from mrl_eval.engines.run import measure
 from mrl_eval.errors import UsageError
-from mrl_eval.evaluate import metrics as M
+from mrl_eval.evaluate import metric_registry as M
 from mrl_eval.evaluate.retrieval import tie_key
-from mrl_eval.evaluate.sweep import evaluate
+from mrl_eval.pipeline.score import score_vectors
 from tests.conftest import data_path
 
 faiss = pytest.importorskip("faiss")
@@ -40,7 +40,7 @@ def scifact():
 
 def _per_query(collection, vectors, ranking: np.ndarray) -> dict:
     ids = [q for q in vectors.query_ids if collection.qrels.get(q)]
-    return M.evaluate(ids, ranking, vectors.doc_ids, collection.qrels, METRICS)
+    return M.score_ranking(ids, ranking, vectors.doc_ids, collection.qrels, METRICS)
 
 
 def test_hnsw_at_ef_above_corpus_size_equals_exact_search():
@@ -50,7 +50,7 @@ def test_hnsw_at_ef_above_corpus_size_equals_exact_search():
     n_docs = vectors.docs.shape[0]
     dims, precisions = [48, 200, 384], ("float32", "float16", "int8")
     settings = EngineSettings(engine="faiss", index_kinds=("hnsw", "flat"), ef_search=(n_docs,))
-    result = evaluate(vectors, collection.qrels, dims, METRICS)
+    result = score_vectors(vectors, collection.qrels, dims, METRICS)
     rows = [i for i, q in enumerate(vectors.query_ids) if collection.qrels.get(q)]
     engine = measure(
         settings,

@@ -20,13 +20,13 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from mrl_eval.cli.app import app
-from mrl_eval.data.collections import load_collection
+from mrl_eval.data.collection_files import load_collection
 from mrl_eval.data.vectors import load_vectors
 from mrl_eval.engines import EngineSettings
 from mrl_eval.engines.postgres_server import PREFIX, ThrowawayPostgres
 from mrl_eval.engines.run import measure
 from mrl_eval.evaluate.retrieval import tie_key
-from mrl_eval.evaluate.sweep import evaluate
+from mrl_eval.pipeline.score import score_vectors
 from tests.conftest import ROOT, data_path
 
 psycopg = pytest.importorskip("psycopg")
@@ -78,7 +78,7 @@ def test_throwaway_server_listens_on_a_unix_socket_only_and_is_removed():
 
 def test_hnsw_at_ef_search_above_corpus_size_equals_exact_search(scifact):
     collection, vectors, queries = scifact
-    result = evaluate(vectors, collection.qrels, [64, 384], METRICS)
+    result = score_vectors(vectors, collection.qrels, [64, 384], METRICS)
     engine = measure(
         EngineSettings(engine="pgvector", index_kinds=("hnsw", "flat"), ef_search=(1000,)),
         docs=vectors.docs,
@@ -229,7 +229,7 @@ DSNS = ("postgresql://me:{}@db.example:5432/search", "host=db user=me password={
 
 @given(st.text(alphabet=SAFE, min_size=6).filter(lambda p: not any(p in d for d in DSNS)))
 def test_a_dsn_password_never_reaches_the_report(password):
-    from mrl_eval.engines.document import redact_dsn
+    from mrl_eval.engines.dsn import redact_dsn
 
     for dsn in DSNS:
         assert password not in redact_dsn(dsn.format(password))

@@ -5,7 +5,9 @@ RBO formula, and a brute-force cosine ranking (tests.conftest)."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -15,15 +17,22 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from mrl_eval.cli.app import app
-from mrl_eval.data.collections import load_collection
+from mrl_eval.data.collection_files import load_collection
 from mrl_eval.errors import MrlEvalError
 from mrl_eval.evaluate import fidelity as F
 from mrl_eval.evaluate import pseudo_queries as P
+from mrl_eval.evaluate.metric_registry import score_ranking
 from tests.conftest import brute_force_run, data_path
 
 runner = CliRunner()
 CRANFIELD = data_path("cranfield")
 MINILM = CRANFIELD / "embeddings" / "all-minilm-l6-v2"
+
+
+def _label_free(query_ids, ranked, reference, names):
+    """Label-free metrics of `ranked` against `reference` (no qrels: every query is evaluated)."""
+    n_docs = int(max(np.max(ranked, initial=-1), np.max(reference, initial=-1))) + 1
+    return score_ranking(query_ids, np.asarray(ranked), [str(i) for i in range(n_docs)], {}, names, reference)
 
 
 # 1. The measures against independent computations
@@ -40,7 +49,7 @@ def rbo_ext_by_the_paper(s: list[int], t: list[int], p: float) -> float:
 
 def test_rbo_of_a_swapped_pair_is_worked_by_hand():
     # S = a b c, T = b a c, p = 0.9: X = 0, 2, 3 -> (0.1 / 0.9) * (0.81 + 0.729) + 0.729 = 0.171 + 0.729 = 0.9
-    values = F.evaluate(["q"], np.array([[0, 1, 2]]), np.array([[1, 0, 2]]), ["rbo@3"])
+    values = _label_free(["q"], np.array([[0, 1, 2]]), np.array([[1, 0, 2]]), ["rbo@3"])
     assert values["rbo@3"]["q"] == pytest.approx(0.9, abs=1e-12)
 
 
@@ -65,7 +74,7 @@ def test_measures_match_set_arithmetic_and_the_rbo_formula(case, k):
     ranked = np.array([a for a, _ in pairs])
     reference = np.array([b for _, b in pairs])
     ids = [f"q{i}" for i in range(len(pairs))]
-    values = F.evaluate(ids, ranked, reference, [f"overlap@{k}", f"shortlist_recall@{k}", f"rbo@{k}"])
+    values = _label_free(ids, ranked, reference, [f"overlap@{k}", f"shortlist_recall@{k}", f"rbo@{k}"])
     for qid, (a, b) in zip(ids, pairs):
         a_real, b_real = [x for x in a if x >= 0], [x for x in b if x >= 0]
         a_k, b_k = a_real[:k], b_real[:k]
@@ -79,16 +88,16 @@ def test_identical_rankings_score_one_and_disjoint_ones_zero():
     same = np.arange(20).reshape(2, 10)
     apart = same + 100
     names = ["overlap@10", "shortlist_recall@10", "rbo@10"]
-    assert all(v == pytest.approx(1.0) for m in names for v in F.evaluate(["a", "b"], same, same, names)[m].values())
-    assert all(v == 0.0 for m in names for v in F.evaluate(["a", "b"], apart, same, names)[m].values())
+    assert all(v == pytest.approx(1.0) for m in names for v in _label_free(["a", "b"], same, same, names)[m].values())
+    assert all(v == 0.0 for m in names for v in _label_free(["a", "b"], apart, same, names)[m].values())
 
 
 def test_sweep_overlap_matches_a_brute_force_ranking():
     from mrl_eval.data.vectors import load_vectors
-    from mrl_eval.evaluate.sweep import evaluate
+    from mrl_eval.pipeline.score import score_vectors
 
     vectors = load_vectors(MINILM)
-    result = evaluate(vectors, {}, [64, 384], ["overlap@10", "rbo@100"])
+    result = score_vectors(vectors, {}, [64, 384], ["overlap@10", "rbo@100"])
     queries, docs = np.asarray(vectors.queries), np.asarray(vectors.docs)
     small = brute_force_run(queries, docs, vectors.doc_ids, 64, 100)
     full = brute_force_run(queries, docs, vectors.doc_ids, 384, 100)
@@ -212,6 +221,7 @@ def test_pseudo_queries_from_precomputed_vectors_exclude_their_own_document(cli_
     assert "25 pseudo-queries evaluated" in text and "Pseudo-queries:" in text
     for suffix in (".md", ".html"):
         assert "pseudo-queries" in (cli_env / "reports" / f"noqrels__all-minilm-l6-v2{suffix}").read_text()
+    assert "No reading of overlap@10 into ndcg@10 for pseudo-queries: the calibration used real queries" in text
 
 
 def test_pseudo_queries_refuse_qrels_metrics(cli_env):
@@ -228,3 +238,95 @@ def test_pseudo_queries_from_a_corpus_alone_with_the_bundled_model(cli_env):
     doc = json.loads(result.stdout)
     assert doc["queries"]["source"] == "passage" and doc["queries_evaluated"] == 4
     assert doc["n_docs"] == 40 and doc["model"]["provider"] == "sentence-transformers"
+
+
+# 5. What the label-free numbers are read as: the overlap@10 reading and shortlist_recall saturation
+
+
+def _calibration_curves() -> list[dict]:
+    text = resources.files("mrl_eval.evaluate").joinpath("overlap_calibration.json").read_text(encoding="utf-8")
+    return json.loads(text)["curves"]
+
+
+def _reading_by_hand(curves: list[dict], overlap: float) -> tuple[float, float] | None:
+    """docs/label-free.md's rule, with numpy's interpolation: the spread of the curves reaching `overlap` (curves of
+    two collections at least), widened per unit of (1 - overlap) by the furthest a held-out collection's points fell
+    below or above the other collections' spread."""
+
+    def spread(chosen, o, need):
+        values = [
+            (c["collection"], np.interp(o, c["overlap"], c["drop"]))
+            for c in chosen
+            if c["overlap"][0] <= o <= c["overlap"][-1]
+        ]
+        if len({name for name, _ in values}) < need:
+            return None
+        return min(v for _, v in values), max(v for _, v in values)
+
+    below = above = 0.0
+    for held in {c["collection"] for c in curves}:
+        others = [c for c in curves if c["collection"] != held]
+        for c in (c for c in curves if c["collection"] == held):
+            for o, d in zip(c["overlap"], c["drop"]):
+                seen = spread(others, o, 1)
+                if seen:
+                    below, above = max(below, (seen[0] - d) / (1 - o)), max(above, (d - seen[1]) / (1 - o))
+    seen = spread(curves, overlap, 2)
+    return None if seen is None else (seen[0] - below * (1 - overlap), seen[1] + above * (1 - overlap))
+
+
+@pytest.fixture(scope="module")
+def label_free_run(tmp_path_factory):
+    """A label-free sweep of Cranfield without qrels, as the terminal shows it, and its JSON report."""
+    tmp = tmp_path_factory.mktemp("reading")
+    folder = _no_qrels(tmp)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(tmp)
+        patch.setenv("XDG_CACHE_HOME", str(tmp / "cache"))
+        result = _invoke("sweep", folder, "--embeddings", MINILM, "--dims", "16,32,64,128,256", "--resamples", 200)
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp / "reports" / "noqrels__all-minilm-l6-v2.json").read_text())
+    means = {r["dim"]: r["metrics"] for r in report["results"] if r["dim"] != report["full_dim"]}
+    return result.stdout, means, (tmp / "reports" / "noqrels__all-minilm-l6-v2.md").read_text()
+
+
+def test_label_free_overlap_reading_is_a_range_from_the_named_collections_not_a_bound(label_free_run):
+    text, means, markdown = label_free_run
+    curves = _calibration_curves()
+    line = next(line for line in text.splitlines() if line.startswith("What overlap@10 suggests"))
+    assert f"read from {len({c['collection'] for c in curves})} collections" in line and "not a bound" in line
+    assert "largest" not in line and line in " ".join(markdown.split())
+    readings = dict(
+        (int(dim), (low, high))
+        for dim, low, high in re.findall(r"(\d+) d \(overlap@10 [\d.]+\): ([-+][\d.]+) to ([-+][\d.]+)", line)
+    )
+    expected_any = False
+    for dim, metrics in means.items():
+        expected = _reading_by_hand(curves, metrics["overlap@10"])
+        if expected is None:
+            assert re.search(rf"\b{dim} d \(overlap@10 [\d.]+\): no reading", line)
+        else:
+            expected_any = True
+            assert readings[dim] == (f"{expected[0]:+.3f}", f"{expected[1]:+.3f}")
+            assert float(readings[dim][0]) < float(readings[dim][1])
+    assert expected_any
+
+
+def test_the_overlap_reading_holds_every_calibration_point_it_was_built_from():
+    from mrl_eval.evaluate.overlap_reading import calibration
+
+    cal = calibration()
+    assert cal is not None and len(cal.collections) >= 2
+    for c in cal.curves:
+        for o, d in zip(c.overlap, c.drop):
+            r = cal.read(o)
+            assert r is None or r.low <= r.seen_low <= d <= r.seen_high <= r.high
+
+
+def test_shortlist_recall_saturation_is_flagged_where_the_mean_reaches_the_ceiling(label_free_run):
+    text, means, _ = label_free_run
+    saturated = [dim for dim, m in means.items() if m["shortlist_recall@100"] >= F.SATURATED]
+    assert saturated and len(saturated) < len(means)  # the run has both kinds, so the flag can be wrong both ways
+    line = next(line for line in text.splitlines() if line.startswith("Saturated"))
+    named = re.search(r"shortlist_recall@100 at ([\d, ]+) d", line).group(1)
+    assert [int(d) for d in named.split(", ")] == saturated

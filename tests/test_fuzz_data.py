@@ -14,7 +14,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mrl_eval.data.collections import load_collection
+from mrl_eval.data.collection_files import load_collection
 from mrl_eval.data.vectors import load_vectors, zero_prefix_rows, zero_vector_notes
 from mrl_eval.limits import MAX_GRADE, MIN_GRADE
 from tests.fuzzing import (

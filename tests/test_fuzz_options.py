@@ -17,13 +17,14 @@ from typer.testing import CliRunner
 from mrl_eval.cli.app import app
 from mrl_eval.cli.common import CONFIGURABLE
 from mrl_eval.cli.config import COMMANDS, file_values, read_config, settings_of
-from mrl_eval.decide.compare import Gate
+from mrl_eval.decide.compare import CheckedGate
 from mrl_eval.decide.recommend import make_rule, parse_max_drop
-from mrl_eval.evaluate import metrics as M
+from mrl_eval.evaluate import metric_registry as M
+from mrl_eval.evaluate.dims import parse_dims, resolve_dims
+from mrl_eval.evaluate.scales import parse_scales
 from mrl_eval.evaluate.stats import StatsSettings
-from mrl_eval.evaluate.sweep import parse_dims, resolve_dims
 from mrl_eval.limits import MAX_RESAMPLES, MAX_SEED, MIN_RESAMPLES, MIN_TAIL_RESAMPLES
-from mrl_eval.methods.grid import parse_methods, parse_scales
+from mrl_eval.methods.grid import parse_methods
 from mrl_eval.methods.pca import parse_fit_sample
 from mrl_eval.methods.precision import PRECISIONS, parse_precisions
 from mrl_eval.methods.two_stage import parse_shortlists, parse_stages
@@ -48,10 +49,13 @@ def test_dims_specs_parse_to_dims_within_the_model_or_are_refused(spec, full_dim
         assert all((kind == "abs" and value >= 1) or (kind == "pct" and 0 < value <= 100) for kind, value in parsed)
 
 
+KNOWN_METRICS = tuple(M.METRICS)  # every registered name, qrels and label-free
 metric_text = st.one_of(
     tricky_text,
     st.tuples(
-        st.sampled_from([*M.SUPPORTED, "NDCG", "ndcg ", "p", ""]), st.sampled_from(["@", " @ ", "", "@@"]), number_text
+        st.sampled_from([*KNOWN_METRICS, "NDCG", "ndcg ", "p", ""]),
+        st.sampled_from(["@", " @ ", "", "@@"]),
+        number_text,
     ).map("".join),
 )
 
@@ -64,7 +68,7 @@ def test_metric_names_parse_to_canonical_names_or_are_refused(spec):
         assert names and len(names) == len(set(names))
         for name in names:
             metric, k = M.parse_metric(name)
-            assert metric in M.SUPPORTED and type(k) is int and k >= 1 and name == f"{metric}@{k}"
+            assert metric in KNOWN_METRICS and type(k) is int and k >= 1 and name == f"{metric}@{k}"
         depth = M.max_depth(names)
         assert depth >= 1
 
@@ -90,7 +94,7 @@ def test_max_drop_specs_parse_to_a_drop_within_bounds_or_are_refused(text):
         assert (absolute is None) != (relative is None)
         value = absolute if absolute is not None else relative
         assert 0 <= value <= 1 and math.isfinite(value)
-    valid_or_refused(lambda: Gate("ndcg@10", "point", text).check())
+    valid_or_refused(lambda: CheckedGate("ndcg@10", "point", text).check())
 
 
 @examples(150)

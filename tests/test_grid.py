@@ -12,17 +12,18 @@ import pytest
 from typer.testing import CliRunner
 
 from mrl_eval.cli.app import app
-from mrl_eval.data.collections import load_collection
+from mrl_eval.data.collection_files import load_collection
 from mrl_eval.data.vectors import load_vectors
 from mrl_eval.decide.recommend import make_rule, recommend_cell
 from mrl_eval.errors import UsageError
-from mrl_eval.evaluate import metrics as M
+from mrl_eval.evaluate import metric_registry as M
 from mrl_eval.evaluate.retrieval import search, tie_key
+from mrl_eval.evaluate.scales import parse_scales
 from mrl_eval.evaluate.stats import StatsSettings
-from mrl_eval.evaluate.sweep import evaluate
 from mrl_eval.methods import pca as P
 from mrl_eval.methods import two_stage as T
-from mrl_eval.methods.grid import Cell, GridSettings, parse_methods, parse_scales
+from mrl_eval.methods.grid import Cell, GridSettings, parse_methods
+from mrl_eval.pipeline.score import score_vectors
 from tests.conftest import brute_force_run, data_path
 from tests.faiss_oracle import by_tie_rule, faiss_search, unit_prefix
 
@@ -46,14 +47,14 @@ def scifact_grid(scifact_gemma):
     collection, vectors = scifact_gemma
     dims = [64, 128, 768]
     settings = StatsSettings(resamples=500)
-    plain = evaluate(vectors, collection.qrels, dims, METRICS, stats=settings)
+    plain = score_vectors(vectors, collection.qrels, dims, METRICS, stats=settings)
     grid = GridSettings(
         precisions=("float32", "float16", "int8", "binary"),
         compare_pca=True,
         two_stage="64,binary,128:int8",
         shortlists=f"100,{len(vectors.doc_ids)}",
     )
-    full = evaluate(vectors, collection.qrels, dims, METRICS, stats=settings, grid=grid)
+    full = score_vectors(vectors, collection.qrels, dims, METRICS, stats=settings, grid=grid)
     return plain, full
 
 
@@ -101,7 +102,7 @@ def test_precision_cells_have_the_metrics_of_faiss_rankings(scifact_grid, scifac
     for dim in (64, 128, 768):
         x, q = unit_prefix(vectors.docs, dim), unit_prefix(vectors.queries[rows], dim)
         _, ids = by_tie_rule(*faiss_search(x, q, precision, x.shape[0]), key, 100)
-        engine = M.evaluate(full.query_ids, ids, vectors.doc_ids, collection.qrels, METRICS)
+        engine = M.score_ranking(full.query_ids, ids, vectors.doc_ids, collection.qrels, METRICS)
         for name in METRICS:
             tol = 1e-12 if precision == "binary" else 1e-3
             assert cells[f"prefix:{dim}:{precision}"].metrics[name] == pytest.approx(_mean(engine[name]), abs=tol)

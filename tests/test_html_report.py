@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from mrl_eval.cli.app import app
+from mrl_eval.report import document as report_document
 from mrl_eval.report import html as html_report
 from mrl_eval.report.html import to_html
 from mrl_eval.report.schema import parse_document
@@ -168,7 +169,7 @@ def test_a_failure_while_writing_the_html_leaves_no_report(recommended, cli_env,
     def broken(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(html_report, "to_html", broken)
+    monkeypatch.setattr(report_document, "to_html", broken)  # where the report set is written
     result = _invoke(["recommend", "--from", work / "reports" / f"{STEM}.json", "--min-ndcg", "0.75"])
     assert result.exit_code == 1, result.output
     assert "disk full" in result.stderr

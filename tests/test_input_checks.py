@@ -17,14 +17,14 @@ import pytrec_eval
 from typer.testing import CliRunner
 
 from mrl_eval.cli.app import app
-from mrl_eval.data.collections import load_collection
+from mrl_eval.data.collection_files import load_collection
 from mrl_eval.data.vectors import load_vectors, split_lines
 from mrl_eval.errors import MrlEvalError, MrlEvalWarning, UsageError
-from mrl_eval.evaluate import metrics as M
+from mrl_eval.evaluate import metric_registry as M
 from mrl_eval.evaluate import stats as S
+from mrl_eval.evaluate.dims import resolve_dims
+from mrl_eval.evaluate.scales import parse_scales
 from mrl_eval.evaluate.stats import StatsSettings
-from mrl_eval.evaluate.sweep import resolve_dims
-from mrl_eval.methods.grid import parse_scales
 from mrl_eval.methods.pca import parse_fit_sample
 from mrl_eval.methods.two_stage import parse_shortlists, parse_stages
 from tests.conftest import ROOT
@@ -104,7 +104,7 @@ def test_stats_settings_out_of_bounds_from_the_api_are_usage_errors(settings, fl
 
 
 def test_bootstrap_larger_than_free_memory_is_refused_before_it_starts(monkeypatch):
-    monkeypatch.setattr("mrl_eval.evaluate.retrieval.available_memory", lambda: 16 * 1024**2)
+    monkeypatch.setattr("mrl_eval.evaluate.stats.available_memory", lambda: 16 * 1024**2)
     per_query = {d: {"ndcg@10": {"q1": 0.5, "q2": 0.25, "q3": 1.0}} for d in (4, 8)}
     with pytest.raises(MrlEvalError, match=r"--resamples 1000000: .* give --resamples [0-9,]+ or fewer"):
         S.summarize(per_query, 8, ["q1", "q2", "q3"], StatsSettings(resamples=1_000_000))
@@ -126,7 +126,7 @@ def test_cutoff_past_the_ranking_depth_matches_pytrec_eval():
     doc_ids = [f"d{i}" for i in range(10)]
     qrels = {"q": {"d0": 2, "d3": 1, "d5": 1, "d7": 3, "d9": 1}}
     ranked = np.array([[3, 1, 7]])
-    ours = M.evaluate(
+    ours = M.score_ranking(
         ["q"], ranked, doc_ids, qrels, ["ndcg@1000000000000", "recall@1000000000000", "map@1000000000000"]
     )
     run = {"q": {doc_ids[i]: float(3 - r) for r, i in enumerate(ranked[0])}}
@@ -138,7 +138,7 @@ def test_cutoff_past_the_ranking_depth_matches_pytrec_eval():
 
 def test_mrr_at_a_cutoff_past_the_ranking_is_zero_when_nothing_relevant_was_found():
     ranked = np.array([[0, 1]])
-    ours = M.evaluate(["q"], ranked, ["d0", "d1", "d2"], {"q": {"d2": 1}}, ["mrr@1000"])
+    ours = M.score_ranking(["q"], ranked, ["d0", "d1", "d2"], {"q": {"d2": 1}}, ["mrr@1000"])
     assert ours["mrr@1000"]["q"] == 0.0
 
 
@@ -195,13 +195,20 @@ def test_zero_vectors_and_zero_prefixes_warn_with_the_count_and_a_few_ids(tmp_pa
 
 
 def test_zero_vectors_reach_an_api_caller_as_python_warnings(tmp_path):
-    from mrl_eval.evaluate.sweep import SweepConfig, run
+    from mrl_eval.pipeline.run import run
+    from mrl_eval.pipeline.settings import DataSettings, ModelSettings, SweepConfig
 
     docs = np.random.default_rng(2).standard_normal((len(DOCS), DIM)).astype(np.float32)
     docs[0] = 0
     folder, qrels = _vectors(tmp_path, docs=docs)
     with pytest.warns(MrlEvalWarning, match=r"1 document vector is all zero \('d0'\)"):
-        run(SweepConfig(embeddings=folder, qrels=qrels, stats=StatsSettings(resamples=100)))
+        run(
+            SweepConfig(
+                data=DataSettings(qrels=qrels),
+                model=ModelSettings(embeddings=folder),
+                stats=StatsSettings(resamples=100),
+            )
+        )
 
 
 def test_corpus_ids_txt_is_split_on_newline_only_not_u2028_or_u0085(tmp_path):
@@ -227,7 +234,7 @@ def test_split_lines_splits_on_newline_only(text, lines):
 def test_save_runs_refuses_a_doc_id_with_whitespace_naming_it_before_scoring(tmp_path, monkeypatch, bad):
     ids = [*DOCS[:-1], bad]  # an unjudged document: it is still written to the run
     _vectors(tmp_path, doc_ids=ids)
-    monkeypatch.setattr("mrl_eval.evaluate.sweep.search", lambda *a, **k: pytest.fail("scored before the id check"))
+    monkeypatch.setattr("mrl_eval.pipeline.score.search", lambda *a, **k: pytest.fail("scored before the id check"))
     result = _sweep(tmp_path, "--resamples", 100, "--save-runs", tmp_path / "runs")
     assert result.exit_code == 1, result.output
     assert f"doc id {bad!r} contains whitespace" in result.stderr
@@ -235,7 +242,7 @@ def test_save_runs_refuses_a_doc_id_with_whitespace_naming_it_before_scoring(tmp
 
 
 def test_save_runs_refuses_a_query_id_with_a_space_when_writing_from_the_api(tmp_path):
-    from mrl_eval.data.collections import check_trec_ids
+    from mrl_eval.data.collection_files import check_trec_ids
 
     with pytest.raises(MrlEvalError, match="query id 'q 1' contains whitespace"):
         check_trec_ids(["q0", "q 1"], DOCS)

@@ -1,7 +1,7 @@
 """The fused scoring kernel (`evaluate/kernel.py`): its shortlists, its rankings, its compile cache.
 
 Oracles: a brute-force float64 top-k (numpy, full score matrix, sorted by score then doc id descending) and the
-numpy one-pass path (`retrieval.search_numpy`), which shares no code with the kernel's scoring."""
+numpy one-pass path (`tests/reference_search.search_numpy`), which shares no code with the kernel's scoring."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from mrl_eval.evaluate import kernel
-from mrl_eval.evaluate.retrieval import _prefix_norms, search, search_numpy, tie_key
+from mrl_eval.evaluate.retrieval import _prefix_norms, search, tie_key
+from tests.reference_search import search_numpy
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,16 +7,18 @@ import numpy as np
 import pytest
 
 from mrl_eval.errors import MrlEvalError
-from mrl_eval.evaluate.metrics import (
+from mrl_eval.evaluate.metric_registry import (
     DEFAULT_METRICS,
-    SUPPORTED,
-    evaluate,
+    METRICS,
     max_depth,
     mean,
     parse_metric,
     parse_metrics,
 )
+from mrl_eval.evaluate.metric_registry import score_ranking as evaluate
 from tests.conftest import data_path
+
+SUPPORTED = tuple(name for name, metric in METRICS.items() if metric.needs_qrels)
 
 MODELS = ("all-minilm-l6-v2", "embeddinggemma-300m")
 CROSS_CHECKED = ("ndcg@10", "ndcg@100", "recall@10", "recall@100", "mrr@10", "map@100", "precision@10")

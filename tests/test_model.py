@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 def _distinct_texts() -> int:
     """1,400 docs + 225 queries, less duplicates (docs 471 and 995 are both empty): each is embedded once."""
-    from mrl_eval.data.collections import load_collection
+    from mrl_eval.data.collection_files import load_collection
 
     sample = load_collection(ROOT / "sample_data" / "cranfield")
     return len(set(sample.doc_texts)) + len(set(sample.query_texts))

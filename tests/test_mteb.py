@@ -18,16 +18,12 @@ import pytest
 from typer.testing import CliRunner
 
 from mrl_eval.cli.app import app
-from mrl_eval.data.collections import load_collection
-from mrl_eval.data.mteb_tasks import (
-    apply_task_settings,
-    load_task_collection,
-    mrl_metric,
-    mteb_metric,
-    results_model_name,
-)
-from mrl_eval.evaluate.sweep import SweepConfig
-from mrl_eval.evaluate.sweep import run as run_sweep
+from mrl_eval.data.collection_files import load_collection
+from mrl_eval.data.mteb_tasks import load_task_collection
+from mrl_eval.evaluate.metric_registry import from_mteb_name, mteb_name
+from mrl_eval.pipeline.mteb_results import results_model_name, task_settings
+from mrl_eval.pipeline.run import run as run_sweep
+from mrl_eval.pipeline.settings import DataSettings, ModelSettings, SweepConfig
 from tests.conftest import ROOT, brute_force_run, data_path, read_qrels_tsv
 
 runner = CliRunner()
@@ -115,13 +111,13 @@ def mteb_sweep(tmp_path_factory, scifact_copy, minilm) -> tuple[dict, Path]:
 
 
 def test_import_of_the_cli_does_not_import_mteb():
-    code = "import sys, mrl_eval.cli.app, mrl_eval.evaluate.sweep; print([m for m in ('mteb', 'datasets') if m in sys.modules])"
+    code = "import sys, mrl_eval.cli.app, mrl_eval.pipeline.run; print([m for m in ('mteb', 'datasets') if m in sys.modules])"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert done.stdout.strip() == "[]"
 
 
 def test_local_copy_through_mteb_gives_the_same_collection_as_the_beir_folder(scifact_copy):
-    collection, name = load_task_collection(SweepConfig(mteb_task="SciFact", mteb_data=scifact_copy))
+    collection, name = load_task_collection("SciFact", split="test", subset=None, local_copy=scifact_copy)
     beir = load_collection(data_path("scifact-subset"))
     assert name == "SciFact"
     assert collection.doc_ids == beir.doc_ids and len(collection.doc_ids) == 600
@@ -155,7 +151,11 @@ def test_sweep_through_mteb_agrees_with_pytrec_eval_and_the_beir_run(mteb_sweep,
     qrels = doc["data"]["qrels"]
     assert qrels["path"].startswith(f"mteb:SciFact@{SCIFACT_REVISION}/") and qrels["count"] == 339
     assert "sha256" not in qrels  # not a file: the dataset revision in the path pins it
-    beir = run_sweep(SweepConfig(data=data_path("scifact-subset"), embeddings=minilm, dims="96,192"))
+    beir = run_sweep(
+        SweepConfig(
+            data=DataSettings(folder=data_path("scifact-subset")), model=ModelSettings(embeddings=minilm), dims="96,192"
+        )
+    )
     assert {r.dim: r.metrics for r in beir.sweep.results} == by_dim
 
 
@@ -225,8 +225,7 @@ def test_a_multilingual_task_loads_only_the_chosen_subset(tmp_path):
         tmp_path / "miracl",
         {"de-corpus": ("dev", corpus), "de-queries": ("dev", queries), "de-qrels": ("dev", qrels)},
     )
-    config = SweepConfig(mteb_task="MIRACLRetrieval", mteb_subset="de", split="dev", mteb_data=copy)
-    collection, name = load_task_collection(config)
+    collection, name = load_task_collection("MIRACLRetrieval", split="dev", subset="de", local_copy=copy)
     assert name == "MIRACLRetrieval"
     assert collection.doc_ids == ["d0", "d1", "d2", "d3"] and collection.doc_texts[1] == "Titel 1 Text 1"
     assert collection.query_texts == ["Frage eins", "Frage zwei"]
@@ -290,14 +289,14 @@ def test_mteb_settings_come_from_the_config_file(cli_env, scifact_copy):
 
 
 @pytest.mark.parametrize(
-    ("mteb_name", "ours"),
+    ("score", "ours"),
     [("ndcg_at_10", "ndcg@10"), ("recall_at_100", "recall@100"), ("map_at_1000", "map@1000"),
      ("mrr_at_10", "mrr@10"), ("precision_at_5", "precision@5"), ("hit_rate_at_5", None), ("accuracy", None)],
 )  # fmt: skip
-def test_metric_names_map_both_ways(mteb_name, ours):
-    assert mrl_metric(mteb_name) == ours
+def test_metric_names_map_both_ways(score, ours):
+    assert from_mteb_name(score) == ours
     if ours is not None:
-        assert mteb_metric(ours) == mteb_name
+        assert mteb_name(ours) == score
 
 
 @pytest.mark.parametrize(
@@ -324,5 +323,5 @@ def test_the_model_name_of_a_dims_results_carries_the_dim(name, expected):
 def test_the_sweep_takes_the_tasks_main_score_and_identical_ids_rule(
     task, metrics, ignore, expected_metrics, expected_ignore
 ):
-    config = apply_task_settings(SweepConfig(mteb_task=task, metrics=metrics, ignore_identical_ids=ignore))
-    assert config.metrics == expected_metrics and config.ignore_identical_ids is expected_ignore
+    names, ignored = task_settings(task, split="test", subset=None, metrics=metrics, ignore_identical_ids=ignore)
+    assert names == expected_metrics and ignored is expected_ignore

@@ -30,7 +30,8 @@ from mrl_eval.data.vectors import Vectors
 from mrl_eval.errors import MrlEvalError, UsageError
 from mrl_eval.evaluate.retrieval import search, tie_key
 from mrl_eval.evaluate.stats import StatsSettings
-from mrl_eval.evaluate.sweep import SweepConfig, run
+from mrl_eval.pipeline.run import run
+from mrl_eval.pipeline.settings import DataSettings, ModelSettings, SweepConfig
 from mrl_eval.providers import get_provider
 from mrl_eval.providers import openai_limits as L
 from mrl_eval.providers.openai import DEFAULT_MODEL, OpenAIProvider
@@ -227,12 +228,10 @@ def api_env(monkeypatch):
 
 
 def _sweep(data: Path, url: str, cache: Path, **options):
+    model = {key: options.pop(key) for key in list(options) if key in ModelSettings.__dataclass_fields__}
     config = SweepConfig(
-        data=data,
-        provider="openai",
-        model=MODEL,
-        base_url=url,
-        cache_dir=cache,
+        data=DataSettings(folder=data),
+        model=ModelSettings(provider="openai", model=MODEL, base_url=url, cache_dir=cache, **model),
         dims=DIMS,
         stats=StatsSettings(resamples=200),
         **options,
@@ -570,7 +569,10 @@ def test_pre_truncate_layernorm_in_the_sweep_equals_sweeping_layer_normed_vector
 
     def sweep(folder: str, how: str):
         config = SweepConfig(
-            data=tiny, embeddings=tmp_path / folder, dims="4,8", pre_truncate=how, stats=StatsSettings(resamples=200)
+            data=DataSettings(folder=tiny),
+            model=ModelSettings(embeddings=tmp_path / folder, pre_truncate=how),
+            dims="4,8",
+            stats=StatsSettings(resamples=200),
         )
         return run(config)
 
@@ -578,7 +580,7 @@ def test_pre_truncate_layernorm_in_the_sweep_equals_sweeping_layer_normed_vector
     assert with_option.sweep.per_query == by_hand.sweep.per_query
     assert with_option.sweep.per_query != without.sweep.per_query  # the option did something
     assert with_option.model["pre_truncate"] == "layernorm" and without.model["pre_truncate"] == "none"
-    assert with_option.config.pre_truncate == "layernorm"  # the report's settings come from the config
+    assert with_option.config.model.pre_truncate == "layernorm"  # the report's settings come from the config
 
 
 # End to end against the server

@@ -8,9 +8,9 @@ from functools import cache
 import numpy as np
 import pytest
 
-from mrl_eval.data.collections import load_collection
+from mrl_eval.data.collection_files import load_collection
 from mrl_eval.errors import UsageError
-from mrl_eval.evaluate import metrics as M
+from mrl_eval.evaluate import metric_registry as M
 from mrl_eval.evaluate.retrieval import tie_key
 from mrl_eval.methods import cell_search as C
 from mrl_eval.methods import latency as L
@@ -177,8 +177,8 @@ def test_float16_and_int8_rankings_and_metrics_are_faiss(collection, model, dim,
     *_, doc_ids, query_ids, _ = vectors(collection, model)
     judged = [i for i, q in enumerate(query_ids) if qrels(collection).get(q)]
     names = ["ndcg@10", "recall@100"]
-    mine = M.evaluate([query_ids[i] for i in judged], ours.doc_index[judged], doc_ids, qrels(collection), names)
-    engine = M.evaluate([query_ids[i] for i in judged], ids[judged], doc_ids, qrels(collection), names)
+    mine = M.score_ranking([query_ids[i] for i in judged], ours.doc_index[judged], doc_ids, qrels(collection), names)
+    engine = M.score_ranking([query_ids[i] for i in judged], ids[judged], doc_ids, qrels(collection), names)
     for name in names:
         a, b = np.mean(list(mine[name].values())), np.mean(list(engine[name].values()))
         assert a == pytest.approx(b, abs=1e-3), (name, a, b)

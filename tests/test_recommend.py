@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from mrl_eval.decide.recommend import Rule, make_rule, recommend
+from mrl_eval.decide.recommend import CheckedRule, make_rule, recommend
 from mrl_eval.errors import UsageError
-from mrl_eval.evaluate.sweep import DimResult
+from mrl_eval.evaluate.results import DimResult
 
 
 def _results(scores: dict[int, float], full_dim: int = 768) -> list[DimResult]:
@@ -17,14 +17,14 @@ SCORES = {64: 0.60, 128: 0.74, 256: 0.79, 512: 0.80, 768: 0.81}
 @pytest.mark.parametrize(
     ("rule", "expected_dim", "expected_bar"),
     [
-        (Rule(min_value=0.75), 256, 0.75),
-        (Rule(min_value=0.74), 128, 0.74),  # at the bar counts: 0.74 >= 0.74
-        (Rule(min_value=0.5), 64, 0.5),
-        (Rule(min_value=0.82), None, 0.82),  # even the full dim (0.81) misses
-        (Rule(max_drop=0.02), 256, 0.79),  # 0.81 - 0.02 = 0.79
-        (Rule(max_drop_relative=0.10), 128, 0.729),  # 0.81 * 0.9 = 0.729
-        (Rule(min_value=0.7, max_drop=0.015), 512, 0.795),  # the higher bar wins: max(0.7, 0.795)
-        (Rule(metric="recall@100", min_value=0.88), 256, 0.88),  # recall@100 = ndcg + 0.1: 0.89 at 256
+        (CheckedRule(min_value=0.75), 256, 0.75),
+        (CheckedRule(min_value=0.74), 128, 0.74),  # at the bar counts: 0.74 >= 0.74
+        (CheckedRule(min_value=0.5), 64, 0.5),
+        (CheckedRule(min_value=0.82), None, 0.82),  # even the full dim (0.81) misses
+        (CheckedRule(max_drop=0.02), 256, 0.79),  # 0.81 - 0.02 = 0.79
+        (CheckedRule(max_drop_relative=0.10), 128, 0.729),  # 0.81 * 0.9 = 0.729
+        (CheckedRule(min_value=0.7, max_drop=0.015), 512, 0.795),  # the higher bar wins: max(0.7, 0.795)
+        (CheckedRule(metric="recall@100", min_value=0.88), 256, 0.88),  # recall@100 = ndcg + 0.1: 0.89 at 256
     ],
 )
 def test_smallest_dim_meeting_the_bar(rule, expected_dim, expected_bar):
@@ -34,12 +34,12 @@ def test_smallest_dim_meeting_the_bar(rule, expected_dim, expected_bar):
 
 
 def test_smallest_passing_dim_even_if_a_larger_one_dips():
-    rec = recommend(_results({64: 0.70, 128: 0.60, 256: 0.72, 768: 0.73}), 768, Rule(min_value=0.65), 10)
+    rec = recommend(_results({64: 0.70, 128: 0.60, 256: 0.72, 768: 0.73}), 768, CheckedRule(min_value=0.65), 10)
     assert rec.dim == 64 and rec.smaller_dim is None
 
 
 def test_explains_with_the_next_smaller_dim_and_storage():
-    rec = recommend(_results(SCORES), 768, Rule(min_value=0.75), n_docs=1000)
+    rec = recommend(_results(SCORES), 768, CheckedRule(min_value=0.75), n_docs=1000)
     assert (rec.value, rec.smaller_dim, rec.smaller_value) == (0.79, 128, 0.74)
     assert rec.full_value == 0.81
     s = rec.storage
@@ -77,13 +77,13 @@ RELATIVE_BARS = ["0", "0.001", "0.02", "0%", "0.1%", "2%"]
 def subset_sweep():
     from mrl_eval.data.vectors import load_vectors
     from mrl_eval.evaluate.stats import StatsSettings
-    from mrl_eval.evaluate.sweep import evaluate
+    from mrl_eval.pipeline.score import score_vectors
     from tests.conftest import data_path, read_qrels_tsv
 
     folder = data_path("scifact-subset")
     vectors = load_vectors(folder / "embeddings" / "embeddinggemma-300m")
     qrels = read_qrels_tsv(folder / "qrels" / "test.tsv")
-    return evaluate(vectors, qrels, [32, 64, 128, 256, 768], ["ndcg@10"], stats=StatsSettings(resamples=2000))
+    return score_vectors(vectors, qrels, [32, 64, 128, 256, 768], ["ndcg@10"], stats=StatsSettings(resamples=2000))
 
 
 @pytest.mark.parametrize("kind", ["point", "lower-bound", "non-inferior"])
@@ -119,14 +119,16 @@ def test_lower_bound_with_both_bars_needs_both(subset_sweep):
 def test_few_queries_flag_the_recommendation_of_an_interval_rule():
     from mrl_eval.evaluate.stats import MetricStats
 
-    point = recommend(_results(SCORES), 768, Rule(min_value=0.75), n_docs=10)
+    point = recommend(_results(SCORES), 768, CheckedRule(min_value=0.75), n_docs=10)
     assert point.warn_if_few_queries(3) is point  # the point rule uses no interval
     collapsed = {"ndcg@10": MetricStats((0.8, 0.8), 0.0, (0.0, 0.0), 1.0)}  # one query: a point interval
     full = DimResult(768, 1.0, 3072, {"ndcg@10": 0.8}, collapsed)
-    rec = recommend([full], 768, Rule(kind="lower-bound", min_value=0.5), n_docs=10).warn_if_few_queries(1)
+    rec = recommend([full], 768, CheckedRule(kind="lower-bound", min_value=0.5), n_docs=10).warn_if_few_queries(1)
     assert rec.warning and "Only 1 evaluated query" in rec.warning
     assert (
-        recommend([full], 768, Rule(kind="lower-bound", min_value=0.5), n_docs=10).warn_if_few_queries(20).warning
+        recommend([full], 768, CheckedRule(kind="lower-bound", min_value=0.5), n_docs=10)
+        .warn_if_few_queries(20)
+        .warning
         is None
     )
 

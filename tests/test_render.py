@@ -18,7 +18,8 @@ from mrl_eval.report.markdown import to_markdown
 from mrl_eval.report.model import Report
 from mrl_eval.report.render import csv_cell, csv_text, markdown_table, md_line
 from mrl_eval.report.schema import parse_document
-from mrl_eval.report.tables import Table, losses_csv_table, results_csv_table
+from mrl_eval.report.table_model import Table
+from mrl_eval.report.tables import losses_csv_table, results_csv_table
 from tests.test_cli import _minimal_report
 
 HOSTILE = [

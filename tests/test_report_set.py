@@ -58,7 +58,7 @@ def test_bug_a_failure_in_the_middle_of_the_set_leaves_the_old_set_untouched(old
     def fail(*args: object, **kwargs: object) -> str:
         raise error
 
-    monkeypatch.setattr("mrl_eval.report.html.to_html", fail)  # the last file of the set: JSON, CSV, MD are staged
+    monkeypatch.setattr("mrl_eval.report.document.to_html", fail)  # the last file of the set: JSON, CSV, MD are staged
     expected = MrlEvalError if isinstance(error, OSError) else type(error)
     with pytest.raises(expected):
         write_reports(_report(command="new run"), old_set, plots=False)
@@ -217,14 +217,14 @@ KILLER = """
 import os, signal, sys
 from pathlib import Path
 
-import mrl_eval.report.html
+import mrl_eval.report.document
 from mrl_eval.report.document import write_reports
 from mrl_eval.report.schema import parse_document
 from tests.test_cli import _minimal_report
 
 folder, sig, when = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 if when == "staging":  # while the set is staged: the last file of it
-    mrl_eval.report.html.to_html = lambda *a, **k: os.kill(os.getpid(), sig)
+    mrl_eval.report.document.to_html = lambda *a, **k: os.kill(os.getpid(), sig)
 else:  # in the swap: after the journal (one rename) and the first staged file (another)
     real, done = os.replace, []
 

@@ -102,7 +102,7 @@ def test_k_larger_than_corpus_returns_every_doc():
 
 @pytest.mark.parametrize("chunk_size", [None, 500])
 def test_one_pass_equals_the_per_dim_path_on_synthetic_ties(data, chunk_size):
-    from mrl_eval.evaluate.retrieval import search_per_dim
+    from tests.reference_search import search_per_dim
 
     queries, docs, doc_ids = data
     key = tie_key(doc_ids)
@@ -118,8 +118,8 @@ def test_one_pass_gives_exactly_the_rankings_of_the_per_dim_path_on_real_data(da
     """Both models on both test collections (Cranfield's two empty documents, 471 and 995, share one vector); the
     synthetic tests above and below make large tie groups on purpose."""
     from mrl_eval.data.vectors import load_vectors
-    from mrl_eval.evaluate.retrieval import search_per_dim
     from tests.conftest import data_path
+    from tests.reference_search import search_per_dim
 
     vectors = load_vectors(data_path(dataset) / "embeddings" / model)
     dims = [32, 64, 128, 256, vectors.full_dim] if vectors.full_dim > 256 else [32, 64, 128, vectors.full_dim]

@@ -60,11 +60,11 @@ def test_bootstrap_ci_covers_the_true_mean_near_the_nominal_rate(method):
 
 
 def test_bca_interval_agrees_with_scipy_on_real_per_query_scores():
-    from mrl_eval.evaluate.sweep import evaluate
+    from mrl_eval.pipeline.score import score_vectors
 
     folder = data_path("scifact-subset")
     vectors = load_vectors(folder / "embeddings" / "embeddinggemma-300m")
-    result = evaluate(vectors, read_qrels_tsv(folder / "qrels" / "test.tsv"), [128, 768], ["ndcg@10"])
+    result = score_vectors(vectors, read_qrels_tsv(folder / "qrels" / "test.tsv"), [128, 768], ["ndcg@10"])
     values = np.array([[result.per_query[d]["ndcg@10"][q] for d in (128, 768)] for q in result.query_ids])
     boot = bootstrap_means(values, 20_000, seed=0)
     low, high = confidence_intervals(values, boot, 0.95, "bca")

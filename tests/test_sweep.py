@@ -4,11 +4,12 @@ import numpy as np
 import pytest
 import pytrec_eval
 
-from mrl_eval.data.collections import load_collection
+from mrl_eval.data.collection_files import load_collection
 from mrl_eval.data.vectors import Vectors, load_vectors
 from mrl_eval.errors import UsageError
-from mrl_eval.evaluate import metrics as M
-from mrl_eval.evaluate.sweep import evaluate, parse_dims, resolve_dims
+from mrl_eval.evaluate import metric_registry as M
+from mrl_eval.evaluate.dims import parse_dims, resolve_dims
+from mrl_eval.pipeline.score import score_vectors
 from tests.conftest import brute_force_run, data_path, read_qrels_tsv
 
 
@@ -52,7 +53,7 @@ def test_scifact_sweep_agrees_with_pytrec_eval_on_the_same_vectors(model, dims):
     qrels = read_qrels_tsv(folder / "qrels" / "test.tsv")
     dims = resolve_dims(dims, vectors.full_dim)
     assert len(dims) == 5
-    result = evaluate(vectors, qrels, dims, ["ndcg@10", "recall@100"])
+    result = score_vectors(vectors, qrels, dims, ["ndcg@10", "recall@100"])
     assert result.queries_evaluated == 300 and result.queries_skipped == 0
     rows = [vectors.query_ids.index(q) for q in result.query_ids]
     for r in result.results:
@@ -72,7 +73,7 @@ def test_queries_without_judgments_are_skipped_and_counted():
     unjudged = sorted(qrels)[::25]  # 12 of the 300 queries lose their judgments
     for query_id in unjudged:
         del qrels[query_id]
-    result = evaluate(vectors, qrels, [384], list(M.DEFAULT_METRICS))
+    result = score_vectors(vectors, qrels, [384], list(M.DEFAULT_METRICS))
     assert (result.queries_evaluated, result.queries_skipped) == (300 - len(unjudged), len(unjudged)) == (288, 12)
     assert set(result.per_query[384]["ndcg@10"]) == set(qrels)
 
@@ -81,7 +82,7 @@ def test_metrics_stay_in_range_and_recall_grows_with_k():
     folder = data_path("cranfield")
     vectors = load_vectors(folder / "embeddings" / "embeddinggemma-300m")
     qrels = load_collection(folder).qrels
-    result = evaluate(vectors, qrels, [64, 768], ["recall@10", "recall@100", "ndcg@10", "map@100", "mrr@10"])
+    result = score_vectors(vectors, qrels, [64, 768], ["recall@10", "recall@100", "ndcg@10", "map@100", "mrr@10"])
     for r in result.results:
         assert all(0.0 <= v <= 1.0 for v in r.metrics.values())
         assert r.metrics["recall@10"] <= r.metrics["recall@100"]
@@ -91,8 +92,8 @@ def test_ignore_identical_ids_drops_the_query_itself():
     docs = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]], np.float32)
     vectors = Vectors(["q1", "d2", "d3"], docs, ["q1"], docs[:1].copy())
     qrels = {"q1": {"d2": 1}}
-    kept = evaluate(vectors, qrels, [2], ["mrr@10"])
-    dropped = evaluate(vectors, qrels, [2], ["mrr@10"], ignore_identical_ids=True)
+    kept = score_vectors(vectors, qrels, [2], ["mrr@10"])
+    dropped = score_vectors(vectors, qrels, [2], ["mrr@10"], ignore_identical_ids=True)
     # doc "q1" is the query itself and ranks first: the relevant d2 is second (MRR 1/2) unless it is dropped
     assert kept.results[0].metrics["mrr@10"] == pytest.approx(0.5)
     assert dropped.results[0].metrics["mrr@10"] == pytest.approx(1.0)

@@ -8,20 +8,21 @@ from pathlib import Path
 import pytest
 
 from mrl_eval.decide.compare import (
+    CheckedGate,
     DimComparison,
-    Gate,
     GateCheck,
     MetricDelta,
     Pairing,
     RunComparison,
     RunDescription,
 )
-from mrl_eval.decide.recommend import Recommendation
+from mrl_eval.decide.recommend import Choice
 from mrl_eval.report.html import html_table
 from mrl_eval.report.model import Report
 from mrl_eval.report.render import markdown_table
 from mrl_eval.report.schema import parse_document
-from mrl_eval.report.tables import Table, comparison_table, interval, results_table
+from mrl_eval.report.table_model import Table, interval
+from mrl_eval.report.tables import comparison_table, results_table
 from tests.test_cli import _minimal_report
 
 
@@ -29,11 +30,11 @@ def _stats(ci: list[float], delta: float) -> dict:
     return {"ci": ci, "delta": delta, "delta_ci": [delta - 0.01, delta + 0.01], "p_value": 0.5}
 
 
-def _choice(**fields: object) -> Recommendation:
+def _choice(**fields: object) -> Choice:
     """A recommendation of dim 4 (the fields the tables read; the rest as a real one has them)."""
     base = {"dim": 4, "metric": "ndcg@10", "threshold": 0.5, "value": 0.55, "rule": "point", "rule_kind": "point"}
     base |= {"full_dim": 8, "full_value": 0.6, "smaller_dim": None, "smaller_value": None}
-    return Recommendation(**{**base, "storage": {}, "evidence": {}, **fields})  # type: ignore[arg-type]
+    return Choice(**{**base, "storage": {}, "evidence": {}, **fields})  # type: ignore[arg-type]
 
 
 def _doc_with_stats() -> Report:
@@ -92,7 +93,7 @@ def test_the_comparison_table_marks_failed_and_regressed_dims():
     comparison = RunComparison(
         baseline=run("a.json"),
         current=run("b.json"),
-        gate=Gate("ndcg@10"),
+        gate=CheckedGate("ndcg@10"),
         dims=(4, 8, 16),
         only_in_baseline=(),
         only_in_current=(),

@@ -10,26 +10,44 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from mrl_eval.api.results import Comparison, Recommendation, SweepRun
 from mrl_eval.api.rules import Gate, Rule
+from mrl_eval.api.sweeping import stats_settings
+from mrl_eval.decide import compare as decide_compare
+from mrl_eval.decide import recommend as R
+from mrl_eval.decide import recommend as decide_recommend
+from mrl_eval.decide.compare import ComparedRun, RunDescription, compare_runs
+from mrl_eval.decide.engine_choice import ENGINE_OPTIMIZE, EngineChoice, recommend_engine
+from mrl_eval.decide.holdout import holdout_check
+from mrl_eval.decide.recommend import OPTIMIZE
 from mrl_eval.errors import MrlEvalError, UsageError
-
-if TYPE_CHECKING:
-    from mrl_eval.decide import compare as decide_compare
-    from mrl_eval.decide import recommend as decide_recommend
-    from mrl_eval.decide.engine_choice import EngineChoice
-    from mrl_eval.report.model import Report
+from mrl_eval.methods.grid import parse_methods
+from mrl_eval.report.document import load_report
+from mrl_eval.report.engine_section import cells_of
+from mrl_eval.report.model import Report
 
 
 def _report(run: SweepRun | str | Path) -> tuple[Report, str]:
     """A run's report and the name to call it by: a `SweepRun`'s own, or a saved report read as is."""
     if isinstance(run, SweepRun):
         return run.report, str(run.path) if run.path is not None else "this run"
-    from mrl_eval.report.document import load_report
-
     return load_report(Path(run)), str(run)
+
+
+def compared(report: Report, name: str) -> ComparedRun:
+    """A report as one side of a comparison: what it is, its means and its per-query values."""
+    description = RunDescription(
+        path=name,
+        data=report.data.name,
+        qrels_sha256=report.data.qrels_sha256,
+        model=report.model.name,
+        model_fingerprint=report.model.fingerprint,
+        created=report.created,
+        queries_evaluated=report.queries_evaluated,
+    )
+    means = {r.dim: dict(r.metrics) for r in report.results}
+    return ComparedRun(description, means, report.per_query)
 
 
 def compare(
@@ -49,14 +67,12 @@ def compare(
     interval gate (`kind="non-inferior"` or `"lower-bound"`) needs that pairing and raises `MrlEvalError` without
     it. The result's `passed` says whether the gate held; `raise_if_failed()` raises `GateFailed` otherwise.
     """
-    from mrl_eval.api.sweeping import stats_settings
-    from mrl_eval.decide.compare import compare_runs
 
     gate = gate or Gate()
     checked = gate.resolve()
     stats = stats_settings(confidence, resamples, seed, ci_method)
     (base, base_name), (cur, cur_name) = _report(baseline), _report(current)
-    return Comparison(gate, compare_runs(base, cur, checked, stats, (base_name, cur_name)))
+    return Comparison(gate, compare_runs(compared(base, base_name), compared(cur, cur_name), checked, stats))
 
 
 @dataclass(frozen=True)
@@ -65,13 +81,13 @@ class RecommendPlan:
     slow sweep). Build with `RecommendPlan.check(...)`, apply with `plan.apply(run)`."""
 
     rule: Rule
-    resolved: decide_recommend.Rule
+    resolved: decide_recommend.CheckedRule
     optimize: str = "dim"
     methods: tuple[str, ...] = ("prefix",)
     holdout: float | None = None
     baseline: Report | None = None
     baseline_name: str = ""
-    gate: decide_compare.Gate | None = None
+    gate: decide_compare.CheckedGate | None = None
 
     @classmethod
     def check(
@@ -85,9 +101,6 @@ class RecommendPlan:
         baseline_max_drop: float | str = 0.01,
     ) -> RecommendPlan:
         """Check the rule and options, and read the baseline (which must have the rule's metric)."""
-        from mrl_eval.decide.engine_choice import ENGINE_OPTIMIZE
-        from mrl_eval.decide.recommend import OPTIMIZE
-        from mrl_eval.methods.grid import parse_methods
 
         resolved = rule.resolve()
         chosen_methods = parse_methods(methods if isinstance(methods, str) else ",".join(methods))
@@ -110,7 +123,6 @@ class RecommendPlan:
     def apply(self, run: SweepRun) -> Recommendation:
         """Choose on `run` and return the recommendation, with the two-stage choice, the held-out check and the
         baseline comparison where the plan and the run call for them."""
-        from mrl_eval.decide import recommend as R
 
         rule, where = self.resolved, str(run.path) if run.path is not None else "this run"
         if rule.metric not in run.results[0].metrics:
@@ -145,25 +157,20 @@ class RecommendPlan:
                 if by_cell
                 else {}
             )
-            from mrl_eval.decide.holdout import holdout_check
 
             holdout = holdout_check(
                 run.per_query, full_dim, run.query_ids, rule, run.stats, self.holdout, n_docs, **cell_args
             )
         comparison = None
         if self.baseline is not None and self.gate is not None:
-            from mrl_eval.decide.compare import compare_runs
-
             names = (self.baseline_name, "this run")
-            body = compare_runs(self.baseline, run.report, self.gate, run.stats, names)
+            body = compare_runs(compared(self.baseline, names[0]), compared(run.report, names[1]), self.gate, run.stats)
             comparison = Comparison(Gate(self.gate.max_drop, self.gate.rule, self.gate.metric), body)
         return Recommendation(run, self.rule, choice, two_stage, holdout, comparison, engine)
 
     def _engine_choice(self, run: SweepRun, full_value: float) -> EngineChoice | None:
         """With engine cells (`--engine faiss|pgvector`): the cheapest one under the rule; None when the run has
         none and `optimize` did not ask for them."""
-        from mrl_eval.decide.engine_choice import ENGINE_OPTIMIZE, recommend_engine
-        from mrl_eval.engines.document import cells_of
 
         section = run.report.engine
         cells = cells_of(section, run.stats if run.has_statistics else None)

@@ -12,22 +12,24 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mrl_eval.errors import GateFailed
+from mrl_eval.api.rules import Gate, Rule
+from mrl_eval.decide.compare import RunComparison, verdict
+from mrl_eval.decide.engine_choice import EngineChoice
+from mrl_eval.decide.holdout import HoldoutCheck
+from mrl_eval.decide.recommend import Choice, TwoStageChoice
+from mrl_eval.errors import GateFailed, MrlEvalError, UsageError
+from mrl_eval.evaluate.results import DimResult
+from mrl_eval.evaluate.stats import StatsSettings
+from mrl_eval.methods.grid import Cell, TwoStageRow
+from mrl_eval.pipeline.run import SweepOutcome
+from mrl_eval.report.document import write_reports
+from mrl_eval.report.model import Report
+from mrl_eval.report.sentences import explain, explain_holdout
+from mrl_eval.report.trec_runs import write_trec_runs
+from mrl_eval.version import __version__
 
 if TYPE_CHECKING:
     import pandas as pd
-
-    from mrl_eval.api.rules import Gate, Rule
-    from mrl_eval.decide.compare import RunComparison
-    from mrl_eval.decide.engine_choice import EngineChoice
-    from mrl_eval.decide.holdout import HoldoutCheck
-    from mrl_eval.decide.recommend import Recommendation as Choice
-    from mrl_eval.decide.recommend import TwoStageChoice
-    from mrl_eval.evaluate.stats import StatsSettings
-    from mrl_eval.evaluate.sweep import DimResult
-    from mrl_eval.evaluate.sweep import SweepRun as SweepOutput
-    from mrl_eval.methods.grid import Cell, TwoStageRow
-    from mrl_eval.report.model import Report
 
 
 def _frame(rows: list[dict], index: str | None = None) -> pd.DataFrame:
@@ -70,7 +72,7 @@ class SweepRun:
     stats: StatsSettings
     report: Report = field(repr=False)  # the typed report (to_dict() writes it as the JSON file holds it)
     path: Path | None = None
-    output: SweepOutput | None = field(default=None, repr=False)
+    output: SweepOutcome | None = field(default=None, repr=False)
 
     @property
     def full_dim(self) -> int:
@@ -111,7 +113,6 @@ class SweepRun:
 
     def result(self, dim: int) -> DimResult:
         """The result at `dim` (a swept dim)."""
-        from mrl_eval.errors import MrlEvalError
 
         for r in self.results:
             if r.dim == dim:
@@ -125,7 +126,6 @@ class SweepRun:
     def to_frame(self, what: str = "dims") -> pd.DataFrame:
         """A DataFrame: `"dims"` one row per swept dim (means, then CIs, delta from full and p per metric when
         computed), or `"cells"` one row per grid cell (method, dim, precision, bytes per vector, means)."""
-        from mrl_eval.errors import UsageError
 
         if what == "dims":
             rows = []
@@ -165,7 +165,6 @@ class SweepRun:
         `out_dir` as `<name>.*` (default `<data>__<model>`), all or none; returns the paths written. `metric` is the
         one the charts and tables lead with. Files of that name another run wrote (other data or model) are
         replaced only with `overwrite`."""
-        from mrl_eval.report.document import write_reports
 
         metric = metric or self.metrics[0]
         return write_reports(self.report, Path(out_dir), metric, plots, name=name, overwrite=overwrite)
@@ -173,12 +172,44 @@ class SweepRun:
     def save_runs(self, folder: str | Path, *, name: str | None = None, overwrite: bool = False) -> list[Path]:
         """One TREC run file per dim, `<name>.d<dim>.trec` (for trec_eval, ranx or ir_measures), with
         `<name>.runs.json`; only a fresh sweep has its rankings. `name` and `overwrite` as for `save`."""
-        from mrl_eval.errors import MrlEvalError
-        from mrl_eval.report.document import write_trec_runs
-
         if self.output is None:
             raise MrlEvalError(f"{self.path}: a saved report keeps no rankings; rerun the sweep to save TREC runs")
-        return write_trec_runs(self.output, Path(folder), name=name, overwrite=overwrite)
+        return save_trec_runs(self.output, Path(folder), name=name, overwrite=overwrite)
+
+
+def save_trec_runs(
+    output: SweepOutcome, folder: Path, *, name: str | None = None, overwrite: bool = False
+) -> list[Path]:
+    """The TREC run files of a finished pipeline run, named after it (`report.trec_runs`)."""
+    sweep = output.sweep
+    data = {"name": output.data_name, **output.data}
+    return write_trec_runs(
+        folder,
+        sweep.query_ids,
+        sweep.doc_ids,
+        sweep.rankings,
+        data=data,
+        model=output.model,
+        name=name,
+        overwrite=overwrite,
+    )
+
+
+def from_report(
+    report: Report, stats: StatsSettings, *, path: Path | None = None, output: SweepOutcome | None = None
+) -> SweepRun:
+    """The `SweepRun` of a report: a fresh run's (with its `output`) or a saved one read back (from `path`)."""
+    return SweepRun(
+        results=list(report.results),
+        cells=list(report.cells),
+        two_stage=list(report.two_stage_rows),
+        per_query=report.per_query or {},
+        query_ids=list(report.query_ids),
+        stats=stats,
+        report=report,
+        path=path,
+        output=output,
+    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -214,7 +245,6 @@ class Comparison:
 
     def verdict(self) -> str:
         """The outcome in one sentence."""
-        from mrl_eval.decide.compare import verdict
 
         return verdict(self.body)
 
@@ -225,7 +255,6 @@ class Comparison:
 
     def to_dict(self) -> dict:
         """The comparison document (`mrl-eval compare --json`)."""
-        from mrl_eval import __version__
 
         return {"command": "compare", "mrl_eval_version": __version__, **self.body.to_dict()}
 
@@ -310,7 +339,6 @@ class Recommendation:
 
     def explain(self) -> list[str]:
         """The recommendation in sentences, as the terminal and the Markdown report print it."""
-        from mrl_eval.report.sentences import explain, explain_holdout
 
         lines = explain(self.choice, self.run.stats.confidence if self.run.has_statistics else None)
         return lines + ([explain_holdout(self.holdout)] if self.holdout is not None else [])
@@ -380,7 +408,6 @@ class Recommendation:
         """Write the reports with the recommendation into `out_dir`, all or none; returns the paths written. `name`
         and `overwrite` as for `SweepRun.save`; for a run loaded from a report X, as `recommend --from X` writes
         them: never over X's own set, nor over charts it does not redraw, unless named so (docs/reports.md)."""
-        from mrl_eval.report.document import write_reports
 
         source = self.run.path
         return write_reports(

@@ -5,11 +5,12 @@ them: plain values (`max_drop=0.02` or `"2%"`), checked once and turned into the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from mrl_eval.decide import compare as decide_compare
-    from mrl_eval.decide import recommend as decide_recommend
+from mrl_eval.decide import compare as decide_compare
+from mrl_eval.decide import recommend as decide_recommend
+from mrl_eval.decide.compare import CheckedGate
+from mrl_eval.decide.recommend import make_rule
+from mrl_eval.evaluate.metric_registry import parse_metrics
 
 
 def drop_text(value: float | str | None) -> str | None:
@@ -40,17 +41,14 @@ class Rule:
     kind: str = "point"
     metric: str = "ndcg@10"
 
-    def resolve(self) -> decide_recommend.Rule:
+    def resolve(self) -> decide_recommend.CheckedRule:
         """The checked rule that `decide.recommend` applies; a bad value raises `UsageError`."""
-        from mrl_eval.decide.recommend import make_rule
-        from mrl_eval.evaluate.metrics import parse_metrics
 
         return make_rule(parse_metrics(self.metric)[0], self.min, drop_text(self.max_drop), self.kind)
 
     @property
     def canonical_metric(self) -> str:
         """The metric's canonical name ("NDCG @ 10" -> "ndcg@10")."""
-        from mrl_eval.evaluate.metrics import parse_metrics
 
         return parse_metrics(self.metric)[0]
 
@@ -73,9 +71,7 @@ class Gate:
     kind: str = "point"
     metric: str = "ndcg@10"
 
-    def resolve(self, flag: str = "--max-drop") -> decide_compare.Gate:
+    def resolve(self, flag: str = "--max-drop") -> decide_compare.CheckedGate:
         """The checked gate that `decide.compare` applies; a bad value raises `UsageError` naming `flag`."""
-        from mrl_eval.decide.compare import Gate as CompareGate
-        from mrl_eval.evaluate.metrics import parse_metrics
 
-        return CompareGate(parse_metrics(self.metric)[0], self.kind, drop_text(self.max_drop) or "0").check(flag)
+        return CheckedGate(parse_metrics(self.metric)[0], self.kind, drop_text(self.max_drop) or "0").check(flag)

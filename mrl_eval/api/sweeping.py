@@ -1,34 +1,41 @@
 """`sweep()` and `load_run()`: a `SweepRun` from data and vectors, or from a saved report.
 
 `sweep()` takes the same settings as `mrl-eval sweep`, by the same names (`dims`, `metrics`, `precisions`, ...).
-Its named parameters are the common ones; any other field of `SweepConfig` (`corpus`, `provider`, `cache_dir`,
-...) is accepted as a keyword too, and so are the options of `OPTION_GROUPS`, from which a field that holds a
-settings object (`grid`) is built. `SWEEP_SETTINGS` is that set of names, derived from `sweep()`'s signature,
-`SweepConfig`'s fields and `OPTION_GROUPS`, so the CLI passes exactly those and nothing else (a new local variable
-in a command can never become a setting by accident).
+Its named parameters are the common ones; any other plain field of `SweepConfig` (`ignore_identical_ids`,
+`save_runs`, ...) is accepted as a keyword too, and so are the options of `OPTION_GROUPS`, from which a field that
+holds a settings object (`data`, `model`, `grid`, ...) is built. `SWEEP_SETTINGS` is that set of names, derived from
+`sweep()`'s signature, `SweepConfig`'s fields and `OPTION_GROUPS`, so the CLI passes exactly those and nothing else
+(a new local variable in a command can never become a setting by accident).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import inspect
+import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from mrl_eval.api.results import SweepRun
+from mrl_eval.api.model_results import ModelsRun
+from mrl_eval.api.results import SweepRun, from_report, save_trec_runs
 from mrl_eval.engines import ENGINE_KEYS
 from mrl_eval.engines import settings_from_options as engine_settings_from_options
 from mrl_eval.errors import UsageError
-
-if TYPE_CHECKING:
-    from mrl_eval.evaluate.growth import GrowthSettings
-    from mrl_eval.evaluate.ray_search import RaySettings
-    from mrl_eval.evaluate.stats import StatsSettings
-    from mrl_eval.methods.grid import GridSettings
-
-# progress(label, total) -> advance(n): a caller's progress bar (the CLI draws rich bars on stderr)
-ProgressFactory = Callable[[str, int], Callable[[int], None]]
+from mrl_eval.evaluate import metric_registry as M
+from mrl_eval.evaluate.growth import GrowthSettings
+from mrl_eval.evaluate.ray_search import RaySettings
+from mrl_eval.evaluate.stats import StatsSettings
+from mrl_eval.methods.grid import GridSettings
+from mrl_eval.methods.precision import parse_precisions
+from mrl_eval.pipeline.models import run_models
+from mrl_eval.pipeline.run import SweepOutcome, run
+from mrl_eval.pipeline.settings import DataSettings, ModelSettings, SweepConfig
+from mrl_eval.pipeline.to_report import build_report
+from mrl_eval.progress import ProgressFactory, no_progress
+from mrl_eval.providers import split_provider
+from mrl_eval.report.document import load_report, restated
+from mrl_eval.report.ownership import check_name
 
 # SweepConfig fields sweep() builds itself from its own parameters, never taken as they are
 _DERIVED = ("stats", "metrics", "loss_metric")
@@ -38,8 +45,6 @@ def stats_settings(
     confidence: float = 0.95, resamples: int = 10_000, seed: int = 0, ci_method: str = "bca"
 ) -> StatsSettings:
     """The bootstrap settings, checked (`UsageError` names the bad option)."""
-    from mrl_eval.evaluate.stats import StatsSettings
-
     return StatsSettings(confidence, resamples, seed, ci_method).check()
 
 
@@ -48,9 +53,6 @@ GRID_OPTIONS = ("precisions", "compare", "pca_fit_sample", "safety_margin", "two
 
 def grid_from_options(options: dict[str, Any]) -> GridSettings:
     """Take the grid options (`--precisions`, `--compare pca`, `--two-stage`, ...) out of `options`, checked."""
-    from mrl_eval.methods.grid import GridSettings
-    from mrl_eval.methods.precision import parse_precisions
-
     values = {name: options.pop(name, None) for name in GRID_OPTIONS}
     method = (values["compare"] or "").strip().lower()
     if method not in ("", "pca"):
@@ -72,8 +74,6 @@ GROWTH_OPTIONS = ("growth", "growth_seeds")
 def growth_from_options(options: dict[str, Any]) -> GrowthSettings | None:
     """Take `--growth` and `--growth-seeds` out of `options` (the projection targets are `--scale`'s sizes, read,
     not taken: the grid takes them)."""
-    from mrl_eval.evaluate.growth import GrowthSettings
-
     growth, seeds = options.pop("growth", False), options.pop("growth_seeds", None)
     if not growth:
         if seeds is not None:
@@ -87,8 +87,6 @@ RAY_OPTIONS = ("ray", "ray_address", "ray_cpus", "ray_shard_rows", "ray_workers"
 
 def ray_from_options(options: dict[str, Any]) -> RaySettings:
     """Take the Ray options (`--ray`, `--ray-address`, `--ray-cpus`, `--ray-workers`, ...) out of `options`, checked."""
-    from mrl_eval.evaluate.ray_search import RaySettings
-
     values = {name: options.pop(name, None) for name in RAY_OPTIONS}
     return RaySettings(
         enabled=bool(values["ray"]),
@@ -100,15 +98,75 @@ def ray_from_options(options: dict[str, Any]) -> RaySettings:
     ).check()
 
 
+def _fields_of(cls: type, renamed: dict[str, str] | None = None) -> tuple[str, ...]:
+    """A settings group's option names: its fields, `renamed` where the option has another name."""
+    renamed = renamed or {}
+    return tuple(renamed.get(f.name, f.name) for f in dataclasses.fields(cls))
+
+
+DATA_OPTIONS = _fields_of(DataSettings, {"folder": "data"})
+MODEL_OPTIONS = _fields_of(ModelSettings)
+
+
+def data_from_options(options: dict[str, Any]) -> DataSettings:
+    """Take the data options (DATA, `--corpus`, `--queries`, `--qrels`, `--split`, `--mteb-task`, ...) out of
+    `options`; paths become `Path`s."""
+    values = {name: options.pop(name) for name in DATA_OPTIONS if name in options}
+    values["folder"] = values.pop("data", None)
+    return DataSettings(**_paths(DataSettings, values))
+
+
+def models_from_options(options: dict[str, Any]) -> tuple[ModelSettings, ...]:
+    """Take the model options (`--embeddings`, `--model`, `--provider`, prompts, cache, API settings) out of
+    `options`: one `ModelSettings` per model (`model` and `embeddings` may each name several; a model written
+    `openai:NAME` uses that provider), the other options shared; paths become `Path`s. No model and no vectors:
+    the bundled default model."""
+    values = {name: options.pop(name) for name in MODEL_OPTIONS if name in options}
+    names, folders = _several(values.pop("model", None)), _several(values.pop("embeddings", None))
+    shared = _paths(ModelSettings, values)
+    provider = shared.pop("provider", ModelSettings.provider)
+    models = [
+        ModelSettings(**shared, provider=p, model=m) for p, m in (split_provider(str(n), provider) for n in names)
+    ]
+    models += [ModelSettings(**shared, provider=provider, embeddings=Path(f)) for f in folders]
+    return tuple(models) or (ModelSettings(**shared, provider=provider),)
+
+
+def _several(value: Any) -> list[Any]:
+    """None, one value, or a list/tuple of them, as a list."""
+    if value is None:
+        return []
+    return [v for v in value if v is not None] if isinstance(value, (list, tuple)) else [value]
+
+
+def _paths(cls: type, values: dict[str, Any]) -> dict[str, Any]:
+    """`values` with the fields annotated as paths turned into `Path`s (None stays None)."""
+    is_path = {f.name: "Path" in str(f.type) for f in dataclasses.fields(cls)}
+    defaults = {f.name: f.default for f in dataclasses.fields(cls)}
+    out = {}
+    for name, value in values.items():
+        if value is None:
+            value = defaults[name]
+        out[name] = Path(value) if is_path[name] and value is not None else value
+    return out
+
+
 # SweepConfig fields built from several options: field -> (the options, a builder that takes them out of the
 # settings not used yet and returns the field's value). Builders run in this order; a later one may read (not take)
 # an option an earlier one left. A feature whose settings object needs several options adds its entry here.
 OPTION_GROUPS: dict[str, tuple[tuple[str, ...], Callable[[dict[str, Any]], Any]]] = {
+    "data": (DATA_OPTIONS, data_from_options),
+    "model": (MODEL_OPTIONS, models_from_options),
     "growth": (GROWTH_OPTIONS, growth_from_options),  # first: it reads --scale, which the grid takes
     "grid": (GRID_OPTIONS, grid_from_options),
     "ray": (RAY_OPTIONS, ray_from_options),
     "engine": (ENGINE_KEYS, engine_settings_from_options),
 }
+
+
+def _slug(name: str) -> str:
+    """A model's name as a folder name."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-").lower() or "model"
 
 
 def _joined(value: str | int | Sequence[str | int] | None) -> str | None:
@@ -123,8 +181,9 @@ def _joined(value: str | int | Sequence[str | int] | None) -> str | None:
 def sweep(
     data: str | Path | None = None,
     *,
-    embeddings: str | Path | None = None,
-    model: str | None = None,
+    embeddings: str | Path | Sequence[str | Path] | None = None,
+    model: str | Sequence[str] | None = None,
+    reference: str | None = None,
     dims: str | Sequence[str | int] | None = None,
     metrics: str | Sequence[str] | None = None,
     precisions: str | Sequence[str] | None = "float32",
@@ -143,14 +202,17 @@ def sweep(
     overwrite: bool = False,
     progress: ProgressFactory | None = None,
     **settings: Any,
-) -> SweepRun:
+) -> SweepRun | ModelsRun:
     """Embed once at full size (or read precomputed vectors), evaluate every prefix dim, and return the run.
 
     With no arguments: the bundled Cranfield sample with the bundled all-MiniLM-L6-v2 model.
 
     - `data`: a BEIR-style folder (`corpus.jsonl`, `queries.jsonl`, `qrels/<split>.tsv`), or None for the sample;
     - `embeddings`: a folder of precomputed full-size vectors (`corpus.npy`, `corpus_ids.txt`, `queries.npy`,
-      `queries_ids.txt`): no model runs; `model`: the model to embed with otherwise;
+      `queries_ids.txt`): no model runs; `model`: the model to embed with otherwise (`openai:NAME` for an
+      OpenAI-compatible one). Several models (a list in `model` and/or `embeddings`) are each embedded once and
+      swept on the same queries, and the result is a `ModelsRun`: every model's run and the comparison across
+      them, each cell against `reference` (a model's name; default: the best model at full size);
     - `dims`: `"64,128,25%"` or `[64, 128, "25%"]` (the full dim is always added); `metrics`: `"ndcg@10,recall@100"`
       or a list (the first is the primary metric);
     - `precisions`, `compare="pca"`, `two_stage`, `shortlist`, `scale`, ...: the grid beyond float32 prefixes;
@@ -165,9 +227,6 @@ def sweep(
 
     Raises `MrlEvalError` (or its `UsageError`) on a problem with the input, naming it and the fix.
     """
-    from mrl_eval.evaluate import metrics as M
-    from mrl_eval.evaluate.sweep import SweepConfig, run
-
     unknown = sorted(set(settings) - _CONFIG_SETTINGS - _GROUPED)
     if unknown:
         raise UsageError(
@@ -175,11 +234,12 @@ def sweep(
         )
     stats = stats_settings(confidence, resamples, seed, ci_method)
     if name is not None:
-        from mrl_eval.report.ownership import check_name
-
         check_name(name)  # before any slow work
     options = dict(
         settings,
+        data=data,
+        embeddings=embeddings,
+        model=model,
         precisions=precisions,
         compare=compare,
         pca_fit_sample=pca_fit_sample,
@@ -189,6 +249,7 @@ def sweep(
         scale=scale,
     )
     built = {name: build(options) for name, (_, build) in OPTION_GROUPS.items()}
+    models = built.pop("model")
     # no metrics: the mode's defaults, chosen once the data shows whether it has qrels (label-free without)
     metric_names = M.parse_metrics(metrics) if metrics else []
     if loss_metric is not None:
@@ -198,38 +259,29 @@ def sweep(
     paths = {k: Path(v) for k, v in options.items() if v is not None and _PATH_FIELDS.get(k)}
     config = SweepConfig(
         **{**options, **paths, **built},
-        data=Path(data) if data is not None else None,
-        embeddings=Path(embeddings) if embeddings is not None else None,
-        model=model,
+        model=models[0],
         dims=_joined(dims),
         metrics=tuple(metric_names),
         stats=stats,
         loss_metric=loss_metric or (metric_names[0] if metric_names else ""),
     )
+    if len(models) > 1:
+        outcome = run_models(config, models, progress or no_progress)
+        if config.save_runs is not None:
+            for model_name, one in zip(outcome.names, outcome.outcomes):
+                save_trec_runs(one, config.save_runs / _slug(model_name), name=name, overwrite=overwrite)
+        return ModelsRun.of(outcome, reference)
+    if reference is not None:
+        raise UsageError("--reference names one of several models; this run has one")
     output = run(config, progress) if progress is not None else run(config)
     if config.save_runs is not None:
-        from mrl_eval.report.document import write_trec_runs
-
-        write_trec_runs(output, config.save_runs, name=name, overwrite=overwrite)
+        save_trec_runs(output, config.save_runs, name=name, overwrite=overwrite)
     return from_output(output)
 
 
-def from_output(output: Any) -> SweepRun:
-    """The `SweepRun` of a finished `evaluate.sweep.run()`."""
-    from mrl_eval.report.document import build_report
-
-    result = output.sweep
-    grid = result.grid
-    return SweepRun(
-        results=list(result.results),
-        cells=list(grid.cells) if grid is not None else [],
-        two_stage=list(grid.two_stage) if grid is not None else [],
-        per_query=result.per_query,
-        query_ids=list(result.query_ids),
-        stats=output.config.stats,
-        report=build_report(output, "sweep"),
-        output=output,
-    )
+def from_output(output: SweepOutcome) -> SweepRun:
+    """The `SweepRun` of a finished pipeline run."""
+    return from_report(build_report(output, "sweep"), output.config.stats, output=output)
 
 
 def load_run(
@@ -246,21 +298,9 @@ def load_run(
 
     Raises `MrlEvalError` naming the file if it is missing, unreadable or not an mrl-eval report.
     """
-    from mrl_eval.report.document import load_report, restated
-
     path = Path(path)
     stats = stats_settings(confidence, resamples, seed, ci_method)
-    saved = restated(load_report(path), stats)
-    return SweepRun(
-        results=list(saved.results),
-        cells=list(saved.cells),
-        two_stage=list(saved.two_stage_rows),
-        per_query=saved.per_query or {},
-        query_ids=list(saved.query_ids),
-        stats=stats,
-        report=saved,
-        path=path,
-    )
+    return from_report(restated(load_report(path), stats), stats, path=path)
 
 
 def sweep_settings(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -270,8 +310,6 @@ def sweep_settings(values: Mapping[str, Any]) -> dict[str, Any]:
 
 def _config_fields() -> dict[str, bool]:
     """SweepConfig's fields set as they are -> whether the field holds a path."""
-    from mrl_eval.evaluate.sweep import SweepConfig
-
     fields = dataclasses.fields(SweepConfig)
     return {f.name: "Path" in str(f.type) for f in fields if f.name not in _DERIVED and f.name not in OPTION_GROUPS}
 

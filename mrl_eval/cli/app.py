@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mrl_eval import __version__
 from mrl_eval.cli import options as O
 from mrl_eval.cli.common import (
     configurable,
@@ -32,6 +31,7 @@ from mrl_eval.cli.common import (
 from mrl_eval.cli.engine_output import render_engine
 from mrl_eval.errors import UsageError
 from mrl_eval.files import json_text
+from mrl_eval.version import __version__
 
 if TYPE_CHECKING:
     from mrl_eval.api import SweepRun
@@ -75,7 +75,7 @@ _DATA_KEYS += ("mteb-task", "mteb-subset", "mteb-data", "mteb-results")
 def _check_mteb_results(task: str | None, folder: Path | None) -> None:
     """--mteb-results needs an MTEB task whose main score mrl-eval computes: checked before any slow work."""
     if folder is not None:
-        from mrl_eval.data.mteb_tasks import check_results_target
+        from mrl_eval.pipeline.mteb_results import check_results_target
 
         check_results_target(task, folder)
 
@@ -83,9 +83,19 @@ def _check_mteb_results(task: str | None, folder: Path | None) -> None:
 def _write_mteb_results(run: SweepRun, folder: Path | None, seconds: float) -> list[Path]:
     if folder is None:
         return []
-    from mrl_eval.data.mteb_tasks import write_results
+    from mrl_eval.pipeline.mteb_results import write_results
 
-    return write_results(run.output, folder, seconds)
+    assert run.output is not None  # a fresh sweep
+    data = run.output.config.data
+    return write_results(
+        folder,
+        data.mteb_task,
+        split=data.split,
+        subset=data.mteb_subset,
+        model=run.output.model,
+        results=run.results,
+        evaluation_time=seconds,
+    )
 
 
 def _say_mteb_results(paths: list[Path], as_json: bool) -> None:
@@ -319,7 +329,7 @@ def recommend(
     values = locals()  # the parameters: only those named in SWEEP_SETTINGS reach the sweep
     with exit_codes():
         from mrl_eval import api
-        from mrl_eval.evaluate import metrics as M
+        from mrl_eval.evaluate import metric_registry as M
 
         if min_ndcg is not None and (min_value is not None or (metric and M.parse_metric(metric) != ("ndcg", 10))):
             raise UsageError("--min-ndcg means --metric ndcg@10 --min X; give one form, not both")

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from mrl_eval.cli.config import ConfigFile
     from mrl_eval.decide.compare import RunComparison
     from mrl_eval.report.model import Report
-    from mrl_eval.report.tables import Table as ReportTable
+    from mrl_eval.report.table_model import Table as ReportTable
 
 EXIT_OK, EXIT_USER_ERROR, EXIT_USAGE, EXIT_GATE_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -219,7 +219,7 @@ def progress(enabled: bool) -> Iterator[Callable[[str, int], Callable[[int], Non
 
 
 def rich_table(table: ReportTable) -> Any:
-    """A report table (`mrl_eval.report.tables.Table`) for the terminal: the highlighted row bold green, failed rows
+    """A report table (`mrl_eval.report.table_model.Table`) for the terminal: the highlighted row bold green, failed rows
     bold red. Cells are plain text, never rich markup."""
     from rich.table import Table
     from rich.text import Text

@@ -526,8 +526,9 @@ GrowthOpt = Annotated[
     typer.Option(
         "--growth",
         help="Also score every dim on nested subsamples of the corpus (every judged document kept, the rest at "
-        "1/16 .. 1), fit the drop against log(corpus size) and extrapolate it to the --scale sizes (default 1M, "
-        "10M), with a bootstrap interval and the growth chart.",
+        "1/16 .. 1), fit the drop against log(corpus size) on the largest three and extrapolate it to the --scale "
+        "sizes (default 1M, 10M), with an interval that carries the noise and the fit's own backtest error, and the "
+        "growth chart.",
         rich_help_panel=LABEL_FREE,
     ),
 ]

@@ -54,13 +54,13 @@ def _stats(field: str) -> Callable[[Any], None]:
 
 
 def _dims(value: Any) -> None:
-    from mrl_eval.evaluate.sweep import parse_dims
+    from mrl_eval.evaluate.dims import parse_dims
 
     parse_dims(value)
 
 
 def _metrics(value: Any) -> None:
-    from mrl_eval.evaluate.metrics import parse_metrics
+    from mrl_eval.evaluate.metric_registry import parse_metrics
 
     parse_metrics(value)
 

@@ -1,5 +1,5 @@
-"""MTEB retrieval tasks: load a task's corpus, queries and qrels through the mteb package, and write a sweep's
-scores back as MTEB result files, one per dim.
+"""MTEB retrieval tasks: load a task's corpus, queries and qrels through the mteb package (the scores go back as
+MTEB result files in `pipeline/mteb_results.py`).
 
 The data always comes through mteb's own loader (`task.load_data()`), so a user with a network gets exactly the
 task MTEB evaluates: its Hugging Face dataset at the task's pinned revision. Offline, `--mteb-data DIR` points the
@@ -13,39 +13,26 @@ mteb (and through it datasets and torch) is imported only inside these functions
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
-import os
-import re
-import tempfile
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mrl_eval.data.collection import Collection
-from mrl_eval.data.collections import join_title_text
+from mrl_eval.data.collection_files import join_title_text
 from mrl_eval.errors import MrlEvalError, UsageError
-from mrl_eval.evaluate.metrics import DEFAULT_METRICS
 from mrl_eval.extras import import_extra
 
-if TYPE_CHECKING:
-    from mrl_eval.evaluate.sweep import SweepConfig, SweepRun
-
 SOURCE_PREFIX = "mteb:"  # Collection.sources of a task: "mteb:SciFact@<dataset revision>/default/test"
-NO_REVISION = "no_revision_available"  # mteb's results folder name for a model without a known revision
-_METRIC_NAME = re.compile(r"(ndcg|recall|mrr|map|precision)_at_([0-9]+)")
 _LIST_TASKS = "list them with `mteb available-tasks --task-types Retrieval`"
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 
 
-def _import_mteb() -> Any:
+def import_mteb() -> Any:
     return import_extra("mteb", extra="mteb", feature="an MTEB task (--mteb-*)")
 
 
 def get_task(name: str) -> Any:
     """The MTEB task called `name`, checked to be a text retrieval task mrl-eval can evaluate the way MTEB does."""
-    mteb = _import_mteb()
+    mteb = import_mteb()
     try:
         task = mteb.get_task(name)
     except KeyError:
@@ -102,62 +89,23 @@ def resolve_subset(task: Any, subset: str | None) -> str:
     return subset
 
 
-def mrl_metric(mteb_name: str) -> str | None:
-    """MTEB's "ndcg_at_10" -> mrl-eval's "ndcg@10"; None for a score mrl-eval does not compute (e.g. hit_rate_at_5)."""
-    match = _METRIC_NAME.fullmatch(mteb_name)
-    return f"{match.group(1)}@{match.group(2)}" if match else None
-
-
-def mteb_metric(name: str) -> str:
-    """mrl-eval's "ndcg@10" -> MTEB's "ndcg_at_10"."""
-    metric, _, k = name.partition("@")
-    return f"{metric}_at_{k}"
-
-
-def apply_task_settings(config: SweepConfig) -> SweepConfig:
-    """The sweep settings with what MTEB evaluates the task with: its main score among the metrics, and its rule
-    for a doc whose id equals the query id. Checks the task, split and subset before any slow work."""
-    if config.mteb_task is None:
-        if config.mteb_subset is not None or config.mteb_data is not None:
-            raise UsageError("--mteb-subset and --mteb-data go with --mteb-task NAME")
-        return config
-    explicit = {"DATA": config.data, "--corpus": config.corpus, "--queries": config.queries, "--qrels": config.qrels}
-    given = [flag for flag, value in explicit.items() if value is not None]
-    if given:
-        raise UsageError(
-            f"--mteb-task loads the task's own corpus, queries and qrels: drop {', '.join(given)} "
-            "(or drop --mteb-task to evaluate your own data)"
-        )
-    task = get_task(config.mteb_task)
-    resolve_split(task, config.split)
-    resolve_subset(task, config.mteb_subset)
-    metrics = list(config.metrics or DEFAULT_METRICS)  # () = the defaults; an MTEB task always has qrels
-    main = mrl_metric(task.metadata.main_score)
-    if main is not None and main not in metrics:
-        metrics.append(main)
-    return dataclasses.replace(
-        config,
-        metrics=tuple(metrics),
-        ignore_identical_ids=config.ignore_identical_ids or bool(getattr(task, "ignore_identical_ids", False)),
-    )
-
-
-def load_task_collection(config: SweepConfig) -> tuple[Collection, str]:
-    """The task's corpus, queries and qrels for one split and subset, loaded by mteb, and the task's name."""
-    if config.mteb_task is None:  # the caller's contract
-        raise MrlEvalError("no --mteb-task given")
-    task = get_task(config.mteb_task)
-    split = resolve_split(task, config.split)
-    subset = resolve_subset(task, config.mteb_subset)
+def load_task_collection(
+    task_name: str, *, split: str, subset: str | None, local_copy: Path | None = None
+) -> tuple[Collection, str]:
+    """The task's corpus, queries and qrels for one split and subset, loaded by mteb (from `local_copy`, a local
+    copy of the task's dataset repo, when given), and the task's name."""
+    task = get_task(task_name)
+    split = resolve_split(task, split)
+    subset = resolve_subset(task, subset)
     name = task.metadata.name
     dataset = dict(task.metadata.dataset)
     where = f"{dataset['path']}@{dataset.get('revision')}"
     source = f"{SOURCE_PREFIX}{name}@{dataset.get('revision')}/{subset}/{split}"
-    if config.mteb_data is not None:
-        local = Path(config.mteb_data).expanduser().resolve()
+    if local_copy is not None:
+        local = Path(local_copy).expanduser().resolve()
         if not local.is_dir():
             raise MrlEvalError(
-                f"--mteb-data {config.mteb_data}: not a folder; pass a local copy of the task's dataset repo "
+                f"--mteb-data {local_copy}: not a folder; pass a local copy of the task's dataset repo "
                 f"({_download_command(dataset)})"
             )
         # Only the path changes: the task's loader, configs, splits and revision in the result files stay MTEB's.
@@ -175,7 +123,7 @@ def load_task_collection(config: SweepConfig) -> tuple[Collection, str]:
         fix = (
             f"check that it holds the files of https://huggingface.co/datasets/{dataset['path']} "
             "(README.md with the corpus, queries and default configs, and their data files)"
-            if config.mteb_data is not None
+            if local_copy is not None
             else "check the network (and `hf auth login` for a gated dataset), or pass --mteb-data DIR with a local "
             f"copy, made where the Hub is reachable: {_download_command(dataset)}"
         )
@@ -226,77 +174,3 @@ def _to_collection(data: Any, source: str, name: str) -> Collection:
     }
     sources = {"corpus": source, "queries": source, "qrels": source}
     return Collection(doc_ids, doc_texts, query_ids, query_texts, qrels, sources)
-
-
-def check_results_target(task_name: str | None, folder: Path) -> str:
-    """Before a sweep whose scores go to MTEB result files: the task must be given and its main score computable.
-    Returns the main score as an mrl-eval metric name."""
-    if task_name is None:
-        raise UsageError(f"--mteb-results {folder}: MTEB result files are for an MTEB task; add --mteb-task NAME")
-    task = get_task(task_name)
-    main = mrl_metric(task.metadata.main_score)
-    if main is None:
-        raise MrlEvalError(
-            f"--mteb-results: MTEB ranks {task.metadata.name} by {task.metadata.main_score}, which mrl-eval does not "
-            "compute (it computes ndcg, recall, mrr, map and precision at k); drop --mteb-results"
-        )
-    return main
-
-
-def results_model_name(model: dict, dim: int) -> str:
-    """The model name of one dim's results: the model's name (a hub id stays whole, a folder gives its last part)
-    with "-dim<d>" after it, so every dim is its own model to MTEB's tools and the leaderboard."""
-    name = str(model.get("name") or "model")
-    if name.startswith(("/", ".", "~")) or name.count("/") > 1 or "\\" in name:
-        name = Path(name).name or "model"
-    return f"{name}-dim{dim}"
-
-
-def _model_revision(model: dict) -> str:
-    fingerprint = str(model.get("fingerprint") or "")
-    if fingerprint.startswith("hub:") and "@" in fingerprint:
-        return fingerprint.rpartition("@")[2]  # "hub:<id>@<commit>": the hub commit the weights came from
-    return str(model.get("revision") or NO_REVISION)
-
-
-def write_results(run: SweepRun, folder: Path, evaluation_time: float) -> list[Path]:
-    """One MTEB result file per swept dim, laid out as mteb's results folder: folder/<model>-dim<d>/<revision>/<Task>.json
-    (the model name with "/" written "__"). Scores are mrl-eval's, under MTEB's names; all files or none."""
-    mteb = _import_mteb()
-    config = run.config
-    main = check_results_target(config.mteb_task, folder)
-    task = get_task(str(config.mteb_task))
-    split = resolve_split(task, config.split)
-    subset = resolve_subset(task, config.mteb_subset)
-    revision = _model_revision(run.model)
-    date = datetime.now(timezone.utc)
-    pending: list[tuple[Path, Path]] = []
-    try:
-        for result in run.sweep.results:
-            if main not in result.metrics:
-                raise MrlEvalError(
-                    f"--mteb-results: the sweep did not compute {main}, {task.metadata.name}'s main score"
-                )
-            scores: dict[str, Any] = {mteb_metric(m): float(v) for m, v in result.metrics.items()}
-            scores["main_score"] = float(result.metrics[main])
-            task_result = mteb.TaskResult.from_task_results(
-                task, {split: {subset: scores}}, evaluation_time=evaluation_time, date=date
-            )
-            model_dir = results_model_name(run.model, result.dim).replace("/", "__").replace(" ", "_")
-            target = folder / model_dir / revision / f"{task.metadata.name}.json"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-            os.close(fd)
-            os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; results should read like any other file
-            pending.append((Path(tmp), target))
-            task_result.to_disk(Path(tmp))
-        for tmp, target in pending:
-            os.replace(tmp, target)
-    except OSError as err:
-        raise MrlEvalError(
-            f"cannot write MTEB results under {folder} ({err}); pass another --mteb-results DIR"
-        ) from err
-    finally:
-        for tmp, _ in pending:
-            tmp.unlink(missing_ok=True)
-    return [target for _, target in pending]

@@ -22,8 +22,9 @@ from typing import Any
 
 import numpy as np
 
+from mrl_eval.data.cache import FLUSH_TEXTS, VectorCache, text_key
 from mrl_eval.errors import MrlEvalError
-from mrl_eval.providers import EmbeddingProvider, Role
+from mrl_eval.providers import EmbeddingProvider, Role, get_provider
 
 
 class EmbedActor:
@@ -32,8 +33,6 @@ class EmbedActor:
     def __init__(
         self, provider: str, model: str | None, options: dict[str, Any], cache_dir: str, role: Role, dtype: str
     ):
-        from mrl_eval.data.cache import VectorCache
-        from mrl_eval.providers import get_provider
 
         self.provider = get_provider(provider, model, **options)
         self.cache = VectorCache(Path(cache_dir), self.provider, role, dtype)
@@ -67,8 +66,6 @@ def fill_cache(
     driver's own (it names the cache folder); `spec` = (provider name, model, options) builds the same provider in
     each actor."""
     import ray
-
-    from mrl_eval.data.cache import FLUSH_TEXTS, VectorCache, text_key
 
     cache = VectorCache(cache_dir, provider, role, dtype)
     text_of = {text_key(t): t for t in texts}

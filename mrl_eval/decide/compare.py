@@ -16,8 +16,8 @@ The gate (`--max-drop`, absolute 0.02 or relative 2% of the baseline's score at 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -25,21 +25,18 @@ from mrl_eval.decide.recommend import RULES, parse_max_drop
 from mrl_eval.errors import MrlEvalError, UsageError
 from mrl_eval.evaluate.stats import StatsSettings, bootstrap_means, confidence_intervals, paired_p_values
 
-if TYPE_CHECKING:
-    from mrl_eval.report.model import Report
-
 PAIRED_TEST = "two-sided paired sign-flip randomization test of mean delta (current - baseline) = 0"
 # Float noise must not fail a drop exactly at the limit (0.80 - 0.78 is 0.0200000000000000018).
 _TOLERANCE = 1e-12
 
 
 @dataclass(frozen=True)
-class Gate:
+class CheckedGate:
     metric: str = "ndcg@10"
     rule: str = "point"
     max_drop: str = "0.01"  # as given: "0.02" (absolute) or "2%" (relative to the baseline's score)
 
-    def check(self, flag: str = "--max-drop") -> Gate:
+    def check(self, flag: str = "--max-drop") -> CheckedGate:
         if self.rule not in RULES:
             raise UsageError(f"--rule {self.rule!r}: choose one of {', '.join(RULES)}")
         parse_max_drop(self.max_drop, flag)
@@ -129,7 +126,7 @@ class RunComparison:
 
     baseline: RunDescription
     current: RunDescription
-    gate: Gate
+    gate: CheckedGate
     dims: tuple[int, ...]
     only_in_baseline: tuple[int, ...]
     only_in_current: tuple[int, ...]
@@ -158,25 +155,19 @@ class RunComparison:
         }
 
 
-def _describe(report: Report, path: str) -> RunDescription:
-    return RunDescription(
-        path=path,
-        data=report.data.name,
-        qrels_sha256=report.data.qrels_sha256,
-        model=report.model.name,
-        model_fingerprint=report.model.fingerprint,
-        created=report.created,
-        queries_evaluated=report.queries_evaluated,
-    )
+@dataclass(frozen=True)
+class ComparedRun:
+    """One side of a comparison, as the comparison reads it: what the run is, its means per dim and metric, and its
+    per-query values (dim -> metric -> query id -> value; None when the run kept none)."""
+
+    description: RunDescription
+    means: Mapping[int, Mapping[str, float]]
+    per_query: Mapping[int, Mapping[str, Mapping[str, float]]] | None
 
 
-def _means(report: Report) -> dict[int, dict[str, float]]:
-    return {r.dim: dict(r.metrics) for r in report.results}
-
-
-def _query_ids(report: Report, dims: list[int], metrics: list[str]) -> list[str] | None:
+def _query_ids(run: ComparedRun, dims: list[int], metrics: list[str]) -> list[str] | None:
     """The evaluated query ids, if every compared dim and metric has per-query values for the same ones."""
-    per_query = report.per_query
+    per_query = run.per_query
     if per_query is None:
         return None
     try:
@@ -189,7 +180,9 @@ def _query_ids(report: Report, dims: list[int], metrics: list[str]) -> list[str]
     return first
 
 
-def _pairing(baseline: Report, current: Report, dims: list[int], metrics: list[str]) -> tuple[list[str] | None, str]:
+def _pairing(
+    baseline: ComparedRun, current: ComparedRun, dims: list[int], metrics: list[str]
+) -> tuple[list[str] | None, str]:
     """The shared query ids, or None and the reason there is no paired test."""
     base, cur = _query_ids(baseline, dims, metrics), _query_ids(current, dims, metrics)
     if base is None or cur is None:
@@ -207,14 +200,11 @@ def _pairing(baseline: Report, current: Report, dims: list[int], metrics: list[s
 
 
 def compare_runs(
-    baseline: Report,
-    current: Report,
-    gate: Gate,
-    settings: StatsSettings,
-    paths: tuple[str, str] = ("baseline", "current"),
+    baseline: ComparedRun, current: ComparedRun, gate: CheckedGate, settings: StatsSettings
 ) -> RunComparison:
     """Every shared dim and metric: baseline, current, delta (and its CI and p when paired), and the gate's verdict."""
-    base_means, cur_means = _means(baseline), _means(current)
+    paths = (baseline.description.path, current.description.path)
+    base_means, cur_means = baseline.means, current.means
     dims = sorted(set(base_means) & set(cur_means))
     if not dims:
         raise MrlEvalError(
@@ -274,7 +264,7 @@ def compare_runs(
     notes = []
     if query_ids is None:
         notes.append(f"No paired test: {reason}.")
-    base_info, cur_info = _describe(baseline, paths[0]), _describe(current, paths[1])
+    base_info, cur_info = baseline.description, current.description
     if base_info.data != cur_info.data:
         notes.append(f"The runs are on different data ({base_info.data} vs {cur_info.data}).")
     elif base_info.qrels_sha256 and cur_info.qrels_sha256 and base_info.qrels_sha256 != cur_info.qrels_sha256:

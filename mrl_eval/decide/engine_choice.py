@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 
-from mrl_eval.decide.recommend import Rule
+from mrl_eval.decide.recommend import CheckedRule
 from mrl_eval.errors import UsageError
 from mrl_eval.evaluate.stats import MetricStats
 from mrl_eval.methods.precision import bytes_per_vector
@@ -59,7 +59,7 @@ def memory_bytes(cell, table_bytes: int) -> int:
 
 
 def recommend_engine(
-    cells: Sequence, full_value: float, rule: Rule, optimize: str, table_bytes: int = 0
+    cells: Sequence, full_value: float, rule: CheckedRule, optimize: str, table_bytes: int = 0
 ) -> EngineChoice:
     """The cheapest engine cell that meets `rule` (against exact full-dim search's `full_value`), with its recipe."""
     if not cells:

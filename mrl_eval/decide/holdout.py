@@ -8,9 +8,9 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
-from mrl_eval.decide.recommend import Rule, recommend, recommend_cell
+from mrl_eval.decide.recommend import CheckedRule, recommend, recommend_cell
+from mrl_eval.evaluate.results import dim_results
 from mrl_eval.evaluate.stats import StatsSettings, holdout_split, summarize
-from mrl_eval.evaluate.sweep import dim_results
 from mrl_eval.methods.grid import cell_label
 
 
@@ -49,7 +49,7 @@ def holdout_check(
     per_query: dict[int, dict[str, dict[str, float]]],
     full_dim: int,
     query_ids: list[str],
-    rule: Rule,
+    rule: CheckedRule,
     settings: StatsSettings,
     fraction: float,
     n_docs: int,

@@ -25,8 +25,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 
 from mrl_eval.errors import UsageError
+from mrl_eval.evaluate.results import DimResult
 from mrl_eval.evaluate.stats import interval_warning
-from mrl_eval.evaluate.sweep import DimResult
+from mrl_eval.methods.pca import deploy_cost
 
 RULES = ("point", "lower-bound", "non-inferior")
 
@@ -34,7 +35,7 @@ STORAGE_SCALES = {"1M": 1_000_000, "10M": 10_000_000}
 
 
 @dataclass(frozen=True)
-class Rule:
+class CheckedRule:
     metric: str = "ndcg@10"
     kind: str = "point"
     min_value: float | None = None
@@ -87,7 +88,7 @@ class Rule:
         return parts[0] + " " + " and ".join(parts[1:])
 
 
-def make_rule(metric: str, min_value: float | None, max_drop: str | None, kind: str = "point") -> Rule:
+def make_rule(metric: str, min_value: float | None, max_drop: str | None, kind: str = "point") -> CheckedRule:
     """Check the bar options; `max_drop` is '0.02' (absolute) or '2%' (relative)."""
     if kind not in RULES:
         raise UsageError(f"--rule {kind!r}: choose one of {', '.join(RULES)}")
@@ -100,7 +101,7 @@ def make_rule(metric: str, min_value: float | None, max_drop: str | None, kind: 
     absolute = relative = None
     if max_drop is not None:
         absolute, relative = parse_max_drop(max_drop)
-    return Rule(metric, kind, min_value, absolute, relative)
+    return CheckedRule(metric, kind, min_value, absolute, relative)
 
 
 def parse_max_drop(text: str, flag: str = "--max-drop") -> tuple[float | None, float | None]:
@@ -119,7 +120,7 @@ def parse_max_drop(text: str, flag: str = "--max-drop") -> tuple[float | None, f
 
 
 @dataclass(frozen=True)
-class Recommendation:
+class Choice:
     dim: int | None
     metric: str
     threshold: float
@@ -141,7 +142,7 @@ class Recommendation:
     note: str | None = None  # e.g. what choosing PCA means for deployment
     warning: str | None = None  # e.g. too few queries for the interval rules to mean anything
 
-    def warn_if_few_queries(self, n_queries: int) -> Recommendation:
+    def warn_if_few_queries(self, n_queries: int) -> Choice:
         """This recommendation, flagged when an interval rule decided it on too few queries."""
         warning = interval_warning(n_queries) if self.rule_kind != "point" else None
         return replace(self, warning=warning) if warning else self
@@ -167,7 +168,7 @@ def storage_bytes(bytes_per_vector: int, full_bytes_per_vector: int, n_docs: int
     }
 
 
-def recommend(results: Sequence[DimResult], full_dim: int, rule: Rule, n_docs: int) -> Recommendation:
+def recommend(results: Sequence[DimResult], full_dim: int, rule: CheckedRule, n_docs: int) -> Choice:
     by_dim = sorted(results, key=lambda r: r.dim)
     full = next(r for r in by_dim if r.dim == full_dim)
     full_value = full.metrics[rule.metric]
@@ -185,13 +186,13 @@ def recommend(results: Sequence[DimResult], full_dim: int, rule: Rule, n_docs: i
 
 
 def _recommendation(
-    rule: Rule, full_dim: int, full, chosen, smaller, sizes: dict, key: Callable, **extra: object
-) -> Recommendation:
+    rule: CheckedRule, full_dim: int, full, chosen, smaller, sizes: dict, key: Callable, **extra: object
+) -> Choice:
     """The recommendation of `chosen` (or of none), with the numbers of the chosen, the next smaller and the full
     result as evidence under `key(result)`. Results are `DimResult`s or `grid.Cell`s."""
     full_value = full.metrics[rule.metric]
     shown = [r for r in (chosen, smaller, full) if r is not None]
-    return Recommendation(
+    return Choice(
         dim=chosen.dim if chosen else None,
         metric=rule.metric,
         threshold=rule.threshold(full_value),
@@ -227,11 +228,11 @@ OPTIMIZE = ("dim", "bytes")
 def recommend_cell(
     cells: Sequence,
     full_dim: int,
-    rule: Rule,
+    rule: CheckedRule,
     n_docs: int,
     optimize: str = "dim",
     methods: Sequence[str] = ("prefix",),
-) -> Recommendation:
+) -> Choice:
     """The best cell of the grid that meets the rule. `optimize="bytes"`: the fewest bytes per vector over every
     method and precision (ties: the higher score); `"dim"`: the smallest dim at float32, over `methods` (ties:
     truncation first, as it needs no projection matrix). `cells` are `grid.Cell`s."""
@@ -256,8 +257,6 @@ def recommend_cell(
             smaller = max((c for c in below if size(c) == nearest), key=lambda c: c.metrics[rule.metric])
     note = None
     if chosen is not None and chosen.method == "pca":
-        from mrl_eval.methods.pca import deploy_cost
-
         cost = deploy_cost(full_dim, chosen.dim)
         prefix_pass = [c for c in passing if c.method == "prefix"]
         unit = "bytes/vector" if optimize == "bytes" else "d"
@@ -315,7 +314,7 @@ class TwoStageChoice:
         return chosen | {"cost": self.cost, "evidence": self.evidence}
 
 
-def recommend_two_stage(rows: Sequence, full_value: float, rule: Rule) -> TwoStageChoice:
+def recommend_two_stage(rows: Sequence, full_value: float, rule: CheckedRule) -> TwoStageChoice:
     """The cheapest two-stage configuration that meets the rule: the smallest first-stage index, then the fewest
     full vectors fetched per query. `rows` are `grid.TwoStageRow`s."""
     ordered = sorted(

@@ -8,14 +8,16 @@ cell against exact full-dim float32 search, paired per query.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 from mrl_eval.engines import RECALL_K, EngineCell, EngineResult, EngineSettings
-from mrl_eval.evaluate import metrics as M
+from mrl_eval.evaluate import metric_registry as M
+from mrl_eval.evaluate.inputs import ScoringInputs
 from mrl_eval.evaluate.stats import StatsSettings, summarize
 from mrl_eval.methods.latency import machine
+from mrl_eval.progress import ProgressFactory, no_progress
 
 EXACT_LABEL = "exact:flat:{dim}:float32"
 
@@ -56,22 +58,18 @@ def neighbour_recall(score: np.ndarray, exact_score: np.ndarray, k: int = RECALL
 def evaluate_engine(
     engine,
     settings: EngineSettings,
+    inputs: ScoringInputs,
     *,
     dims: Sequence[int],
     precisions: Sequence[str],
-    full_dim: int,
-    doc_ids: list[str],
-    query_ids: list[str],
-    qrels: dict[str, dict[str, int]],
-    metric_names: list[str],
-    doc_key: np.ndarray,
-    exclude: np.ndarray | None,
     reference_per_query: dict[str, dict[str, float]],
     stats: StatsSettings | None,
-    progress: Callable[[str, int], Callable[[int], None]],
+    progress: ProgressFactory = no_progress,
 ) -> EngineResult:
     """Every (index kind, dim, precision, efSearch) cell of `engine`; `reference_per_query` is exact full-dim search."""
-    k = M.max_depth(metric_names)
+    full_dim, doc_ids, query_ids = inputs.full_dim, inputs.doc_ids, inputs.query_ids
+    qrels, metric_names, doc_key, exclude = inputs.qrels, inputs.metric_names, inputs.doc_key, inputs.exclude
+    k = inputs.k
     depth = k + (1 if exclude is not None else 0)
     supported = [p for p in precisions if p in engine.precisions]
     plans = [(kind, d, p) for kind in settings.index_kinds for d in dims for p in supported]
@@ -111,7 +109,7 @@ def evaluate_engine(
             )
             label = EngineCell(metrics={}, **cell).label
             ranking = order_ties(index, score, doc_key)
-            per_query[label] = M.evaluate(query_ids, ranking, doc_ids, qrels, metric_names)
+            per_query[label] = M.score_ranking(query_ids, ranking, doc_ids, qrels, metric_names)
             cells.append(cell)
         engine.drop(built)
         advance(1)

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from mrl_eval.engines import EngineSettings
+from mrl_eval.engines.dsn import redact_dsn
+from mrl_eval.engines.postgres_server import ThrowawayPostgres
 from mrl_eval.engines.recipe import TABLE, pg_index_name, pgvector_recipe
 from mrl_eval.errors import MrlEvalError
 from mrl_eval.extras import import_extra
@@ -82,8 +84,6 @@ class PgvectorEngine:
 
         server = None
         if settings.pg_dsn is None:
-            from mrl_eval.engines.postgres_server import ThrowawayPostgres
-
             server = ThrowawayPostgres().start()
         dsn = settings.pg_dsn or server.dsn
         try:
@@ -97,7 +97,6 @@ class PgvectorEngine:
         except psycopg.Error as err:
             if server is not None:
                 server.stop()
-            from mrl_eval.engines.document import redact_dsn
 
             where = redact_dsn(settings.pg_dsn) if settings.pg_dsn else "the local PostgreSQL"
             raise MrlEvalError(f"pgvector at {where}: {str(err).strip()} (is the vector extension available?)") from err

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 from mrl_eval.engines import EngineResult, EngineSettings
+from mrl_eval.engines.evaluate import evaluate_engine
+from mrl_eval.evaluate.inputs import ScoringInputs
 from mrl_eval.evaluate.stats import StatsSettings
+from mrl_eval.progress import ProgressFactory, no_progress
 
 
 def open_engine(settings: EngineSettings, docs: np.ndarray, queries: np.ndarray, doc_ids: Sequence[str]):
@@ -24,37 +27,23 @@ def open_engine(settings: EngineSettings, docs: np.ndarray, queries: np.ndarray,
 
 def measure(
     settings: EngineSettings,
+    inputs: ScoringInputs,
     *,
-    docs: np.ndarray,
-    queries: np.ndarray,
     dims: Sequence[int],
     precisions: Sequence[str],
-    doc_ids: list[str],
-    query_ids: list[str],
-    qrels: dict[str, dict[str, int]],
-    metric_names: list[str],
-    doc_key: np.ndarray,
-    exclude: np.ndarray | None,
     reference_per_query: dict[str, dict[str, float]],
     stats: StatsSettings | None,
-    progress: Callable[[str, int], Callable[[int], None]],
+    progress: ProgressFactory = no_progress,
 ) -> EngineResult:
-    from mrl_eval.engines.evaluate import evaluate_engine
-
-    engine = open_engine(settings, docs, queries, doc_ids)
+    """Every cell of `inputs` inside the engine `settings` name; `reference_per_query` is exact full-dim search."""
+    engine = open_engine(settings, inputs.docs, inputs.queries, inputs.doc_ids)
     try:
         return evaluate_engine(
             engine,
             settings,
+            inputs,
             dims=dims,
             precisions=precisions,
-            full_dim=docs.shape[1],
-            doc_ids=doc_ids,
-            query_ids=query_ids,
-            qrels=qrels,
-            metric_names=metric_names,
-            doc_key=doc_key,
-            exclude=exclude,
             reference_per_query=reference_per_query,
             stats=stats,
             progress=progress,

@@ -20,46 +20,68 @@ skipped) and the denominators are the full dim's list length, so the full dim sc
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
-LABEL_FREE = ("overlap", "shortlist_recall", "rbo")
+from mrl_eval.evaluate.metric_base import RankedQueries
+
 DEFAULT_LABEL_FREE_METRICS = ("overlap@10", "shortlist_recall@100", "rbo@100")
 RBO_P = 0.9
 SHORTLIST_TARGET = 10  # shortlist_recall@k: how much of the full dim's top 10 the dim's top k holds
+# shortlist_recall@k reaches 1 (every query's full-dim top 10 inside the dim's top k) on small corpora, at large dims
+# and large k; from this mean on it can no longer tell dims apart, and the reports say so.
+SATURATED = 0.99
 _ROWS_PER_BLOCK = 512  # queries per block of the (queries, k, k) comparison
 
 
-def is_label_free(metric: str) -> bool:
-    """True for a metric measured against the full-dim ranking rather than qrels ('overlap@10')."""
-    return metric.split("@", 1)[0].strip().lower() in LABEL_FREE
+def _blocks(kind: str, ranking: RankedQueries, k: int) -> np.ndarray:
+    """`kind` measured block by block of queries (the comparison holds (rows, k, k) booleans)."""
+    if ranking.reference is None:
+        raise ValueError("label-free metrics need the full dim's ranking as the reference")
+    ranked = np.asarray(ranking.ranked, np.int64)
+    reference = np.asarray(ranking.reference, np.int64)
+    parts = [
+        _measure(kind, ranked[s : s + _ROWS_PER_BLOCK], reference[s : s + _ROWS_PER_BLOCK], k)
+        for s in range(0, ranked.shape[0], _ROWS_PER_BLOCK)
+    ]
+    return np.concatenate(parts) if parts else np.empty(0)
 
 
-def evaluate(
-    query_ids: Sequence[str], ranked: np.ndarray, reference: np.ndarray, metrics: Sequence[str]
-) -> dict[str, dict[str, float]]:
-    """Metric name -> query_id -> value for every query: `ranked` (a dim's ranking) against `reference` (the full
-    dim's), both (n_queries, depth) doc indices best first, -1 as padding. Metric names are canonical
-    ('overlap@10'); only label-free ones are accepted."""
-    ranked, reference = np.asarray(ranked, np.int64), np.asarray(reference, np.int64)
-    if ranked.shape[0] != len(query_ids) or reference.shape[0] != len(query_ids):
-        raise ValueError(f"rankings have {ranked.shape[0]} and {reference.shape[0]} rows for {len(query_ids)} queries")
-    results: dict[str, dict[str, float]] = {}
-    for name in metrics:
-        kind, k_text = name.split("@")
-        k = int(k_text)
-        if kind not in LABEL_FREE:
-            raise ValueError(f"{name} is not a label-free metric")
-        values = np.concatenate(
-            [
-                _measure(kind, ranked[s : s + _ROWS_PER_BLOCK], reference[s : s + _ROWS_PER_BLOCK], k)
-                for s in range(0, len(query_ids), _ROWS_PER_BLOCK)
-            ]
-            or [np.empty(0)]
-        )
-        results[name] = dict(zip(query_ids, values.tolist(), strict=True))
-    return results
+@dataclass(frozen=True)
+class Overlap:
+    name: str = "overlap"
+    needs_qrels: bool = False
+    mteb_name: str | None = None
+    about: str = "share of the full dim's top k that is in this dim's top k"
+
+    def score(self, ranking: RankedQueries, k: int) -> np.ndarray:
+        return _blocks(self.name, ranking, k)
+
+
+@dataclass(frozen=True)
+class ShortlistRecall:
+    name: str = "shortlist_recall"
+    needs_qrels: bool = False
+    mteb_name: str | None = None
+    about: str = f"share of the full dim's top {SHORTLIST_TARGET} inside this dim's top k"
+
+    def score(self, ranking: RankedQueries, k: int) -> np.ndarray:
+        return _blocks(self.name, ranking, k)
+
+
+@dataclass(frozen=True)
+class RBO:
+    name: str = "rbo"
+    needs_qrels: bool = False
+    mteb_name: str | None = None
+    about: str = f"rank-biased overlap with the full dim's ranking (extrapolated, p = {RBO_P})"
+
+    def score(self, ranking: RankedQueries, k: int) -> np.ndarray:
+        return _blocks(self.name, ranking, k)
+
+
+METRICS = (Overlap(), ShortlistRecall(), RBO())
 
 
 def _compact(ranking: np.ndarray, k: int) -> np.ndarray:
@@ -104,51 +126,3 @@ def _rbo_ext(same: np.ndarray, length: np.ndarray, k: int) -> np.ndarray:
     x_last = np.take_along_axis(overlap, (last - 1)[:, None], axis=1)[:, 0]
     value = body + x_last / last * RBO_P ** last.astype(np.float64)
     return np.where(length > 0, value, 1.0)
-
-
-def score_ranking(
-    query_ids: Sequence[str],
-    ranked: np.ndarray,
-    doc_ids: Sequence[str],
-    qrels: dict[str, dict[str, int]],
-    metrics: Sequence[str],
-    reference: np.ndarray | None,
-) -> dict[str, dict[str, float]]:
-    """Every metric of one ranking, per query: qrels metrics from the judgments (`metrics.evaluate`), label-free
-    ones against `reference`, the full dim's ranking of the same queries. The one per-query function of a sweep."""
-    from mrl_eval.evaluate import metrics as M
-
-    judged = [m for m in metrics if not is_label_free(m)]
-    values = M.evaluate(query_ids, ranked, doc_ids, qrels, judged) if judged else {}
-    free = [m for m in metrics if is_label_free(m)]
-    if free:
-        if reference is None:
-            raise ValueError("label-free metrics need the full dim's ranking as the reference")
-        scored = set(next(iter(values.values()), query_ids)) if judged else set(query_ids)
-        rows = [i for i, q in enumerate(query_ids) if q in scored]
-        ids = [query_ids[i] for i in rows]
-        values.update(evaluate(ids, np.asarray(ranked)[rows], np.asarray(reference)[rows], free))
-    return {m: values[m] for m in metrics}
-
-
-def choose_metrics(requested: Sequence[str], has_qrels: bool, required: str | None = None) -> list[str]:
-    """The metrics a sweep computes: those requested, else the defaults of its mode (qrels metrics with qrels,
-    label-free ones without), plus `required` (a recommend rule's metric). Raises when a metric needs qrels that
-    the run does not have, naming the label-free metrics to use instead."""
-    from mrl_eval.errors import UsageError
-    from mrl_eval.evaluate import metrics as M
-
-    if requested:
-        names = M.parse_metrics(list(requested))
-    else:
-        names = list(M.DEFAULT_METRICS if has_qrels else DEFAULT_LABEL_FREE_METRICS)
-    if required and required not in names:
-        names.append(required)
-    needing = [m for m in names if not is_label_free(m)]
-    if needing and not has_qrels:
-        raise UsageError(
-            f"{', '.join(needing)} need{'s' if len(needing) == 1 else ''} relevance judgments (qrels) and this run "
-            f"has none; pass --qrels FILE, or measure against the full-dim ranking instead (label-free): "
-            f"--metrics {','.join(DEFAULT_LABEL_FREE_METRICS)} (recommend: --metric overlap@10)"
-        )
-    return names

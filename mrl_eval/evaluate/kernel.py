@@ -6,7 +6,7 @@ so they cost the flops of one full-dim product), and the kernel (`_kernel_numba.
 into the tile's running dot products, scales those by the query's and the row's prefix norms, counts the scores
 above dim j's current threshold in a vectorised pass, and pushes only those into dim j's bounded min-heap. The
 tile (TILE_QUERIES x TILE_ROWS) stays in the thread's cache between BLAS writing it and the kernel reading it, and
-no per-dim pass over a score matrix is made: that was the cost of the numpy path (`retrieval.search_numpy`, kept
+no per-dim pass over a score matrix is made: that was the cost of the numpy path (`tests/reference_search.search_numpy`, kept
 as the reference).
 
 Each thread owns a contiguous range of queries (their heaps are its own) and calls BLAS on one thread; loading a

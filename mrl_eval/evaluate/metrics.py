@@ -27,195 +27,76 @@ then doc_id descending as a string; see `retrieval.py`), each document at most o
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
-from mrl_eval.errors import UsageError
-from mrl_eval.evaluate.fidelity import LABEL_FREE
-from mrl_eval.limits import whole_number
-
-SUPPORTED = ("ndcg", "recall", "mrr", "map", "precision")
-DEFAULT_METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr@10", "map@100")
-
-RELEVANCE_LEVEL = 1  # trec_eval's default: a judgment >= 1 makes a document relevant
-
-_METRIC_RE = re.compile(r"^([a-z_]+)\s*@\s*([0-9]+)$")
-_VALID_FORMS = (
-    ", ".join(f"{name}@K" for name in SUPPORTED)
-    + " with K a positive integer, e.g. ndcg@10; without qrels (label-free, see fidelity.py): "
-    + ", ".join(f"{name}@K" for name in LABEL_FREE)
-)
+from mrl_eval.evaluate.metric_base import RankedQueries
 
 
-def parse_metric(name: str) -> tuple[str, int]:
-    """'ndcg@10' -> ('ndcg', 10). Case-insensitive, whitespace-stripped.
+@dataclass(frozen=True)
+class NDCG:
+    name: str = "ndcg"
+    needs_qrels: bool = True
+    mteb_name: str | None = "ndcg"
+    about: str = "normalised discounted cumulative gain (trec_eval ndcg_cut)"
 
-    Unknown name, missing/zero/negative/non-integer k -> UsageError (an MrlEvalError) naming the value and listing
-    valid forms.
-    """
-    text = str(name).strip().lower()
-    match = _METRIC_RE.match(text)
-    if match is None:
-        problem = "has no cutoff" if "@" not in text else "has a cutoff that is not a positive integer"
-        raise UsageError(f"metric {name!r} {problem}: write it as one of {_VALID_FORMS}.")
-    metric, k_text = match.group(1), match.group(2)
-    if metric not in SUPPORTED + LABEL_FREE:
-        raise UsageError(f"unknown metric {name!r}: use one of {_VALID_FORMS}.")
-    k = whole_number(k_text, "--metrics")
-    if k <= 0:
-        raise UsageError(f"metric {name!r} has cutoff {k}: K must be at least 1; use one of {_VALID_FORMS}.")
-    return metric, k
+    def score(self, ranking: RankedQueries, k: int) -> np.ndarray:
+        col = ranking.cut(k)
+        top = ranking.ideal_dcg[:, col]
+        return np.where(top > 0, ranking.dcg[:, col] / np.where(top > 0, top, 1.0), 0.0)
 
 
-def parse_metrics(spec: str | Sequence[str]) -> list[str]:
-    """Comma-separated or list -> canonical names ('ndcg@10'), de-duplicated, order kept."""
-    items = [spec] if isinstance(spec, str) else list(spec)
-    names: list[str] = []
-    for item in items:
-        for part in str(item).split(","):
-            if not part.strip():
-                continue
-            metric, k = parse_metric(part)
-            canonical = f"{metric}@{k}"
-            if canonical not in names:
-                names.append(canonical)
-    if not names:
-        raise UsageError(f"no metrics given in {spec!r}: name at least one of {_VALID_FORMS}.")
-    return names
+@dataclass(frozen=True)
+class Recall:
+    name: str = "recall"
+    needs_qrels: bool = True
+    mteb_name: str | None = "recall"
+    about: str = "share of the relevant documents in the top k (trec_eval recall)"
+
+    def score(self, ranking: RankedQueries, k: int) -> np.ndarray:
+        has_rel = ranking.num_relevant > 0
+        found = ranking.relevant_found[:, ranking.cut(k)]
+        return np.where(has_rel, found / np.where(has_rel, ranking.num_relevant, 1.0), 0.0)
 
 
-def max_depth(metrics: Sequence[str]) -> int:
-    """Largest k among the metrics: how deep the ranking must go."""
-    if not metrics:
-        raise UsageError(f"no metrics given: name at least one of {_VALID_FORMS}.")
-    return max(parse_metric(name)[1] for name in metrics)
+@dataclass(frozen=True)
+class MRR:
+    name: str = "mrr"
+    needs_qrels: bool = True
+    mteb_name: str | None = "mrr"
+    about: str = "reciprocal rank of the first relevant document within the top k (trec_eval recip_rank)"
+
+    def score(self, ranking: RankedQueries, k: int) -> np.ndarray:
+        is_rel = ranking.is_relevant
+        first = np.where(is_rel.any(axis=1), is_rel.argmax(axis=1) + 1, np.inf)
+        return np.where(first <= k, 1.0 / first, 0.0)
 
 
-def evaluate(
-    query_ids: Sequence[str],
-    ranked: np.ndarray,
-    doc_ids: Sequence[str],
-    qrels: dict[str, dict[str, int]],
-    metrics: Sequence[str],
-) -> dict[str, dict[str, float]]:
-    """Metric name -> query_id -> value, for every query in query_ids that has judgments in qrels.
+@dataclass(frozen=True)
+class MAP:
+    name: str = "map"
+    needs_qrels: bool = True
+    mteb_name: str | None = "map"
+    about: str = "average precision over the relevant documents, cut at k (trec_eval map_cut)"
 
-    `ranked` is (n_queries, depth) int indices into doc_ids, best first; -1 is padding and is skipped
-    (documents after it move up a rank). Keys are canonical metric names ('ndcg@10').
-    """
-    ranked = np.asarray(ranked)
-    if ranked.ndim != 2 or ranked.shape[0] != len(query_ids):
-        raise ValueError(f"ranked has shape {ranked.shape}; expected ({len(query_ids)}, depth)")
-    if ranked.size and not np.issubdtype(ranked.dtype, np.integer):
-        raise ValueError(f"ranked must hold integer doc indices, not {ranked.dtype}")
-    if ranked.size and ranked.max() >= len(doc_ids):
-        raise ValueError(f"ranked holds doc index {ranked.max()} but there are only {len(doc_ids)} doc_ids")
-
-    parsed: dict[str, tuple[str, int]] = {}
-    for name in metrics:
-        metric, k = parse_metric(name)
-        if metric in LABEL_FREE:  # measured against a reference ranking, not qrels: fidelity.score_ranking
-            raise ValueError(f"{name} is a label-free metric; score it with fidelity.score_ranking")
-        parsed.setdefault(f"{metric}@{k}", (metric, k))
-    rows = [i for i, query_id in enumerate(query_ids) if qrels.get(query_id)]
-    evaluated = [query_ids[i] for i in rows]
-    if not parsed:
-        return {}
-    if not rows:
-        return {name: {} for name in parsed}
-    judged = [qrels[query_id] for query_id in evaluated]
-    # Past the ranking's depth and past a query's number of judgments every cumulative sum below is constant, so the
-    # arrays stop there: a cutoff far beyond the corpus (recall@100000000000) costs no more than the corpus itself.
-    deepest = max(k for _, k in parsed.values())
-    width = max(1, min(deepest, max(ranked.shape[1], max(map(len, judged)))))
-
-    ranking = _compact(ranked[rows].astype(np.int64, copy=False))[:, :width]
-    rel = _relevance_matrix(ranking, doc_ids, judged, width)
-    gain = np.maximum(rel, 0).astype(np.float64)
-    is_rel = rel >= RELEVANCE_LEVEL
-
-    discount = 1.0 / np.log2(np.arange(2, width + 2, dtype=np.float64))
-    dcg = np.cumsum(gain * discount, axis=1)
-    ideal = np.zeros((len(rows), width), dtype=np.float64)
-    for row, judgments in enumerate(judged):
-        best = sorted((max(v, 0) for v in judgments.values()), reverse=True)[:width]
-        ideal[row, : len(best)] = best
-    idcg = np.cumsum(ideal * discount, axis=1)
-    num_rel = np.array(
-        [sum(v >= RELEVANCE_LEVEL for v in judgments.values()) for judgments in judged], dtype=np.float64
-    )
-    has_rel = num_rel > 0
-    safe_num_rel = np.where(has_rel, num_rel, 1.0)
-
-    rel_found = np.cumsum(is_rel, axis=1, dtype=np.float64)
-    ranks = np.arange(1, width + 1, dtype=np.float64)
-    precision_sum = np.cumsum(np.where(is_rel, rel_found / ranks, 0.0), axis=1)
-    first_rel = np.where(is_rel.any(axis=1), is_rel.argmax(axis=1) + 1, np.inf)
-
-    results: dict[str, dict[str, float]] = {}
-    for name, (metric, k) in parsed.items():
-        col = min(k, width) - 1
-        if metric == "ndcg":
-            top = idcg[:, col]
-            values = np.where(top > 0, dcg[:, col] / np.where(top > 0, top, 1.0), 0.0)
-        elif metric == "recall":
-            values = np.where(has_rel, rel_found[:, col] / safe_num_rel, 0.0)
-        elif metric == "mrr":
-            values = np.where(first_rel <= k, 1.0 / first_rel, 0.0)
-        elif metric == "map":
-            values = np.where(has_rel, precision_sum[:, col] / safe_num_rel, 0.0)
-        else:  # precision
-            values = rel_found[:, col] / k
-        results[name] = dict(zip(evaluated, values.tolist(), strict=True))
-    return results
+    def score(self, ranking: RankedQueries, k: int) -> np.ndarray:
+        ranks = np.arange(1, ranking.width + 1, dtype=np.float64)
+        found = ranking.relevant_found
+        precision_sum = np.cumsum(np.where(ranking.is_relevant, found / ranks, 0.0), axis=1)
+        has_rel = ranking.num_relevant > 0
+        return np.where(has_rel, precision_sum[:, ranking.cut(k)] / np.where(has_rel, ranking.num_relevant, 1.0), 0.0)
 
 
-def mean(per_query: dict[str, float]) -> float:
-    """Mean over evaluated queries (0.0 if none)."""
-    if not per_query:
-        return 0.0
-    return float(np.mean(np.fromiter(per_query.values(), dtype=np.float64, count=len(per_query))))
+@dataclass(frozen=True)
+class Precision:
+    name: str = "precision"
+    needs_qrels: bool = True
+    mteb_name: str | None = "precision"
+    about: str = "relevant documents in the top k over k (trec_eval P)"
+
+    def score(self, ranking: RankedQueries, k: int) -> np.ndarray:
+        return ranking.relevant_found[:, ranking.cut(k)] / k
 
 
-def _compact(ranking: np.ndarray) -> np.ndarray:
-    """Move padding (negative indices) to the end of each row, keeping the order of the real entries."""
-    is_pad = ranking < 0
-    if not is_pad.any():
-        return ranking
-    order = np.argsort(is_pad, axis=1, kind="stable")
-    return np.take_along_axis(ranking, order, axis=1)
-
-
-def _relevance_matrix(
-    ranking: np.ndarray, doc_ids: Sequence[str], judged: list[dict[str, int]], width: int
-) -> np.ndarray:
-    """(n_queries, width) qrels value of each ranked doc; 0 where unjudged, padding or past depth."""
-    n_rows, depth = ranking.shape
-    n_docs = max(len(doc_ids), 1)
-    wanted = set().union(*judged)
-    doc_index = {doc_id: i for i, doc_id in enumerate(doc_ids) if doc_id in wanted}
-
-    # One sorted key per (row, doc) judgment, so every lookup is a single vectorised searchsorted.
-    keys: list[int] = []
-    values: list[int] = []
-    for row, judgments in enumerate(judged):
-        for doc_id, value in judgments.items():
-            index = doc_index.get(doc_id)
-            if index is not None:
-                keys.append(row * n_docs + index)
-                values.append(int(value))
-    rel = np.zeros((n_rows, width), dtype=np.int64)
-    if not keys or depth == 0:
-        return rel
-    key_arr = np.asarray(keys, dtype=np.int64)
-    order = np.argsort(key_arr)
-    key_arr = key_arr[order]
-    value_arr = np.asarray(values, dtype=np.int64)[order]
-
-    wanted_keys = np.arange(n_rows, dtype=np.int64)[:, None] * n_docs + ranking
-    pos = np.minimum(np.searchsorted(key_arr, wanted_keys), len(key_arr) - 1)
-    hit = (key_arr[pos] == wanted_keys) & (ranking >= 0)
-    rel[:, :depth] = np.where(hit, value_arr[pos], 0)
-    return rel
+METRICS = (NDCG(), Recall(), MRR(), MAP(), Precision())

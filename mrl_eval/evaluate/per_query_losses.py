@@ -3,33 +3,41 @@ lost from the top k."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
 
-if TYPE_CHECKING:
-    from mrl_eval.evaluate.sweep import SweepResult
+from mrl_eval.evaluate.retrieval import Ranking
 
 
 def query_losses(
-    result: SweepResult, qrels: dict[str, dict[str, int]], texts: dict[str, str], metric: str, k: int = 10
+    per_query: Mapping[int, Mapping[str, Mapping[str, float]]],
+    rankings: Mapping[int, Ranking],
+    full_dim: int,
+    query_ids: Sequence[str],
+    doc_ids: Sequence[str],
+    qrels: dict[str, dict[str, int]],
+    texts: dict[str, str],
+    metric: str,
+    k: int = 10,
 ) -> dict[int, list[dict]]:
     """For each dim below full: the queries whose `metric` falls, worst first, with the relevant docs that were in
-    the full dim's top k and are not in this dim's top k (without qrels, label-free: every such doc)."""
-    full = result.full_dim
-    scores = result.per_query
-    top_full = result.rankings[full].doc_index[:, :k]
+    the full dim's top k and are not in this dim's top k (without qrels, label-free: every such doc). `rankings`
+    hold one row per query of `query_ids`."""
+    full = full_dim
+    scores = per_query
+    top_full = rankings[full].doc_index[:, :k]
     out: dict[int, list[dict]] = {}
     for dim in sorted(d for d in scores if d != full):
-        top = result.rankings[dim].doc_index[:, :k]
+        top = rankings[dim].doc_index[:, :k]
         rows = []
-        for row, qid in enumerate(result.query_ids):
+        for row, qid in enumerate(query_ids):
             delta = scores[dim][metric][qid] - scores[full][metric][qid]
             if delta >= 0:
                 continue
             kept = set(top[row].tolist())
             lost = [
-                result.doc_ids[i]
+                doc_ids[i]
                 for i in top_full[row].tolist()
-                if i >= 0 and i not in kept and (not qrels or qrels[qid].get(result.doc_ids[i], 0) >= 1)
+                if i >= 0 and i not in kept and (not qrels or qrels[qid].get(doc_ids[i], 0) >= 1)
             ]
             rows.append(
                 {

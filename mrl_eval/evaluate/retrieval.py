@@ -81,53 +81,63 @@ def exact_cosines(queries: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return np.divide(dots, norms, out=np.zeros_like(dots), where=norms > 0)
 
 
-def _finalize(
-    queries: np.ndarray,
-    corpus: np.ndarray,
-    dim: int,
+# Queries per block of the exact stage: the block's float64 rows take about this much memory.
+RESCORE_BLOCK_BYTES = 64 * 1024**2
+
+# exact_scores(b0, b1, idx) -> float64 scores of queries b0..b1 against the corpus rows idx (shape (b1 - b0, m))
+ExactScores = Callable[[int, int, np.ndarray], np.ndarray]
+# rescore_all(q, excluded_row) -> (row ids, float64 scores) of query q against every corpus row but the excluded one
+RescoreAll = Callable[[int, int], tuple[np.ndarray, np.ndarray]]
+
+
+def rescore_shortlists(
     cand_s: np.ndarray,
     cand_i: np.ndarray,
     k: int,
-    key: np.ndarray,
-    exclude: np.ndarray | None,
+    doc_key: np.ndarray,
+    *,
+    n_docs: int,
+    dim: int,
+    exact_scores: ExactScores,
+    slack: np.ndarray | float,
+    rescore_all: RescoreAll,
+    exclude: np.ndarray | None = None,
     threads: int = 1,
 ) -> Ranking:
-    """Rescore each query's float32 shortlist exactly and keep the best k by (score desc, doc id desc).
+    """The exact stage of every scoring path: rescore each query's float32 shortlist exactly and keep the best k by
+    (score desc, doc id desc), trec_eval's tie rule.
 
-    Blocks of queries are independent; `threads` of them run at once (numpy releases the GIL in the gather, the
-    conversion and einsum), each thread converting its rows into one float64 buffer it reuses.
+    `cand_s`/`cand_i` are the float32 shortlists (-inf where empty or excluded). A document outside a full
+    shortlist scored at most the shortlist's lowest float32 score, so exactly at most that plus the float32 error
+    `slack` (per query, or one bound for all); where that could reach the k-th exact score, the query is rescored
+    against the whole corpus (`rescore_all`). The ranking is therefore a function of the vectors alone. Blocks of
+    queries are independent; `threads` of them run at once (numpy releases the GIL in the gathers and einsums).
     """
     n_queries, capacity = cand_i.shape
-    outside = corpus.shape[0] > capacity  # some documents never made the shortlist
+    outside = n_docs > capacity  # some documents never made the shortlist
+    slack = np.broadcast_to(np.asarray(slack, np.float64), (n_queries,))
     out_i = np.full((n_queries, k), -1, np.int64)
     out_s = np.full((n_queries, k), -np.inf, np.float64)
-    block = max(1, (64 * 1024**2) // max(1, capacity * dim * 8))  # queries per block: ~64 MiB of float64 rows
-    buffers = threading.local()
+    block = max(1, RESCORE_BLOCK_BYTES // max(1, capacity * dim * 8))
 
     def rescore(b0: int) -> None:
         b1 = min(n_queries, b0 + block)
-        valid = np.isfinite(cand_s[b0:b1])  # excluded docs and empty slots score -inf in the shortlist
+        valid = np.isfinite(cand_s[b0:b1])
         idx = np.where(valid, cand_i[b0:b1], 0)
-        if getattr(buffers, "rows", None) is None:
-            buffers.rows = np.empty(block * capacity * dim, np.float64)
-        rows = buffers.rows[: idx.size * dim].reshape(*idx.shape, dim)
-        np.copyto(rows.reshape(-1, dim), corpus[idx.ravel(), :dim])  # exact: float16/32 -> float64
-        exact = exact_cosines(np.asarray(queries[b0:b1, :dim], dtype=np.float64), rows)
+        exact = exact_scores(b0, b1, idx)
         exact[~valid] = -np.inf
-        order = np.lexsort((-key[idx], -exact), axis=-1)[:, :k]
+        order = np.lexsort((-doc_key[idx], -exact), axis=-1)[:, :k]
         top_i = np.take_along_axis(np.where(valid, idx, -1), order, axis=1)
         top_s = np.take_along_axis(exact, order, axis=1)
         for r in range(b1 - b0):
             q = b0 + r
-            # A document outside a full shortlist scores at most the shortlist's lowest float32 score plus the
-            # float32 error: if that could reach the k-th exact score, rescore this query against everything.
             lowest = cand_s[q][valid[r]].min() if valid[r].any() else np.inf
-            if outside and top_s.shape[1] == k and top_s[r, -1] - lowest <= FLOAT32_ERROR:
-                ids, scores = _rescore_all(queries[q], corpus, dim, exclude[q] if exclude is not None else -1)
-                best = np.lexsort((-key[ids], -scores))[:k]
+            if outside and top_s.shape[1] == k and top_s[r, -1] - lowest <= slack[q]:
+                ids, scores = rescore_all(q, int(exclude[q]) if exclude is not None else -1)
+                best = np.lexsort((-doc_key[ids], -scores))[:k]
                 top_i[r], top_s[r] = ids[best], scores[best]
-        n = top_i.shape[1]
-        out_i[b0:b1, :n], out_s[b0:b1, :n] = top_i, top_s
+        width = top_i.shape[1]
+        out_i[b0:b1, :width], out_s[b0:b1, :width] = top_i, top_s
 
     starts = range(0, n_queries, block)
     if threads > 1 and len(starts) > 1:
@@ -139,6 +149,54 @@ def _finalize(
     return Ranking(out_i, np.where(out_i >= 0, out_s, -np.inf))
 
 
+def without_row(ids: np.ndarray, scores: np.ndarray, excluded: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every row but `excluded` (-1: none)."""
+    if excluded >= 0:
+        return np.delete(ids, excluded), np.delete(scores, excluded)
+    return ids, scores
+
+
+def _finalize(
+    queries: np.ndarray,
+    corpus: np.ndarray,
+    dim: int,
+    cand_s: np.ndarray,
+    cand_i: np.ndarray,
+    k: int,
+    key: np.ndarray,
+    exclude: np.ndarray | None,
+    threads: int = 1,
+) -> Ranking:
+    """Float32 prefix shortlists ranked by exact float64 cosine; each thread converts its rows into one float64
+    buffer it reuses."""
+    buffers = threading.local()
+
+    def exact_scores(b0: int, b1: int, idx: np.ndarray) -> np.ndarray:
+        size = idx.size * dim
+        if getattr(buffers, "rows", None) is None or buffers.rows.size < size:
+            buffers.rows = np.empty(size, np.float64)
+        rows = buffers.rows[:size].reshape(*idx.shape, dim)
+        np.copyto(rows.reshape(-1, dim), corpus[idx.ravel(), :dim])  # exact: float16/32 -> float64
+        return exact_cosines(np.asarray(queries[b0:b1, :dim], dtype=np.float64), rows)
+
+    def rescore_all(q: int, excluded: int) -> tuple[np.ndarray, np.ndarray]:
+        return _rescore_all(queries[q], corpus, dim, excluded)
+
+    return rescore_shortlists(
+        cand_s,
+        cand_i,
+        k,
+        key,
+        n_docs=corpus.shape[0],
+        dim=dim,
+        exact_scores=exact_scores,
+        slack=FLOAT32_ERROR,
+        rescore_all=rescore_all,
+        exclude=exclude,
+        threads=threads,
+    )
+
+
 def _rescore_all(query: np.ndarray, corpus: np.ndarray, dim: int, excluded: int) -> tuple[np.ndarray, np.ndarray]:
     step = 8192  # float64 rows: 64 MiB at 1,024 dims
     q = np.asarray(query[:dim], dtype=np.float64)
@@ -148,10 +206,7 @@ def _rescore_all(query: np.ndarray, corpus: np.ndarray, dim: int, excluded: int)
             for s in range(0, corpus.shape[0], step)
         ]
     )
-    idx = np.arange(corpus.shape[0], dtype=np.int64)
-    if excluded >= 0:
-        return np.delete(idx, excluded), np.delete(scores, excluded)
-    return idx, scores
+    return without_row(np.arange(corpus.shape[0], dtype=np.int64), scores, excluded)
 
 
 def tie_key(doc_ids: Sequence[str]) -> np.ndarray:
@@ -198,7 +253,7 @@ def _top_columns(score: np.ndarray, index: np.ndarray, m: int) -> tuple[np.ndarr
     return np.take_along_axis(score, part, axis=1), np.take_along_axis(index, part, axis=1)
 
 
-def _merge(
+def merge_shortlist(
     best_s: np.ndarray, best_i: np.ndarray, score: np.ndarray, offset: int, capacity: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Merge a chunk's float32 scores into the running shortlist of `capacity` docs per query.
@@ -260,81 +315,3 @@ def search(
         d: _finalize(queries, corpus, d, *kernel.shortlists(heaps, j), k_eff, doc_key, exclude, plan.threads)
         for j, d in enumerate(dims)
     }
-
-
-def search_numpy(
-    queries: np.ndarray,
-    corpus: np.ndarray,
-    dims: Sequence[int],
-    k: int,
-    doc_key: np.ndarray,
-    exclude: np.ndarray | None = None,
-    chunk_size: int | None = None,
-    on_progress: Callable[[int], None] | None = None,
-) -> dict[int, Ranking]:
-    """`search` without the compiled kernel: numpy passes over each dim's score block (scale, compare, merge).
-
-    The reference the kernel is tested against, and what the benchmark measures the kernel against.
-    """
-    dims = sorted(set(int(d) for d in dims))
-    n_docs = corpus.shape[0]
-    n_queries = queries.shape[0]
-    k_eff = min(k, n_docs)
-    capacity = min(shortlist_size(k_eff), n_docs)
-    q = np.ascontiguousarray(queries[:, : dims[-1]], dtype=np.float32)
-    q_inv = 1.0 / _prefix_norms(q, dims)
-    step = chunk_size or chunk_size_for(n_queries, n_docs, dims[-1])
-    bounds = list(zip([0, *dims[:-1]], dims))
-    raw_buffer = np.empty((n_queries, min(step, n_docs)), np.float32)
-    score_buffer = np.empty_like(raw_buffer)
-
-    best_s = {d: np.empty((n_queries, 0), np.float32) for d in dims}
-    best_i = {d: np.empty((n_queries, 0), np.int64) for d in dims}
-    for start in range(0, n_docs, step):
-        stop = min(start + step, n_docs)
-        c = np.ascontiguousarray(corpus[start:stop, : dims[-1]], dtype=np.float32)
-        c_inv = 1.0 / _prefix_norms(c, dims)
-        if exclude is not None:
-            hit = (exclude >= start) & (exclude < stop)
-            rows, cols = np.flatnonzero(hit), exclude[hit] - start
-        raw = raw_buffer[:, : stop - start]
-        score = score_buffer[:, : stop - start]
-        for j, (lo, hi) in enumerate(bounds):
-            if j == 0:
-                np.matmul(q[:, lo:hi], c[:, lo:hi].T, out=raw)
-            else:
-                raw += q[:, lo:hi] @ c[:, lo:hi].T
-            np.multiply(raw, q_inv[j][:, None], out=score)
-            score *= c_inv[j][None, :]
-            if exclude is not None:
-                score[rows, cols] = -np.inf
-            d = dims[j]
-            best_s[d], best_i[d] = _merge(best_s[d], best_i[d], score, start, capacity)
-        if on_progress:
-            on_progress(stop - start)
-    return {d: _finalize(queries, corpus, d, best_s[d], best_i[d], k_eff, doc_key, exclude) for d in dims}
-
-
-def search_per_dim(
-    queries: np.ndarray,
-    corpus: np.ndarray,
-    dims: Sequence[int],
-    k: int,
-    doc_key: np.ndarray,
-    chunk_size: int | None = None,
-) -> dict[int, Ranking]:
-    """The naive path, one full search per dim: cut, re-normalise, score. A reference for tests and benchmarks."""
-    rankings = {}
-    k_eff = min(k, corpus.shape[0])
-    capacity = min(shortlist_size(k_eff), corpus.shape[0])
-    for d in sorted(set(dims)):
-        q = np.ascontiguousarray(queries[:, :d], dtype=np.float32)
-        q /= _prefix_norms(q, [d])[0][:, None]
-        step = chunk_size or chunk_size_for(q.shape[0], corpus.shape[0], d)
-        best_s, best_i = np.empty((q.shape[0], 0), np.float32), np.empty((q.shape[0], 0), np.int64)
-        for start in range(0, corpus.shape[0], step):
-            c = np.ascontiguousarray(corpus[start : start + step, :d], dtype=np.float32)
-            c /= _prefix_norms(c, [d])[0][:, None]
-            best_s, best_i = _merge(best_s, best_i, q @ c.T, start, capacity)
-        rankings[d] = _finalize(queries, corpus, d, best_s, best_i, k_eff, doc_key, None)
-    return rankings

@@ -26,6 +26,7 @@ from statistics import NormalDist
 import numpy as np
 
 from mrl_eval.errors import MrlEvalError, UsageError
+from mrl_eval.evaluate.retrieval import available_memory
 from mrl_eval.limits import (
     MAX_CONFIDENCE,
     MAX_RESAMPLES,
@@ -105,7 +106,6 @@ def interval_warning(n_queries: int) -> str | None:
 
 def check_bootstrap_memory(resamples: int, columns: int) -> None:
     """Refuse, before any work, a bootstrap whose resample means (and their sorted copy) exceed the memory free."""
-    from mrl_eval.evaluate.retrieval import available_memory
 
     needed = 2 * resamples * columns * 8
     available = available_memory()

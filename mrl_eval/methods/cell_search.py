@@ -32,7 +32,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from mrl_eval.evaluate.retrieval import Ranking, _merge, shortlist_size
+from mrl_eval.evaluate.retrieval import Ranking, merge_shortlist, rescore_shortlists, shortlist_size, without_row
 from mrl_eval.methods.precision import BLOCK_BYTES, Codec, blocks, normalised
 
 _POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
@@ -138,7 +138,7 @@ class _Cell:
                 doc_key,
             )
         else:
-            self.best_s, self.best_i = _merge(self.best_s, self.best_i, score, start, capacity)
+            self.best_s, self.best_i = merge_shortlist(self.best_s, self.best_i, score, start, capacity)
 
 
 def search_cells(
@@ -195,33 +195,26 @@ def _decoded_rows(codec: Codec, docs: np.ndarray, rows: np.ndarray) -> np.ndarra
 
 def _finalize(cell: _Cell, docs: np.ndarray, k: int, doc_key: np.ndarray, exclude: np.ndarray | None) -> Ranking:
     """Rescore each query's float32 shortlist in float64 and keep the best k by (score desc, doc id desc)."""
-    cand_s, cand_i = cell.best_s, cell.best_i
-    m, capacity = cand_i.shape
-    dim = cell.codec.dim
-    outside = docs.shape[0] > capacity  # some documents never made the shortlist
-    bound = error_bound(cell.q, dim, cell.max_doc_norm)
-    out_i = np.full((m, k), -1, np.int64)
-    out_s = np.full((m, k), -np.inf, np.float64)
-    step = max(1, BLOCK_BYTES // max(1, capacity * dim * 8))
-    for b0, b1 in blocks(m, step):
-        valid = np.isfinite(cand_s[b0:b1])  # excluded docs and empty slots score -inf in the shortlist
-        idx = np.where(valid, cand_i[b0:b1], 0)
-        exact = pair_scores(cell.q[b0:b1], _decoded_rows(cell.codec, docs, idx))
-        exact[~valid] = -np.inf
-        order = np.lexsort((-doc_key[idx], -exact), axis=-1)[:, :k]
-        top_i = np.take_along_axis(np.where(valid, idx, -1), order, axis=1)
-        top_s = np.take_along_axis(exact, order, axis=1)
-        for r in range(b1 - b0):
-            q = b0 + r
-            lowest = cand_s[q][valid[r]].min() if valid[r].any() else np.inf
-            if outside and top_s.shape[1] == k and top_s[r, -1] - lowest <= bound[q]:
-                cell.full_rescores += 1
-                ids, scores = _rescore_all(cell, q, docs, exclude[q] if exclude is not None else -1)
-                best = np.lexsort((-doc_key[ids], -scores))[:k]
-                top_i[r], top_s[r] = ids[best], scores[best]
-        width = top_i.shape[1]
-        out_i[b0:b1, :width], out_s[b0:b1, :width] = top_i, top_s
-    return Ranking(out_i, np.where(out_i >= 0, out_s, -np.inf))
+
+    def exact_scores(b0: int, b1: int, idx: np.ndarray) -> np.ndarray:
+        return pair_scores(cell.q[b0:b1], _decoded_rows(cell.codec, docs, idx))
+
+    def rescore_all(q: int, excluded: int) -> tuple[np.ndarray, np.ndarray]:
+        cell.full_rescores += 1
+        return _rescore_all(cell, q, docs, excluded)
+
+    return rescore_shortlists(
+        cell.best_s,
+        cell.best_i,
+        k,
+        doc_key,
+        n_docs=docs.shape[0],
+        dim=cell.codec.dim,
+        exact_scores=exact_scores,
+        slack=error_bound(cell.q, cell.codec.dim, cell.max_doc_norm),
+        rescore_all=rescore_all,
+        exclude=exclude,
+    )
 
 
 def _rescore_all(cell: _Cell, q: int, docs: np.ndarray, excluded: int) -> tuple[np.ndarray, np.ndarray]:
@@ -231,8 +224,4 @@ def _rescore_all(cell: _Cell, q: int, docs: np.ndarray, excluded: int) -> tuple[
     for s, e in blocks(docs.shape[0], step):
         x = cell.codec.decode(cell.codec.encode(normalised(np.asarray(docs[s:e]), cell.codec.dim)))
         parts.append(pair_scores(cell.q[q], x))
-    scores = np.concatenate(parts)
-    ids = np.arange(docs.shape[0], dtype=np.int64)
-    if excluded >= 0:
-        return np.delete(ids, excluded), np.delete(scores, excluded)
-    return ids, scores
+    return without_row(np.arange(docs.shape[0], dtype=np.int64), np.concatenate(parts), excluded)

@@ -13,28 +13,26 @@ chunk and removed afterwards (`pca.projected_on_disk`); nothing corpus-sized is 
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from mrl_eval.errors import UsageError
-from mrl_eval.evaluate import metrics as M
-from mrl_eval.evaluate.fidelity import score_ranking
+from mrl_eval.evaluate import metric_registry as M
+from mrl_eval.evaluate.inputs import ScoringInputs
 from mrl_eval.evaluate.retrieval import search
+from mrl_eval.evaluate.scales import parse_scales
 from mrl_eval.evaluate.stats import MetricStats, StatsSettings, summarize
-from mrl_eval.limits import MAX_SCALE
 from mrl_eval.methods import pca as P
 from mrl_eval.methods import precision as Q
 from mrl_eval.methods import two_stage as T
 from mrl_eval.methods.cell_search import search_cells
 from mrl_eval.methods.latency import machine, scan_latency
 from mrl_eval.methods.precision import fit_codecs
+from mrl_eval.progress import ProgressFactory, no_progress
 
 METHODS = ("prefix", "pca")
-DEFAULT_SCALES = {"1M": 1_000_000, "10M": 10_000_000}
-_SUFFIX = {"": 1, "k": 1_000, "m": 1_000_000, "b": 1_000_000_000}
 
 
 def cell_label(method: str, dim: int, precision: str) -> str:
@@ -47,22 +45,6 @@ def parse_methods(spec: str | None) -> tuple[str, ...]:
         if name not in METHODS:
             raise UsageError(f"--methods: {name!r} is not a method; choose from {', '.join(METHODS)}")
     return tuple(m for m in METHODS if m in names) or ("prefix",)
-
-
-def parse_scales(spec: str | None) -> dict[str, int]:
-    """'10M' or '250k,1.5B' -> {'10M': 10_000_000, ...}; None -> 1M and 10M."""
-    if spec is None:
-        return dict(DEFAULT_SCALES)
-    scales = {}
-    for raw in spec.split(","):
-        token = raw.strip()
-        match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([kKmMbB]?)", token)
-        if match and not float(match.group(1)) * _SUFFIX[match.group(2).lower()] <= MAX_SCALE:
-            raise UsageError(f"--scale: {token[:24]!r} is more than {MAX_SCALE:.0e} documents")
-        if not match or float(match.group(1)) * _SUFFIX[match.group(2).lower()] < 1:
-            raise UsageError(f"--scale: {token!r} is not a corpus size; use e.g. --scale 10M or --scale 250k,1.5B")
-        scales[token] = int(round(float(match.group(1)) * _SUFFIX[match.group(2).lower()]))
-    return scales
 
 
 @dataclass(frozen=True)
@@ -139,27 +121,23 @@ def _means(values: dict[str, dict[str, float]], query_ids: list[str]) -> dict[st
 
 
 def evaluate_grid(
-    docs: np.ndarray,
-    queries: np.ndarray,
-    doc_ids: list[str],
-    query_ids: list[str],
-    qrels: dict[str, dict[str, int]],
+    inputs: ScoringInputs,
     dims: list[int],
-    metric_names: list[str],
-    doc_key: np.ndarray,
-    exclude: np.ndarray | None,
-    prefix_per_query: dict[int, dict[str, dict[str, float]]],
-    full_top: np.ndarray,
     settings: GridSettings,
+    *,
+    prefix_per_query: dict[int, dict[str, dict[str, float]]],
+    reference: np.ndarray,
     stats: StatsSettings | None,
-    progress: Callable[[str, int], Callable[[int], None]],
-    reference: np.ndarray | None = None,
+    progress: ProgressFactory = no_progress,
 ) -> GridResult:
-    """Score every cell and two-stage configuration. `queries` holds the evaluated queries only (one row per
-    query id); `prefix_per_query` is the sweep's float32 prefix result, reused for those cells; `full_top` is the
-    full dim's top 10 (shortlist recall)."""
-    full_dim = docs.shape[1]
-    k = M.max_depth(metric_names)
+    """Score every cell and two-stage configuration of `inputs` (the evaluated queries). `prefix_per_query` is the
+    sweep's float32 prefix result, reused for those cells; `reference` is the full dim's ranking (label-free
+    metrics compare with it; its top 10 is what shortlist recall counts)."""
+    docs, queries, query_ids = inputs.docs, inputs.queries, inputs.query_ids
+    doc_key, exclude = inputs.doc_key, inputs.exclude
+    full_dim = inputs.full_dim
+    k = inputs.k
+    full_top = reference[:, : min(10, reference.shape[1])]
     per_query: dict[str, dict[str, dict[str, float]]] = {}
     bytes_of: dict[str, int] = {}
     latency: dict[str, float] = {}
@@ -169,7 +147,7 @@ def evaluate_grid(
     advance = progress(f"Scoring {n_cells} cells", n_cells)
 
     def evaluate(ranking_index: np.ndarray) -> dict[str, dict[str, float]]:
-        return score_ranking(query_ids, ranking_index, doc_ids, qrels, metric_names, reference)
+        return M.score_ranking(query_ids, ranking_index, inputs.doc_ids, inputs.qrels, inputs.metric_names, reference)
 
     quantised = [(dim, p) for dim in dims for p in precisions if p != "float32"]
     fit = None
@@ -201,12 +179,10 @@ def evaluate_grid(
                     bytes_of[label] = Q.bytes_per_vector(dim, precision)
                     advance(1)
 
-    reference = cell_label("prefix", full_dim, "float32")
-    two_stage_rows, two_stage_values = _two_stage(
-        docs, queries, query_ids, dims, full_dim, k, doc_key, exclude, full_top, settings, evaluate
-    )
+    reference_label = cell_label("prefix", full_dim, "float32")
+    two_stage_rows, two_stage_values = _two_stage(inputs, full_top, settings, evaluate)
     all_values = {**per_query, **two_stage_values}
-    cell_stats = summarize(all_values, reference, query_ids, stats) if stats else {}
+    cell_stats = summarize(all_values, reference_label, query_ids, stats) if stats else {}
     cells = [
         Cell(
             method=label.split(":")[0],
@@ -225,7 +201,7 @@ def evaluate_grid(
     ]
     pca_info = None
     if fit is not None:
-        primary = metric_names[0]
+        primary = inputs.metric_names[0]
         prefix_values = {c.dim: c.metrics[primary] for c in cells if c.method == "prefix" and c.precision == "float32"}
         pca_values = {c.dim: c.metrics[primary] for c in cells if c.method == "pca" and c.precision == "float32"}
         pca_info = {
@@ -234,24 +210,19 @@ def evaluate_grid(
                 prefix_values, pca_values, prefix_values[full_dim], primary, settings.safety_margin, full_dim
             ),
         }
-    return GridResult(cells, all_values, reference, pca_info, rows, parse_scales(settings.scale), machine())
+    return GridResult(cells, all_values, reference_label, pca_info, rows, parse_scales(settings.scale), machine())
 
 
 def _two_stage(
-    docs: np.ndarray,
-    queries: np.ndarray,
-    query_ids: list[str],
-    dims: list[int],
-    full_dim: int,
-    k: int,
-    doc_key: np.ndarray,
-    exclude: np.ndarray | None,
+    inputs: ScoringInputs,
     full_top: np.ndarray,
     settings: GridSettings,
     evaluate: Callable[[np.ndarray], dict[str, dict[str, float]]],
 ) -> tuple[dict[str, dict], dict[str, dict[str, dict[str, float]]]]:
     if not settings.two_stage:
         return {}, {}
+    docs, queries, doc_key, exclude = inputs.docs, inputs.queries, inputs.doc_key, inputs.exclude
+    full_dim, k = inputs.full_dim, inputs.k
     n_docs = docs.shape[0]
     stages = T.parse_stages(settings.two_stage, full_dim)
     shortlists = T.parse_shortlists(settings.shortlists)

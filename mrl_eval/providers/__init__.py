@@ -1,4 +1,5 @@
-"""Embedding back-ends: one file per provider, a registry here.
+"""Embedding back-ends: one file per provider (the Protocol in `base.py`), a registry here: a provider's module is
+imported only when it is asked for.
 
 A provider only embeds. Batching policy, caching, truncation and normalisation live outside it, once. Each
 provider module imports its SDK inside its functions, so importing this package is cheap.
@@ -6,41 +7,12 @@ provider module imports its SDK inside its functions, so importing this package 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Literal, Protocol, runtime_checkable
-
-import numpy as np
+from typing import Any
 
 from mrl_eval.errors import UsageError
+from mrl_eval.providers.base import CutsLongInputs, EmbeddingProvider, Role
 
-Role = Literal["query", "document"]
-
-
-class EmbeddingProvider(Protocol):
-    name: str
-    model: str
-    fingerprint: str  # identifies the exact weights (content hash or revision); part of the cache key
-
-    @property
-    def full_dim(self) -> int: ...
-
-    def prompt(self, role: Role) -> str:
-        """The literal text prepended to every text of this role ("" for none)."""
-        ...
-
-    def embed(self, texts: Sequence[str], role: Role) -> np.ndarray:
-        """One full-size float32 row per text, not normalised."""
-        ...
-
-
-@runtime_checkable
-class CutsLongInputs(Protocol):
-    """A provider that may cut inputs over a length limit (`on_long_input` is "truncate") or refuse them ("error").
-    The policy is part of the cache key, so vectors of cut inputs are never served to a run that asked for an
-    error instead."""
-
-    on_long_input: str
-
+__all__ = ["PROVIDERS", "CutsLongInputs", "EmbeddingProvider", "Role", "get_provider", "split_provider"]
 
 PROVIDERS = ("sentence-transformers", "openai")
 # Options only one provider understands: given to another, they are a usage error rather than silently ignored.
@@ -48,6 +20,15 @@ ONLY_FOR = {
     "sentence-transformers": ("query_prompt_name", "doc_prompt_name", "device"),
     "openai": ("base_url", "api_key_env", "concurrency", "max_retries", "on_long_input", "max_cost"),
 }
+
+
+def split_provider(model: str, provider: str) -> tuple[str, str]:
+    """A model named with its provider in front, `openai:text-embedding-3-small`, as (provider, model); any other
+    name keeps `provider` (a hub id or a folder has no known provider name before a colon)."""
+    head, sep, rest = model.partition(":")
+    if sep and head in PROVIDERS and rest:
+        return head, rest
+    return provider, model
 
 
 def get_provider(name: str, model: str | None, **options: Any) -> EmbeddingProvider:

@@ -27,8 +27,8 @@ import numpy as np
 
 from mrl_eval.errors import MrlEvalError, UsageError
 from mrl_eval.extras import import_extra
-from mrl_eval.providers import Role
 from mrl_eval.providers import openai_limits as L
+from mrl_eval.providers.base import Role
 
 DEFAULT_MODEL = "text-embedding-3-small"
 OPENAI_BASE_URL = "https://api.openai.com/v1"

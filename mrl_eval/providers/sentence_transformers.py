@@ -13,7 +13,7 @@ import numpy as np
 
 from mrl_eval.errors import MrlEvalError
 from mrl_eval.extras import import_extra
-from mrl_eval.providers import Role
+from mrl_eval.providers.base import Role
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 _DOC_PROMPT_NAMES = ("document", "passage", "corpus")  # sentence-transformers' encode_document order

@@ -1,115 +1,31 @@
-"""The report of a run: built here from the sweep's typed results as a `Report` (`mrl_eval.report.model`), written
-with the other reports (JSON through `Report.to_dict()`, CSV, Markdown, HTML, charts) as one all-or-nothing set, and
-read back (`load_report`) through the schema (`mrl_eval.report.schema`). TREC run files too.
+"""The report of a run (a `Report`, `mrl_eval.report.model`, built by `pipeline/to_report.py`): written with the
+other reports (JSON through `Report.to_dict()`, CSV, Markdown, HTML, charts) as one all-or-nothing set, read back
+(`load_report`) through the schema (`mrl_eval.report.schema`), and restated under new bootstrap settings.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-import re
-from dataclasses import asdict, replace
-from datetime import datetime, timezone
+from dataclasses import replace
 from pathlib import Path
 
-from mrl_eval import __version__
-from mrl_eval.data.collections import check_trec_ids
-from mrl_eval.decide.recommend import Recommendation
 from mrl_eval.errors import MrlEvalError
+from mrl_eval.evaluate.results import dim_results
 from mrl_eval.evaluate.stats import MIN_QUERIES_FOR_INTERVALS, StatsSettings, interval_warning, summarize
-from mrl_eval.evaluate.sweep import SweepRun, dim_results
 from mrl_eval.files import json_text, read_limited
 from mrl_eval.limits import MAX_REPORT_BYTES
-from mrl_eval.methods.grid import GridResult, cell_label
-from mrl_eval.methods.precision import PRECISIONS
-from mrl_eval.report.label_free import label_free_sections
-from mrl_eval.report.model import (
-    PAIRED_TEST,
-    SCHEMA,
-    DataInfo,
-    Grid,
-    Losses,
-    ModelInfo,
-    QueryLoss,
-    Report,
-    Statistics,
-    TwoStage,
-)
+from mrl_eval.methods.grid import cell_label
+from mrl_eval.report.growth_plot import plot_growth
+from mrl_eval.report.html import to_html
+from mrl_eval.report.markdown import to_markdown
+from mrl_eval.report.model import PAIRED_TEST, Report, Statistics
 from mrl_eval.report.ownership import CHART_SUFFIXES, check_name, claim, default_stem, run_identity
+from mrl_eval.report.plots import plot_deltas, plot_pareto, plot_tradeoff
+from mrl_eval.report.render import csv_text
 from mrl_eval.report.report_set import REPORT_SUFFIXES, ReportSet, members
 from mrl_eval.report.schema import parse_document
-
-TREC_SUFFIXES = re.compile(r"\.d[0-9]+\.trec|\.runs\.json")
-
-
-def build_report(run: SweepRun, command: str, recommendation: Recommendation | None = None) -> Report:
-    """The full result as a typed report: settings, model, data hashes, per-dim and per-query metrics."""
-    sweep = run.sweep
-    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(run.config).items()}
-    settings["metrics"] = list(run.config.metrics)
-    engine = None
-    if sweep.engine is not None or run.config.engine.pg_dsn:
-        from mrl_eval.engines.document import engine_section, redact_dsn
-
-        settings["engine"]["pg_dsn"] = redact_dsn(settings["engine"]["pg_dsn"])
-        if sweep.engine is not None:
-            engine = engine_section(sweep.engine, len(sweep.doc_ids))
-    losses = {
-        dim: tuple(QueryLoss(**{**row, "lost_relevant": tuple(row["lost_relevant"])}) for row in rows)
-        for dim, rows in run.losses.items()
-    }
-    return Report(
-        schema=SCHEMA,
-        mrl_eval_version=__version__,
-        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        command=command,
-        settings=settings,
-        data=DataInfo(run.data_name, dict(run.data)),
-        model=ModelInfo(dict(run.model)),
-        full_dim=sweep.full_dim,
-        n_docs=len(sweep.doc_ids),
-        queries_evaluated=sweep.queries_evaluated,
-        queries_skipped=sweep.queries_skipped,
-        embedded_now=run.embedded_now,
-        per_query={d: sweep.per_query[d] for d in sorted(sweep.per_query)},
-        losses=Losses(run.config.loss_metric, 10, losses),
-        **label_free_sections(run),
-        results=tuple(sweep.results),
-        statistics=statistics_section(run.config.stats, sweep.queries_evaluated),
-        **(grid_sections(sweep.grid, len(sweep.doc_ids)) if sweep.grid is not None else {}),
-        engine=engine,
-        recommendation=recommendation,
-    )
-
-
-LATENCY_NOTE = (
-    "median time to score one query against the whole evaluated corpus by exact scan (plain numpy, one thread "
-    "of work per query) plus top-k selection, measured on this machine; compare cells with each other, not with a "
-    "production index"
-)
-SHORTLIST_RECALL = "share of the full dim's top 10 that the first stage's shortlist kept (mean over queries)"
-RERANK = "exact float64 cosine of the full float32 vectors, ties by doc id descending"
-
-
-def grid_sections(grid: GridResult, n_docs: int) -> dict:
-    """The grid (every method x dim x precision cell), the PCA finding, the two-stage table, the cost at scale."""
-    section = Grid(
-        precisions=tuple(sorted({c.precision for c in grid.cells}, key=lambda p: PRECISIONS.index(p))),
-        methods=tuple(sorted({c.method for c in grid.cells}, key=lambda m: ("prefix", "pca").index(m))),
-        reference=grid.reference,
-        cells=tuple(grid.cells),
-        # per-query values of every cell except the float32 prefixes, which are the report's per_query
-        per_query={
-            label: values
-            for label, values in grid.per_query.items()
-            if not (label.startswith("prefix:") and label.endswith(":float32"))
-        },
-        scales={"corpus": n_docs, **grid.scales},
-        latency_note=LATENCY_NOTE,
-        machine=grid.machine,
-    )
-    two_stage = TwoStage(tuple(grid.two_stage), SHORTLIST_RECALL, RERANK) if grid.two_stage else None
-    return {"grid": section, "pca": grid.pca, "two_stage": two_stage}
+from mrl_eval.report.tables import losses_csv_table, results_csv_table
 
 
 def statistics_section(settings: StatsSettings | None, queries_evaluated: int) -> Statistics | None:
@@ -219,10 +135,6 @@ def write_reports(
 
 
 def _fill_reports(files: ReportSet, report: Report, plot_metric: str | None, plots: bool) -> None:
-    from mrl_eval.report.html import to_html
-    from mrl_eval.report.markdown import to_markdown
-    from mrl_eval.report.render import csv_text
-    from mrl_eval.report.tables import losses_csv_table, results_csv_table
 
     stem = files.stem
     files.write_text(f"{stem}.json", json_text(report.to_dict(), what=f"{files.folder / stem}.json"))
@@ -233,56 +145,15 @@ def _fill_reports(files: ReportSet, report: Report, plot_metric: str | None, plo
         files.write_text(f"{stem}.losses.csv", csv_text(losses_csv_table(report)))
     svg, pareto = None, None
     if plots:  # matplotlib is imported only here: most of a `recommend --from`'s time when it draws
-        from mrl_eval.report.plots import plot_deltas, plot_pareto, plot_tradeoff
-
         svg_path = files.path(f"{stem}.svg")
         plot_tradeoff(report, [files.path(f"{stem}.png"), svg_path], plot_metric)
         svg = svg_path.read_text(encoding="utf-8")  # the HTML report shows the same chart, inline
         if has_losses:
             plot_deltas(report, [files.path(f"{stem}.deltas.png"), files.path(f"{stem}.deltas.svg")])
         if report.growth is not None:
-            from mrl_eval.report.growth_plot import plot_growth
-
             plot_growth(report, [files.path(f"{stem}.growth.png"), files.path(f"{stem}.growth.svg")])
         if report.grid is not None:
             pareto_path = files.path(f"{stem}.pareto.svg")
             plot_pareto(report, [files.path(f"{stem}.pareto.png"), pareto_path], plot_metric)
             pareto = pareto_path.read_text(encoding="utf-8")
     files.write_text(f"{stem}.html", to_html(report, stem, svg, plot_metric, pareto))
-
-
-def write_trec_runs(run: SweepRun, folder: Path, *, name: str | None = None, overwrite: bool = False) -> list[Path]:
-    """One TREC run file per dim, `<name>.d<dim>.trec` (`qid Q0 docid rank score tag`, the tag `<name>.d<dim>`), for
-    trec_eval, ranx or ir_measures, and `<name>.runs.json` saying which data and model made them; `name` defaults to
-    the reports' `<data>__<model>`. The set is replaced whole or not at all, and only when it is this run's own
-    (`overwrite` replaces another run's)."""
-    sweep = run.sweep
-    check_trec_ids(sweep.query_ids, sweep.doc_ids)  # checked before the sweep too; kept for API callers
-    stem = check_name(name) if name is not None else default_stem(run.data_name, str(run.model.get("name", "")))
-    manifest = {
-        "data": {"name": run.data_name, **run.data},
-        "model": {key: run.model[key] for key in ("provider", "name", "fingerprint", "path") if key in run.model},
-        "dims": sorted(sweep.rankings),
-        "queries": len(sweep.query_ids),
-        "files": {str(dim): f"{stem}.d{dim}.trec" for dim in sorted(sweep.rankings)},
-        "format": "qid Q0 docid rank score tag, ties by doc id descending (trec_eval's order)",
-    }
-    check = functools.partial(
-        claim, record=folder / f"{stem}.runs.json", mine=run_identity(run.data, run.model), overwrite=overwrite
-    )
-    try:
-        with ReportSet(folder, stem, TREC_SUFFIXES, claim=check) as files:
-            files.write_text(f"{stem}.runs.json", json_text(manifest, what=f"{folder / stem}.runs.json"))
-            for dim, ranking in sweep.rankings.items():
-                tag = f"{stem}.d{dim}"
-                with files.path(f"{stem}.d{dim}.trec").open("w", encoding="utf-8") as fh:
-                    for row, qid in enumerate(sweep.query_ids):
-                        rank = 0
-                        for doc_index, score in zip(ranking.doc_index[row], ranking.score[row]):
-                            if doc_index < 0:
-                                continue
-                            rank += 1
-                            fh.write(f"{qid} Q0 {sweep.doc_ids[doc_index]} {rank} {float(score)!r} {tag}\n")
-    except OSError as err:
-        raise MrlEvalError(f"cannot write run files to {folder} ({err}); pass another --save-runs DIR") from err
-    return files.written

@@ -4,12 +4,9 @@ the Markdown report and the HTML page."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from mrl_eval.report.tables import Table
-
-if TYPE_CHECKING:
-    from mrl_eval.report.model import Report
+from mrl_eval.report.model import Report
+from mrl_eval.report.table_model import Table
 
 HEADER = (
     "cell",

@@ -13,18 +13,15 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from mrl_eval.decide.compare import missing_dims, verdict
+from mrl_eval.decide.compare import RunComparison, missing_dims, verdict
 from mrl_eval.report.label_free import notes as label_free_notes
 from mrl_eval.report.markdown import title
+from mrl_eval.report.model import Report
 from mrl_eval.report.render import markdown_table, md, md_line
 from mrl_eval.report.sentences import explain, explain_holdout
-from mrl_eval.report.tables import comparison_table, human_bytes, results_table
-
-if TYPE_CHECKING:
-    from mrl_eval.decide.compare import RunComparison
-    from mrl_eval.report.model import Report
+from mrl_eval.report.table_model import human_bytes
+from mrl_eval.report.tables import comparison_table, results_table
 
 TITLE = "mrl-eval gate"
 

@@ -1,23 +1,21 @@
-"""The growth chart (`--growth`): per dim, the measured drop at each corpus size, the fitted line in log(size) and
-its extrapolation to the --scale sizes with the bootstrap interval, the extrapolated part drawn dashed."""
+"""The growth chart (`--growth`): per dim, the measured drop at each corpus size, the line in log(size) over the sizes
+it was fitted on and its extrapolation to the --scale sizes with the interval (noise and model error), the
+extrapolated part drawn dashed."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from mrl_eval.report.plots import OTHERS, PRIMARY, _pyplot
-
-if TYPE_CHECKING:
-    from mrl_eval.report.model import Report
+from mrl_eval.report.model import Report
+from mrl_eval.report.plots import OTHERS, PRIMARY, pyplot
 
 
 def plot_growth(report: Report, paths: Sequence[Path]) -> None:
     """Draw the report's growth section and save to each path (.png, .svg)."""
     import numpy as np
 
-    plt = _pyplot()
+    plt = pyplot()
     g = report.growth
     assert g is not None  # drawn only for a report with growth
     sizes = np.asarray(g.sizes, np.float64)
@@ -31,7 +29,7 @@ def plot_growth(report: Report, paths: Sequence[Path]) -> None:
             ax.plot(sizes, seed_drops, "o", color=colour, ms=3, alpha=0.45)
         measured = np.mean(d.drop, axis=0)
         ax.plot(sizes, measured, "o", color=colour, ms=6, label="measured (mean of seeds)")
-        xs = np.geomspace(sizes.min(), sizes.max(), 20)
+        xs = np.geomspace(min(g.fit_sizes), sizes.max(), 20)
         ax.plot(xs, d.intercept + d.slope * np.log(xs), "-", color=colour, lw=1.8, label="fit in log(size)")
         xe = np.geomspace(sizes.max(), far, 20)
         ax.plot(xe, d.intercept + d.slope * np.log(xe), "--", color=colour, lw=1.4, label="extrapolation")

@@ -9,14 +9,15 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
-from mrl_eval.decide.compare import missing_dims, verdict
+from mrl_eval.decide.compare import RunComparison, missing_dims, verdict
+from mrl_eval.decide.recommend import Choice
 from mrl_eval.report.engine_view import engine_recipe, engine_table
 from mrl_eval.report.label_free import growth_note, growth_table
 from mrl_eval.report.label_free import notes as label_free_notes
 from mrl_eval.report.markdown import primary_metric
 from mrl_eval.report.markdown import title as run_title
+from mrl_eval.report.model import Report
 from mrl_eval.report.sentences import explain, explain_grid, explain_holdout
 from mrl_eval.report.tables import (
     Table,
@@ -26,11 +27,6 @@ from mrl_eval.report.tables import (
     loss_tables,
     results_table,
 )
-
-if TYPE_CHECKING:
-    from mrl_eval.decide.compare import RunComparison
-    from mrl_eval.decide.recommend import Recommendation
-    from mrl_eval.report.model import Report
 
 _CSS = """
 :root { --ink: #1d2330; --muted: #5b6474; --line: #d9dee7; --accent: #1f5fbf; --good: #1e7b34; --bad: #b42318;
@@ -143,7 +139,7 @@ def _settings(report: Report) -> str:
     return _kv(pairs)
 
 
-def _recommendation(report: Report, rec: Recommendation) -> str:
+def _recommendation(report: Report, rec: Choice) -> str:
     lines = explain(rec, report.confidence)
     passed = rec.dim is not None
     parts = [

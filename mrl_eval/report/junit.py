@@ -8,15 +8,12 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from mrl_eval.decide.compare import RunComparison
 from mrl_eval.errors import MrlEvalError
 from mrl_eval.files import write_atomic
+from mrl_eval.report.model import Report
 from mrl_eval.report.sentences import explain
-
-if TYPE_CHECKING:
-    from mrl_eval.decide.compare import RunComparison
-    from mrl_eval.report.model import Report
 
 
 @dataclass(frozen=True)

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from mrl_eval.report.engine_view import engine_recipe, engine_table
 from mrl_eval.report.label_free import markdown as label_free_markdown
+from mrl_eval.report.model import Report
 from mrl_eval.report.render import markdown_table, md, md_line
 from mrl_eval.report.sentences import explain, explain_grid, explain_holdout
 from mrl_eval.report.tables import grid_tables, loss_tables, paired_table, results_table
-
-if TYPE_CHECKING:
-    from mrl_eval.report.model import Report
 
 
 def title(report: Report) -> str:

@@ -3,7 +3,7 @@ CSV, charts, GitHub, JUnit) and by the API.
 
 The JSON dict exists only at the file boundary: `Report.to_dict()` is the one place it is written, and
 `mrl_eval.report.schema.parse_document` the one place it is read (checked against the schema). The decisions are
-typed where they are made (`decide/`: `Recommendation`, `TwoStageChoice`, `EngineChoice`, `HoldoutCheck`,
+typed where they are made (`decide/`: `Choice`, `TwoStageChoice`, `EngineChoice`, `HoldoutCheck`,
 `RunComparison`). What the code only shows and never computes with (the settings the run was given, the file
 fingerprints, the model's description, the PCA finding, the machine, a recipe) is kept as a mapping in the file's
 order inside its typed section, as a plain copy (`as_saved`), so that a report read back equals the one written.
@@ -13,40 +13,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from mrl_eval.decide.compare import RunComparison
+from mrl_eval.decide.holdout import HoldoutCheck
+from mrl_eval.decide.recommend import Choice, TwoStageChoice
+from mrl_eval.evaluate.growth import GrowthResult
+from mrl_eval.evaluate.results import DimResult
 from mrl_eval.evaluate.stats import StatsSettings
-
-if TYPE_CHECKING:
-    from mrl_eval.decide.compare import RunComparison
-    from mrl_eval.decide.holdout import HoldoutCheck
-    from mrl_eval.decide.recommend import Recommendation, TwoStageChoice
-    from mrl_eval.engines.document import EngineSection
-    from mrl_eval.evaluate.growth import GrowthResult
-    from mrl_eval.evaluate.sweep import DimResult
-    from mrl_eval.methods.grid import Cell, TwoStageRow
+from mrl_eval.methods.grid import Cell, TwoStageRow
+from mrl_eval.report.engine_section import EngineSection
+from mrl_eval.report.section_fields import PerQuery, as_saved, plain
 
 SCHEMA = 1
 PAIRED_TEST = "two-sided paired sign-flip randomization test of mean delta = 0"
-PerQuery = dict[str, dict[str, dict[str, float]]]  # label or dim -> metric -> query id -> value
-
-
-def plain(value: Any) -> Any:
-    """A JSON-ready deep copy: mappings as dicts, tuples as lists (a CI is a `[low, high]` pair in the file)."""
-    if isinstance(value, Mapping):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    return value
-
-
-def as_saved(section: object, *names: str) -> None:
-    """Keep the mapping fields `names` of a frozen section as the file holds them (lists, not tuples; a private
-    copy), so that a section read back from its JSON equals the one written."""
-    for name in names:
-        value = getattr(section, name)
-        if value is not None:
-            object.__setattr__(section, name, plain(value))
 
 
 @dataclass(frozen=True)
@@ -283,7 +263,7 @@ class Report:
     pca: Mapping[str, Any] | None = None  # the PCA fit and the truncation-safety finding
     two_stage: TwoStage | None = None
     engine: EngineSection | None = None
-    recommendation: Recommendation | None = None
+    recommendation: Choice | None = None
     holdout: HoldoutCheck | None = None
     baseline: RunComparison | None = None
 

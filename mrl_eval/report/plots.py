@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from mrl_eval.report.model import Report
+from mrl_eval.report.model import Report
+from mrl_eval.report.tables import pareto_labels
 
 PRIMARY = "#1f5fbf"
 OTHERS = ("#7a7a7a", "#b07aa1", "#59a14f", "#e15759", "#f28e2b", "#76b7b2")
@@ -20,7 +19,7 @@ def chart_title(report: Report, what: str) -> str:
     return names.replace("$", r"\$") + f" · {what}"
 
 
-def _pyplot():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
@@ -32,7 +31,7 @@ def _pyplot():
 
 def plot_tradeoff(report: Report, paths: Sequence[Path], metric: str | None = None) -> None:
     """Draw the report's results and save to each path (format from the suffix: .png, .svg)."""
-    plt = _pyplot()
+    plt = pyplot()
     from matplotlib.ticker import FixedLocator, NullLocator
 
     results = sorted(report.results, key=lambda r: r.dim)
@@ -127,7 +126,7 @@ def plot_tradeoff(report: Report, paths: Sequence[Path], metric: str | None = No
 
 def plot_deltas(report: Report, paths: Sequence[Path]) -> None:
     """Per-query delta of the losses metric from the full dim, one box per dim below full, with the zero line."""
-    plt = _pyplot()
+    plt = pyplot()
 
     full = report.full_dim
     metric = report.losses.metric if report.losses is not None else report.metrics[0]
@@ -177,9 +176,7 @@ def plot_pareto(report: Report, paths: Sequence[Path], metric: str | None = None
     through the cells that no other cell beats on both."""
     from matplotlib.ticker import FuncFormatter
 
-    from mrl_eval.report.tables import pareto_labels
-
-    plt = _pyplot()
+    plt = pyplot()
     cells = report.cells
     rec = report.recommendation
     primary = metric or (rec.metric if rec else None) or next(iter(cells[0].metrics))

@@ -15,7 +15,7 @@ import csv
 import io
 import re
 
-from mrl_eval.report.tables import Table
+from mrl_eval.report.table_model import Table
 
 _BREAKS = re.compile(r"[\s\x1c-\x1e\x85\u2028\u2029]+")
 _LIST_START = re.compile(r"^([-+]|\d+(?=[.)]))")

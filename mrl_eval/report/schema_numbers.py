@@ -16,29 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mrl_eval.evaluate.fidelity import LABEL_FREE
-from mrl_eval.evaluate.metrics import SUPPORTED
-
 if TYPE_CHECKING:
     from mrl_eval.report.model import Report
-    from mrl_eval.report.schema import _Reader
+    from mrl_eval.report.schema_reader import Reader as _Reader
 
 # A mean may differ from the mean of its per-query values by this much: a summary rounded to six decimals (as the
 # CSV report writes them) still reads; a hand-edited one does not.
 MEAN_TOLERANCE = 1e-6
-# Bounded metrics may exceed [0, 1] by float rounding (a DCG ratio of 1.0000000000000002), not more.
-BOUND_TOLERANCE = 1e-9
-
-
-def is_bounded(metric: str) -> bool:
-    """Whether `metric` (ndcg@10, overlap@10, ...) is one whose values lie in [0, 1]: every metric mrl-eval computes."""
-    return metric.split("@", 1)[0].strip().lower() in SUPPORTED + LABEL_FREE
-
-
-def check_bounds(r: _Reader, metric: str, value: float, where: str) -> float:
-    if is_bounded(metric) and not -BOUND_TOLERANCE <= value <= 1 + BOUND_TOLERANCE:
-        raise r.fail(where, f"is {value}, outside [0, 1] where {metric} lies")
-    return value
 
 
 def check_sizes(r: _Reader, report: Report) -> None:

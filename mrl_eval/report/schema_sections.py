@@ -5,18 +5,25 @@ names the file and the field."""
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
 
+from mrl_eval.decide.compare import (
+    CheckedGate,
+    DimComparison,
+    GateCheck,
+    MetricDelta,
+    Pairing,
+    RunComparison,
+    RunDescription,
+)
+from mrl_eval.decide.engine_choice import EngineChoice
+from mrl_eval.decide.holdout import HoldoutCheck
+from mrl_eval.decide.recommend import Choice, TwoStageChoice
+from mrl_eval.engines import EngineCell
+from mrl_eval.evaluate.growth import DimGrowth, GrowthResult
+from mrl_eval.methods.grid import Cell, TwoStageRow
+from mrl_eval.report.engine_section import EngineSection
 from mrl_eval.report.model import Grid, TwoStage, plain
-
-if TYPE_CHECKING:
-    from mrl_eval.decide.compare import RunComparison
-    from mrl_eval.decide.engine_choice import EngineChoice
-    from mrl_eval.decide.holdout import HoldoutCheck
-    from mrl_eval.decide.recommend import Recommendation, TwoStageChoice
-    from mrl_eval.engines.document import EngineSection
-    from mrl_eval.evaluate.growth import GrowthResult
-    from mrl_eval.report.schema import _Reader
+from mrl_eval.report.schema_reader import Reader as _Reader
 
 
 def _same_metrics(r: _Reader, what: str, entries: tuple, names: set[str]) -> None:
@@ -25,7 +32,6 @@ def _same_metrics(r: _Reader, what: str, entries: tuple, names: set[str]) -> Non
 
 
 def grid(r: _Reader, value: object, names: set[str]) -> Grid | None:
-    from mrl_eval.methods.grid import Cell
 
     if not value:
         return None
@@ -70,7 +76,6 @@ def grid(r: _Reader, value: object, names: set[str]) -> Grid | None:
 
 
 def two_stage(r: _Reader, value: object, names: set[str]) -> TwoStage | None:
-    from mrl_eval.methods.grid import TwoStageRow
 
     if not value:
         return None
@@ -107,7 +112,6 @@ def two_stage(r: _Reader, value: object, names: set[str]) -> TwoStage | None:
 
 
 def _two_stage_choice(r: _Reader, value: object) -> TwoStageChoice | None:
-    from mrl_eval.decide.recommend import TwoStageChoice
 
     if value is None:
         return None
@@ -127,7 +131,6 @@ def _two_stage_choice(r: _Reader, value: object) -> TwoStageChoice | None:
 
 
 def _engine_choice(r: _Reader, value: object) -> EngineChoice | None:
-    from mrl_eval.decide.engine_choice import EngineChoice
 
     if value is None:
         return None
@@ -162,7 +165,6 @@ def _fields(r: _Reader, cls: type, value: dict, where: str) -> dict:
 
 
 def growth(r: _Reader, value: object) -> GrowthResult | None:
-    from mrl_eval.evaluate.growth import DimGrowth, GrowthResult
 
     if value is None:
         return None
@@ -190,8 +192,6 @@ def growth(r: _Reader, value: object) -> GrowthResult | None:
 
 
 def engine(r: _Reader, value: object) -> EngineSection | None:
-    from mrl_eval.engines import EngineCell
-    from mrl_eval.engines.document import EngineSection
 
     if not value:
         return None
@@ -233,25 +233,23 @@ def engine(r: _Reader, value: object) -> EngineSection | None:
     )
 
 
-def recommendation(r: _Reader, value: object) -> Recommendation | None:
-    from mrl_eval.decide.recommend import Recommendation
+def recommendation(r: _Reader, value: object) -> Choice | None:
 
     if value is None:
         return None
     # a rule kind (reports before the interval rules lack it), and no value or smaller dim when nothing met the rule
     optional = {"rule_kind": "point", "value": None, "smaller_dim": None, "smaller_value": None}
     rec = {**optional, **r.obj(value, "recommendation")}
-    fields = _fields(r, Recommendation, rec, "recommendation")
+    fields = _fields(r, Choice, rec, "recommendation")
     r.text(fields["metric"], "recommendation.metric")
     r.number(fields["threshold"], "recommendation.threshold")
     r.number(fields["full_value"], "recommendation.full_value")
     r.obj(fields["storage"], "recommendation.storage", empty=True)
     r.obj(fields["evidence"], "recommendation.evidence", empty=True)
-    return Recommendation(**plain(fields))
+    return Choice(**plain(fields))
 
 
 def holdout(r: _Reader, value: object) -> HoldoutCheck | None:
-    from mrl_eval.decide.holdout import HoldoutCheck
 
     if value is None:
         return None
@@ -270,15 +268,6 @@ def holdout(r: _Reader, value: object) -> HoldoutCheck | None:
 
 
 def baseline(r: _Reader, value: object) -> RunComparison | None:
-    from mrl_eval.decide.compare import (
-        DimComparison,
-        Gate,
-        GateCheck,
-        MetricDelta,
-        Pairing,
-        RunComparison,
-        RunDescription,
-    )
 
     if value is None:
         return None
@@ -311,7 +300,7 @@ def baseline(r: _Reader, value: object) -> RunComparison | None:
     gate = r.obj(fields["gate"], "baseline.gate")
     return RunComparison(
         **sides,
-        gate=Gate(**_fields(r, Gate, gate, "baseline.gate")),
+        gate=CheckedGate(**_fields(r, CheckedGate, gate, "baseline.gate")),
         dims=tuple(fields["dims"]),
         only_in_baseline=tuple(fields["only_in_baseline"]),
         only_in_current=tuple(fields["only_in_current"]),

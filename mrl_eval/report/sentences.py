@@ -3,17 +3,13 @@ shown by the terminal, the Markdown report, the GitHub step summary, the JUnit f
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from mrl_eval.report.tables import human_bytes, interval
-
-if TYPE_CHECKING:
-    from mrl_eval.decide.holdout import HoldoutCheck
-    from mrl_eval.decide.recommend import Recommendation
-    from mrl_eval.report.model import Report
+from mrl_eval.decide.holdout import HoldoutCheck
+from mrl_eval.decide.recommend import Choice
+from mrl_eval.report.model import Report
+from mrl_eval.report.table_model import human_bytes, interval
 
 
-def explain(rec: Recommendation, confidence: float | None = None) -> list[str]:
+def explain(rec: Choice, confidence: float | None = None) -> list[str]:
     """The recommendation in sentences, shared by the terminal and the Markdown report."""
     metric, bar, kind = rec.metric, rec.threshold, rec.rule_kind
     level = f"{confidence:.0%} " if confidence else ""

@@ -4,17 +4,14 @@ with the rest of the report by `mrl_eval.report.model` and `schema`), and its ce
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from mrl_eval.decide.engine_choice import EngineChoice
 from mrl_eval.engines import LATENCY_NOTE, RECALL_K, TIE_RULE, EngineCell, EngineResult
 from mrl_eval.evaluate.stats import StatsSettings, summarize
-from mrl_eval.report.model import PerQuery, as_saved, plain
-
-if TYPE_CHECKING:
-    from mrl_eval.decide.engine_choice import EngineChoice
+from mrl_eval.report.section_fields import PerQuery, as_saved, plain
 
 
 @dataclass(frozen=True)
@@ -64,13 +61,6 @@ def engine_cell_dict(cell: EngineCell) -> dict:
     row = asdict(cell)
     row["latency_ms"] = {"median": cell.latency_ms[0], "p95": cell.latency_ms[1]}
     return row
-
-
-def redact_dsn(dsn: str | None) -> str | None:
-    """A connection string without its password: reports never carry a secret."""
-    if not dsn:
-        return dsn
-    return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", re.sub(r"password=\S+", "password=***", dsn))
 
 
 def engine_section(result: EngineResult, n_docs: int) -> EngineSection:

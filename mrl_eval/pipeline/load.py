@@ -1,0 +1,105 @@
+"""Load a sweep's inputs: the collection (files, a BEIR folder, the bundled sample or an MTEB task), precomputed
+vectors, and the fingerprints of what was read; every id checked before any slow work."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from mrl_eval.data import mteb_tasks
+from mrl_eval.data.collection import Collection
+from mrl_eval.data.collection_files import check_qrels, load_collection
+from mrl_eval.data.vectors import Vectors
+from mrl_eval.errors import MrlEvalError, UsageError, raise_problems
+from mrl_eval.pipeline.settings import DataSettings
+
+
+def sample_data_dir() -> Path:
+    """The bundled Cranfield collection: inside the installed package, or at the root of a source checkout."""
+    package = Path(__file__).resolve().parents[1]
+    for candidate in (package / "sample_data" / "cranfield", package.parent / "sample_data" / "cranfield"):
+        if (candidate / "corpus.jsonl").is_file():
+            return candidate
+    raise MrlEvalError("the bundled sample data is missing from this install; pass a data folder")
+
+
+def check_data_settings(data: DataSettings) -> None:
+    """Settings that contradict each other, before any slow work."""
+    if data.mteb_task is None:
+        if data.mteb_subset is not None or data.mteb_data is not None:
+            raise UsageError("--mteb-subset and --mteb-data go with --mteb-task NAME")
+        return
+    explicit = {"DATA": data.folder, "--corpus": data.corpus, "--queries": data.queries, "--qrels": data.qrels}
+    given = [flag for flag, value in explicit.items() if value is not None]
+    if given:
+        raise UsageError(
+            f"--mteb-task loads the task's own corpus, queries and qrels: drop {', '.join(given)} "
+            "(or drop --mteb-task to evaluate your own data)"
+        )
+
+
+def load_data(data: DataSettings, *, require_texts: bool, require_qrels: bool) -> tuple[Collection, str]:
+    """The collection and its name; qrels optional in label-free mode, queries in pseudo-query mode."""
+    if data.mteb_task is not None:
+        return mteb_tasks.load_task_collection(
+            data.mteb_task, split=data.split, subset=data.mteb_subset, local_copy=data.mteb_data
+        )
+    explicit = data.corpus or data.queries or data.qrels
+    folder = data.folder if (data.folder or explicit) else sample_data_dir()
+    collection = load_collection(
+        folder,
+        corpus=data.corpus,
+        queries=data.queries,
+        qrels=data.qrels,
+        split=data.split,
+        id_column=data.id_column,
+        text_column=data.text_column,
+        title_column=data.title_column,
+        require_texts=require_texts,
+        require_qrels=require_qrels,
+        require_queries=not data.is_pseudo,
+    )
+    name = folder.name if folder else Path(next(iter(collection.sources.values()))).stem
+    return collection, name
+
+
+def check_vectors_match(collection: Collection, vectors: Vectors, folder: Path) -> None:
+    """Precomputed vectors must hold the collection's documents and the qrels' ids."""
+    problems = check_qrels(collection.qrels, vectors.query_ids, vectors.doc_ids, collection.sources.get("qrels", ""))
+    vector_ids, corpus_ids = set(vectors.doc_ids), set(collection.doc_ids)
+    if collection.doc_ids and corpus_ids != vector_ids:
+        only_corpus = [d for d in collection.doc_ids if d not in vector_ids]
+        only_vectors = sorted(vector_ids - corpus_ids)
+        problems.append(
+            f"{folder / 'corpus_ids.txt'}: does not list the same documents as {collection.sources['corpus']} "
+            f"({len(only_corpus)} only in the corpus, e.g. {only_corpus[:3]}; {len(only_vectors)} only in the "
+            f"vectors, e.g. {only_vectors[:3]})"
+        )
+    raise_problems(problems, "The vectors do not match the data", "Embed the same corpus and queries, or fix the ids.")
+
+
+def file_fingerprint(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return "sha256:" + digest.hexdigest()
+
+
+def source_fingerprint(source: str) -> dict[str, str]:
+    """A data file's sha256; an MTEB task's data ("mteb:Task@revision/...") is pinned by the revision in its name."""
+    return {} if source.startswith(mteb_tasks.SOURCE_PREFIX) else {"sha256": file_fingerprint(Path(source))}
+
+
+def data_sources(collection: Collection, vectors: Vectors) -> dict[str, dict]:
+    """role -> {"path", "sha256", "count"}: what the report says the run was made from."""
+    counts = {
+        "corpus": len(vectors.doc_ids),
+        "queries": len(vectors.query_ids),
+        "qrels": sum(map(len, collection.qrels.values())),
+    }
+    return {
+        role: {"path": str(path), **source_fingerprint(str(path)), "count": counts[role]}
+        for role, path in collection.sources.items()
+        if path
+    }

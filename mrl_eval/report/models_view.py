@@ -1,0 +1,149 @@
+"""A run of several models, rendered: the cross-model table (one `Table`, for the terminal, Markdown, HTML and
+CSV), the sentences of the recommendation across models, and the frontier chart (a colour per model)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from mrl_eval.decide.across_models import COSTS, ModelsChoice
+from mrl_eval.report.models_report import ModelsReport
+from mrl_eval.report.plots import pyplot
+from mrl_eval.report.table_model import Table, human_bytes, interval
+
+COLOURS = ("#1f5fbf", "#e15759", "#59a14f", "#b07aa1", "#f28e2b", "#76b7b2", "#9c755f", "#edc948")
+
+
+def models_table(report: ModelsReport, *, wide: bool = False) -> Table:
+    """Every cell of every model, cheapest first: bytes per vector, the primary metric with its interval, and the
+    paired delta from the reference cell; the frontier cells marked, the recommended cell highlighted."""
+    cmp = report.comparison
+    metric = cmp.metric
+    level = f"{report.runs[0].confidence:.0%}" if report.runs[0].confidence else None
+    on_frontier = set(cmp.frontier)
+    chosen = report.recommendation.label if report.recommendation is not None else None
+    cells = sorted(cmp.cells, key=lambda c: (c.bytes_per_vector, -c.metrics[metric], c.label))
+    header = ["model", "cell", "bytes/vector", metric]
+    if level:
+        header += [f"{level} CI of {metric}", "Δ vs reference", f"{level} CI of Δ"]
+    header += ["frontier"]
+    rows, highlighted = [], None
+    for n, c in enumerate(cells):
+        row = [c.model, c.cell, f"{c.bytes_per_vector:,}", f"{c.metrics[metric]:.4f}"]
+        if level:
+            s = c.stats.get(metric)
+            if c.label == cmp.reference:
+                row += [interval(s.ci) if s else "", "reference", ""]
+            else:
+                row += [
+                    interval(s.ci) if s else "",
+                    f"{s.delta:+.4f}" if s else "",
+                    interval(s.delta_ci, signed=True) if s else "",
+                ]
+        row.append("●" if c.label in on_frontier else "")
+        rows.append(row)
+        if c.label == chosen:
+            highlighted = n
+    title = (
+        f"{report.data.name} · {len(report.names)} models · {report.queries_evaluated} queries · reference: "
+        f"{cmp.reference} ({cmp.reference_how})"
+    )
+    return Table.of(title, header, rows, highlighted=highlighted, text_columns=frozenset({0, 1}))
+
+
+def explain_models(choice: ModelsChoice) -> list[str]:
+    """The recommendation across models in sentences: what was chosen and why each other model lost."""
+    unit = COSTS[choice.optimize][1]
+    if choice.label is None:
+        lines = [f"No cell of any model meets the rule ({choice.rule}; bar {choice.threshold:.4f})."]
+    else:
+        cost = f"{choice.cost:,.3f}" if choice.optimize == "latency" else f"{int(choice.cost or 0):,}"
+        lines = [
+            f"Recommended: {choice.model} at {choice.cell} ({cost} {unit}): {choice.metric} {choice.value:.4f}, "
+            f"bar {choice.threshold:.4f} ({choice.rule}); reference {choice.reference} scores "
+            f"{choice.reference_value:.4f}."
+        ]
+        storage = choice.storage
+        if storage:
+            lines.append(
+                f"Storage: {storage['bytes_per_vector']:,} bytes/vector instead of {storage['full_bytes_per_vector']:,} "
+                f"for the reference ({human_bytes(storage['bytes']['1M'])} vs {human_bytes(storage['full_bytes']['1M'])} "
+                "for 1M docs)."
+            )
+    lines += [f"{model}: {why}." for model, why in choice.why_not.items()]
+    return lines
+
+
+def plot_models(report: ModelsReport, paths: Sequence[Path], metric: str | None = None) -> None:
+    """Quality against bytes per vector (log2 axis) for every cell of every model, a colour per model; each
+    model's float32 prefixes joined by a line, other cells as open markers; the frontier as a step line, the
+    reference ringed and the recommended cell starred."""
+    plt = pyplot()  # matplotlib is imported only when a chart is drawn
+    cmp = report.comparison
+    metric = metric or cmp.metric
+    fig, ax = plt.subplots(figsize=(10, 5.6), dpi=130)
+    for colour, name in zip(COLOURS * 4, report.names):
+        own = [c for c in cmp.cells if c.model == name]
+        prefix = sorted((c for c in own if c.method == "prefix" and c.precision == "float32"), key=lambda c: c.dim)
+        ax.plot(
+            [c.bytes_per_vector for c in prefix],
+            [c.metrics[metric] for c in prefix],
+            "o-",
+            color=colour,
+            lw=2,
+            ms=5,
+            label=f"{name} (float32 prefixes)",
+        )
+        rest = [c for c in own if c not in prefix]
+        if rest:
+            ax.plot(
+                [c.bytes_per_vector for c in rest],
+                [c.metrics[metric] for c in rest],
+                "o",
+                mfc="none",
+                color=colour,
+                ms=6,
+                label=f"{name} (other cells)",
+            )
+    by_label = {c.label: c for c in cmp.cells}
+    front = [by_label[label] for label in cmp.frontier if label in by_label]
+    if front:
+        ax.step(
+            [c.bytes_per_vector for c in front],
+            [c.metrics[metric] for c in front],
+            where="post",
+            color="black",
+            lw=1,
+            ls="--",
+            alpha=0.6,
+            label="frontier",
+        )
+    ref = by_label.get(cmp.reference)
+    if ref is not None:
+        ax.plot([ref.bytes_per_vector], [ref.metrics[metric]], "o", ms=14, mfc="none", color="black", label="reference")
+    rec = report.recommendation
+    if rec is not None and rec.label in by_label:
+        chosen = by_label[rec.label]
+        ax.plot(
+            [chosen.bytes_per_vector],
+            [chosen.metrics[metric]],
+            "*",
+            ms=18,
+            color="gold",
+            mec="black",
+            label="recommended",
+        )
+        if rec.metric == metric:
+            ax.axhline(rec.threshold, color="black", lw=0.8, ls=":", label=f"bar {rec.threshold:.4f}")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("bytes per vector (log scale)")
+    ax.set_ylabel(metric)
+    ax.grid(True, alpha=0.3)
+    ax.set_title(
+        f"{report.data.name} · {len(report.names)} models · {metric} against bytes per vector".replace("$", r"\$")
+    )
+    ax.legend(loc="lower right", fontsize=8, framealpha=0.9)
+    fig.tight_layout()
+    for path in paths:
+        fig.savefig(path)
+    plt.close(fig)

@@ -1,0 +1,164 @@
+"""Several models in one run: the same numbers as one run per model, the comparison across models against
+independent oracles (scipy's bootstrap and permutation test, FAISS for quantised cells, pytrec_eval), and the
+recommendation checked against a brute-force choice over the report's cells."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from scipy import stats as scipy_stats
+
+import mrl_eval
+from mrl_eval.api.model_results import ModelsRun, recommend_models
+from mrl_eval.data.vectors import load_vectors
+from mrl_eval.errors import MrlEvalWarning
+from tests.conftest import data_path, read_qrels_tsv
+from tests.faiss_oracle import by_tie_rule, faiss_search, unit_prefix
+
+SUBSET = data_path("scifact-subset")
+MODELS = {name: SUBSET / "embeddings" / name for name in ("all-minilm-l6-v2", "embeddinggemma-300m")}
+DIMS = "64,128,256"
+SETTINGS = {"dims": DIMS, "precisions": "float32,int8,binary", "resamples": 2000}
+
+
+@pytest.fixture(scope="module")
+def both() -> ModelsRun:
+    run = mrl_eval.sweep(SUBSET, embeddings=list(MODELS.values()), **SETTINGS)
+    assert isinstance(run, ModelsRun)
+    return run
+
+
+@pytest.fixture(scope="module")
+def alone() -> dict[str, mrl_eval.SweepRun]:
+    return {name: mrl_eval.sweep(SUBSET, embeddings=folder, **SETTINGS) for name, folder in MODELS.items()}
+
+
+def test_two_models_in_one_run_give_the_numbers_of_two_runs(both, alone):
+    assert both.names == tuple(MODELS)
+    for name, single in alone.items():
+        run = both.run(name)
+        assert run.per_query == single.per_query  # every query of every dim, bit for bit
+        assert [r.metrics for r in run.results] == [r.metrics for r in single.results]
+        assert {c.label: c.metrics for c in run.cells} == {c.label: c.metrics for c in single.cells}
+        assert run.report.grid.per_query == single.report.grid.per_query
+
+
+def test_each_model_keeps_its_own_full_dim(both):
+    assert [r.full_dim for r in both.runs] == [384, 768]
+    assert [r.dims for r in both.runs] == [[64, 128, 256, 384], [64, 128, 256, 768]]
+
+
+def test_an_absolute_dim_above_a_models_size_is_left_out_for_that_model_only():
+    with pytest.warns(MrlEvalWarning, match="512"):
+        run = mrl_eval.sweep(SUBSET, embeddings=list(MODELS.values()), dims="128,512", resamples=200)
+    assert [r.dims for r in run.runs] == [[128, 384], [128, 512, 768]]
+
+
+def test_the_reference_is_the_best_model_at_full_size(both):
+    full = {r.report.model.name: r.result(r.full_dim).metrics["ndcg@10"] for r in both.runs}
+    best = max(full, key=full.get)
+    assert both.reference == f"{best} · prefix:{both.run(best).full_dim}:float32"
+
+
+def test_cross_model_intervals_and_p_values_match_scipy(both):
+    """Model A's 128-dim int8 cell against the reference (model B at full size), paired on the same queries."""
+    ref = next(c for c in both.cells if c.label == both.reference)
+    other = next(c for c in both.cells if c.model != ref.model and c.cell == "prefix:128:int8")
+    values = both.report.runs
+    per = {
+        ref.label: values[both.names.index(ref.model)].per_query[ref.dim]["ndcg@10"],
+        other.label: values[both.names.index(other.model)].grid.per_query[other.cell]["ndcg@10"],
+    }
+    ids = list(per[ref.label])
+    deltas = np.array([per[other.label][q] - per[ref.label][q] for q in ids])
+    stats = other.stats["ndcg@10"]
+    assert stats.delta == pytest.approx(deltas.mean(), abs=1e-12)
+    ci = scipy_stats.bootstrap((deltas,), np.mean, n_resamples=2000, method="BCa", rng=np.random.default_rng(0))
+    width = ci.confidence_interval.high - ci.confidence_interval.low
+    assert stats.delta_ci[0] == pytest.approx(ci.confidence_interval.low, abs=0.1 * width)
+    assert stats.delta_ci[1] == pytest.approx(ci.confidence_interval.high, abs=0.1 * width)
+    p = scipy_stats.permutation_test(
+        (deltas,), np.mean, permutation_type="samples", n_resamples=2000, rng=np.random.default_rng(0)
+    ).pvalue
+    assert stats.p_value == pytest.approx(p, abs=0.03)
+
+
+@pytest.mark.parametrize("model", list(MODELS))
+@pytest.mark.parametrize("precision", ["int8", "binary"])
+def test_quantised_cells_of_every_model_are_scored_as_faiss_scores_them(both, model, precision):
+    """The cross-model table's int8 and binary cells: nDCG@10 of FAISS's own ranking, by pytrec_eval."""
+    pytrec_eval = pytest.importorskip("pytrec_eval")
+    vectors = load_vectors(MODELS[model])
+    qrels = read_qrels_tsv(SUBSET / "qrels" / "test.tsv")
+    judged = [i for i, q in enumerate(vectors.query_ids) if qrels.get(q)]
+    dim = 128
+    docs, queries = unit_prefix(vectors.docs, dim), unit_prefix(vectors.queries[judged], dim)
+    scores, ids = faiss_search(docs, queries, precision, len(vectors.doc_ids))
+    key = np.argsort(np.argsort(np.asarray(vectors.doc_ids, dtype=object), kind="stable"))
+    scores, ids = by_tie_rule(scores, ids, key, 10)
+    run = {
+        vectors.query_ids[q]: {vectors.doc_ids[d]: float(10 - r) for r, d in enumerate(ids[row])}
+        for row, q in enumerate(judged)
+    }
+    theirs = pytrec_eval.RelevanceEvaluator({q: qrels[q] for q in run}, {"ndcg_cut.10"}).evaluate(run)
+    expected = np.mean([v["ndcg_cut_10"] for v in theirs.values()])
+    cell = next(c for c in both.cells if c.model == model and c.cell == f"prefix:{dim}:{precision}")
+    assert cell.metrics["ndcg@10"] == pytest.approx(expected, abs=1e-9)
+
+
+def _brute_force(cells, bar: float) -> str | None:
+    """The cheapest cell by bytes per vector whose mean nDCG@10 reaches `bar`; ties: the higher score."""
+    meeting = [c for c in cells if c["metrics"]["ndcg@10"] >= bar]
+    if not meeting:
+        return None
+    return min(meeting, key=lambda c: (c["bytes_per_vector"], -c["metrics"]["ndcg@10"]))["label"]
+
+
+@pytest.mark.parametrize("bar", [0.5, 0.7, 0.8, 0.85, 0.9, 0.92, 0.99])
+def test_recommend_picks_the_cheapest_cell_over_both_models(both, bar):
+    rec = recommend_models(both, mrl_eval.Rule(min=bar), optimize="bytes")
+    cells = json.loads(json.dumps(rec.to_dict()))["comparison"]["cells"]  # read back as the file holds them
+    assert rec.label == _brute_force(cells, bar)
+    assert rec.passed is (rec.label is not None)
+    if rec.label is not None:
+        others = {c["model"] for c in cells} - {rec.model}
+        assert set(rec.choice.why_not) == others
+
+
+def test_a_relative_bar_is_relative_to_the_named_reference(both):
+    weaker = min(both.runs, key=lambda r: r.result(r.full_dim).metrics["ndcg@10"]).report.model.name
+    rec = recommend_models(both, mrl_eval.Rule(max_drop=0.02), optimize="bytes", reference=weaker)
+    ref_value = both.run(weaker).result(both.run(weaker).full_dim).metrics["ndcg@10"]
+    assert rec.choice.reference.startswith(weaker) and rec.choice.threshold == pytest.approx(ref_value - 0.02)
+
+
+def test_non_inferior_uses_the_paired_interval_against_the_reference(both):
+    rec = recommend_models(both, mrl_eval.Rule(max_drop=0.05, kind="non-inferior"), optimize="bytes")
+    chosen = next(c for c in rec.run.cells if c.label == rec.label)
+    assert chosen.stats["ndcg@10"].delta_ci[0] >= -0.05
+    cheaper = [c for c in rec.run.cells if c.bytes_per_vector < chosen.bytes_per_vector]
+    assert all(c.stats["ndcg@10"].delta_ci[0] < -0.05 for c in cheaper)
+
+
+def test_an_unknown_reference_is_a_usage_error(both):
+    with pytest.raises(mrl_eval.UsageError, match="--reference 'nope'"):
+        recommend_models(both, mrl_eval.Rule(min=0.5), reference="nope")
+
+
+def test_the_frontier_holds_no_dominated_cell(both):
+    cells = {c.label: c for c in both.cells}
+    front = [cells[label] for label in both.frontier]
+    for c in front:
+        assert not any(
+            o.bytes_per_vector <= c.bytes_per_vector and o.metrics["ndcg@10"] > c.metrics["ndcg@10"]
+            for o in both.cells
+            if o.label != c.label
+        )
+
+
+def test_the_same_model_twice_is_refused():
+    folder = MODELS["all-minilm-l6-v2"]
+    with pytest.raises(mrl_eval.UsageError, match="given twice"):
+        mrl_eval.sweep(SUBSET, embeddings=[folder, folder], resamples=200)
