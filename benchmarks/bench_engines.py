@@ -35,6 +35,7 @@ def main() -> str:
     from mrl_eval.engines import EngineSettings
     from mrl_eval.engines.faiss import prepare
     from mrl_eval.engines.run import measure
+    from mrl_eval.evaluate.inputs import ScoringInputs
     from mrl_eval.evaluate.retrieval import tie_key
     from mrl_eval.pipeline.score import score_vectors
 
@@ -59,19 +60,20 @@ def main() -> str:
     started = time.perf_counter()
     measure(
         EngineSettings(engine="faiss", ef_search=(64,)),
-        docs=vectors.docs,
-        queries=queries,
+        ScoringInputs(
+            docs=vectors.docs,
+            queries=queries,
+            doc_ids=list(vectors.doc_ids),
+            query_ids=exact.query_ids,
+            qrels=collection.qrels,
+            metric_names=metrics,
+            doc_key=tie_key(vectors.doc_ids),
+            exclude=None,
+        ),
         dims=DIMS,
         precisions=("float32",),
-        doc_ids=list(vectors.doc_ids),
-        query_ids=exact.query_ids,
-        qrels=collection.qrels,
-        metric_names=metrics,
-        doc_key=tie_key(vectors.doc_ids),
-        exclude=None,
         reference_per_query=exact.per_query[768],
         stats=None,
-        progress=lambda label, total: lambda n: None,
     )
     engine = time.perf_counter() - started
     k = len(DIMS)

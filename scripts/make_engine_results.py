@@ -82,8 +82,8 @@ def table(doc: dict, engine: str, skip_ef: int | None = None) -> list[str]:
     n_docs = doc["n_docs"]
     lines = [
         f"| cell | {METRIC} exact | {METRIC} in {engine} | Δ vs exact full-dim [95% CI] | neighbour recall@10 | "
-        "memory incl. index | latency p50 / p95 |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "short lists | memory incl. index | latency p50 / p95 |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for c in section["cells"]:
         if c["index"] != "hnsw" or c["ef_search"] == skip_ef:
@@ -93,7 +93,8 @@ def table(doc: dict, engine: str, skip_ef: int | None = None) -> list[str]:
         memory = (c["index_bytes"] + section["table_bytes"]) / 1e6
         lines.append(
             f"| {c['label']} | {base['metrics'][METRIC]:.4f} | {c['metrics'][METRIC]:.4f} | {st['delta']:+.4f} "
-            f"[{st['delta_ci'][0]:+.4f}, {st['delta_ci'][1]:+.4f}] | {c['neighbour_recall']:.3f} | {memory:.2f} MB | "
+            f"[{st['delta_ci'][0]:+.4f}, {st['delta_ci'][1]:+.4f}] | {c['neighbour_recall']:.3f} | "
+            f"{c['short_lists']} | {memory:.2f} MB | "
             f"{c['latency_ms']['median']:.3f} / {c['latency_ms']['p95']:.3f} ms |"
         )
     exact_rows = ", ".join(

@@ -23,6 +23,7 @@ LAYERS = (
         "mrl_eval.extras",
         "mrl_eval.progress",
         "mrl_eval.version",
+        "mrl_eval.watchdog",
     ),
     ("mrl_eval.providers",),
     ("mrl_eval.data",),
@@ -48,7 +49,7 @@ LAZY = {
     ("mrl_eval.evaluate.kernel", "mrl_eval.evaluate._kernel_numba"): "numba only when scoring",
     # registries: a back-end's module (and its SDK) is imported only when it is asked for
     ("mrl_eval.providers", "mrl_eval.providers.*"): "provider registry",
-    ("mrl_eval.engines.run", "mrl_eval.engines.*"): "engine registry",
+    # (the engine registry, mrl_eval.engines.ENGINE_CLASSES, imports an engine's module by name through importlib)
     ("mrl_eval.pipeline.embed", "mrl_eval.data.ray_embed"): "ray only for a run on Ray",
 }
 

@@ -16,15 +16,18 @@ from typer.testing import CliRunner
 from mrl_eval.cli.app import app
 from mrl_eval.data.collection_files import load_collection
 from mrl_eval.data.vectors import load_vectors
-from mrl_eval.engines import EngineSettings, parse_ef_search
+from mrl_eval.engines import RECALL_K, EngineSettings, parse_ef_search
 from mrl_eval.engines.evaluate import neighbour_recall, order_ties
 from mrl_eval.engines.faiss import FaissEngine
 from mrl_eval.engines.run import measure
-from mrl_eval.errors import UsageError
+from mrl_eval.errors import MrlEvalWarning, UsageError
 from mrl_eval.evaluate import metric_registry as M
+from mrl_eval.evaluate.inputs import ScoringInputs
 from mrl_eval.evaluate.retrieval import tie_key
 from mrl_eval.pipeline.score import score_vectors
 from tests.conftest import data_path
+from tests.engine_oracle import exact_scores, recall_of_ids, top_scores
+from tests.faiss_oracle import unit_prefix
 
 faiss = pytest.importorskip("faiss")
 METRICS = ["ndcg@10", "recall@100"]
@@ -43,6 +46,29 @@ def _per_query(collection, vectors, ranking: np.ndarray) -> dict:
     return M.score_ranking(ids, ranking, vectors.doc_ids, collection.qrels, METRICS)
 
 
+def _measure(settings: EngineSettings, scifact, dims: list[int], precisions: tuple[str, ...]):
+    """`measure` on the judged queries of the SciFact subset; the paired statistics are not computed."""
+    collection, vectors = scifact
+    rows = [i for i, q in enumerate(vectors.query_ids) if collection.qrels.get(q)]
+    return measure(
+        settings,
+        ScoringInputs(
+            docs=vectors.docs,
+            queries=np.asarray(vectors.queries[rows], np.float32),
+            doc_ids=list(vectors.doc_ids),
+            query_ids=[vectors.query_ids[i] for i in rows],
+            qrels=collection.qrels,
+            metric_names=METRICS,
+            doc_key=tie_key(vectors.doc_ids),
+            exclude=None,
+        ),
+        dims=dims,
+        precisions=precisions,
+        reference_per_query=_per_query(collection, vectors, np.zeros((len(rows), 1), np.int64)),
+        stats=None,
+    )
+
+
 def test_hnsw_at_ef_above_corpus_size_equals_exact_search():
     """efSearch >= corpus size: every HNSW cell scores what exact search scores, query by query, to 1e-4."""
     folder = data_path("scifact-subset")
@@ -54,19 +80,20 @@ def test_hnsw_at_ef_above_corpus_size_equals_exact_search():
     rows = [i for i, q in enumerate(vectors.query_ids) if collection.qrels.get(q)]
     engine = measure(
         settings,
-        docs=vectors.docs,
-        queries=np.asarray(vectors.queries[rows], np.float32),
+        ScoringInputs(
+            docs=vectors.docs,
+            queries=np.asarray(vectors.queries[rows], np.float32),
+            doc_ids=list(vectors.doc_ids),
+            query_ids=result.query_ids,
+            qrels=collection.qrels,
+            metric_names=METRICS,
+            doc_key=tie_key(vectors.doc_ids),
+            exclude=None,
+        ),
         dims=dims,
         precisions=precisions,
-        doc_ids=list(vectors.doc_ids),
-        query_ids=result.query_ids,
-        qrels=collection.qrels,
-        metric_names=METRICS,
-        doc_key=tie_key(vectors.doc_ids),
-        exclude=None,
         reference_per_query=result.per_query[384],
         stats=None,
-        progress=lambda label, total: lambda n: None,
     )
     cells = {c.label: c for c in engine.cells}
     for dim in dims:
@@ -105,6 +132,77 @@ def test_binary_hnsw_at_ef_above_corpus_size_finds_the_exact_hamming_neighbours(
     ids = [q for q, ok in zip(got["ndcg@10"], clean) if ok]
     for metric in METRICS:
         np.testing.assert_allclose([got[metric][q] for q in ids], [want[metric][q] for q in ids], atol=1e-4)
+
+
+@pytest.mark.parametrize(("dim", "precision"), [(768, "float32"), (128, "float16"), (256, "binary")])
+def test_neighbour_recall_on_a_weak_graph_is_numpys(scifact, dim, precision):
+    """Issue 21.1 for FAISS: on a weak graph (M = 4, efConstruction = 8) the exact reference equals numpy's brute
+    force over the same codes (k rows each), and the reported neighbour recall, through `measure`, is the share of
+    numpy's exact top 10 the index returned."""
+    collection, vectors = scifact
+    rows = [i for i, q in enumerate(vectors.query_ids) if collection.qrels.get(q)]
+    queries = np.asarray(vectors.queries[rows], np.float32)
+    engine = FaissEngine(vectors.docs, queries, m=4, ef_construction=8)
+    index, score, _ = engine.search(engine.build(dim, precision, "hnsw"), 16, 100)
+    exact_index, exact_score = engine.exact(dim, precision, 100)
+    oracle = exact_scores("faiss", vectors.docs, queries, dim, precision)
+    assert (exact_index >= 0).all()
+    # SQfp16 scores differ from numpy's float16 products by up to 2e-5 on a few pairs (FAISS's own fp16 rounding)
+    atol = 1e-4 if precision == "float16" else 1e-5
+    np.testing.assert_allclose(exact_score, top_scores(oracle, 100), rtol=0, atol=atol)
+    truth = recall_of_ids(index, oracle, RECALL_K, atol=atol)
+    assert truth < 0.9  # the graph is weak: the test measures something
+    assert neighbour_recall(score, exact_score) == pytest.approx(truth, abs=0.005)
+    settings = EngineSettings(engine="faiss", hnsw_m=4, ef_construction=8, ef_search=(16,))
+    with pytest.warns(MrlEvalWarning, match="--ef-search 16 is below k = 100"):
+        result = _measure(settings, scifact, [dim], (precision,))
+    (cell,) = [c for c in result.cells if c.dim == dim]  # one thread: the same graph as above
+    assert cell.neighbour_recall == pytest.approx(truth, abs=0.005)
+
+
+def test_ef_search_below_k_warns_once_and_counts_short_lists(scifact):
+    """Issue 21.2: FAISS sizes its candidate queue max(efSearch, k) but stops after efSearch (HNSW.cpp,
+    search_from_candidates), so an efSearch below k is no efSearch of k: one warning, and each cell counts the
+    queries that got fewer than k results, as FAISS itself returns them (the index built directly, one thread)."""
+    collection, vectors = scifact
+    rows = [i for i, q in enumerate(vectors.query_ids) if collection.qrels.get(q)]
+    queries = np.asarray(vectors.queries[rows], np.float32)
+    with pytest.warns(MrlEvalWarning) as caught:
+        result = _measure(EngineSettings(engine="faiss", ef_search=(4, 16, 128)), scifact, [128, 768], ("float32",))
+    (warning,) = [str(w.message) for w in caught if issubclass(w.category, MrlEvalWarning)]
+    assert warning.startswith("--ef-search 4,16 is below k = 100 (recall@100)") and "\n" not in warning
+    faiss.omp_set_num_threads(1)
+    counted = {}
+    for cell in result.cells:
+        index = faiss.IndexHNSWFlat(cell.dim, 16, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = 64
+        index.add(unit_prefix(vectors.docs, cell.dim))
+        index.hnsw.efSearch = cell.ef_search
+        _, ids = index.search(unit_prefix(queries, cell.dim), 100)
+        counted[cell.label] = cell.short_lists
+        assert cell.short_lists == int(((ids >= 0).sum(axis=1) < 100).sum()), cell.label
+    assert counted["faiss:hnsw:768:float32:ef4"] > 0 and counted["faiss:hnsw:768:float32:ef128"] == 0
+
+
+def test_short_lists_reach_the_json_report_and_the_engine_table(cli_env):
+    folder = data_path("scifact-subset")
+    args = ["sweep", folder, "--embeddings", folder / "embeddings" / "embeddinggemma-300m", "--dims", "768"]
+    args += ["--engine", "faiss", "--ef-search", "4,100", "--resamples", "200", "--out", cli_env / "s"]
+    result = runner.invoke(app, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("Warning: --ef-search")]
+    assert len(warnings) == 1 and "--ef-search 4 is below k = 100" in warnings[0]
+    (saved,) = (cli_env / "s").glob("*.json")
+    cells = {c["label"]: c for c in json.loads(saved.read_text())["engine"]["cells"]}
+    assert cells["faiss:hnsw:768:float32:ef4"]["short_lists"] > 0
+    assert cells["faiss:hnsw:768:float32:ef100"]["short_lists"] == 0
+    markdown = saved.with_suffix(".md").read_text().split("## Inside faiss", 1)[1]
+    header = next(line for line in markdown.splitlines() if line.startswith("| cell"))
+    column = [h.strip() for h in header.strip("|").split("|")].index("short lists (fewer than k)")
+    for line in markdown.splitlines():
+        if line.startswith("| faiss:"):
+            row = [v.strip() for v in line.strip("|").split("|")]
+            assert int(row[column]) == cells[row[0]]["short_lists"]
 
 
 def test_index_bytes_are_the_serialised_index_and_the_graph_costs_memory(scifact):
@@ -198,6 +296,13 @@ def test_cli_sweep_engine_faiss_then_recommend_from_the_report(cli_env):
         (["--engine", "faiss", "--pg-dsn", "postgresql://x@localhost/db"], "--pg-dsn"),
         (["--engine", "faiss", "--hnsw-m", "1"], "--hnsw-m"),
         (["--engine", "faiss", "--index", "ivf"], "--index"),
+        (["--engine", "faiss", "--ef-construction", "0"], "--ef-construction"),
+        # pgvector's own bounds, checked before any work (they ended in a traceback after the exact search)
+        (["--engine", "pgvector", "--hnsw-m", "101", "--ef-construction", "202"], "--hnsw-m 101"),
+        (["--engine", "pgvector", "--ef-construction", "1001"], "--ef-construction 1001"),
+        (["--engine", "pgvector", "--hnsw-m", "2", "--ef-construction", "3"], "--ef-construction 3"),
+        (["--engine", "pgvector", "--hnsw-m", "48"], "--ef-construction 64: pgvector needs at least 2 x --hnsw-m"),
+        (["--engine", "pgvector", "--ef-search", "40,1001"], "--ef-search 1001"),
     ],
 )
 def test_engine_usage_errors_exit_2(cli_env, flags, needle):

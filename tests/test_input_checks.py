@@ -160,22 +160,23 @@ def test_npz_saved_as_corpus_npy_is_named(tmp_path):
         load_vectors(folder)
 
 
-@pytest.mark.parametrize("value", [1e39, -3e300])
-def test_float64_vectors_beyond_float32_range_are_refused_after_the_cast(tmp_path, value):
+@pytest.mark.parametrize("value", [1e39, -3e300, 1e-300])
+def test_float64_vectors_beyond_float32_range_score_as_their_unit_versions(tmp_path, value):
+    """A finite float64 row that float32 cannot hold (a value above its range, or a row below its smallest
+    subnormal) is rescaled by a power of two, not refused and not read as a zero vector: cosine ignores scale."""
     docs = np.random.default_rng(1).standard_normal((len(DOCS), DIM))
-    docs[4, 2] = value  # finite in float64, inf in float32
-    folder, _ = _vectors(tmp_path, docs=docs)
-    with pytest.raises(MrlEvalError, match=r"corpus.npy: row 4 \(id 'd4'\) contains NaN or inf"):
-        load_vectors(folder)
-
-
-def test_float64_vectors_that_underflow_to_zero_warn_with_the_count_and_ids(tmp_path):
-    docs = np.random.default_rng(1).standard_normal((len(DOCS), DIM))
-    docs[5] = 1e-300  # non-zero in float64, zero in float32
-    _vectors(tmp_path, docs=docs)
-    result = _sweep(tmp_path, "--resamples", 100)
-    assert result.exit_code == 0, result.output
-    assert "Warning: 1 document vector is all zero ('d5')" in _flat(result.stderr)
+    docs[4, 2] = value  # finite in float64, inf or zero in float32
+    if abs(value) < 1:
+        docs[4] *= value  # the whole row tiny
+    unit = docs.copy()
+    unit[4] /= np.linalg.norm(unit[4] / np.abs(unit[4]).max()) * np.abs(unit[4]).max()
+    _vectors(tmp_path / "scaled", docs=docs)
+    _vectors(tmp_path / "unit", docs=unit)
+    scaled = _sweep(tmp_path / "scaled", "--resamples", 100, "--json")
+    reference = _sweep(tmp_path / "unit", "--resamples", 100, "--json")
+    assert scaled.exit_code == 0 and reference.exit_code == 0, scaled.output
+    assert "1 document vector has a norm outside" in _flat(scaled.stderr) and "all zero" not in scaled.stderr
+    assert json.loads(scaled.stdout)["per_query"] == json.loads(reference.stdout)["per_query"]
 
 
 def test_zero_vectors_and_zero_prefixes_warn_with_the_count_and_a_few_ids(tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ from typer.testing import CliRunner
 from mrl_eval.cli import app
 from mrl_eval.evaluate.ray_search import _score_shard, merge
 from mrl_eval.evaluate.retrieval import search, tie_key
-from tests.conftest import data_path
+from tests.conftest import ROOT, data_path
 
 GEMMA = "embeddinggemma-300m"
 
@@ -166,3 +167,33 @@ def test_an_unreachable_cluster_is_a_clear_error(cli_env):
     )
     assert result.exit_code == 1, result.output
     assert "--ray-address 127.0.0.1:1: nothing answers there" in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129), (signal.SIGKILL, -9)])
+def test_a_local_cluster_goes_with_its_driver(sig, code):
+    """A local cluster (`--ray`) started as the CLI starts it (`ray_search.cluster`). SIGTERM exits 143 (ray.init
+    installs a handler that exited 15) and SIGHUP 129, both after ray.shutdown; after kill -9 the watchdog stops
+    what Ray leaves (its agents lived on for about a minute). Every process the driver started is gone in seconds."""
+    pytest.importorskip("ray", reason="ray is not installed (pip install 'mrl-eval[ray]')")
+    import psutil
+
+    script = (
+        "import time\n"
+        "from mrl_eval.evaluate.ray_search import RaySettings, cluster\n"
+        "with cluster(RaySettings(enabled=True, num_cpus=1)):\n"
+        "    print('ready', flush=True)\n"
+        "    time.sleep(600)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    driver = subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert driver.stdout.readline().strip() == "ready"
+        started = psutil.Process(driver.pid).children(recursive=True)
+        assert any("raylet" in " ".join(p.cmdline()) for p in started)
+        driver.send_signal(sig)
+        assert driver.wait(timeout=120) == code
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    _, alive = psutil.wait_procs(started, timeout=15)
+    assert not alive, [" ".join(p.cmdline())[:80] for p in alive]

@@ -218,6 +218,7 @@ import os, signal, sys
 from pathlib import Path
 
 import mrl_eval.report.document
+from mrl_eval.cli.common import exit_codes
 from mrl_eval.report.document import write_reports
 from mrl_eval.report.schema import parse_document
 from tests.test_cli import _minimal_report
@@ -235,14 +236,16 @@ else:  # in the swap: after the journal (one rename) and the first staged file (
             os.kill(os.getpid(), sig)
 
     os.replace = replace
-write_reports(parse_document(_minimal_report(command="killed run"), Path("r.json")), folder, plots=False)
+with exit_codes():  # as every command runs: SIGTERM and SIGHUP unwind like Ctrl-C
+    write_reports(parse_document(_minimal_report(command="killed run"), Path("r.json")), folder, plots=False)
 """
 
 
 @pytest.mark.parametrize("when", ["staging", "swap"])
-@pytest.mark.parametrize("sig", ["SIGKILL", "SIGHUP", "SIGINT"])
+@pytest.mark.parametrize("sig", ["SIGKILL", "SIGHUP", "SIGTERM", "SIGINT"])
 def test_a_writer_killed_by_a_signal_leaves_a_set_the_next_write_finishes(old_set, sig, when):
-    """What docs/reports.md promises for kill -9, SIGHUP (a closed terminal) and Ctrl-C, with a real process."""
+    """What docs/reports.md promises for kill -9, SIGTERM, SIGHUP (a closed terminal) and Ctrl-C, with a real
+    process: only kill -9 leaves the lock and (while staging) the staging folder; the others unwind."""
     import signal
 
     from tests.conftest import ROOT
@@ -259,7 +262,9 @@ def test_a_writer_killed_by_a_signal_leaves_a_set_the_next_write_finishes(old_se
     else:  # from the journal on the new set counts: its JSON is in place, and the journal marks the mix
         assert json.loads(visible[f"{STEM}.json"])["command"] == "killed run"
         assert (old_set / f".{STEM}.swap").is_file()
-    assert not (old_set / f".{STEM}.lock").exists() or sig != "SIGINT"  # Ctrl-C releases the lock on its way out
+    unwound = sig != "SIGKILL"  # Ctrl-C, SIGTERM and SIGHUP run the `finally` blocks on their way out
+    assert (old_set / f".{STEM}.lock").exists() == (not unwound and when == "swap")  # taken only for the swap
+    assert bool(list(old_set.glob(f".{STEM}.new-*"))) == (not unwound or when == "swap")
     assert load_report(old_set / f"{STEM}.json").command in ("old run", "killed run")  # a whole JSON either way
     write_reports(_report(command="next run"), old_set, plots=False)  # finishes or discards, then writes its own
     assert sorted(p.name for p in old_set.iterdir()) == [f"{STEM}{s}" for s in (".csv", ".html", ".json", ".md")]

@@ -40,7 +40,8 @@ app = typer.Typer(
     name="mrl-eval",
     help="Embed once at full size, sweep Matryoshka prefix dims, and find the smallest dim that keeps your "
     "retrieval quality. Exit codes: 0 ok, 1 input error, 2 usage error, 3 a quality gate failed (no dim meets the "
-    "bar, or a regression from the baseline), 130 interrupted.",
+    "bar, or a regression from the baseline), 130 interrupted (Ctrl-C), 143 terminated (SIGTERM), 129 hung up "
+    "(SIGHUP).",
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode="rich",

@@ -22,6 +22,7 @@ from rich.segment import Segment
 
 from mrl_eval.errors import GateFailed, MrlEvalError, MrlEvalWarning, UsageError
 from mrl_eval.files import json_text
+from mrl_eval.watchdog import exit_on_signals
 
 if TYPE_CHECKING:
     from mrl_eval.cli.config import ConfigFile
@@ -74,9 +75,10 @@ for _console in (out, err):
 def exit_codes() -> Iterator[None]:
     """The one place errors become exit codes; anything else is a bug and keeps its traceback. Warnings from the
     core (a damaged cache file, truncated inputs) are shown as one line each on stderr. A failed quality gate
-    (`GateFailed`) is exit code 3 with nothing more to say: the command has already shown why."""
+    (`GateFailed`) is exit code 3 with nothing more to say: the command has already shown why. SIGTERM and SIGHUP
+    unwind like Ctrl-C and exit with 143 and 129 (`watchdog.exit_on_signals`), so every started server is stopped."""
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), exit_on_signals():
             warnings.simplefilter("always", MrlEvalWarning)  # each one, even under -W error or a filter that hides it
             warnings.showwarning = _show_warning
             yield

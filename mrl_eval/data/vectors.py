@@ -121,8 +121,11 @@ def _working_blocks(matrix: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
 
 
 def _first_non_finite(matrix: np.ndarray) -> int | None:
-    for start, block in _working_blocks(matrix):
-        bad = np.flatnonzero(~np.isfinite(block).all(axis=1))
+    """The first row holding NaN or inf as stored (a finite float64 beyond float32's range is not: its row is
+    rescaled before scoring, `rescale_extreme_rows`)."""
+    rows = max(1, _CHECK_BYTES // (8 * max(1, matrix.shape[1])))
+    for start in range(0, matrix.shape[0], rows):
+        bad = np.flatnonzero(~np.isfinite(np.asarray(matrix[start : start + rows])).all(axis=1))
         if bad.size:
             return start + int(bad[0])
     return None
@@ -164,6 +167,66 @@ def zero_vector_notes(vectors: Vectors, dims: Sequence[int], shown: int = 3) -> 
     return notes
 
 
+# Rows whose norm lies outside this range are rescaled by a power of two before scoring: float32 squares and dot
+# products of such rows overflow or underflow (a row x 1e30, or x 1e-25), and cosine does not depend on scale.
+SAFE_NORMS = (2.0**-20, 2.0**20)
+
+
+def _extreme_rows(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of `matrix` whose float64 norm is non-zero and outside SAFE_NORMS, and the power of two that brings
+    each to a norm in [0.5, 2)."""
+    rows_per_block = max(1, _CHECK_BYTES // (8 * max(1, matrix.shape[1])))
+    found, scales = [], []
+    for start in range(0, matrix.shape[0], rows_per_block):
+        block = np.asarray(matrix[start : start + rows_per_block], dtype=np.float64)
+        peak = np.abs(block).max(axis=1, initial=0.0)  # scaled first: the sum of squares of 1e200 overflows float64
+        safe_peak = np.where(peak > 0, peak, 1.0)
+        norms = peak * np.sqrt(np.einsum("ij,ij->i", block / safe_peak[:, None], block / safe_peak[:, None]))
+        bad = np.flatnonzero((norms > 0) & ((norms < SAFE_NORMS[0]) | (norms > SAFE_NORMS[1])))
+        if bad.size:
+            found.append(start + bad)
+            scales.append(np.exp2(-np.round(np.log2(norms[bad]))))
+    if not found:
+        return np.empty(0, np.int64), np.empty(0)
+    return np.concatenate(found), np.concatenate(scales)
+
+
+def _writable(matrix: np.ndarray) -> np.ndarray:
+    """A copy of `matrix` that rows can be written to: a memory map reopened copy-on-write (only the rows written are
+    held in memory), anything else copied."""
+    if isinstance(matrix, np.memmap) and matrix.filename:
+        return np.memmap(
+            matrix.filename, dtype=matrix.dtype, mode="c", shape=matrix.shape, offset=matrix.offset,
+            order="F" if matrix.flags.f_contiguous and not matrix.flags.c_contiguous else "C",
+        )  # fmt: skip
+    return np.array(matrix)
+
+
+def rescale_extreme_rows(vectors: Vectors) -> tuple[Vectors, list[str]]:
+    """The vectors with every row of extreme norm (outside SAFE_NORMS) multiplied by a power of two, exact in
+    floating point and without effect on any prefix cosine, so that every scoring path (float32 products, codes,
+    PCA, an engine) sees it as it would its unit version; and one note per role that had such rows."""
+    notes = []
+    parts = {}
+    for role, ids, matrix in (
+        ("document", vectors.doc_ids, vectors.docs),
+        ("query", vectors.query_ids, vectors.queries),
+    ):
+        rows, scales = _extreme_rows(matrix)
+        if rows.size:
+            matrix = _writable(matrix)
+            for row, scale in zip(rows.tolist(), scales.tolist()):
+                matrix[row] = (np.asarray(matrix[row], dtype=np.float64) * scale).astype(matrix.dtype)
+            shown = ", ".join(repr(ids[i]) for i in rows[:3]) + (", ..." if rows.size > 3 else "")
+            notes.append(
+                f"{rows.size} {role} vector{'s have' if rows.size != 1 else ' has'} a norm outside "
+                f"[2^-20, 2^20] ({shown}); rescaled by a power of two before scoring (cosine does not depend on "
+                "scale)"
+            )
+        parts[role] = matrix
+    return Vectors(vectors.doc_ids, parts["document"], vectors.query_ids, parts["query"]), notes
+
+
 def load_vectors(folder: Path) -> Vectors:
     """Load and check a precomputed-vectors folder; every problem is reported at once."""
     if not folder.is_dir():
@@ -197,4 +260,5 @@ def load_vectors(folder: Path) -> Vectors:
         )
     raise_problems(problems, f"Invalid embeddings in {folder}", "Fix the files above and run again.")
     # raise_problems has returned, so both matrices were read.
-    return Vectors(doc_ids, docs, query_ids, np.asarray(queries, dtype=np.float32))  # type: ignore[arg-type]
+    # Both as stored: scoring casts them to float32 once extreme norms are rescaled (`rescale_extreme_rows`).
+    return Vectors(doc_ids, docs, query_ids, queries)  # type: ignore[arg-type]

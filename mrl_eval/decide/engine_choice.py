@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 
 from mrl_eval.decide.recommend import CheckedRule
+from mrl_eval.engines import engine_names
 from mrl_eval.errors import UsageError
 from mrl_eval.evaluate.stats import MetricStats
 from mrl_eval.methods.precision import bytes_per_vector
@@ -64,7 +65,8 @@ def recommend_engine(
     """The cheapest engine cell that meets `rule` (against exact full-dim search's `full_value`), with its recipe."""
     if not cells:
         raise UsageError(
-            f"--optimize {optimize}: needs cells measured inside an engine; add --engine faiss or pgvector"
+            f"--optimize {optimize}: needs cells measured inside an engine; add --engine "
+            + " or ".join(engine_names()[1:])
         )
     if rule.kind != "point" and any(rule.metric not in c.stats for c in cells):
         raise UsageError(f"--rule {rule.kind} needs confidence intervals; they were not computed")

@@ -1,19 +1,31 @@
-"""Where a cell is searched: `exact` (brute force, the reference), `faiss` (embedded) or `pgvector` (PostgreSQL).
+"""Where a cell is searched: `exact` (brute force, the reference) or an engine (`faiss` embedded, `pgvector` in
+PostgreSQL, or any engine registered here).
 
-The exact engine is today's sweep. The other engines rebuild every (dim, precision) cell inside a real index and
-report what a deployment of that index would see: task quality against the qrels, neighbour recall against exact
-search over the same codes, the index's own size, its build time and one-query-at-a-time latency, plus the recipe
-(FAISS factory string, or pgvector DDL and query) that reproduces the index. See docs/engines.md.
+The exact engine is today's sweep. An engine rebuilds every (dim, precision) cell inside a real index and reports
+what a deployment of that index would see: task quality against the qrels, neighbour recall against exact search
+over the same codes, the index's own size, its build time and one-query-at-a-time latency, plus the recipe that
+reproduces the index. See docs/engines.md.
+
+An engine is one module: a class that meets `EngineClass` (its name, its own options and their checks, how it opens)
+and whose instances meet `Engine` (build, search, exact search, recipe, sizes, version), registered here by name
+(`ENGINE_CLASSES`, imported when first used, or `register_engine`). `evaluate.evaluate_engine` drives any of them;
+the report and the recipe code read what the engine wrote and never name one. docs/architecture.md adds a toy
+engine in one module.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
+import numpy as np
+
+from mrl_eval.engines.dsn import redact_dsn
 from mrl_eval.errors import UsageError
 from mrl_eval.evaluate.stats import MetricStats
 
-ENGINES = ("exact", "faiss", "pgvector")
 INDEX_KINDS = ("hnsw", "flat")
 DEFAULT_EF_SEARCH = (16, 64, 256)
 # Neighbour recall is counted in the top RECALL_K of the engine against the top RECALL_K of exact search.
@@ -25,6 +37,106 @@ TIE_RULE = (
     "scores at least the k-th exact score (ann-benchmarks' rule), so a tie at the cut is never counted as a miss."
 )
 LATENCY_NOTE = "one query at a time, one thread, measured on this machine: median and p95 over the evaluated queries"
+EXACT = "exact"  # no engine: the plain sweep, the reference every engine is compared with
+
+
+class BuiltIndex(Protocol):
+    """One built index of a cell, as `Engine.build` returns it."""
+
+    dim: int
+    precision: str
+    kind: str  # one of INDEX_KINDS
+    size: int  # bytes the index takes (FAISS: serialised; pgvector: the index relation)
+    seconds: float  # build time
+
+
+class Engine(Protocol):
+    """An opened engine holding one corpus and the evaluated queries. Scores are higher-is-better; doc indexes are
+    corpus rows, -1 where fewer results came back."""
+
+    name: str
+    precisions: tuple[str, ...]  # the precisions it can store; others are not measured (see `version`)
+    reranks: bool  # whether it runs the shortlist-then-rerank query (`--rerank`)
+
+    def build(self, dim: int, precision: str, kind: str) -> BuiltIndex: ...
+
+    def search(
+        self, built: BuiltIndex, ef_search: int | None, k: int, rerank: int = 0
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Top k per query, one query at a time: (doc index, score, seconds per query)."""
+        ...
+
+    def exact(self, dim: int, precision: str, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Exact search over the same codes (the neighbour-recall reference): (doc index, score), k per query."""
+        ...
+
+    def drop(self, built: BuiltIndex) -> None: ...
+
+    def recipe(self, dim: int, precision: str, kind: str, ef_search: int | None, rerank: int = 0, k: int = 10) -> dict:
+        """What reproduces the cell. `language` names the key that holds the code to print ("python", "sql")."""
+        ...
+
+    def table_bytes(self) -> int:
+        """Bytes every cell shares beyond its index (pgvector's table of full-size vectors; 0 if none)."""
+        ...
+
+    def version(self) -> dict:
+        """`engine`, `version` (shown in the report's title), optionally `server` and `not_measured` (a note)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class EngineClass(Protocol):
+    """What a registration names: the engine's class, or anything with these members."""
+
+    name: str
+    options: tuple[str, ...]  # EngineSettings fields only this engine reads ("pg_dsn", "rerank"); others refuse them
+
+    def open(self, settings: EngineSettings, docs: np.ndarray, queries: np.ndarray) -> Engine:
+        """The engine, ready to build (a missing extra is an MrlEvalError naming it)."""
+        ...
+
+    def check(self, settings: EngineSettings) -> None:
+        """UsageError for settings the engine cannot run (its own bounds), before any work."""
+        ...
+
+    def describe(self, settings: EngineSettings) -> dict:
+        """The engine's own settings, as the report states them (beyond index, m, ef_construction, ef_search)."""
+        ...
+
+
+# name -> "module:class", imported when first used, so that `--help` and a FAISS run never import the others
+ENGINE_CLASSES: dict[str, str] = {
+    "faiss": "mrl_eval.engines.faiss:FaissEngine",
+    "pgvector": "mrl_eval.engines.pgvector:PgvectorEngine",
+}
+_registered: dict[str, EngineClass] = {}
+
+
+def register_engine(engine: EngineClass) -> None:
+    """Make `engine` (a class meeting EngineClass) available as `--engine <engine.name>`."""
+    if engine.name == EXACT:
+        raise ValueError(f"{EXACT!r} is the reference search, not an engine name")
+    _registered[engine.name] = engine
+
+
+def unregister_engine(name: str) -> None:
+    _registered.pop(name, None)
+
+
+def engine_names() -> tuple[str, ...]:
+    return (EXACT, *ENGINE_CLASSES, *(n for n in _registered if n not in ENGINE_CLASSES))
+
+
+def engine_class(name: str) -> EngineClass:
+    """The registered class of engine `name` (UsageError for an unknown name)."""
+    if name in _registered:
+        return _registered[name]
+    if name not in ENGINE_CLASSES:
+        raise UsageError(f"--engine {name!r}: choose one of {', '.join(engine_names())}")
+    module, attribute = ENGINE_CLASSES[name].split(":")
+    return getattr(importlib.import_module(module), attribute)
 
 
 def parse_ef_search(spec: str | None) -> tuple[int, ...]:
@@ -52,40 +164,55 @@ def parse_index_kinds(spec: str | None) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class EngineSettings:
-    engine: str = "exact"
+    engine: str = EXACT
     index_kinds: tuple[str, ...] = ("hnsw",)
     hnsw_m: int = 16
     ef_construction: int = 64  # pgvector's default; FAISS's own default is 40
     ef_search: tuple[int, ...] = DEFAULT_EF_SEARCH
-    pg_dsn: str | None = None
+    pg_dsn: str | None = None  # pgvector: the user's database
     rerank: int = 0  # pgvector: shortlist size of the shortlist-then-rerank query; 0 = off
 
     @property
     def active(self) -> bool:
-        return self.engine != "exact"
+        return self.engine != EXACT
 
     def check(self) -> EngineSettings:
-        if self.engine not in ENGINES:
-            raise UsageError(f"--engine {self.engine!r}: choose one of {', '.join(ENGINES)}")
+        """The generic bounds, options given to an engine that does not read them, then the engine's own checks."""
+        if self.engine not in engine_names():
+            raise UsageError(f"--engine {self.engine!r}: choose one of {', '.join(engine_names())}")
         if self.hnsw_m < 2:
             raise UsageError(f"--hnsw-m {self.hnsw_m}: HNSW needs at least 2 links per node (16 is usual)")
         if self.ef_construction < 1:
             raise UsageError(f"--ef-construction {self.ef_construction}: must be at least 1 (64 is usual)")
         if self.rerank < 0:
             raise UsageError(f"--rerank {self.rerank}: a shortlist size, 0 for none")
-        if self.pg_dsn and self.engine != "pgvector":
-            raise UsageError("--pg-dsn is for --engine pgvector")
-        if self.engine == "pgvector" and max(self.ef_search) > 1000:
-            raise UsageError(f"--ef-search {max(self.ef_search)}: pgvector's hnsw.ef_search is at most 1000")
+        mine = () if not self.active else engine_class(self.engine).options
+        for name in engine_names()[1:]:
+            for option in engine_class(name).options:
+                if option not in mine and getattr(self, option) != _DEFAULTS[option]:
+                    raise UsageError(f"--{option.replace('_', '-')} is for --engine {name}")
+        if self.active:
+            engine_class(self.engine).check(self)
         return self
 
+    def shown(self) -> dict[str, Any]:
+        """Every field as a report's settings show them: a connection string without its password."""
+        out = dataclasses.asdict(self)
+        for name in SECRET_OPTIONS:
+            out[name] = redact_dsn(out[name])
+        return out
+
     def describe(self) -> dict:
-        about = {"engine": self.engine, "index": list(self.index_kinds)}
+        about: dict[str, Any] = {"engine": self.engine, "index": list(self.index_kinds)}
         if "hnsw" in self.index_kinds:
             about.update(m=self.hnsw_m, ef_construction=self.ef_construction, ef_search=list(self.ef_search))
-        if self.engine == "pgvector":
-            about.update(server="--pg-dsn" if self.pg_dsn else "throwaway local PostgreSQL", rerank=self.rerank)
+        if self.active:
+            about.update(engine_class(self.engine).describe(self))
         return about
+
+
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(EngineSettings)}
+SECRET_OPTIONS = ("pg_dsn",)  # connection strings: shown only without their password
 
 
 @dataclass(frozen=True)
@@ -105,6 +232,9 @@ class EngineCell:
     latency_ms: tuple[float, float]  # median, p95
     recipe: dict
     stats: dict[str, MetricStats] = field(default_factory=dict)
+    # queries that got fewer than k results (an efSearch or hnsw.ef_search below k stops early); None in reports
+    # written before it was counted
+    short_lists: int | None = None
 
     @property
     def label(self) -> str:
@@ -135,7 +265,7 @@ def settings_from_options(options: dict) -> EngineSettings:
     values = {key: options.pop(key, None) for key in ENGINE_KEYS}
     defaults = EngineSettings()
     return EngineSettings(
-        engine=(values["engine"] or "exact").strip().lower(),
+        engine=(values["engine"] or EXACT).strip().lower(),
         index_kinds=parse_index_kinds(values["index_kind"]),
         hnsw_m=defaults.hnsw_m if values["hnsw_m"] is None else int(values["hnsw_m"]),
         ef_construction=defaults.ef_construction if values["ef_construction"] is None else values["ef_construction"],

@@ -1,6 +1,6 @@
 """Evaluate every cell inside an engine: quality against the qrels, neighbour recall, size, build time, latency.
 
-The loop is the same for every engine (`FaissEngine`, `PgvectorEngine`): for each dim and precision, build the
+The loop is the same for every engine (any `mrl_eval.engines.Engine`): for each dim and precision, build the
 index once, search it at every efSearch one query at a time, and search the same codes exactly (the engine's flat
 index or exact scan) for the neighbour-recall reference. Statistics are the sweep's own (`stats.summarize`): every
 cell against exact full-dim float32 search, paired per query.
@@ -8,11 +8,13 @@ cell against exact full-dim float32 search, paired per query.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
 
-from mrl_eval.engines import RECALL_K, EngineCell, EngineResult, EngineSettings
+from mrl_eval.engines import RECALL_K, Engine, EngineCell, EngineResult, EngineSettings
+from mrl_eval.errors import MrlEvalWarning
 from mrl_eval.evaluate import metric_registry as M
 from mrl_eval.evaluate.inputs import ScoringInputs
 from mrl_eval.evaluate.stats import StatsSettings, summarize
@@ -44,6 +46,30 @@ def drop_excluded(
     return out_i, out_s
 
 
+def short_lists(index: np.ndarray, exclude: np.ndarray | None, k: int, n_docs: int) -> int:
+    """Queries with fewer than k results (fewer than the documents there are to return, when the corpus is smaller
+    or a query's own document is excluded): an index that stops early returns short lists."""
+    possible = np.full(index.shape[0], n_docs, np.int64)
+    if exclude is not None:
+        possible -= exclude >= 0
+    return int(((index >= 0).sum(axis=1) < np.minimum(k, possible)).sum())
+
+
+def warn_ef_below_k(engine_name: str, ef_search: Sequence[int], k: int, metric_names: Sequence[str]) -> None:
+    """One line when a swept efSearch is below k: the index then explores fewer candidates than results asked for."""
+    low = [ef for ef in ef_search if ef < k]
+    if not low:
+        return
+    deepest = next((m for m in metric_names if M.max_depth([m]) == k), f"top {k}")
+    warnings.warn(
+        f"--ef-search {','.join(map(str, low))} is below k = {k} ({deepest}): {engine_name} then explores fewer "
+        f"candidates than the {k} results asked for, so recall@{k} falls and some queries get fewer than {k} "
+        f"results (the engine table's short lists); sweep --ef-search {k} or more to see the index at k",
+        MrlEvalWarning,
+        stacklevel=3,
+    )
+
+
 def neighbour_recall(score: np.ndarray, exact_score: np.ndarray, k: int = RECALL_K) -> float:
     """Mean share of the exact top k found in the engine's top k. A result counts when it scores at least the k-th
     exact score (ann-benchmarks' rule; scores of the same codes, so ties at the cut are not misses)."""
@@ -56,7 +82,7 @@ def neighbour_recall(score: np.ndarray, exact_score: np.ndarray, k: int = RECALL
 
 
 def evaluate_engine(
-    engine,
+    engine: Engine,
     settings: EngineSettings,
     inputs: ScoringInputs,
     *,
@@ -74,6 +100,8 @@ def evaluate_engine(
     supported = [p for p in precisions if p in engine.precisions]
     plans = [(kind, d, p) for kind in settings.index_kinds for d in dims for p in supported]
     efs = list(settings.ef_search)
+    if "hnsw" in settings.index_kinds:
+        warn_ef_below_k(engine.name, efs, k, metric_names)
     advance = progress(f"Building and searching {len(plans)} {engine.name} indexes", len(plans))
     cells: list[dict] = []
     per_query: dict[str, dict[str, dict[str, float]]] = {}
@@ -102,6 +130,7 @@ def evaluate_engine(
                 ef_search=ef,
                 rerank=rerank,
                 neighbour_recall=neighbour_recall(score, reference),
+                short_lists=short_lists(index, exclude, k, len(doc_ids)),
                 index_bytes=built.size,
                 build_seconds=built.seconds,
                 latency_ms=(float(np.median(seconds) * 1e3), float(np.percentile(seconds, 95) * 1e3)),

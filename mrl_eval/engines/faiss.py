@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mrl_eval.engines import EngineSettings
 from mrl_eval.engines.recipe import faiss_recipe
 from mrl_eval.extras import import_extra
 
@@ -77,20 +78,30 @@ class Built:
 
 
 class FaissEngine:
-    """Builds and searches the FAISS index of each cell over the given corpus and (evaluated) queries."""
+    """Builds and searches the FAISS index of each cell over the given corpus and (evaluated) queries: an Engine
+    (mrl_eval.engines) whose class is its registration (EngineClass)."""
 
     name = "faiss"
     precisions = ("float32", "float16", "int8", "binary")
     reranks = False  # shortlist-then-rerank is the pgvector query; FAISS users reach it through the grid's --two-stage
+    options: tuple[str, ...] = ()
 
     def __init__(self, docs: np.ndarray, queries: np.ndarray, *, m: int, ef_construction: int) -> None:
         self.docs, self.queries = docs, queries
         self.m, self.ef_construction = m, ef_construction
         _faiss().omp_set_num_threads(1)
 
+    @classmethod
+    def open(cls, settings: EngineSettings, docs: np.ndarray, queries: np.ndarray) -> FaissEngine:
+        return cls(docs, queries, m=settings.hnsw_m, ef_construction=settings.ef_construction)
+
     @staticmethod
-    def check_installed() -> None:
-        _faiss()
+    def check(settings: EngineSettings) -> None:
+        """FAISS takes any M >= 2 and efConstruction >= 1 (the generic checks); efSearch below k is a warning."""
+
+    @staticmethod
+    def describe(settings: EngineSettings) -> dict:
+        return {}
 
     def version(self) -> dict:
         return {"engine": "faiss", "version": _faiss().__version__}

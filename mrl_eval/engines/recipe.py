@@ -51,6 +51,7 @@ def faiss_recipe(
     )
     return {
         "engine": "faiss",
+        "language": "python",
         "factory": factory,
         "metric": "hamming" if binary else "inner_product",
         "binary": binary,
@@ -82,6 +83,13 @@ PG_OPS = {
 }
 
 
+def pg_table_ddl(full_dim: int, *, temporary: bool = False) -> str:
+    """The table of full-size vectors; TEMPORARY in a user's database (it goes with the session)."""
+    return (
+        f"CREATE {'TEMPORARY ' if temporary else ''}TABLE {TABLE} (id bigint PRIMARY KEY, embedding vector({full_dim}))"
+    )
+
+
 def pg_index_name(dim: int, precision: str) -> str:
     return f"{TABLE}_{precision}_{dim}_hnsw"
 
@@ -102,10 +110,7 @@ def pgvector_recipe(
     opclass, op = PG_OPS[precision]
     column = pg_expression("embedding", dim, full_dim, precision)
     query_vector = pg_expression("$1::vector", dim, full_dim, precision)
-    ddl = [
-        "CREATE EXTENSION IF NOT EXISTS vector",
-        f"CREATE TABLE {TABLE} (id bigint PRIMARY KEY, embedding vector({full_dim}))",
-    ]
+    ddl = ["CREATE EXTENSION IF NOT EXISTS vector", pg_table_ddl(full_dim)]
     index_ddl, settings = [], []
     if kind == "hnsw":
         index_ddl.append(
@@ -134,6 +139,7 @@ def pgvector_recipe(
     ]
     return {
         "engine": "pgvector",
+        "language": "sql",
         "table": TABLE,
         "ddl": ddl,
         "load": f"COPY {TABLE} (id, embedding) FROM STDIN",

@@ -14,7 +14,8 @@ is the next step, not built here.
 
 A local cluster (`--ray` without an address) is started by `ray.init` on this machine, with 127.0.0.1 as the node
 address (Ray otherwise swaps a loopback address for the machine's network address), and stopped when the run
-ends, also on Ctrl-C. `--ray-address` connects to an existing cluster (`auto`,
+ends, also on Ctrl-C, SIGTERM (exit status 143) and SIGHUP (129); after `kill -9` of the run, a watchdog process
+(`mrl_eval.watchdog`) stops what Ray leaves running. `--ray-address` connects to an existing cluster (`auto`,
 `HOST:PORT`, or a Ray Client `ray://HOST:10001` address) and leaves it running.
 """
 
@@ -24,7 +25,9 @@ import contextlib
 import math
 import os
 import re
+import signal
 import socket
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -33,6 +36,7 @@ import numpy as np
 from mrl_eval.errors import MrlEvalError, UsageError
 from mrl_eval.evaluate.retrieval import Ranking, search
 from mrl_eval.extras import import_extra
+from mrl_eval.watchdog import Watchdog, exit_on_signals
 
 
 @dataclass(frozen=True)
@@ -124,18 +128,49 @@ def cluster(settings: RaySettings) -> Iterator[dict]:
     if settings.address is not None:
         _check_reachable(settings.address)
         _use_token_if_any()
-    try:
-        if settings.address is None:
-            ray.init(num_cpus=settings.num_cpus, include_dashboard=False, **options)
-        else:
-            ray.init(address=settings.address, **options)
-    except Exception as err:  # ray raises ConnectionError, RuntimeError, ValueError... for a bad or dead address
-        where = settings.address or "a local cluster"
-        raise MrlEvalError(f"--ray: could not start or reach {where}: {err}") from err
-    try:
-        yield describe(ray, started_here=settings.address is None)
-    finally:
-        ray.shutdown()
+    with exit_on_signals():
+        before = _descendants()
+        sigterm = signal.getsignal(signal.SIGTERM)
+        try:
+            if settings.address is None:
+                ray.init(num_cpus=settings.num_cpus, include_dashboard=False, **options)
+            else:
+                ray.init(address=settings.address, **options)
+        except Exception as err:  # ray raises ConnectionError, RuntimeError, ValueError... for a bad or dead address
+            where = settings.address or "a local cluster"
+            raise MrlEvalError(f"--ray: could not start or reach {where}: {err}") from err
+        finally:
+            _restore_sigterm(sigterm)
+        watchdog = _watch_local_cluster(before) if settings.address is None else None
+        try:
+            yield describe(ray, started_here=settings.address is None)
+        finally:
+            ray.shutdown()
+            if watchdog is not None:
+                watchdog.done()
+
+
+def _restore_sigterm(handler) -> None:
+    """`ray.init` replaces the SIGTERM handler with one that exits with status 15; put ours back (SystemExit(143)
+    through `exit_on_signals`, so `ray.shutdown` runs: one exit status for SIGTERM everywhere)."""
+    if handler is not None and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)
+
+
+def _descendants() -> set[int]:
+    import psutil  # a dependency of ray
+
+    return {p.pid for p in psutil.Process().children(recursive=True)}
+
+
+def _watch_local_cluster(before: set[int]) -> Watchdog:
+    """A watchdog that stops the local cluster's processes if this process is killed (`kill -9`). Ray ends most of
+    them itself (its processes die with their parent), but the raylet's agents (dashboard and runtime-env agents)
+    spend about a minute reporting the raylet's death to a GCS that is gone before they exit."""
+    watchdog = Watchdog.start()
+    for pid in sorted(_descendants() - before - {watchdog.pid}):
+        watchdog.stop_process(pid, signal.SIGTERM, grace=3.0)
+    return watchdog
 
 
 def describe(ray, started_here: bool) -> dict:

@@ -83,8 +83,9 @@ def blocks(n: int, step: int) -> Iterator[tuple[int, int]]:
 
 
 def normalised(block: np.ndarray, dim: int) -> np.ndarray:
-    """Rows cut to `dim`, L2-normalised in float64, as float32; all-zero rows stay zero."""
-    x = np.asarray(block[:, :dim], dtype=np.float64)
+    """Rows cut to `dim`, L2-normalised in float64, as float32; all-zero rows stay zero. Always on a copy: a float64
+    block is the caller's own memory (or a read-only memory map) and must not be divided in place."""
+    x = np.array(block[:, :dim], dtype=np.float64)
     norms = np.sqrt(np.einsum("ij,ij->i", x, x))
     np.divide(x, norms[:, None], out=x, where=norms[:, None] > 0)
     return x.astype(np.float32)

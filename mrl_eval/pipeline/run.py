@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from mrl_eval.data.collection import Collection
 from mrl_eval.data.collection_files import check_trec_ids
 from mrl_eval.data.pre_truncate import check_pre_truncate, pre_truncate
-from mrl_eval.data.vectors import zero_vector_notes
+from mrl_eval.data.vectors import rescale_extreme_rows, zero_vector_notes
 from mrl_eval.errors import MrlEvalWarning, UsageError
 from mrl_eval.evaluate import metric_registry as M
 from mrl_eval.evaluate import pseudo_queries as P
@@ -109,7 +109,8 @@ def prepare(config: SweepConfig, *, embeds: bool = True) -> Prepared:
     config = replace(config, metrics=tuple(metric_names))
     if config.engine.active and any(M.is_label_free(m) for m in metric_names):
         raise UsageError(
-            "--engine faiss/pgvector scores qrels metrics only in this version; drop --engine for a label-free run"
+            f"--engine {config.engine.engine} scores qrels metrics only in this version; drop --engine for a "
+            "label-free run"
         )
     return Prepared(config, collection, data_name, metric_names, queries_info)
 
@@ -151,10 +152,11 @@ def run_model(
                 check_full_dim=lambda full: _dims(config.dims, full, skip_larger_dims, about_model=model),
             )
         vectors = pre_truncate(vectors, model.pre_truncate)
+        vectors, notes = rescale_extreme_rows(vectors)
         about["pre_truncate"] = model.pre_truncate
         about["full_dim"] = vectors.full_dim
         dims = _dims(config.dims, vectors.full_dim, skip_larger_dims, about_model=model, warn=True)
-        for note in zero_vector_notes(vectors, dims):
+        for note in [*notes, *zero_vector_notes(vectors, dims)]:
             warnings.warn(note, MrlEvalWarning, stacklevel=2)
         result = score_vectors(
             vectors,

@@ -118,5 +118,6 @@ class SweepConfig:
             if f.name not in ("data", "model"):
                 value = getattr(self, f.name)
                 out[f.name] = asdict(value) if hasattr(value, "__dataclass_fields__") else value
+        out["engine"] = self.engine.shown()  # never a password
         out["metrics"] = list(self.metrics)
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in out.items()}

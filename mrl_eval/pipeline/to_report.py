@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from mrl_eval.decide.recommend import Choice
-from mrl_eval.engines.dsn import redact_dsn
 from mrl_eval.methods.grid import GridResult
 from mrl_eval.methods.precision import PRECISIONS
 from mrl_eval.pipeline.models import ModelsOutcome
@@ -33,8 +32,6 @@ def build_report(run: SweepOutcome, command: str, recommendation: Choice | None 
     sweep = run.sweep
     settings = run.config.flat()
     engine = None
-    if run.config.engine.pg_dsn:
-        settings["engine"]["pg_dsn"] = redact_dsn(settings["engine"]["pg_dsn"])
     if sweep.engine is not None:
         engine = engine_section(sweep.engine, len(sweep.doc_ids))
     losses = {

@@ -59,6 +59,8 @@ class EngineSection:
 
 def engine_cell_dict(cell: EngineCell) -> dict:
     row = asdict(cell)
+    if row["short_lists"] is None:  # a report written before short lists were counted reads back as it was
+        del row["short_lists"]
     row["latency_ms"] = {"median": cell.latency_ms[0], "p95": cell.latency_ms[1]}
     return row
 

@@ -1,9 +1,12 @@
-"""The engine section as a table and a recipe (`--engine faiss|pgvector`): built once here, rendered by the terminal,
-the Markdown report and the HTML page."""
+"""The engine section as a table and a recipe (`--engine NAME`): built once here, rendered by the terminal, the
+Markdown report and the HTML page. Nothing here names an engine: the title, notes and recipe come from what the
+engine wrote into the report."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from mrl_eval.report.model import Report
 from mrl_eval.report.table_model import Table
@@ -13,6 +16,7 @@ HEADER = (
     "{metric}",
     "Δ vs exact full",
     "neighbour recall@10",
+    "short lists (fewer than k)",
     "memory (MB)",
     "build (s)",
     "latency ms p50/p95",
@@ -41,6 +45,7 @@ def engine_table(report: Report) -> Table | None:
                 f"{c.metrics[metric]:.4f}",
                 f"{stats.delta:+.4f}" if stats else "—",
                 f"{c.neighbour_recall:.3f}",
+                "—" if c.short_lists is None else f"{c.short_lists}",
                 f"{(c.index_bytes + section.table_bytes) / 1e6:.2f}",
                 f"{c.build_seconds:.2f}",
                 f"{c.latency_ms[0]:.3f} / {c.latency_ms[1]:.3f}",
@@ -50,8 +55,10 @@ def engine_table(report: Report) -> Table | None:
     labels = [c.label for c in section.cells]
     highlighted = labels.index(pick.label) if pick is not None and pick.label in labels else None
     version = section.server.get("version", "")
+    not_measured = section.server.get("not_measured")
     return Table.of(
-        f"Inside {section.engine} ({version}): every cell; latency measured on this machine, one query at a time",
+        f"Inside {section.engine} ({version}): every cell; latency measured on this machine, one query at a time"
+        + (f"; not measured: {not_measured}" if not_measured else ""),
         [h.format(metric=metric) for h in HEADER],
         rows,
         highlighted=highlighted,
@@ -76,12 +83,19 @@ def engine_recipe(report: Report) -> EngineRecipe | None:
     pick = section.recommendation
     if pick.label is None:
         return EngineRecipe(f"No {section.engine} cell meets the rule ({pick.rule}).")
-    recipe = pick.recipe or {}
-    faiss = recipe.get("engine") == "faiss"
+    language, code = recipe_code(pick.recipe or {})
     return EngineRecipe(
         f"Recommended inside {section.engine} (--optimize {pick.optimize}): {pick.label}, {metric} {pick.value:.4f}, "
         f"neighbour recall {pick.neighbour_recall:.3f}, {(pick.memory_bytes or 0) / 1e6:.2f} MB, "
         f"{(pick.latency_ms or (0.0, 0.0))[0]:.3f} ms median. Recipe:",
-        "python" if faiss else "sql",
-        recipe.get("python") if faiss else recipe.get("sql"),
+        language,
+        code,
     )
+
+
+def recipe_code(recipe: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """The code a recipe carries and its language: the key its `language` names (reports written before recipes
+    named it hold a "python" or a "sql" key)."""
+    language = recipe.get("language") or next((key for key in ("python", "sql") if key in recipe), None)
+    code = recipe.get(language) if language else None
+    return (language, code) if isinstance(code, str) else (None, None)

@@ -214,6 +214,8 @@ def engine(r: _Reader, value: object) -> EngineSection | None:
             "stats": r.stats(row.get("stats") or {}, f"{at}.stats"),
             "recipe": plain(r.obj(row.get("recipe"), f"{at}.recipe")),
         }
+        if "short_lists" in row:
+            fields["short_lists"] = r.integer(row["short_lists"], f"{at}.short_lists", 0)
         cells.append(EngineCell(**fields))
     chosen = section.get("recommendation")
     return EngineSection(
