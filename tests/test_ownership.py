@@ -183,3 +183,24 @@ def test_a_name_that_is_not_a_plain_file_stem_is_a_usage_error(tmp_path, name):
     result = _sweep(emb, qrels, tmp_path / "reports", "--name", name)
     assert result.exit_code == 2 and "--name" in result.stderr, result.output
     assert not (tmp_path / "reports").exists()
+
+
+def test_bug_two_runs_of_as_many_models_replaced_each_others_reports(tmp_path):
+    import mrl_eval
+
+    emb_a, emb_b, qrels = _two_models(tmp_path)
+    emb_c, _ = _vectors(
+        tmp_path / "mC", docs=np.random.default_rng(12).standard_normal((len(DOCS), DIM)).astype(np.float32)
+    )
+    out = tmp_path / "reports"
+    first = mrl_eval.sweep(embeddings=[emb_a, emb_b], qrels=qrels, resamples=100)
+    written = first.save(out, plots=False)
+    assert written[0].name.endswith("__2-models.json")
+    before = _snapshot(out)
+    other = mrl_eval.sweep(embeddings=[emb_a, emb_c], qrels=qrels, resamples=100)
+    with pytest.raises(MrlEvalError, match="another run's .*models .* there"):
+        other.save(out, plots=False)
+    assert _snapshot(out) == before
+    assert first.save(out, plots=False) == written  # the same run: replaced, as always
+    assert other.save(out, plots=False, name="a-and-c")[0].name == "a-and-c.json"
+    assert other.save(out, plots=False, overwrite=True) == written

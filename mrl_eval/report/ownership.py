@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -63,26 +63,47 @@ def run_identity(data: Mapping[str, Any], model: Mapping[str, Any]) -> dict[str,
     return {"data": files, "model": str(model.get("fingerprint") or model.get("name") or "")}
 
 
+def models_identity(data: Mapping[str, Any], models: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The identity of a run of several models: the data, and each model's fingerprint in the run's order."""
+    return {"data": run_identity(data, {})["data"], "model": [run_identity({}, m)["model"] for m in models]}
+
+
 def _recorded_identity(record: Path) -> dict[str, Any] | None:
-    """The identity a set's record (a report JSON, a run-files manifest) holds; None when it holds none."""
+    """The identity a set's record (a report JSON, a run-files manifest, a several-models report) holds; None when
+    it holds none."""
     try:
         doc = json.loads(read_limited(record, MAX_REPORT_BYTES, what="a saved report", fix="").decode("utf-8"))
     except (OSError, ValueError, RecursionError, MrlEvalError):
         return None
-    if not isinstance(doc, dict) or not isinstance(doc.get("data"), dict) or not isinstance(doc.get("model"), dict):
+    if not isinstance(doc, dict) or not isinstance(doc.get("data"), dict):
         return None
-    return run_identity(doc["data"], doc["model"])
+    if isinstance(doc.get("model"), dict):
+        return run_identity(doc["data"], doc["model"])
+    models = doc.get("models")
+    if isinstance(models, list) and all(isinstance(m, dict) and isinstance(m.get("report"), dict) for m in models):
+        described = [m["report"].get("model") for m in models]
+        if all(isinstance(d, dict) for d in described):
+            return models_identity(doc["data"], described)
+    return None
 
 
 def _difference(mine: Mapping[str, Any], theirs: Mapping[str, Any]) -> str:
     parts = []
-    for role in sorted(set(mine["data"]) | set(theirs["data"])):
+    for role in sorted(set(mine["data"]) | set(theirs["data"])):  # roles are the files' (corpus, queries, qrels)
         a, b = theirs["data"].get(role), mine["data"].get(role)
         if a != b:
             parts.append(f"{role} {_short(a)} there, {_short(b)} here")
     if mine["model"] != theirs["model"]:
-        parts.append(f"model {_short(theirs['model'])} there, {_short(mine['model'])} here")
+        there, here = theirs["model"], mine["model"]
+        if isinstance(here, list) or isinstance(there, list):
+            parts.append(f"models {_models(there)} there, {_models(here)} here")
+        else:
+            parts.append(f"model {_short(there)} there, {_short(here)} here")
     return "; ".join(parts)
+
+
+def _models(value: object) -> str:
+    return "[" + ", ".join(_short(str(v)) for v in value) + "]" if isinstance(value, list) else _short(str(value))
 
 
 def _short(value: str | None) -> str:
