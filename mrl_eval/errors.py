@@ -33,4 +33,11 @@ def raise_problems(problems: list[str], what: str, fix: str) -> None:
 
 
 class UsageError(MrlEvalError):
-    """A bad flag value (exit code 2, like the CLI parser's own usage errors)."""
+    """A bad flag value (exit code 2, like the CLI parser's own usage errors). The message starts with the flag and
+    the value given, then `: ` and the problem ("--resamples 5: give 100 to 1,000,000"); `problem` is that last part,
+    for messages that name the value another way (a config file's key)."""
+
+    @property
+    def problem(self) -> str:
+        text = str(self)
+        return text.split(": ", 1)[1] if text.startswith("--") and ": " in text else text

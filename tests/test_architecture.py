@@ -1,7 +1,9 @@
 """The house as docs/architecture.md draws it, read from the code: every import of an mrl_eval module (at the top,
 inside a function, or under TYPE_CHECKING) goes down the layers or stays inside its own package, no import circle
 exists, and an import placed inside a function is one of the few that keep start-up light (each named here with
-its reason)."""
+its reason). The tests follow rules of their own: a test module imports no other test module, only the shared
+helpers and oracles, and a missing component goes through tests/conftest.py's `require` (fails under CI), never
+`pytest.importorskip`."""
 
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ LAYERS = (
         "mrl_eval.progress",
         "mrl_eval.version",
         "mrl_eval.watchdog",
+        "mrl_eval.defaults",
     ),
     ("mrl_eval.providers",),
     ("mrl_eval.data",),
@@ -184,3 +187,124 @@ def test_every_lazy_rule_is_still_used(rule):
         for name, edges in EDGES.items()
         for module, where in edges
     ), f"{rule} allows a lazy import that no longer exists: remove it from LAZY"
+
+
+# The tests themselves
+
+TESTS = ROOT / "tests"
+# What a test module may import from tests/: fixtures and helpers, and the independent oracles
+SHARED_TEST_MODULES = {
+    "tests.conftest",
+    "tests.helpers",
+    "tests.reference_search",
+    "tests.faiss_oracle",
+    "tests.engine_oracle",
+    "tests.fuzzing",
+}
+
+
+def _test_imports(path: Path) -> list[str]:
+    """Every module of tests/ that `path` imports (at the top or inside a function)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found += [a.name for a in node.names if a.name == "tests" or a.name.startswith("tests.")]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if node.module == "tests":
+                found += [f"tests.{a.name}" for a in node.names]
+            elif node.module.startswith("tests."):
+                found.append(node.module)
+        elif isinstance(node, ast.ImportFrom) and node.level > 0:
+            found.append("." * node.level + (node.module or ""))  # relative: never needed, always reported
+    return found
+
+
+def test_a_test_module_imports_no_other_test_module():
+    """Helpers and fixtures shared by several modules live in tests/conftest.py or tests/helpers.py: importing a
+    fixture from another test module registers it twice (a module-scoped server or run starts twice)."""
+    wrong = [
+        f"{path.name} imports {module}"
+        for path in sorted(TESTS.glob("*.py"))
+        for module in _test_imports(path)
+        if module not in SHARED_TEST_MODULES
+    ]
+    assert not wrong, "move what they share to tests/conftest.py or tests/helpers.py:\n" + "\n".join(wrong)
+
+
+def test_the_shared_test_modules_exist():
+    assert {f"tests.{p.stem}" for p in TESTS.glob("*.py")} >= SHARED_TEST_MODULES
+
+
+def test_a_missing_component_goes_through_require():
+    """`pytest.importorskip` skips silently in CI too; tests/conftest.py's `require` fails there."""
+    calls = [
+        f"{path.name}:{node.lineno}"
+        for path in sorted(TESTS.glob("test_*.py"))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Attribute) and node.attr == "importorskip"
+    ]
+    assert not calls, "use tests.conftest.require(module, extra=...) instead of pytest.importorskip: " + ", ".join(
+        calls
+    )
+
+
+SUBPROCESS_CALLS = {"run", "Popen", "call", "check_call", "check_output"}
+# Subprocesses that must not get checkout_env, and why
+WITHOUT_CHECKOUT_ENV = {
+    "imported": "tests/test_conftest.py: the control, a child without checkout_env imports another copy",
+}
+
+
+def _env_source(tree: ast.Module, call: ast.Call, scopes: list[ast.AST]) -> str:
+    """The source of the `env=` a subprocess call passes, followed one step: a local name to its assignment in the
+    enclosing function, a call of a helper of the module to that helper's body. "" when there is no env=."""
+    env = next((k.value for k in call.keywords if k.arg == "env"), None)
+    if env is None:
+        return ""
+    if isinstance(env, ast.Name):
+        for scope in reversed(scopes):
+            for node in ast.walk(scope):
+                if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == env.id for t in node.targets):
+                    return ast.unparse(node.value)
+    if isinstance(env, ast.Call) and isinstance(env.func, ast.Name):
+        helper = next((n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == env.func.id), None)
+        if helper is not None:
+            return ast.unparse(helper)
+    return ast.unparse(env)
+
+
+def _subprocess_calls(path: Path) -> list[tuple[int, str, str]]:
+    """(line, enclosing test or helper, env source) of every subprocess call in a test file."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    out: list[tuple[int, str, str]] = []
+
+    def visit(node: ast.AST, scopes: list[ast.AST]) -> None:
+        for child in ast.iter_child_nodes(node):
+            inner = [*scopes, child] if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)) else scopes
+            if (
+                isinstance(child, ast.Call)
+                and isinstance(child.func, ast.Attribute)
+                and child.func.attr in SUBPROCESS_CALLS
+                and isinstance(child.func.value, ast.Name)
+                and child.func.value.id == "subprocess"
+            ):
+                where = next((s.name for s in reversed(inner) if isinstance(s, ast.FunctionDef)), "")
+                out.append((child.lineno, where, _env_source(tree, child, inner)))
+            visit(child, inner)
+
+    visit(tree, [tree])
+    return out
+
+
+def test_every_subprocess_of_the_tests_runs_the_checkout():
+    """`python -m mrl_eval` or `python -c` in a folder outside the checkout imports whatever mrl_eval is installed
+    (the working directory comes first on sys.path, not the checkout): every subprocess a test starts gets its
+    environment from tests/conftest.py's `checkout_env`, which puts the checkout first on PYTHONPATH."""
+    calls = [(path, *call) for path in sorted(TESTS.glob("*.py")) for call in _subprocess_calls(path)]
+    assert len(calls) >= 10  # the check sees the subprocess tests (the CLI, the cache, the kernel, the engines...)
+    wrong = [
+        f"{path.name}:{line}"
+        for path, line, where, env in calls
+        if "checkout_env(" not in env and where not in WITHOUT_CHECKOUT_ENV
+    ]
+    assert not wrong, "pass env=checkout_env(...) (tests/conftest.py) to: " + ", ".join(wrong)

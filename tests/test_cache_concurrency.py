@@ -5,13 +5,16 @@ time, each on a cache of its own: the shared cache must hold exactly their vecto
 from __future__ import annotations
 
 import errno
+import http.client
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -24,8 +27,10 @@ from mrl_eval.data.cache import VectorCache, embed_cached, missing_texts, text_k
 from mrl_eval.data.collection_files import load_collection
 from mrl_eval.errors import MrlEvalError
 from mrl_eval.providers.openai import OpenAIProvider
-from tests.conftest import ROOT, data_path
-from tests.test_openai import MODEL, api_env, backend  # noqa: F401 - fixtures
+from tests.conftest import LOOPBACK_MODEL as MODEL
+from tests.conftest import checkout_env, data_path
+
+pytestmark = pytest.mark.usefixtures("openai_env")
 
 BATCH = 1  # inputs per request: a shard per text, so concurrent writers interleave often (with the old cache, this
 # setting gave wrong per-query scores in all three parallel runs)
@@ -67,8 +72,9 @@ def _url(port: int) -> str:
 
 
 def _env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(ROOT), "NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1",
-            "OPENAI_API_KEY": "", "MRL_EVAL_OPENAI_BACKOFF_BASE": "0.01"}  # fmt: skip
+    return checkout_env(
+        NO_PROXY="127.0.0.1", no_proxy="127.0.0.1", OPENAI_API_KEY="", MRL_EVAL_OPENAI_BACKOFF_BASE="0.01"
+    )
 
 
 def _cli_args(data: Path, port: int, cache: Path) -> list[str]:
@@ -102,13 +108,74 @@ def _vectors(data: Path, port: int, cache: Path) -> tuple[np.ndarray, np.ndarray
     return out[0], out[1]
 
 
+class Gate:
+    """A loopback proxy in front of the server that answers the first `open_for` requests and holds every later one
+    unanswered until `open()`, which then forwards every request that follows: the run stops at a known point, so a
+    kill lands mid-run however slow the machine. (The proxy's URL is part of the cache's identity: a rerun that
+    should find the vectors goes through it too.)"""
+
+    def __init__(self, backend_port: int, open_for: int) -> None:
+        self.answered: list[list[str]] = []  # the inputs of each answered request
+        self.admitted = 0  # requests let through (answered or on their way)
+        self.holding = 0
+        self.url = ""
+        self.released = threading.Event()
+        lock = threading.Lock()
+        gate = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.0"
+
+            def log_message(self, *args) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with lock:
+                    held = not gate.released.is_set() and gate.admitted >= open_for
+                    gate.holding += held
+                    gate.admitted += not held
+                if held:
+                    gate.released.wait(600)
+                    return  # closed without an answer
+                conn = http.client.HTTPConnection("127.0.0.1", backend_port, timeout=300)
+                try:
+                    conn.request("POST", self.path, body, {"Content-Type": "application/json"})
+                    response = conn.getresponse()
+                    status, answer = response.status, response.read()
+                finally:
+                    conn.close()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+                with lock:
+                    gate.answered.append(json.loads(body).get("input") or [])
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.url = _url(self.port)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def open(self) -> None:
+        """Forward every request from now on; the held ones are closed unanswered (their client is gone)."""
+        self.released.set()
+
+    def close(self) -> None:
+        self.released.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
 def _n_texts(data: Path) -> int:
     collection = load_collection(data)
     return len(set(collection.doc_texts)) + len(set(collection.query_texts))
 
 
 @pytest.fixture(scope="module")
-def isolated(backend, datasets, tmp_path_factory) -> dict[str, tuple[np.ndarray, np.ndarray, Path]]:  # noqa: F811
+def isolated(backend, datasets, tmp_path_factory) -> dict[str, tuple[np.ndarray, np.ndarray, Path]]:
     """The oracle: each dataset embedded alone, on a cache of its own (documents, queries, that cache)."""
     out = {}
     for name, data in datasets.items():
@@ -122,7 +189,7 @@ def isolated(backend, datasets, tmp_path_factory) -> dict[str, tuple[np.ndarray,
 
 
 def test_parallel_runs_on_one_cache_hold_exactly_the_vectors_of_isolated_runs_and_so_do_reruns(
-    backend,  # noqa: F811
+    backend,
     datasets,
     isolated,
     tmp_path,
@@ -149,22 +216,32 @@ def test_parallel_runs_on_one_cache_hold_exactly_the_vectors_of_isolated_runs_an
     assert docs[0]["per_query"] == docs[2]["per_query"]
 
 
-def test_kill_9_mid_run_then_a_rerun_embeds_only_the_missing_texts(backend, datasets, isolated, tmp_path):  # noqa: F811
+def test_kill_9_mid_run_then_a_rerun_embeds_only_the_missing_texts(backend, datasets, isolated, tmp_path):
     cache = tmp_path / "cache"
-    process = _start(datasets["scifact"], backend, cache)
-    deadline = time.monotonic() + 120
-    while len(list(cache.rglob(f"*{F.SHARD_SUFFIX}"))) < 4:
-        assert process.poll() is None and time.monotonic() < deadline, "the run ended before it could be killed"
-        time.sleep(0.01)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    collection = load_collection(datasets["scifact"])
-    provider = OpenAIProvider(MODEL, base_url=_url(backend), batch_size=BATCH, counter="estimate")
-    store = VectorCache(cache, provider, "document")
-    keys = [text_key(t) for t in collection.doc_texts]
-    cached = len(keys) - len(store.missing(keys))
-    assert 0 < cached < len(keys)
-    docs, n = embed_cached(provider, collection.doc_texts, "document", cache)
+    gate = Gate(backend, open_for=4)  # 4 of the 24 documents are answered, then the run waits
+    try:
+        process = _start(datasets["scifact"], gate.port, cache)
+        try:
+            # wait (on the run's own progress, with a deadline only a hang reaches) until the answered requests
+            # are written and the run waits for the next ones
+            deadline = time.monotonic() + 300
+            while not (gate.holding and len(list(cache.rglob(f"*{F.SHARD_SUFFIX}"))) >= len(gate.answered) == 4):
+                assert process.poll() is None, process.communicate()[1][-2000:]
+                assert time.monotonic() < deadline, "the run never reached the gate"
+                time.sleep(0.05)
+        finally:
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+        gate.open()
+        collection = load_collection(datasets["scifact"])
+        provider = OpenAIProvider(MODEL, base_url=gate.url, batch_size=BATCH, counter="estimate")
+        store = VectorCache(cache, provider, "document")
+        keys = [text_key(t) for t in collection.doc_texts]
+        cached = len(keys) - len(store.missing(keys))
+        assert cached == len({text_key(t) for inputs in gate.answered for t in inputs}) == 4 < len(keys)
+        docs, n = embed_cached(provider, collection.doc_texts, "document", cache)
+    finally:
+        gate.close()
     assert n == len(keys) - cached
     np.testing.assert_array_equal(np.array(docs), isolated["scifact"][0])
 
@@ -176,7 +253,7 @@ def test_kill_9_mid_run_then_a_rerun_embeds_only_the_missing_texts(backend, data
     ("patched", "code", "message"),
     [("_fill", errno.ENOSPC, "the disk is full"), ("_temp", errno.EROFS, "the folder is not writable")],
 )
-def test_a_full_disk_or_read_only_cache_ends_in_one_clear_error(backend, datasets, tmp_path, monkeypatch,  # noqa: F811
+def test_a_full_disk_or_read_only_cache_ends_in_one_clear_error(backend, datasets, tmp_path, monkeypatch,
                                                                  patched, code, message):  # fmt: skip
     def fail(*args, **kwargs):
         raise OSError(code, os.strerror(code))
@@ -189,7 +266,7 @@ def test_a_full_disk_or_read_only_cache_ends_in_one_clear_error(backend, dataset
     assert "Traceback" not in result.output
 
 
-def test_a_damaged_shard_is_named_in_one_warning_line_by_the_cli(backend, datasets, isolated, tmp_path):  # noqa: F811
+def test_a_damaged_shard_is_named_in_one_warning_line_by_the_cli(backend, datasets, isolated, tmp_path):
     cache = tmp_path / "cache"
     shutil.copytree(isolated["scifact"][2], cache)
     for matrix in cache.rglob("matrix-*.npy"):

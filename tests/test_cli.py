@@ -18,7 +18,8 @@ from typer.testing import CliRunner
 
 from mrl_eval import __version__
 from mrl_eval.cli.app import app
-from tests.conftest import ROOT, brute_force_run, data_path, read_qrels_tsv
+from tests.conftest import brute_force_run, checkout_env, data_path, read_qrels_tsv
+from tests.helpers import minimal_report
 
 runner = CliRunner()
 
@@ -325,31 +326,9 @@ def test_recommend_from_a_file_that_is_not_a_report(cli_env, name, content, mess
     assert _is_empty_or_absent(cli_env / "reports")
 
 
-def _minimal_report(**overrides: object) -> dict:
-    """The least a saved report needs for recommend --from: one full-dim result plus what the reports print."""
-    doc = {
-        "schema": 1,
-        "mrl_eval_version": __version__,
-        "created": "2025-01-01T00:00:00+00:00",
-        "command": "sweep",
-        "data": {"name": "tiny"},
-        "model": {"provider": "precomputed", "name": "vec", "fingerprint": "sha256:" + "0" * 64},
-        "full_dim": 8,
-        "n_docs": 10,
-        "queries_evaluated": 3,
-        "queries_skipped": 0,
-        "results": [
-            {"dim": 4, "fraction": 0.5, "bytes_per_vector": 16, "metrics": {"ndcg@10": 0.55}},
-            {"dim": 8, "fraction": 1.0, "bytes_per_vector": 32, "metrics": {"ndcg@10": 0.6}},
-        ],
-    }
-    doc.update(overrides)
-    return {k: v for k, v in doc.items() if v is not None}
-
-
-def test_recommend_from_a_minimal_report(cli_env):
+def test_recommend_from_aminimal_report(cli_env):
     # the control for the incomplete reports below
-    (cli_env / "run.json").write_text(json.dumps(_minimal_report()), encoding="utf-8")
+    (cli_env / "run.json").write_text(json.dumps(minimal_report()), encoding="utf-8")
     result = _invoke(["recommend", "--from", "run.json", "--min-ndcg", "0.5", "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["recommendation"]["dim"] == 4  # 0.55 >= 0.5
@@ -358,7 +337,7 @@ def test_recommend_from_a_minimal_report(cli_env):
 
 @pytest.mark.parametrize(
     "doc",
-    [_minimal_report(results=[]), _minimal_report(full_dim=768), _minimal_report(n_docs=None)],
+    [minimal_report(results=[]), minimal_report(full_dim=768), minimal_report(n_docs=None)],
     ids=["empty-results", "full-dim-not-swept", "no-n-docs"],
 )
 def test_bug_recommend_from_an_incomplete_report_is_an_input_error(cli_env, doc):
@@ -370,11 +349,10 @@ def test_bug_recommend_from_an_incomplete_report_is_an_input_error(cli_env, doc)
 
 
 def _run_python(code: str, *args: object, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "XDG_CACHE_HOME": str(cwd / "xdg-cache"), "PYTHONPATH": str(ROOT)}
     return subprocess.run(
         [sys.executable, "-c", code, *map(str, args)],
         cwd=cwd,
-        env=env,
+        env=checkout_env(XDG_CACHE_HOME=str(cwd / "xdg-cache")),
         capture_output=True,
         text=True,
         timeout=120,
@@ -650,7 +628,7 @@ def test_python_dash_m_works(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "mrl_eval", "--help"],
         cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env=checkout_env(),
         capture_output=True,
         text=True,
         timeout=120,

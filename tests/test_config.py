@@ -79,7 +79,7 @@ def test_config_show_round_trips_a_pyproject_table(cli_env):
     s = shown["settings"]
     # relative paths resolve against the file's folder; a TOML list of dims becomes the flag's text
     assert s["data"] == {"value": str(cli_env / "beir"), "source": str(path)}
-    assert s["embeddings"]["value"] == str(cli_env / "emb")
+    assert s["embeddings"]["value"] == [str(cli_env / "emb")]  # a repeatable option: a list of paths
     assert s["dims"] == {"value": "2,4,50%", "source": str(path)}
     assert s["min-ndcg"] == {"value": 0.75, "source": str(path)}  # the underscore spelling is accepted
     assert s["out"]["value"] == str(cli_env / "gate-reports")

@@ -13,7 +13,7 @@ import pytest
 
 from mrl_eval.data.collection_files import check_qrels, join_title_text, load_collection
 from mrl_eval.errors import MAX_REPORTED_PROBLEMS, MrlEvalError
-from tests.conftest import data_path
+from tests.conftest import checkout_env, data_path
 
 CORPUS = [
     {"_id": "d1", "title": "Alpha", "text": "first doc"},
@@ -487,7 +487,9 @@ def test_jsonl_loading_does_not_import_pandas_or_pyarrow(tmp_path: Path) -> None
         f"c = load_collection(Path({str(folder)!r})); "
         "print(len(c.doc_ids), 'pandas' in sys.modules, 'pyarrow' in sys.modules)"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=checkout_env(), cwd=tmp_path, capture_output=True, text=True, check=True
+    )
     assert result.stdout.split() == ["3", "False", "False"]
 
 

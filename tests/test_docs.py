@@ -12,11 +12,11 @@ import typer
 
 from mrl_eval.cli.app import app
 from scripts.docs_hooks import cli_reference, module_map
-from tests.conftest import ROOT
+from tests.conftest import ROOT, checkout_env
 
 
 def test_the_site_builds_with_strict(tmp_path):
-    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "PYTHONPATH": os.pathsep.join([str(ROOT), *sys.path])}
+    env = checkout_env(NO_MKDOCS_2_WARNING="1", PYTHONPATH=os.pathsep.join(sys.path))
     done = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
         cwd=ROOT,

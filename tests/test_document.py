@@ -19,7 +19,7 @@ from mrl_eval.errors import MrlEvalError
 from mrl_eval.evaluate.stats import StatsSettings
 from mrl_eval.report.document import load_report, restated
 from mrl_eval.report.schema import SavedReport, parse_document
-from tests.test_cli import _minimal_report
+from tests.helpers import minimal_report as _minimal_report
 
 runner = CliRunner()
 

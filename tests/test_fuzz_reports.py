@@ -19,12 +19,15 @@ from hypothesis import strategies as st
 from mrl_eval.errors import MrlEvalError
 from mrl_eval.report.document import load_report, write_reports
 from mrl_eval.report.schema import parse_document
+from tests.conftest import checkout_env
 from tests.fuzzing import any_text, examples, promptly, workdir
-from tests.test_cli import _minimal_report
+from tests.helpers import minimal_report as _minimal_report
 
 STEM = "tiny__vec"
 _DEAD_PID = int(
-    subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout
+    subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], env=checkout_env(), capture_output=True, text=True
+    ).stdout
 )
 
 

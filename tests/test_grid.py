@@ -198,6 +198,73 @@ def test_two_stage_with_the_whole_corpus_as_shortlist_is_the_full_dim_result(sci
     assert rows["two-stage:768:binary:100"].cost["first_stage_index_bytes"] == 96 * n_docs
 
 
+def _two_stage_oracle(
+    queries: np.ndarray, docs: np.ndarray, doc_ids: list[str], stage: tuple[int, str], shortlist: int, depth: int
+) -> tuple[list[list[tuple[str, float]]], list[list[str]], int]:
+    """Independent of mrl_eval: per query, the first stage's best `shortlist` documents (float64 cosine of the
+    normalised prefix, or the Hamming agreement `dim - 2 * distance` of the prefix's sign bits), reranked by the
+    full-dim float64 cosine; both orders by (score desc, doc id desc), trec_eval's tie rule. The final run (doc id,
+    score) cut to `depth`, each query's shortlist, and how many queries have a tie straddling the shortlist's cut
+    (where the tie rule decides which documents the first stage keeps)."""
+    dim, precision = stage
+    unit = lambda x: x / np.linalg.norm(x, axis=1, keepdims=True)  # noqa: E731
+    full = unit(np.asarray(queries, np.float64)) @ unit(np.asarray(docs, np.float64)).T
+    if precision == "float32":
+        first = unit(np.asarray(queries[:, :dim], np.float64)) @ unit(np.asarray(docs[:, :dim], np.float64)).T
+    else:
+        q_bits, d_bits = np.asarray(queries[:, :dim]) > 0, np.asarray(docs[:, :dim]) > 0
+        first = (dim - 2 * (q_bits[:, None, :] != d_bits[None, :, :]).sum(axis=2)).astype(np.float64)
+    runs, shortlists = [], []
+    cut = np.sort(first, axis=1)[:, ::-1][:, shortlist - 1 : shortlist + 1]
+    ties_at_cut = int((cut[:, 0] == cut[:, 1]).sum())
+    for q in range(len(queries)):
+        short = sorted(range(len(doc_ids)), key=lambda i: (first[q, i], doc_ids[i]), reverse=True)[:shortlist]
+        final = sorted(((doc_ids[i], float(full[q, i])) for i in short), key=lambda p: (p[1], p[0]), reverse=True)
+        runs.append(final[:depth])
+        shortlists.append([doc_ids[i] for i in short])
+    return runs, shortlists, ties_at_cut
+
+
+@pytest.mark.parametrize(
+    ("collection", "model", "stages", "shortlist"),
+    [
+        ("scifact-subset", "embeddinggemma-300m", [(64, "float32"), (768, "binary"), (256, "binary")], 100),
+        ("cranfield", "all-minilm-l6-v2", [(48, "float32"), (384, "binary")], 200),
+    ],
+)
+def test_two_stage_at_a_real_shortlist_equals_numpy_shortlist_then_rerank_scored_by_pytrec_eval(
+    collection, model, stages, shortlist
+):
+    """The shortlist holds a fraction of the corpus, so the first stage loses documents and ties at its cut matter:
+    every query's metrics equal pytrec_eval's on the numpy oracle's run, and so does the shortlist recall."""
+    import pytrec_eval
+
+    data, vectors = _load(collection, model)
+    spec = ",".join(f"{dim}:{precision}" for dim, precision in stages)
+    grid = GridSettings(two_stage=spec, shortlists=str(shortlist))
+    result = score_vectors(vectors, data.qrels, [vectors.full_dim], METRICS, grid=grid)
+    assert shortlist < len(vectors.doc_ids) / 3
+    rows = [vectors.query_ids.index(q) for q in result.query_ids]
+    queries, docs = vectors.queries[rows], np.asarray(vectors.docs)
+    full_runs = brute_force_run(queries, docs, vectors.doc_ids, vectors.full_dim, 100)
+    evaluator = pytrec_eval.RelevanceEvaluator(data.qrels, {"ndcg_cut.10", "recall.100"})
+    rows_by_label = {r.label: r for r in result.grid.two_stage}
+    for dim, precision in stages:
+        label = f"two-stage:{dim}:{precision}:{shortlist}"
+        runs, shortlists, ties = _two_stage_oracle(queries, docs, vectors.doc_ids, (dim, precision), shortlist, 100)
+        assert precision != "binary" or ties > 0  # Hamming scores tie at the cut: the tie rule picks the shortlist
+        want = evaluator.evaluate({q: dict(run) for q, run in zip(result.query_ids, runs)})
+        got = result.grid.per_query[label]
+        for q in result.query_ids:
+            assert got["ndcg@10"][q] == pytest.approx(want[q]["ndcg_cut_10"], abs=1e-9), (label, q)
+            assert got["recall@100"][q] == pytest.approx(want[q]["recall_100"], abs=1e-9), (label, q)
+        # the first stage did lose documents: the final top 100 is not the full dim's
+        assert any([d for d, _ in run] != [d for d, _ in top] for run, top in zip(runs, full_runs))
+        survived = [len({d for d, _ in top[:10]} & set(s)) / 10 for top, s in zip(full_runs, shortlists)]
+        assert rows_by_label[label].shortlist_recall == pytest.approx(np.mean(survived), abs=1e-12)
+        assert 0 < rows_by_label[label].shortlist_recall < 1
+
+
 def test_rerank_orders_a_shortlist_by_exact_cosine_and_doc_id():
     corpus = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.6, 0.8]])
     key = tie_key(["a", "b", "c", "d"])

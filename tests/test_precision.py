@@ -15,10 +15,10 @@ from mrl_eval.evaluate.retrieval import tie_key
 from mrl_eval.methods import cell_search as C
 from mrl_eval.methods import latency as L
 from mrl_eval.methods import precision as Q
-from tests.conftest import data_path
+from tests.conftest import data_path, require
 from tests.faiss_oracle import by_tie_rule, disagreements, faiss_index, faiss_search, unit_prefix
 
-faiss = pytest.importorskip("faiss")
+faiss = require("faiss", extra="faiss")
 
 MODELS = {"all-minilm-l6-v2": 384, "embeddinggemma-300m": 768}
 CASES = [(c, m) for c in ("cranfield", "scifact-subset") for m in MODELS]

@@ -11,9 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 from mrl_eval.cli import app
-from tests.conftest import data_path
+from tests.conftest import data_path, require
 
-ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'mrl-eval[ray]')")
+ray = require("ray", extra="ray")
 
 
 def _tiny_collection(folder: Path, n_docs: int = 48, n_queries: int = 6) -> Path:

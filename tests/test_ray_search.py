@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from typer.testing import CliRunner
 from mrl_eval.cli import app
 from mrl_eval.evaluate.ray_search import _score_shard, merge
 from mrl_eval.evaluate.retrieval import search, tie_key
-from tests.conftest import ROOT, data_path
+from tests.conftest import checkout_env, data_path, require
 
 GEMMA = "embeddinggemma-300m"
 
@@ -60,7 +59,7 @@ def test_shards_merged_exactly_equal_one_pass(rows_per_shard, with_exclude):
 def ray_cluster(tmp_path_factory):
     """A local Ray cluster on 127.0.0.1 with two worker CPUs, owned by a helper process: its address is what a user
     passes as --ray-address. Closing the helper's stdin stops the cluster."""
-    pytest.importorskip("ray", reason="ray is not installed (pip install 'mrl-eval[ray]')")
+    require("ray", extra="ray")
     script = (
         "import sys, ray\n"
         "ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)\n"
@@ -68,7 +67,7 @@ def ray_cluster(tmp_path_factory):
         "sys.stdin.read()\n"
         "ray.shutdown()\n"
     )
-    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+    env = checkout_env(RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0")  # its workers import mrl_eval
     owner = subprocess.Popen(
         [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
     )
@@ -136,7 +135,7 @@ def test_bundled_sample_on_a_ray_cluster_with_identical_ids_ignored(cli_env, ray
 
 
 def test_ray_flag_starts_a_local_cluster_and_stops_it(cli_env):
-    ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'mrl-eval[ray]')")
+    ray = require("ray", extra="ray")
     folder = data_path("cranfield")
     args = ["sweep", folder, "--embeddings", folder / "embeddings" / GEMMA, "--dims", "128", "--resamples", "500"]
     ref, ref_runs = _sweep(cli_env, args, "local")
@@ -147,7 +146,7 @@ def test_ray_flag_starts_a_local_cluster_and_stops_it(cli_env):
 
 
 def test_an_unreachable_cluster_is_a_clear_error(cli_env):
-    pytest.importorskip("ray", reason="ray is not installed (pip install 'mrl-eval[ray]')")
+    require("ray", extra="ray")
     folder = data_path("cranfield")
     result = CliRunner().invoke(
         app,
@@ -174,7 +173,7 @@ def test_a_local_cluster_goes_with_its_driver(sig, code):
     """A local cluster (`--ray`) started as the CLI starts it (`ray_search.cluster`). SIGTERM exits 143 (ray.init
     installs a handler that exited 15) and SIGHUP 129, both after ray.shutdown; after kill -9 the watchdog stops
     what Ray leaves (its agents lived on for about a minute). Every process the driver started is gone in seconds."""
-    pytest.importorskip("ray", reason="ray is not installed (pip install 'mrl-eval[ray]')")
+    require("ray", extra="ray")
     import psutil
 
     script = (
@@ -184,7 +183,7 @@ def test_a_local_cluster_goes_with_its_driver(sig, code):
         "    print('ready', flush=True)\n"
         "    time.sleep(600)\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = checkout_env()
     driver = subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, text=True)
     try:
         assert driver.stdout.readline().strip() == "ready"

@@ -20,7 +20,7 @@ from mrl_eval.report.render import csv_cell, csv_text, markdown_table, md_line
 from mrl_eval.report.schema import parse_document
 from mrl_eval.report.table_model import Table
 from mrl_eval.report.tables import losses_csv_table, results_csv_table
-from tests.test_cli import _minimal_report
+from tests.helpers import minimal_report
 
 HOSTILE = [
     "- item",
@@ -48,7 +48,7 @@ HOSTILE = [
 
 
 def _hostile_doc(text: str) -> Report:
-    doc = _minimal_report(
+    doc = minimal_report(
         model={"provider": "precomputed", "name": f"vec {text}", "fingerprint": "sha256:" + "0" * 64},
         data={"name": f"tiny {text}"},
     )
@@ -143,7 +143,7 @@ def test_losses_csv_escapes_formulas_and_keeps_the_row(text):
 
 def test_the_results_csv_has_full_precision_numbers():
     rows = list(
-        csv.DictReader(io.StringIO(csv_text(results_csv_table(parse_document(_minimal_report(), Path("run.json"))))))
+        csv.DictReader(io.StringIO(csv_text(results_csv_table(parse_document(minimal_report(), Path("run.json"))))))
     )
     assert [r["dim"] for r in rows] == ["4", "8"] and rows[0]["ndcg@10"] == "0.550000"
 

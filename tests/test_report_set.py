@@ -17,7 +17,8 @@ from mrl_eval.report.document import load_report, write_reports
 from mrl_eval.report.model import Report
 from mrl_eval.report.report_set import ReportSet, recover
 from mrl_eval.report.schema import parse_document
-from tests.test_cli import _minimal_report
+from tests.conftest import checkout_env
+from tests.helpers import minimal_report as _minimal_report
 
 STEM = "tiny__vec"
 
@@ -31,7 +32,9 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
 
 
 def _dead_pid() -> int:
-    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], env=checkout_env(), capture_output=True, text=True
+    )
     return int(proc.stdout)
 
 
@@ -221,7 +224,7 @@ import mrl_eval.report.document
 from mrl_eval.cli.common import exit_codes
 from mrl_eval.report.document import write_reports
 from mrl_eval.report.schema import parse_document
-from tests.test_cli import _minimal_report
+from tests.helpers import minimal_report as _minimal_report
 
 folder, sig, when = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 if when == "staging":  # while the set is staged: the last file of it
@@ -248,12 +251,11 @@ def test_a_writer_killed_by_a_signal_leaves_a_set_the_next_write_finishes(old_se
     process: only kill -9 leaves the lock and (while staging) the staging folder; the others unwind."""
     import signal
 
-    from tests.conftest import ROOT
-
     before = _snapshot(old_set)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(
-        [sys.executable, "-c", KILLER, str(old_set), str(getattr(signal, sig)), when], env=env, capture_output=True
+        [sys.executable, "-c", KILLER, str(old_set), str(getattr(signal, sig)), when],
+        env=checkout_env(),
+        capture_output=True,
     )
     assert proc.returncode != 0
     visible = {name: data for name, data in _snapshot(old_set).items() if not name.startswith(".")}

@@ -75,6 +75,35 @@ def test_bca_interval_agrees_with_scipy_on_real_per_query_scores():
         assert low[j] == pytest.approx(ref.low, abs=0.004) and high[j] == pytest.approx(ref.high, abs=0.004)
 
 
+@pytest.mark.parametrize("confidence", [0.95, 0.9])
+def test_percentile_interval_equals_scipy_on_the_same_resamples(confidence):
+    """scipy.stats.bootstrap(method="percentile") draws its resamples as `rng.integers(0, n, (n_resamples, n))`,
+    as bootstrap_means does in one block: with the same seed both see the same resamples, so the intervals agree
+    to rounding (the BCa tests above compare with independent resamples, or on a discrete distribution)."""
+    from mrl_eval.pipeline.score import score_vectors
+
+    folder = data_path("cranfield")
+    vectors = load_vectors(folder / "embeddings" / "all-minilm-l6-v2")
+    result = score_vectors(vectors, read_qrels_tsv(folder / "qrels" / "test.tsv"), [48, 384], ["ndcg@10"])
+    values = np.array([[result.per_query[d]["ndcg@10"][q] for d in (48, 384)] for q in result.query_ids])
+    deltas = values[:, :1] - values[:, 1:]
+    columns = np.hstack([values, deltas])
+    resamples = 5000
+    assert resamples * len(values) <= 4_000_000  # one block of draws in bootstrap_means
+    low, high = confidence_intervals(columns, bootstrap_means(columns, resamples, seed=7), confidence, "percentile")
+    for j in range(columns.shape[1]):
+        ref = scipy_stats.bootstrap(
+            (columns[:, j],),
+            np.mean,
+            n_resamples=resamples,
+            confidence_level=confidence,
+            method="percentile",
+            rng=np.random.default_rng(7),
+        ).confidence_interval
+        assert low[j] == pytest.approx(ref.low, abs=1e-12) and high[j] == pytest.approx(ref.high, abs=1e-12), j
+    assert np.all(low < columns.mean(axis=0)) and np.all(columns.mean(axis=0) < high)
+
+
 def _tied_deltas(case: str) -> np.ndarray:
     """Per-query deltas from the full dim as they look near it: mostly exact zeros (the ranking did not change)."""
     deltas = np.zeros(300)

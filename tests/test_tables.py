@@ -23,7 +23,7 @@ from mrl_eval.report.render import markdown_table
 from mrl_eval.report.schema import parse_document
 from mrl_eval.report.table_model import Table, interval
 from mrl_eval.report.tables import comparison_table, results_table
-from tests.test_cli import _minimal_report
+from tests.helpers import minimal_report
 
 
 def _stats(ci: list[float], delta: float) -> dict:
@@ -38,7 +38,7 @@ def _choice(**fields: object) -> Choice:
 
 
 def _doc_with_stats() -> Report:
-    doc = _minimal_report()
+    doc = minimal_report()
     doc["results"] = [
         {"dim": 4, "fraction": 0.5, "bytes_per_vector": 16, "metrics": {"ndcg@10": 0.55, "mrr@10": 0.5},
          "stats": {"ndcg@10": _stats([0.5, 0.6], -0.05), "mrr@10": _stats([0.4, 0.6], -0.1)}},

@@ -11,7 +11,7 @@ import pytest
 import mrl_eval
 from mrl_eval.data.vectors import SAFE_NORMS, Vectors, rescale_extreme_rows
 from mrl_eval.errors import MrlEvalWarning
-from tests.conftest import brute_force_run, data_path, read_qrels_tsv
+from tests.conftest import brute_force_run, data_path, read_qrels_tsv, require
 
 CRANFIELD = data_path("cranfield")
 MINILM = CRANFIELD / "embeddings" / "all-minilm-l6-v2"
@@ -37,7 +37,7 @@ def unit_run() -> mrl_eval.SweepRun:
 
 @pytest.mark.parametrize(("factor", "dtype"), [(1e30, np.float32), (1e-25, np.float64), (1e150, np.float64)])
 def test_bug_rows_of_huge_or_tiny_norm_score_as_their_unit_versions(tmp_path, unit_run, factor, dtype):
-    pytrec_eval = pytest.importorskip("pytrec_eval")
+    pytrec_eval = require("pytrec_eval")
     folder = _scaled_copy(tmp_path, factor, dtype)
     with pytest.warns(MrlEvalWarning, match=r"3 document vectors have a norm outside"):
         run = mrl_eval.sweep(CRANFIELD, embeddings=folder, **SETTINGS)

@@ -14,6 +14,7 @@ the result. See docs/api.md.
 """
 
 from mrl_eval.api.deciding import RecommendPlan, compare, recommend
+from mrl_eval.api.model_results import ModelsRecommendation, ModelsRun, recommend_models
 from mrl_eval.api.results import Comparison, Recommendation, SweepRun
 from mrl_eval.api.rules import Gate, Rule
 from mrl_eval.api.sweeping import SWEEP_SETTINGS, load_run, stats_settings, sweep, sweep_settings
@@ -22,6 +23,8 @@ from mrl_eval.errors import GateFailed, MrlEvalError, UsageError
 __all__ = [
     "SWEEP_SETTINGS",
     "Comparison",
+    "ModelsRecommendation",
+    "ModelsRun",
     "Gate",
     "GateFailed",
     "MrlEvalError",
@@ -33,6 +36,7 @@ __all__ = [
     "compare",
     "load_run",
     "recommend",
+    "recommend_models",
     "stats_settings",
     "sweep",
     "sweep_settings",

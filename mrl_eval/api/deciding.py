@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from mrl_eval import defaults
+from mrl_eval.api.model_results import ModelsRecommendation, ModelsRun, recommend_models
 from mrl_eval.api.results import Comparison, Recommendation, SweepRun
 from mrl_eval.api.rules import Gate, Rule
 from mrl_eval.api.sweeping import stats_settings
@@ -55,10 +57,10 @@ def compare(
     current: SweepRun | str | Path,
     gate: Gate | None = None,
     *,
-    confidence: float = 0.95,
-    resamples: int = 10_000,
-    seed: int = 0,
-    ci_method: str = "bca",
+    confidence: float = defaults.CONFIDENCE,
+    resamples: int = defaults.RESAMPLES,
+    seed: int = defaults.SEED,
+    ci_method: str = defaults.CI_METHOD,
 ) -> Comparison:
     """Compare two runs dim by dim under `gate` (default: `Gate()`, ndcg@10 may fall at most 0.01 at any dim).
 
@@ -82,7 +84,7 @@ class RecommendPlan:
 
     rule: Rule
     resolved: decide_recommend.CheckedRule
-    optimize: str = "dim"
+    optimize: str = defaults.OPTIMIZE
     methods: tuple[str, ...] = ("prefix",)
     holdout: float | None = None
     baseline: Report | None = None
@@ -94,11 +96,11 @@ class RecommendPlan:
         cls,
         rule: Rule,
         *,
-        optimize: str = "dim",
-        methods: str | tuple[str, ...] = "prefix",
+        optimize: str = defaults.OPTIMIZE,
+        methods: str | tuple[str, ...] = defaults.METHODS,
         holdout: float | None = None,
         baseline: SweepRun | str | Path | None = None,
-        baseline_max_drop: float | str = 0.01,
+        baseline_max_drop: float | str = defaults.MAX_DROP_VS_BASELINE,
     ) -> RecommendPlan:
         """Check the rule and options, and read the baseline (which must have the rule's metric)."""
 
@@ -168,6 +170,18 @@ class RecommendPlan:
             comparison = Comparison(Gate(self.gate.max_drop, self.gate.rule, self.gate.metric), body)
         return Recommendation(run, self.rule, choice, two_stage, holdout, comparison, engine)
 
+    def apply_models(self, run: ModelsRun, *, reference: str | None = None) -> ModelsRecommendation:
+        """Choose over every model of `run`: the cheapest (model, dim, precision[, engine cell]) meeting the rule
+        under `optimize` (`dim` counts float32 cells only), a relative bar relative to `reference` (default: the
+        best model at full size)."""
+        if self.methods != ("prefix",):
+            raise UsageError("--methods applies to one model's run; with several models every swept cell competes")
+        if self.holdout is not None or self.baseline is not None:
+            raise UsageError(
+                "--holdout and --baseline check one model's run in this version; run them per model (--model X)"
+            )
+        return recommend_models(run, self.rule, optimize=self.optimize, reference=reference)
+
     def _engine_choice(self, run: SweepRun, full_value: float) -> EngineChoice | None:
         """With engine cells (`--engine faiss|pgvector`): the cheapest one under the rule; None when the run has
         none and `optimize` did not ask for them."""
@@ -184,11 +198,11 @@ def recommend(
     run: SweepRun,
     rule: Rule,
     *,
-    optimize: str = "dim",
-    methods: str | tuple[str, ...] = "prefix",
+    optimize: str = defaults.OPTIMIZE,
+    methods: str | tuple[str, ...] = defaults.METHODS,
     holdout: float | None = None,
     baseline: SweepRun | str | Path | None = None,
-    baseline_max_drop: float | str = 0.01,
+    baseline_max_drop: float | str = defaults.MAX_DROP_VS_BASELINE,
 ) -> Recommendation:
     """The smallest configuration of `run` that meets `rule`.
 

@@ -334,8 +334,7 @@ class Recommendation:
     def passed(self) -> bool:
         """A configuration meets the rule, the baseline gate (if any) holds, and an engine cell (if engines were
         measured) meets the rule."""
-        engine_ok = self.engine is None or self.engine.label is not None
-        return self.choice.dim is not None and (self.baseline is None or self.baseline.passed) and engine_ok
+        return self.report.gate_passed
 
     def explain(self) -> list[str]:
         """The recommendation in sentences, as the terminal and the Markdown report print it."""

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mrl_eval import defaults
 from mrl_eval.decide import compare as decide_compare
 from mrl_eval.decide import recommend as decide_recommend
 from mrl_eval.decide.compare import CheckedGate
 from mrl_eval.decide.recommend import make_rule
-from mrl_eval.evaluate.metric_registry import parse_metrics
+from mrl_eval.errors import UsageError
+from mrl_eval.evaluate.metric_registry import parse_metric, parse_metrics
 
 
 def drop_text(value: float | str | None) -> str | None:
@@ -38,8 +40,24 @@ class Rule:
 
     min: float | None = None
     max_drop: float | str | None = None
-    kind: str = "point"
-    metric: str = "ndcg@10"
+    kind: str = defaults.RULE
+    metric: str = defaults.METRIC
+
+    @classmethod
+    def from_options(
+        cls,
+        *,
+        min_ndcg: float | None = None,
+        min_value: float | None = None,
+        max_drop: float | str | None = None,
+        kind: str = defaults.RULE,
+        metric: str | None = None,
+    ) -> Rule:
+        """The rule of `recommend`'s bar options: `--min-ndcg X` is `--metric ndcg@10 --min X`, and only one of the
+        two forms may be given."""
+        if min_ndcg is not None and (min_value is not None or (metric and parse_metric(metric) != ("ndcg", 10))):
+            raise UsageError("--min-ndcg means --metric ndcg@10 --min X; give one form, not both")
+        return cls(min_ndcg if min_ndcg is not None else min_value, max_drop, kind, metric or defaults.METRIC)
 
     def resolve(self) -> decide_recommend.CheckedRule:
         """The checked rule that `decide.recommend` applies; a bad value raises `UsageError`."""
@@ -67,9 +85,9 @@ class Gate:
     - `metric`: the gated metric.
     """
 
-    max_drop: float | str = 0.01
-    kind: str = "point"
-    metric: str = "ndcg@10"
+    max_drop: float | str = defaults.MAX_DROP_VS_BASELINE
+    kind: str = defaults.RULE
+    metric: str = defaults.METRIC
 
     def resolve(self, flag: str = "--max-drop") -> decide_compare.CheckedGate:
         """The checked gate that `decide.compare` applies; a bad value raises `UsageError` naming `flag`."""

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from mrl_eval import defaults
 from mrl_eval.api.model_results import ModelsRun
 from mrl_eval.api.results import SweepRun, from_report, save_trec_runs
 from mrl_eval.engines import ENGINE_KEYS
@@ -42,7 +43,10 @@ _DERIVED = ("stats", "metrics", "loss_metric")
 
 
 def stats_settings(
-    confidence: float = 0.95, resamples: int = 10_000, seed: int = 0, ci_method: str = "bca"
+    confidence: float = defaults.CONFIDENCE,
+    resamples: int = defaults.RESAMPLES,
+    seed: int = defaults.SEED,
+    ci_method: str = defaults.CI_METHOD,
 ) -> StatsSettings:
     """The bootstrap settings, checked (`UsageError` names the bad option)."""
     return StatsSettings(confidence, resamples, seed, ci_method).check()
@@ -58,10 +62,10 @@ def grid_from_options(options: dict[str, Any]) -> GridSettings:
     if method not in ("", "pca"):
         raise UsageError(f"--compare {values['compare']!r}: the one comparison is pca")
     return GridSettings(
-        precisions=tuple(parse_precisions(_joined(values["precisions"]) or "float32")),
+        precisions=tuple(parse_precisions(_joined(values["precisions"]) or defaults.PRECISIONS)),
         compare_pca=method == "pca",
         pca_fit_sample=values["pca_fit_sample"],
-        safety_margin=0.01 if values["safety_margin"] is None else values["safety_margin"],
+        safety_margin=defaults.SAFETY_MARGIN if values["safety_margin"] is None else values["safety_margin"],
         two_stage=values["two_stage"],
         shortlists=values["shortlist"],
         scale=values["scale"],
@@ -186,17 +190,17 @@ def sweep(
     reference: str | None = None,
     dims: str | Sequence[str | int] | None = None,
     metrics: str | Sequence[str] | None = None,
-    precisions: str | Sequence[str] | None = "float32",
+    precisions: str | Sequence[str] | None = defaults.PRECISIONS,
     compare: str | None = None,
     pca_fit_sample: str | None = None,
-    safety_margin: float | None = 0.01,
+    safety_margin: float | None = defaults.SAFETY_MARGIN,
     two_stage: str | None = None,
-    shortlist: str | None = "100,200,1000",
+    shortlist: str | None = defaults.SHORTLISTS,
     scale: str | None = None,
-    confidence: float = 0.95,
-    resamples: int = 10_000,
-    seed: int = 0,
-    ci_method: str = "bca",
+    confidence: float = defaults.CONFIDENCE,
+    resamples: int = defaults.RESAMPLES,
+    seed: int = defaults.SEED,
+    ci_method: str = defaults.CI_METHOD,
     loss_metric: str | None = None,
     name: str | None = None,
     overwrite: bool = False,
@@ -287,10 +291,10 @@ def from_output(output: SweepOutcome) -> SweepRun:
 def load_run(
     path: str | Path,
     *,
-    confidence: float = 0.95,
-    resamples: int = 10_000,
-    seed: int = 0,
-    ci_method: str = "bca",
+    confidence: float = defaults.CONFIDENCE,
+    resamples: int = defaults.RESAMPLES,
+    seed: int = defaults.SEED,
+    ci_method: str = defaults.CI_METHOD,
 ) -> SweepRun:
     """A saved report (`reports/<run>.json`, written by `mrl-eval sweep` or `SweepRun.save()`) as a `SweepRun`,
     with its statistics recomputed from its per-query values under these bootstrap settings (as `mrl-eval

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from mrl_eval.cli.config import ConfigFile
     from mrl_eval.decide.compare import RunComparison
     from mrl_eval.report.model import Report
+    from mrl_eval.report.models_report import ModelsReport
     from mrl_eval.report.table_model import Table as ReportTable
 
 EXIT_OK, EXIT_USER_ERROR, EXIT_USAGE, EXIT_GATE_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -154,6 +155,13 @@ def given_as_flag(ctx: typer.Context, key: str) -> bool:
     return ctx.meta.get(SOURCES, {}).get(key) == "flag"
 
 
+def _shown(value: Any) -> Any:
+    """A setting's value as JSON holds it: paths as strings, a repeatable option's values as a list."""
+    if isinstance(value, (list, tuple)):
+        return [_shown(v) for v in value]
+    return str(value) if isinstance(value, Path) else value
+
+
 def show_settings(ctx: typer.Context, command: str, args: list[str], config_path: Path | None, as_json: bool) -> None:
     """`config show`: parse `args` as `command` would (without running it), merge the file, print the result."""
     from mrl_eval.cli.config import COMMANDS
@@ -164,10 +172,7 @@ def show_settings(ctx: typer.Context, command: str, args: list[str], config_path
     sub = target.make_context(command, list(args), parent=ctx)
     merged, sources, found = resolve_settings(sub, command, dict(sub.params), config_path)
     specs = _specs(ctx)[command]
-    rows = {
-        key: {"value": str(v) if isinstance(v := merged[s.name], Path) else v, "source": sources[key]}
-        for key, s in specs.items()
-    }
+    rows = {key: {"value": _shown(merged[s.name]), "source": sources[key]} for key, s in specs.items()}
     if as_json:
         document = {"command": command, "config_file": str(found.path) if found else None, "settings": rows}
         sys.stdout.write(json_text(document, what="--json"))
@@ -305,6 +310,35 @@ def finish(
     if report.baseline is not None:
         render_comparison(report.baseline)
     paths = write_reports(report, out_dir, primary, plots, **naming)
+    out.print("Reports: " + ", ".join(str(p) for p in paths), markup=False)
+
+
+def finish_models(
+    report: ModelsReport,
+    out_dir: Path,
+    as_json: bool,
+    plots: bool = True,
+    *,
+    name: str | None = None,
+    overwrite: bool = False,
+) -> None:
+    """A run of several models: the table across them and, after `recommend`, why the chosen cell won; then the
+    reports, as `name` (--name), replacing another run's only with `overwrite`."""
+    from mrl_eval.report.models_files import write_models_reports
+
+    naming = {"name": name, "overwrite": overwrite}
+    from mrl_eval.report.models_view import explain_models, models_table
+
+    metric = report.recommendation.metric if report.recommendation is not None else report.comparison.metric
+    if as_json:
+        write_models_reports(report, out_dir, metric, plots, **naming)
+        sys.stdout.write(json_text(report.to_dict(), what="--json"))
+        return
+    out.print(rich_table(models_table(report)))
+    if report.recommendation is not None:
+        for line in explain_models(report.recommendation):
+            out.print(line, markup=False)
+    paths = write_models_reports(report, out_dir, metric, plots, **naming)
     out.print("Reports: " + ", ".join(str(p) for p in paths), markup=False)
 
 

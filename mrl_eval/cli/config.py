@@ -9,7 +9,8 @@ allowed regression for `compare`. A flag on the command line always wins: the fi
 source is the default. Relative paths in the file are relative to the file's folder.
 
 An unknown key, a value of the wrong type or out of range is an input error (exit 1) that names the key and the
-file: the values get the same checks as flags (value_checks.py), when the file is read.
+file: the values get the same checks as flags (each option's `check` in options.py: the core's own parser), when
+the file is read.
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
-from mrl_eval.cli.value_checks import check_value
-from mrl_eval.errors import MrlEvalError
+from mrl_eval.cli.options import COMMAND_PARAMS
+from mrl_eval.errors import MrlEvalError, UsageError
 from mrl_eval.files import read_limited
 from mrl_eval.limits import MAX_CONFIG_BYTES
 
@@ -43,6 +44,8 @@ _NOT_SETTINGS = {"config", "runs", "help"}
 LIST_KEYS = {"dims", "metrics"}  # a TOML list is joined with commas: dims = [64, 128, "25%"]
 NUMBER_OR_TEXT_KEYS = {"max-drop", "baseline-max-drop"}  # 0.02 and "2%" both read naturally
 _KINDS = {
+    "strs": ("a string or an array of strings", (str, list)),
+    "paths": ("a path or an array of paths", (str, list)),
     "bool": ("true or false", (bool,)),
     "int": ("a whole number", (int,)),
     "float": ("a number", (int, float)),
@@ -85,6 +88,9 @@ def _kind(annotation: Any) -> str:
         annotation = typing.get_args(annotation)[0]
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
         annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
+    if typing.get_origin(annotation) is list:  # a repeatable option: one value or an array of them
+        (item,) = typing.get_args(annotation)
+        return "paths" if isinstance(item, type) and issubclass(item, Path) else "strs"
     if isinstance(annotation, type) and issubclass(annotation, Path):
         return "path"
     for kind, python_type in (("bool", bool), ("int", int), ("float", float)):
@@ -209,6 +215,13 @@ def convert(setting: Setting, raw: Any, where: str, folder: Path, ctx: Any) -> A
         if setting.key in LIST_KEYS:
             description = 'a string or an array, e.g. "64,128,25%" or [64, 128, "25%"]'
         raise MrlEvalError(f"{where}: {setting.key} = {_literal(raw)} is {_toml_type(raw)}; it should be {description}")
+    if setting.kind in ("strs", "paths"):
+        items = value if isinstance(value, list) else [value]
+        if not all(isinstance(v, str) for v in items):
+            raise MrlEvalError(f"{where}: {setting.key} = {_literal(raw)}: it should be {description}")
+        if setting.kind == "paths":
+            items = [str(p if (p := Path(v).expanduser()).is_absolute() else folder / p) for v in items]
+        value = items
     if setting.kind == "path":
         path = Path(value).expanduser()
         value = str(path if path.is_absolute() else folder / path)
@@ -218,12 +231,21 @@ def convert(setting: Setting, raw: Any, where: str, folder: Path, ctx: Any) -> A
         message = err.format_message() if hasattr(err, "format_message") else str(err)
         message = re.sub(r"^Invalid value for '[^']*': ", "", message)  # the key is named, not a flag
         raise MrlEvalError(f"{where}: {setting.key} = {_literal(raw)}: {message}") from err
-    problem = check_value(setting.key, value)
-    if problem is not None:
-        raise MrlEvalError(f"{where}: {setting.key} = {_literal(raw)}: {problem}")
+    check = CHECKS.get(setting.name)
+    if check is not None and value is not None:
+        try:
+            check(value)
+        except UsageError as err:  # the core's problem, under the key and the file (no flag the user never passed)
+            raise MrlEvalError(f"{where}: {setting.key} = {_literal(raw)}: {err.problem}") from err
     if setting.kind == "path" and value is not None:
         value = Path(value)
+    if setting.kind == "paths" and value is not None:
+        value = [Path(v) for v in value]
     return value
+
+
+# parameter name -> the check of its value (the same for every command that takes it)
+CHECKS = {p.name: p.check for params in COMMAND_PARAMS.values() for p in params if p.check is not None}
 
 
 def file_values(

@@ -1,12 +1,18 @@
-"""The flags shared by mrl-eval's commands, declared once as typer `Annotated` aliases."""
+"""Every flag of mrl-eval, declared once: its type and help (a typer `Annotated` alias), then its parameter
+(`Param`: the name, that alias, the default from `mrl_eval.defaults`, and the check a config file's value gets).
+A command is built from the groups of parameters it takes (`params.command`), so `sweep` and `recommend` share
+one declaration of each sweep option."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
+from mrl_eval import defaults as D
 from mrl_eval.limits import (
     MAX_BATCH_SIZE,
     MAX_CONCURRENCY,
@@ -89,20 +95,32 @@ MtebResultsOpt = Annotated[
     ),
 ]
 EmbeddingsOpt = Annotated[
-    Path | None,
+    list[Path] | None,
     typer.Option(
         help="Evaluate precomputed vectors instead of running a model: a folder with corpus.npy, corpus_ids.txt, "
-        "queries.npy, queries_ids.txt.",
+        "queries.npy, queries_ids.txt. Give it more than once (and/or --model) to compare models.",
         rich_help_panel=DATA,
+        show_default=False,
     ),
 ]
 ModelOpt = Annotated[
-    str | None,
+    list[str] | None,
     typer.Option(
         "--model",
         "-m",
         help="sentence-transformers hub id or local folder. Default: the bundled all-MiniLM-L6-v2 (offline). "
-        "With --provider openai: the API's model name (default: text-embedding-3-small).",
+        "With --provider openai: the API's model name (default: text-embedding-3-small); openai:NAME names that "
+        "provider for one model. Give it more than once (and/or --embeddings) to compare models on the same "
+        "queries.",
+        rich_help_panel=MODEL,
+        show_default=False,
+    ),
+]
+ReferenceOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="With several models: the model every cell is compared with (its full size), and the one a relative "
+        "bar (--max-drop) is relative to. (default: the best model at full size on the bar's metric)",
         rich_help_panel=MODEL,
         show_default=False,
     ),
@@ -538,3 +556,371 @@ GrowthSeedsOpt = Annotated[
         min=1, help="Subsample seeds for --growth. (default: 5)", rich_help_panel=LABEL_FREE, show_default=False
     ),
 ]
+
+MinNdcgOpt = Annotated[float | None, typer.Option(help="Bar: nDCG@10 at or above this.", rich_help_panel=BAR)]
+BarMetricOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--metric", help=f"Metric the bar applies to. (default: {D.METRIC})", rich_help_panel=BAR, show_default=False
+    ),
+]
+MinValueOpt = Annotated[
+    float | None, typer.Option("--min", help="Bar: the metric at or above this.", rich_help_panel=BAR)
+]
+MaxDropOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Bar: at most this drop from the full-dim score (with several models: from the reference's), "
+        "absolute (0.02) or relative (2%).",
+        rich_help_panel=BAR,
+    ),
+]
+OptimizeOpt = Annotated[
+    str,
+    typer.Option(
+        help="What to minimise among the cells that meet the bar: dim (float32, the smallest dim) or bytes "
+        "(bytes per vector over every --precisions cell); with --engine faiss|pgvector also memory (index plus "
+        "table, measured) or latency (median, measured), over the engine's cells.",
+        rich_help_panel=BAR,
+    ),
+]
+MethodsOpt = Annotated[
+    str,
+    typer.Option(
+        help="Which methods may be chosen: prefix (truncation), pca, or prefix,pca (PCA is then scored too).",
+        rich_help_panel=BAR,
+    ),
+]
+PlotOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--plot/--no-plot",
+        help="Draw the PNG/SVG charts. (default: yes when sweeping; no with --from, which then stays fast and "
+        "never imports matplotlib)",
+        rich_help_panel=OUTPUT,
+        show_default=False,
+    ),
+]
+FromOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--from",
+        help="Use a saved sweep report (reports/<run>.json) instead of sweeping: no model calls.",
+        rich_help_panel=BAR,
+    ),
+]
+RunsArg = Annotated[
+    list[Path] | None,
+    typer.Argument(
+        metavar="BASELINE CURRENT",
+        help="Two saved runs (JSON reports of sweep or recommend), the baseline first. With one, it is the "
+        "current run and the baseline is --baseline (or the config file's).",
+        show_default=False,
+    ),
+]
+GatedMetricOpt = Annotated[str, typer.Option("--metric", help="The gated metric.", rich_help_panel=BAR)]
+GateMaxDropOpt = Annotated[
+    str,
+    typer.Option(
+        "--max-drop",
+        help="Largest allowed fall below the baseline at any dim: absolute (0.01) or relative to the baseline's "
+        "score (1%).",
+        rich_help_panel=BAR,
+    ),
+]
+GateRuleOpt = Annotated[
+    str,
+    typer.Option(
+        "--rule",
+        help="What must stay within --max-drop: point (the mean delta) or non-inferior / lower-bound (the lower "
+        "end of the delta's CI; the mean when no paired test is possible).",
+        rich_help_panel=BAR,
+    ),
+]
+
+
+# The commands' parameters: each declared once, with its default and the check a config file's value gets (the
+# core's own parser, so a file and a flag are refused alike; imported when a file sets the key).
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    annotation: Any  # Annotated[type, typer.Option(...)] or typer.Argument
+    default: Any = None
+    check: Callable[[Any], object] | None = None  # raises UsageError on a bad value
+
+
+def _dims(value: Any) -> None:
+    from mrl_eval.evaluate.dims import parse_dims
+
+    parse_dims(value)
+
+
+def _metrics(value: Any) -> None:
+    from mrl_eval.evaluate.metric_registry import parse_metrics
+
+    parse_metrics(value)
+
+
+def _stats(**field: Any) -> None:
+    from mrl_eval.evaluate.stats import StatsSettings
+
+    StatsSettings(**field).check()
+
+
+def _confidence(value: Any) -> None:
+    from mrl_eval.evaluate.stats import check_confidence
+
+    check_confidence(value)  # the level alone: whether --resamples can resolve it is checked with both known
+
+
+def _name(value: Any) -> None:
+    from mrl_eval.report.ownership import check_name
+
+    check_name(value)
+
+
+def _max_drop(flag: str) -> Callable[[Any], object]:
+    def check(value: Any) -> object:
+        from mrl_eval.decide.recommend import parse_max_drop
+
+        return parse_max_drop(value, flag)
+
+    return check
+
+
+def _rule(value: Any) -> None:
+    from mrl_eval.decide.recommend import make_rule
+
+    make_rule(D.METRIC, None, "0", value) if value == "non-inferior" else make_rule(D.METRIC, 0.0, None, value)
+
+
+def _optimize(value: Any) -> None:
+    from mrl_eval.decide.across_models import COSTS
+    from mrl_eval.errors import UsageError
+
+    if value not in COSTS:
+        raise UsageError(f"--optimize {value!r}: choose one of {', '.join(COSTS)}")
+
+
+def _methods(value: Any) -> None:
+    from mrl_eval.methods.grid import parse_methods
+
+    parse_methods(value)
+
+
+def _compare(value: Any) -> None:
+    from mrl_eval.errors import UsageError
+
+    if str(value).strip().lower() not in ("", "pca"):
+        raise UsageError(f"--compare {value!r}: the one comparison is pca")
+
+
+def _precisions(value: Any) -> None:
+    from mrl_eval.methods.precision import parse_precisions
+
+    parse_precisions(value)
+
+
+def _two_stage(value: Any) -> None:
+    from mrl_eval.methods.two_stage import parse_stages
+
+    parse_stages(value, 1 << 30)  # the syntax; dims against the full dim once the model is known
+
+
+def _shortlist(value: Any) -> None:
+    from mrl_eval.methods.two_stage import parse_shortlists
+
+    parse_shortlists(value)
+
+
+def _scale(value: Any) -> None:
+    from mrl_eval.evaluate.scales import parse_scales
+
+    parse_scales(value)
+
+
+def _pca_fit_sample(value: Any) -> None:
+    from mrl_eval.methods.pca import parse_fit_sample
+
+    parse_fit_sample(value)
+
+
+def _unit_interval(flag: str, open_ends: bool = False) -> Callable[[Any], None]:
+    def check(value: Any) -> None:
+        import math
+
+        from mrl_eval.errors import UsageError
+
+        inside = 0 < value < 1 if open_ends else 0 <= value <= 1
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and inside):
+            raise UsageError(f"{flag} {value!r}: give a number in {'(0, 1)' if open_ends else '[0, 1]'}")
+
+    return check
+
+
+def _non_negative(flag: str) -> Callable[[Any], None]:
+    def check(value: Any) -> None:
+        from mrl_eval.errors import UsageError
+
+        if not (isinstance(value, (int, float)) and value == value and value >= 0):
+            raise UsageError(f"{flag} {value!r}: give a number of 0 or more")
+
+    return check
+
+
+def _pre_truncate(value: Any) -> None:
+    from mrl_eval.data.pre_truncate import check_pre_truncate
+
+    check_pre_truncate(value)
+
+
+def _cache_dtype(value: Any) -> None:
+    from mrl_eval.data.cache import DTYPES
+    from mrl_eval.errors import UsageError
+
+    if value not in DTYPES:
+        raise UsageError(f"--cache-dtype {value!r}: choose one of {', '.join(DTYPES)}")
+
+
+def _on_long_input(value: Any) -> None:
+    from mrl_eval.errors import UsageError
+    from mrl_eval.providers.openai_limits import ON_LONG_INPUT
+
+    if value not in ON_LONG_INPUT:
+        raise UsageError(f"--on-long-input {value!r}: choose one of {', '.join(ON_LONG_INPUT)}")
+
+
+def _provider(value: Any) -> None:
+    from mrl_eval.errors import UsageError
+    from mrl_eval.providers import PROVIDERS
+
+    if value not in PROVIDERS:
+        raise UsageError(f"--provider {value!r}: choose one of {', '.join(PROVIDERS)}")
+
+
+def _ray(**field: Any) -> None:
+    from mrl_eval.evaluate.ray_search import RaySettings
+
+    RaySettings(**field).check()
+
+
+DATA_PARAMS = (
+    Param("data", DataArg),
+    Param("corpus", CorpusOpt),
+    Param("queries", QueriesOpt),
+    Param("qrels", QrelsOpt),
+    Param("split", SplitOpt, D.SPLIT),
+    Param("id_column", IdColOpt, D.ID_COLUMN),
+    Param("text_column", TextColOpt, D.TEXT_COLUMN),
+    Param("title_column", TitleColOpt, D.TITLE_COLUMN),
+    Param("mteb_task", MtebTaskOpt),
+    Param("mteb_subset", MtebSubsetOpt),
+    Param("mteb_data", MtebDataOpt),
+    Param("embeddings", EmbeddingsOpt),
+)
+MODEL_PARAMS = (
+    Param("model", ModelOpt),
+    Param("reference", ReferenceOpt),
+    Param("provider", ProviderOpt, D.PROVIDER, _provider),
+    Param("query_prompt", QueryPromptOpt),
+    Param("doc_prompt", DocPromptOpt),
+    Param("query_prompt_name", QueryPromptNameOpt),
+    Param("doc_prompt_name", DocPromptNameOpt),
+    Param("batch_size", BatchOpt),
+    Param("device", DeviceOpt),
+    Param("base_url", BaseUrlOpt),
+    Param("api_key_env", ApiKeyEnvOpt),
+    Param("concurrency", ConcurrencyOpt),
+    Param("max_retries", MaxRetriesOpt),
+    Param("on_long_input", OnLongInputOpt, None, _on_long_input),
+    Param("max_cost", MaxCostOpt, None, _non_negative("--max-cost")),
+    Param("pre_truncate", PreTruncateOpt, D.PRE_TRUNCATE, _pre_truncate),
+    Param("cache_dir", CacheOpt),
+    Param("cache_dtype", CacheDtypeOpt, D.CACHE_DTYPE, _cache_dtype),
+)
+SWEEP_PARAMS = (
+    Param("dims", DimsOpt, None, _dims),
+    Param("metrics", MetricsOpt, None, _metrics),
+    Param("ignore_identical_ids", IgnoreIdsOpt, False),
+    Param("precisions", PrecisionsOpt, D.PRECISIONS, _precisions),
+    Param("compare", ComparePcaOpt, None, _compare),
+    Param("pca_fit_sample", PcaFitSampleOpt, None, _pca_fit_sample),
+    Param("safety_margin", SafetyMarginOpt, D.SAFETY_MARGIN, _unit_interval("--safety-margin")),
+    Param("two_stage", TwoStageOpt, None, _two_stage),
+    Param("shortlist", ShortlistOpt, D.SHORTLISTS, _shortlist),
+    Param("scale", ScaleOpt, None, _scale),
+    Param("ray", RayOpt, False),
+    Param("ray_address", RayAddressOpt),
+    Param("ray_cpus", RayCpusOpt, None, lambda v: _ray(num_cpus=v)),
+    Param("ray_shard_rows", RayShardRowsOpt, None, lambda v: _ray(shard_rows=v)),
+    Param("ray_workers", RayWorkersOpt, None, lambda v: _ray(workers=v)),
+    Param("ray_gpus_per_worker", RayGpusOpt, 0.0, lambda v: _ray(gpus_per_worker=v)),
+    Param("engine", EngineOpt, D.ENGINE),
+    Param("index_kind", IndexKindOpt, D.INDEX_KIND),
+    Param("hnsw_m", HnswMOpt, D.HNSW_M),
+    Param("ef_construction", EfConstructionOpt, D.EF_CONSTRUCTION),
+    Param("ef_search", EfSearchOpt, D.EF_SEARCH),
+    Param("pg_dsn", PgDsnOpt),
+    Param("rerank", RerankOpt, D.RERANK),
+    Param("queries_from_corpus", QueriesFromCorpusOpt),
+    Param("growth", GrowthOpt, False),
+    Param("growth_seeds", GrowthSeedsOpt),
+)
+STATS_PARAMS = (
+    Param("confidence", ConfidenceOpt, D.CONFIDENCE, _confidence),
+    Param("resamples", ResamplesOpt, D.RESAMPLES, lambda v: _stats(resamples=v)),
+    Param("seed", SeedOpt, D.SEED, lambda v: _stats(seed=v)),
+    Param("ci_method", CiMethodOpt, D.CI_METHOD, lambda v: _stats(method=v)),
+)
+OUTPUT_PARAMS = (
+    Param("out_dir", OutOpt, Path(D.OUT)),
+    Param("name", NameOpt, None, _name),
+    Param("overwrite", OverwriteOpt, False),
+    Param("save_runs", SaveRunsOpt),
+    Param("mteb_results", MtebResultsOpt),
+    Param("as_json", JsonOpt, False),
+)
+BAR_PARAMS = (
+    Param("min_ndcg", MinNdcgOpt, None, _unit_interval("--min-ndcg")),
+    Param("metric", BarMetricOpt, None, _metrics),
+    Param("min_value", MinValueOpt, None, _unit_interval("--min")),
+    Param("max_drop", MaxDropOpt, None, _max_drop("--max-drop")),
+    Param("rule", RuleOpt, D.RULE, _rule),
+    Param("optimize", OptimizeOpt, D.OPTIMIZE, _optimize),
+    Param("methods", MethodsOpt, D.METHODS, _methods),
+    Param("holdout", HoldoutOpt, None, _unit_interval("--holdout", open_ends=True)),
+    Param("plot", PlotOpt),
+    Param("from_json", FromOpt),
+)
+BASELINE_PARAMS = (
+    Param("baseline", BaselineOpt),
+    Param("baseline_max_drop", BaselineMaxDropOpt, D.MAX_DROP_VS_BASELINE, _max_drop("--baseline-max-drop")),
+    Param("junit_xml", JunitOpt),
+)
+CONFIG_PARAM = Param("config", ConfigOpt)
+COMPARE_PARAMS = (
+    Param("runs", RunsArg),
+    Param("baseline", BaselineOpt),
+    Param("metric", GatedMetricOpt, D.METRIC, _metrics),
+    Param("max_drop", GateMaxDropOpt, D.MAX_DROP_VS_BASELINE, _max_drop("--max-drop")),
+    Param("rule", GateRuleOpt, D.RULE, _rule),
+    *STATS_PARAMS,
+    Param("junit_xml", JunitOpt),
+    Param("as_json", JsonOpt, False),
+    CONFIG_PARAM,
+)
+SWEEP_COMMAND = (*DATA_PARAMS, *MODEL_PARAMS, *SWEEP_PARAMS, *STATS_PARAMS, *OUTPUT_PARAMS, CONFIG_PARAM)
+RECOMMEND_COMMAND = (
+    DATA_PARAMS[0],
+    *BAR_PARAMS,
+    *DATA_PARAMS[1:],
+    *MODEL_PARAMS,
+    *SWEEP_PARAMS,
+    *STATS_PARAMS,
+    *OUTPUT_PARAMS,
+    *BASELINE_PARAMS,
+    CONFIG_PARAM,
+)
+COMMAND_PARAMS = {"sweep": SWEEP_COMMAND, "recommend": RECOMMEND_COMMAND, "compare": COMPARE_PARAMS}

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from mrl_eval import defaults
 from mrl_eval.decide.recommend import RULES, parse_max_drop
 from mrl_eval.errors import MrlEvalError, UsageError
 from mrl_eval.evaluate.stats import StatsSettings, bootstrap_means, confidence_intervals, paired_p_values
@@ -34,7 +35,9 @@ _TOLERANCE = 1e-12
 class CheckedGate:
     metric: str = "ndcg@10"
     rule: str = "point"
-    max_drop: str = "0.01"  # as given: "0.02" (absolute) or "2%" (relative to the baseline's score)
+    max_drop: str = (
+        defaults.MAX_DROP_VS_BASELINE
+    )  # as given: "0.02" (absolute) or "2%" (relative to the baseline's score)
 
     def check(self, flag: str = "--max-drop") -> CheckedGate:
         if self.rule not in RULES:

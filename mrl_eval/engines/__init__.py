@@ -22,12 +22,13 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from mrl_eval import defaults
 from mrl_eval.engines.dsn import redact_dsn
 from mrl_eval.errors import UsageError
 from mrl_eval.evaluate.stats import MetricStats
 
 INDEX_KINDS = ("hnsw", "flat")
-DEFAULT_EF_SEARCH = (16, 64, 256)
+DEFAULT_EF_SEARCH = tuple(int(v) for v in defaults.EF_SEARCH.split(","))
 # Neighbour recall is counted in the top RECALL_K of the engine against the top RECALL_K of exact search.
 RECALL_K = 10
 TIE_RULE = (
@@ -37,7 +38,7 @@ TIE_RULE = (
     "scores at least the k-th exact score (ann-benchmarks' rule), so a tie at the cut is never counted as a miss."
 )
 LATENCY_NOTE = "one query at a time, one thread, measured on this machine: median and p95 over the evaluated queries"
-EXACT = "exact"  # no engine: the plain sweep, the reference every engine is compared with
+EXACT = defaults.ENGINE  # no engine: the plain sweep, the reference every engine is compared with
 
 
 class BuiltIndex(Protocol):
@@ -165,12 +166,12 @@ def parse_index_kinds(spec: str | None) -> tuple[str, ...]:
 @dataclass(frozen=True)
 class EngineSettings:
     engine: str = EXACT
-    index_kinds: tuple[str, ...] = ("hnsw",)
-    hnsw_m: int = 16
-    ef_construction: int = 64  # pgvector's default; FAISS's own default is 40
+    index_kinds: tuple[str, ...] = (defaults.INDEX_KIND,)
+    hnsw_m: int = defaults.HNSW_M
+    ef_construction: int = defaults.EF_CONSTRUCTION
     ef_search: tuple[int, ...] = DEFAULT_EF_SEARCH
     pg_dsn: str | None = None  # pgvector: the user's database
-    rerank: int = 0  # pgvector: shortlist size of the shortlist-then-rerank query; 0 = off
+    rerank: int = defaults.RERANK  # pgvector: shortlist size of the shortlist-then-rerank query; 0 = off
 
     @property
     def active(self) -> bool:

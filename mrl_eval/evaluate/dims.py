@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 from typing import Literal, overload
 
+from mrl_eval import defaults
 from mrl_eval.errors import UsageError
 from mrl_eval.limits import whole_number
 
-DEFAULT_DIMS = "25%,50%,100%"
+DEFAULT_DIMS = defaults.DIMS
 
 
 def parse_dims(spec: str | None) -> list[tuple[str, float]]:

@@ -24,9 +24,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mrl_eval import defaults
 from mrl_eval.evaluate.metric_base import RankedQueries
 
-DEFAULT_LABEL_FREE_METRICS = ("overlap@10", "shortlist_recall@100", "rbo@100")
+DEFAULT_LABEL_FREE_METRICS = defaults.LABEL_FREE_METRICS
 RBO_P = 0.9
 SHORTLIST_TARGET = 10  # shortlist_recall@k: how much of the full dim's top 10 the dim's top k holds
 # shortlist_recall@k reaches 1 (every query's full-dim top 10 inside the dim's top k) on small corpora, at large dims

@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from mrl_eval import defaults
 from mrl_eval.data.vectors import Vectors
 from mrl_eval.errors import MrlEvalWarning, UsageError
 from mrl_eval.evaluate import metric_registry as M
@@ -47,12 +48,12 @@ FIT_POINTS = 3  # the line is fitted on the largest three sizes; the backtest on
 
 @dataclass(frozen=True)
 class GrowthSettings:
-    seeds: int = 5
+    seeds: int = defaults.GROWTH_SEEDS
     scale: str | None = None  # projection targets, written as --scale (default 1M and 10M)
     fractions: tuple[float, ...] = FRACTIONS
     fit_points: int = FIT_POINTS
     resamples: int = 1000
-    confidence: float = 0.95
+    confidence: float = defaults.CONFIDENCE
     seed: int = 0
     widen: float | None = None  # the model-error factor; None: the calibrated one (growth_validation.json)
 

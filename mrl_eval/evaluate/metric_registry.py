@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from mrl_eval import defaults
 from mrl_eval.errors import UsageError
 from mrl_eval.evaluate import fidelity, metrics
 from mrl_eval.evaluate.metric_base import Metric, RankedQueries
@@ -21,7 +22,7 @@ from mrl_eval.limits import whole_number
 
 METRICS: dict[str, Metric] = {m.name: m for m in (*metrics.METRICS, *fidelity.METRICS)}
 
-DEFAULT_METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr@10", "map@100")
+DEFAULT_METRICS = defaults.METRICS
 DEFAULT_LABEL_FREE_METRICS = fidelity.DEFAULT_LABEL_FREE_METRICS
 
 _METRIC_RE = re.compile(r"^([a-z_]+)\s*@\s*([0-9]+)$")

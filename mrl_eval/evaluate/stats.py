@@ -25,6 +25,7 @@ from statistics import NormalDist
 
 import numpy as np
 
+from mrl_eval import defaults
 from mrl_eval.errors import MrlEvalError, UsageError
 from mrl_eval.evaluate.retrieval import available_memory
 from mrl_eval.limits import (
@@ -50,10 +51,10 @@ _BLOCK_CELLS = 4_000_000
 
 @dataclass(frozen=True)
 class StatsSettings:
-    confidence: float = 0.95
-    resamples: int = 10_000
-    seed: int = 0
-    method: str = "bca"  # or "percentile"
+    confidence: float = defaults.CONFIDENCE
+    resamples: int = defaults.RESAMPLES
+    seed: int = defaults.SEED
+    method: str = defaults.CI_METHOD  # or "percentile"
 
     def check(self) -> StatsSettings:
         check_confidence(self.confidence)

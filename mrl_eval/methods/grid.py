@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mrl_eval import defaults
 from mrl_eval.errors import UsageError
 from mrl_eval.evaluate import metric_registry as M
 from mrl_eval.evaluate.inputs import ScoringInputs
@@ -52,7 +53,7 @@ class GridSettings:
     precisions: tuple[str, ...] = ("float32",)
     compare_pca: bool = False
     pca_fit_sample: str | None = None
-    safety_margin: float = 0.01
+    safety_margin: float = defaults.SAFETY_MARGIN
     two_stage: str | None = None
     shortlists: str | None = None
     scale: str | None = None

@@ -17,12 +17,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mrl_eval import defaults
 from mrl_eval.errors import UsageError
 from mrl_eval.evaluate.retrieval import Ranking, exact_cosines
 from mrl_eval.limits import whole_number
 from mrl_eval.methods.precision import PRECISIONS, bytes_per_vector
 
-DEFAULT_SHORTLISTS = "100,200,1000"
+DEFAULT_SHORTLISTS = defaults.SHORTLISTS
 SURVIVAL_K = 10
 
 

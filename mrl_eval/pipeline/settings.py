@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from mrl_eval import defaults
 from mrl_eval.engines import EngineSettings
 from mrl_eval.evaluate.growth import GrowthSettings
 from mrl_eval.evaluate.ray_search import RaySettings
@@ -28,10 +29,10 @@ class DataSettings:
     corpus: Path | None = None
     queries: Path | None = None
     qrels: Path | None = None
-    split: str = "test"
-    id_column: str = "_id"
-    text_column: str = "text"
-    title_column: str = "title"
+    split: str = defaults.SPLIT
+    id_column: str = defaults.ID_COLUMN
+    text_column: str = defaults.TEXT_COLUMN
+    title_column: str = defaults.TITLE_COLUMN
     mteb_task: str | None = None  # an MTEB retrieval task instead of DATA (data/mteb_tasks.py)
     mteb_subset: str | None = None
     mteb_data: Path | None = None  # a local copy of the task's dataset repo, for offline use
@@ -51,7 +52,7 @@ class ModelSettings:
     """Where the full-size vectors come from: precomputed (`embeddings`), or a provider through the cache."""
 
     embeddings: Path | None = None
-    provider: str = "sentence-transformers"
+    provider: str = defaults.PROVIDER
     model: str | None = None
     query_prompt: str | None = None
     doc_prompt: str | None = None
@@ -66,9 +67,11 @@ class ModelSettings:
     max_retries: int | None = None
     on_long_input: str | None = None
     max_cost: float | None = None
-    pre_truncate: str = "none"  # "layernorm": nomic-embed-text-v1.5's layer norm before the prefix (pre_truncate.py)
+    pre_truncate: str = (
+        defaults.PRE_TRUNCATE
+    )  # "layernorm": nomic-embed-text-v1.5's layer norm before the prefix (pre_truncate.py)
     cache_dir: Path | None = None
-    cache_dtype: str = "float32"
+    cache_dtype: str = defaults.CACHE_DTYPE
 
     def provider_options(self) -> dict[str, Any]:
         """The providers' keyword arguments (None: not given, the provider's default)."""

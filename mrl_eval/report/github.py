@@ -65,7 +65,7 @@ def summary_markdown(report: Report, primary: str) -> str:
     if report.baseline is not None:
         lines += ["", "### Compared with the baseline", "", *comparison_markdown(report.baseline)]
     if rec:
-        passed = gate_passed(report)
+        passed = report.gate_passed
         lines += ["", f"**Quality gate: {'passed' if passed else 'failed'}** {'✅' if passed else '❌'}"]
         if rec.dim is not None:
             what = (
@@ -86,11 +86,6 @@ def compare_summary_markdown(comparison: RunComparison) -> str:
     passed = comparison.passed
     lines += ["", f"**Quality gate: {'passed' if passed else 'failed'}** {'✅' if passed else '❌'}"]
     return "\n".join(lines) + "\n\n"
-
-
-def gate_passed(report: Report) -> bool:
-    rec_ok = report.recommendation is None or report.recommendation.dim is not None
-    return rec_ok and (report.baseline is None or report.baseline.passed)
 
 
 def append_step_summary(markdown: str, environ: Mapping[str, str] = os.environ) -> Path | None:

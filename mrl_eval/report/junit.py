@@ -55,6 +55,11 @@ def recommend_checks(report: Report) -> list[Check]:
             "\n".join(lines),
         )
     ]
+    engine = report.engine.recommendation if report.engine is not None else None
+    if engine is not None:
+        what = f"an engine cell meets the bar ({rec.rule})"
+        chosen = f"{engine.label} meets the bar" if engine.label is not None else "no engine cell meets the bar"
+        checks.append(Check("mrl-eval.engine", what, engine.label is not None, chosen, chosen))
     if report.baseline is not None:
         checks += comparison_checks(report.baseline, "mrl-eval.baseline")
     return checks

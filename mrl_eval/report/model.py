@@ -297,6 +297,18 @@ class Report:
         return self.statistics.confidence if self.statistics is not None else None
 
     @property
+    def gate_passed(self) -> bool:
+        """The quality gate of a `recommend` (exit code 3 when False): a configuration meets the rule, the baseline
+        gate (if any) holds, and an engine cell (if engines were measured) meets the rule. True for a sweep."""
+        rec = self.recommendation
+        engine = self.engine.recommendation if self.engine is not None else None
+        return (
+            (rec is None or rec.dim is not None)
+            and (self.baseline is None or self.baseline.passed)
+            and (engine is None or engine.label is not None)
+        )
+
+    @property
     def cells(self) -> tuple[Cell, ...]:
         return self.grid.cells if self.grid is not None else ()
 
