@@ -45,3 +45,17 @@ def whole_number(text: str, flag: str) -> int:
 
 # --scale projects storage to corpus sizes: past a quadrillion documents the projection means nothing.
 MAX_SCALE = 1e15
+
+# Bootstrap intervals: an interval's ends are quantiles of the resample means, at (1 - confidence) / 2 from each end.
+# When (1 - confidence) x resamples is below a handful, each end is one of the few most extreme resamples (the
+# interval degenerates into the range of the resamples, a "100%" interval that lower-bound rules would rest on);
+# past 0.9999 no --resamples within the bound keeps enough resamples in the tails.
+MIN_CONFIDENCE, MAX_CONFIDENCE = 0.5, 0.9999
+MIN_TAIL_RESAMPLES = 5
+
+# Files mrl-eval reads whole (files.read_limited): a larger one is refused before it is read, so that /dev/zero or a
+# stray multi-gigabyte file ends in a message, not a MemoryError. A saved report with per-query values of 100,000
+# queries x 10 dims x 5 metrics is about 150 MB.
+MAX_REPORT_BYTES = 1 << 30
+MAX_CONFIG_BYTES = 16 << 20
+MAX_JOURNAL_BYTES = 1 << 20

@@ -29,7 +29,10 @@ def bounds_lines() -> list[str]:
         f"resamples x (2 x dims x metrics), {cell_mb} MB per dim and metric at the upper bound, held twice while the "
         "intervals sort it; a run is also refused, before it starts, when that would not fit in the memory free |",
         f"| `--seed` | {L.MIN_SEED} to 2^63-1 ({L.MAX_SEED:,}) | an int64, exact in every JSON reader |",
-        "| `--confidence` | 0.5 to just under 1 | an interval at 100% has no finite end |",
+        f"| `--confidence` | {L.MIN_CONFIDENCE} to {L.MAX_CONFIDENCE}, and (1 - confidence) x `--resamples` at least "
+        f"{L.MIN_TAIL_RESAMPLES} | an interval's ends are the resample means (1 - confidence) / 2 from each end: with "
+        "fewer resamples out there, they are the most extreme resamples, an interval of nearly 100% whatever the level "
+        "asked (0.9999999999999999 gave exactly that) |",
         f"| `--batch-size` | 1 to {L.MAX_BATCH_SIZE:,} | past this a batch no longer fits a GPU at typical text lengths |",
         f"| `--concurrency` | 1 to {L.MAX_CONCURRENCY} | API servers refuse far fewer requests in flight |",
         f"| `--max-retries` | 0 to {L.MAX_RETRIES} | backoff capped at a minute: {L.MAX_RETRIES} retries wait over an hour |",
@@ -40,7 +43,18 @@ def bounds_lines() -> list[str]:
         "grades stay exact |",
         "| the K of a metric (`recall@K`) | any K from 1 (up to the digit limit) | the ranking stops at the corpus "
         "size, so a K past it costs no more than the corpus; precision@K still divides by K, as trec_eval's P.k |",
+        f"| a saved report (`--from`, `--baseline`, `compare`'s runs) | a regular file of at most {_size(L.MAX_REPORT_BYTES)} "
+        "| it is read whole: per-query values of 100,000 queries x 10 dims x 5 metrics take about 150 MB; a device "
+        "(`/dev/zero`), a pipe or a folder is refused by name |",
+        f"| the config file (`--config`, `mrl-eval.toml`, `pyproject.toml`) | a regular file of at most "
+        f"{_size(L.MAX_CONFIG_BYTES)} | read whole, as the report |",
+        f"| a report-swap journal (`.<stem>.swap`) | a regular file of at most {_size(L.MAX_JOURNAL_BYTES)} | it names "
+        "a folder and a few file names |",
     ]
+
+
+def _size(n: int) -> str:
+    return f"{n >> 30} GiB" if n >= 1 << 30 else f"{n >> 20} MiB"
 
 
 def replace_block(text: str) -> str:

@@ -4,7 +4,37 @@ each other (tests/test_architecture.py checks it)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
+
 from mrl_eval import __version__
+
+TINY_DIM = 8
+TINY_DOCS = [f"d{i}" for i in range(12)]
+TINY_QUERIES = ["q1", "q2", "q3"]
+TINY_QRELS = "query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t2\nq3\td3\t1\nq3\td4\t1\n"
+
+
+def tiny_vectors(
+    root: Path,
+    docs: np.ndarray | None = None,
+    queries: np.ndarray | None = None,
+    doc_ids: list[str] | None = None,
+    qrels: str = TINY_QRELS,
+) -> tuple[Path, Path]:
+    """An embeddings folder `root/emb` (12 docs, 3 queries, 8 dims unless given) and `root/qrels.tsv`."""
+    rng = np.random.default_rng(7)
+    folder = root / "emb"
+    folder.mkdir(parents=True, exist_ok=True)
+    docs = rng.standard_normal((len(TINY_DOCS), TINY_DIM)).astype(np.float32) if docs is None else docs
+    queries = rng.standard_normal((len(TINY_QUERIES), TINY_DIM)).astype(np.float32) if queries is None else queries
+    np.save(folder / "corpus.npy", docs)
+    np.save(folder / "queries.npy", queries)
+    (folder / "corpus_ids.txt").write_text("\n".join(doc_ids or TINY_DOCS) + "\n", encoding="utf-8")
+    (folder / "queries_ids.txt").write_text("\n".join(TINY_QUERIES) + "\n", encoding="utf-8")
+    (root / "qrels.tsv").write_text(qrels, encoding="utf-8")
+    return folder, root / "qrels.tsv"
 
 
 def minimal_report(**overrides: object) -> dict:

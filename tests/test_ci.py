@@ -7,6 +7,7 @@ import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -54,13 +55,15 @@ def github(cli_env, monkeypatch) -> Path:
 
 
 def _better_baseline(saved: Path, folder: Path, dim: int, by: float) -> Path:
-    """A baseline whose nDCG@10 at `dim` is higher than the saved run's by `by` (per query and mean)."""
+    """A baseline whose nDCG@10 at `dim` is higher than the saved run's by `by` per query (up to 1, where nDCG
+    ends), its mean that of the new values."""
     doc = copy.deepcopy(json.loads(saved.read_text(encoding="utf-8")))
-    for q in doc["per_query"][str(dim)]["ndcg@10"]:
-        doc["per_query"][str(dim)]["ndcg@10"][q] += by
+    values = doc["per_query"][str(dim)]["ndcg@10"]
+    for q in values:
+        values[q] = min(1.0, values[q] + by)
     for r in doc["results"]:
         if r["dim"] == dim:
-            r["metrics"]["ndcg@10"] += by
+            r["metrics"]["ndcg@10"] = float(np.mean(list(values.values())))
     path = folder / "baseline.json"
     path.write_text(json.dumps(doc), encoding="utf-8")
     return path
@@ -69,7 +72,7 @@ def _better_baseline(saved: Path, folder: Path, dim: int, by: float) -> Path:
 def test_a_failing_recommend_gate_in_github_actions(github, cli_env, saved_sweep):
     # the job's step, as the example workflow runs it: the bar is out of reach and dim 128 regressed from the baseline
     folder, embeddings = _scifact()
-    baseline = _better_baseline(saved_sweep, cli_env, 128, 0.05)
+    baseline = _better_baseline(saved_sweep, cli_env, 128, 0.2)  # most queries are at 1 already: +0.035 in all
     result = _invoke(
         [
             "recommend",

@@ -143,7 +143,7 @@ def _read_trec(path: Path) -> dict[str, dict[str, float]]:
     last_rank: dict[str, int] = {}
     for line in path.read_text(encoding="utf-8").splitlines():
         qid, q0, doc_id, rank, score, tag = line.split()
-        assert q0 == "Q0" and tag.startswith("mrl-eval-d"), line
+        assert q0 == "Q0" and tag == f"{path.name.removesuffix('.trec')}", line  # <run name>.d<dim>
         assert int(rank) == last_rank.get(qid, 0) + 1, line  # ranks count up from 1 per query
         last_rank[qid] = int(rank)
         run.setdefault(qid, {})[doc_id] = float(score)
@@ -154,10 +154,11 @@ def test_saved_trec_runs_score_like_the_report(scifact_sweep):
     work, _, doc = scifact_sweep
     folder, _ = _scifact()
     qrels = read_qrels_tsv(folder / "qrels" / "test.tsv")
-    assert sorted(p.name for p in (work / "runs").iterdir()) == sorted(f"run.d{d}.trec" for d in SWEPT)
+    names = sorted(p.name for p in (work / "runs").iterdir())
+    assert names == sorted([f"{STEM}.runs.json", *(f"{STEM}.d{d}.trec" for d in SWEPT)])
     evaluator = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10"})
     for r in doc["results"]:
-        run = _read_trec(work / "runs" / f"run.d{r['dim']}.trec")
+        run = _read_trec(work / "runs" / f"{STEM}.d{r['dim']}.trec")
         assert len(run) == 300 and all(len(ranked) == 100 for ranked in run.values())  # depth: recall@100
         scores = evaluator.evaluate(run)
         assert r["metrics"]["ndcg@10"] == pytest.approx(np.mean([s["ndcg_cut_10"] for s in scores.values()]), abs=1e-6)
@@ -657,8 +658,8 @@ def test_per_query_losses_name_the_relevant_docs_that_fell_out_of_the_top_10(sci
     work, _, doc = scifact_sweep
     folder, _ = _scifact()
     qrels = read_qrels_tsv(folder / "qrels" / "test.tsv")
-    full = _read_trec(work / "runs" / "run.d768.trec")
-    small = _read_trec(work / "runs" / "run.d64.trec")
+    full = _read_trec(work / "runs" / f"{STEM}.d768.trec")
+    small = _read_trec(work / "runs" / f"{STEM}.d64.trec")
 
     def top10(run, qid):
         return {d for d, _ in sorted(run[qid].items(), key=lambda p: (p[1], p[0]), reverse=True)[:10]}

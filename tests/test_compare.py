@@ -6,6 +6,7 @@ import copy
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -52,8 +53,23 @@ def _write(folder: Path, name: str, doc: dict) -> Path:
     return path
 
 
+def _squeezed(doc: dict) -> dict:
+    """A copy with every per-query value v made 0.05 + 0.9 v, and every mean with it: a run whose values lie in
+    [0.05, 0.95], so that `_shift` can move every query by up to 0.05 and stay within [0, 1], where the metrics lie
+    (a saved report with a value outside is refused)."""
+    out = copy.deepcopy(doc)
+    for by_metric in out["per_query"].values():
+        for values in by_metric.values():
+            for q in values:
+                values[q] = 0.05 + 0.9 * values[q]
+    for r in out["results"]:
+        for metric, values in out["per_query"][str(r["dim"])].items():
+            r["metrics"][metric] = float(np.mean(list(values.values())))
+    return out
+
+
 def _shift(doc: dict, dim: int, by: float, metric: str = "ndcg@10") -> dict:
-    """A copy with every query's `metric` at `dim` moved by `by`, and the mean with it."""
+    """A copy of a `_squeezed` run with every query's `metric` at `dim` moved by `by`, and the mean with it."""
     out = copy.deepcopy(doc)
     values = out["per_query"][str(dim)][metric]
     for q in values:
@@ -70,8 +86,8 @@ def _compare(*args: object):
 
 
 def test_compare_catches_a_planted_regression(cli_env, saved_sweep):
-    base = _write(cli_env, "base.json", saved_sweep)
-    current = _write(cli_env, "current.json", _shift(saved_sweep, 128, -0.05))
+    base = _write(cli_env, "base.json", _squeezed(saved_sweep))
+    current = _write(cli_env, "current.json", _shift(_squeezed(saved_sweep), 128, -0.05))
     result, doc = _compare(base, current)
     assert result.exit_code == 3, result.output
     assert doc["passed"] is False and doc["failed_dims"] == [128]
@@ -109,12 +125,16 @@ def test_an_identical_pair_passes_with_zero_deltas_and_p_1(cli_env, saved_sweep)
 
 
 def _half_queries(doc: dict) -> dict:
+    """The run on half of its queries: the per-query values of 150, and the means and count over those."""
     half = copy.deepcopy(doc)
     keep = list(half["per_query"]["768"]["ndcg@10"])[:150]
     half["per_query"] = {
         d: {m: {q: values[q] for q in keep} for m, values in metrics.items()}
         for d, metrics in half["per_query"].items()
     }
+    for r in half["results"]:
+        r["metrics"] = {m: float(np.mean(list(v.values()))) for m, v in half["per_query"][str(r["dim"])].items()}
+    half["queries_evaluated"] = len(keep)
     return half
 
 
@@ -141,11 +161,13 @@ def test_unpaired_interval_gate_fails_loudly_instead_of_weakening_to_the_mean(cl
 
 
 def test_non_inferior_fails_a_noisy_run_the_mean_lets_through(cli_env, saved_sweep):
-    # per-query deltas of +0.2 and -0.2 in turn: mean about 0, but the CI of the delta reaches below -0.01
+    # the values of each pair of queries swapped: the same mean, but per-query deltas of +x and -x whose CI reaches
+    # below -0.01
     noisy = copy.deepcopy(saved_sweep)
     values = noisy["per_query"]["256"]["ndcg@10"]
-    for i, q in enumerate(values):
-        values[q] += 0.2 if i % 2 else -0.2
+    ids = list(values)
+    for a, b in zip(ids[::2], ids[1::2]):
+        values[a], values[b] = values[b], values[a]
     base, current = _write(cli_env, "base.json", saved_sweep), _write(cli_env, "noisy.json", noisy)
     point, doc = _compare(base, current)
     assert point.exit_code == 0, point.output
@@ -158,9 +180,10 @@ def test_non_inferior_fails_a_noisy_run_the_mean_lets_through(cli_env, saved_swe
 
 def test_max_drop_absolute_or_relative_to_the_baseline(cli_env, saved_sweep):
     # a drop of 0.05 at dim 128; a relative drop is a share of the baseline's own mean there
-    base = _write(cli_env, "base.json", saved_sweep)
-    current = _write(cli_env, "current.json", _shift(saved_sweep, 128, -0.05))
-    values = saved_sweep["per_query"]["128"]["ndcg@10"].values()
+    squeezed = _squeezed(saved_sweep)
+    base = _write(cli_env, "base.json", squeezed)
+    current = _write(cli_env, "current.json", _shift(squeezed, 128, -0.05))
+    values = squeezed["per_query"]["128"]["ndcg@10"].values()
     baseline_value = sum(values) / len(values)
     codes = set()
     for max_drop in ("10%", "5%", "0.06", "0.04"):
@@ -211,8 +234,8 @@ def test_compare_usage_errors_exit_2(cli_env, saved_sweep, args, message):
 
 
 def test_one_run_with_the_baseline_from_the_config_file(cli_env, saved_sweep):
-    _write(cli_env, "base.json", saved_sweep)
-    _write(cli_env, "current.json", _shift(saved_sweep, 64, -0.03))
+    _write(cli_env, "base.json", _squeezed(saved_sweep))
+    _write(cli_env, "current.json", _shift(_squeezed(saved_sweep), 64, -0.03))
     (cli_env / "mrl-eval.toml").write_text('baseline = "base.json"\n[compare]\nmax-drop = "0.02"\n')
     result, doc = _compare("current.json")
     assert result.exit_code == 3, result.output
@@ -222,13 +245,13 @@ def test_one_run_with_the_baseline_from_the_config_file(cli_env, saved_sweep):
 
 def test_recommend_with_a_baseline_fails_the_gate_on_a_regression(cli_env, saved_sweep):
     # the baseline is better than the current run at dim 256 by 0.03, more than the default --baseline-max-drop
-    baseline = _write(cli_env, "baseline.json", _shift(saved_sweep, 256, +0.03))
-    current = _write(cli_env, "current.json", saved_sweep)
+    baseline = _write(cli_env, "baseline.json", _shift(_squeezed(saved_sweep), 256, +0.03))
+    current = _write(cli_env, "current.json", _squeezed(saved_sweep))
     args = ["recommend", "--from", current, "--min-ndcg", "0.7", "--baseline", baseline, "--json"]
     result = _invoke(args)
     assert result.exit_code == 3, result.output  # the bar is met, the baseline gate is not
     doc = json.loads(result.stdout)
-    means = {r["dim"]: r["metrics"]["ndcg@10"] for r in saved_sweep["results"]}
+    means = {r["dim"]: r["metrics"]["ndcg@10"] for r in _squeezed(saved_sweep)["results"]}
     assert doc["recommendation"]["dim"] == min(d for d, v in means.items() if v >= 0.7)
     assert doc["baseline"]["passed"] is False and doc["baseline"]["failed_dims"] == [256]
     assert doc["baseline"]["current"]["path"] == "this run"

@@ -161,6 +161,18 @@ def test_parquet_int_ids_and_titles_joined(tmp_path: Path) -> None:
     assert collection.doc_texts == ["T", "body"]
 
 
+def test_bug_a_text_that_is_not_a_string_was_embedded_as_its_repr(tmp_path: Path) -> None:
+    table = pa.table({"id": ["d1", "d2", "d3"], "text": [["a", "b"], ["c"], ["d"]]})
+    pq.write_table(table, tmp_path / "c.parquet")
+    queries = write_jsonl(tmp_path / "q.jsonl", [{"_id": "q1", "text": 42}, {"_id": "q2", "text": "two"}])
+    message = error_of(folder=make_folder(tmp_path), corpus=tmp_path / "c.parquet", queries=queries)
+    assert "c.parquet: row 1: 'text' must be a string (or null), got a list ['a', 'b']" in message
+    assert "q.jsonl:1: 'text' must be a string (or null), got a number 42" in message
+    # with precomputed vectors the texts are never embedded, only shown: such a text is shown empty, not refused
+    shown = load_collection(make_folder(tmp_path), corpus=tmp_path / "c.parquet", queries=queries, require_texts=False)
+    assert shown.doc_texts == ["", "", ""] and shown.query_texts == ["", "two"]
+
+
 def test_custom_columns(tmp_path: Path) -> None:
     corpus = write_jsonl(tmp_path / "c.jsonl", [{"pid": "d1", "body": "x", "head": "H"}])
     queries = write_jsonl(tmp_path / "q.jsonl", [{"pid": "q1", "body": "ask"}])
@@ -292,6 +304,20 @@ GOOD = '{"_id": "1", "text": "a"}\n'
         ("\n  \n", "corpus.jsonl: file is empty"),
         ('{"_id": "1", "body": "x"}\n', "corpus.jsonl: no 'text' column"),
         ('{"key": "1", "text": "x"}\n', "corpus.jsonl: no id column (looked for '_id', 'id'"),
+        # a text that is not a string was embedded as its Python repr ("{'a': 1}", "['a', 'b']", "5")
+        (
+            GOOD + '{"_id": "2", "text": {"a": 1}}\n',
+            "corpus.jsonl:2: 'text' must be a string (or null), got an object {'a': 1}",
+        ),
+        (
+            GOOD + '{"_id": "2", "text": ["a", "b"]}\n',
+            "corpus.jsonl:2: 'text' must be a string (or null), got a list ['a', 'b']",
+        ),
+        (GOOD + '{"_id": "2", "text": 5}\n', "corpus.jsonl:2: 'text' must be a string (or null), got a number 5"),
+        (
+            GOOD + '{"_id": "2", "text": "x", "title": true}\n',
+            "corpus.jsonl:2: 'title' must be a string (or null), got a boolean True",
+        ),
     ],
 )
 def test_corpus_problem(tmp_path: Path, corpus: str, expected: str) -> None:

@@ -74,6 +74,22 @@ HOSTILE = [
     ("schema", 99, "schema version 99 is not one this mrl-eval reads (1)"),
     ("schema", "1", 'schema version "1" is not one this mrl-eval reads'),
     ("command", ["sweep"], "field command should be a string"),
+    # the numbers checked against each other: the per-query values are the source of every mean
+    (
+        "results.0.metrics.ndcg@10",
+        0.99,
+        "field results[0].metrics.ndcg@10 is 0.99, but the mean of its 3 per-query values (per_query.4.ndcg@10) is 0.55",
+    ),
+    ("results.1.metrics.ndcg@10", 0.6001, "field results[1].metrics.ndcg@10 is 0.6001, but the mean"),
+    ("per_query.4.ndcg@10.q1", 1.5, "field per_query.4.ndcg@10.q1 is 1.5, outside [0, 1] where ndcg@10 lies"),
+    ("per_query.8.ndcg@10.q3", -0.2, "field per_query.8.ndcg@10.q3 is -0.2, outside [0, 1]"),
+    ("results.0.metrics.ndcg@10", 1.25, "field results[0].metrics.ndcg@10 is 1.25, outside [0, 1]"),
+    ("full_dim", 4, "field full_dim is 4, but the results go up to dim 8"),
+    ("results.0.dim", 8, "field results has dim 8 more than once"),
+    ("queries_evaluated", 5, "field queries_evaluated is 5, but per_query holds values of 3 queries"),
+    ("n_docs", 10**400, "field n_docs is 10000000000000000000... (401 digits), more than 2^63-1"),
+    ("results.0.fraction", 10**400, "field results[0].fraction is a 401-digit number (not a finite number)"),
+    ("results.0.bytes_per_vector", 2**63, "field results[0].bytes_per_vector is 9223372036854775808, more than 2^63-1"),
 ]
 
 
@@ -81,7 +97,13 @@ HOSTILE = [
 def test_a_hostile_report_is_refused_naming_the_file_and_the_field(cli_env, field, value, message):
     path = cli_env / "run.json"
     path.write_text(json.dumps(_set(_with_per_query(), field, value)), encoding="utf-8")  # NaN is written as NaN
-    for args in (["recommend", "--from", path, "--min-ndcg", "0.5"], ["compare", path, path]):
+    good = cli_env / "good.json"
+    good.write_text(json.dumps(_with_per_query()), encoding="utf-8")
+    for args in (
+        ["recommend", "--from", path, "--min-ndcg", "0.5"],
+        ["compare", path, good],
+        ["recommend", "--from", good, "--min-ndcg", "0.5", "--baseline", path],
+    ):
         result = runner.invoke(app, [str(a) for a in args])
         assert isinstance(result.exception, SystemExit), repr(result.exception)  # no traceback
         assert result.exit_code == 1, result.output
@@ -206,3 +228,25 @@ def test_fuzz_a_report_with_every_section_is_read_and_rendered_or_refused_by_nam
     to_markdown(rendered, "fuzz", plots=False)
     to_html(rendered, "fuzz")
     summary_markdown(rendered, "ndcg@10")
+
+
+def test_bug_terminal_control_characters_in_a_saved_report_reached_the_terminal(cli_env, monkeypatch):
+    doc = _with_per_query()
+    doc["model"]["name"] = "vec\x1b[8mhidden\x1b]0;retitled\x07"
+    doc["data"]["name"] = "tiny\x1b[2J\x9b"
+    path = cli_env / "run\x1b[31m.json"  # a file name is text from outside too
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")  # annotations are written to stdout as well
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    for args in (
+        ["recommend", "--from", path, "--min-ndcg", "0.99", "--resamples", "200"],  # fails: an error annotation
+        ["recommend", "--from", path, "--min-ndcg", "0.5", "--baseline", path, "--resamples", "200"],
+        ["compare", path, path, "--resamples", "200"],
+        ["compare", path, cli_env / "missing\x1b[8m.json"],
+    ):
+        result = runner.invoke(app, [str(a) for a in args])
+        assert isinstance(result.exception, SystemExit) or result.exception is None, repr(result.exception)
+        shown = result.stdout + result.stderr
+        assert not any(c in shown for c in "\x1b\x07\x9b"), repr(shown[:400])
+        assert "\\x1b[" in shown  # shown as an escape, not dropped
+    assert "vec\\x1b[8mhidden\\x1b]0;retitled\\x07" in runner.invoke(app, ["compare", str(path), str(path)]).stdout

@@ -214,7 +214,7 @@ def test_pseudo_queries_from_precomputed_vectors_exclude_their_own_document(cli_
     doc = json.loads(result.stdout)
     assert doc["queries"]["kind"] == "pseudo" and doc["queries"]["source"] == "document vector"
     assert doc["queries_evaluated"] == 25
-    for line in (cli_env / "runs" / "run.d64.trec").read_text().splitlines():
+    for line in (cli_env / "runs" / "noqrels__all-minilm-l6-v2.d64.trec").read_text().splitlines():
         query_id, _, doc_id, *_ = line.split()
         assert query_id != doc_id
     text = _invoke(*args).output

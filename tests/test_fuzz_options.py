@@ -23,7 +23,7 @@ from mrl_eval.evaluate import metric_registry as M
 from mrl_eval.evaluate.dims import parse_dims, resolve_dims
 from mrl_eval.evaluate.scales import parse_scales
 from mrl_eval.evaluate.stats import StatsSettings
-from mrl_eval.limits import MAX_RESAMPLES, MAX_SEED, MIN_RESAMPLES
+from mrl_eval.limits import MAX_RESAMPLES, MAX_SEED, MIN_RESAMPLES, MIN_TAIL_RESAMPLES
 from mrl_eval.methods.grid import parse_methods
 from mrl_eval.methods.pca import parse_fit_sample
 from mrl_eval.methods.precision import PRECISIONS, parse_precisions
@@ -116,7 +116,8 @@ def test_bars_are_made_or_refused(min_value, max_drop, kind):
 def test_statistics_settings_are_within_bounds_or_refused(confidence, resamples, seed, method):
     checked = valid_or_refused(lambda: StatsSettings(confidence, resamples, seed, method).check())
     if checked is not None:
-        assert 0.5 <= checked.confidence < 1
+        assert 0.5 <= checked.confidence <= 0.9999
+        assert (1 - checked.confidence) * checked.resamples >= MIN_TAIL_RESAMPLES * (1 - 1e-9)
         assert MIN_RESAMPLES <= checked.resamples <= MAX_RESAMPLES
         assert 0 <= checked.seed <= MAX_SEED
 

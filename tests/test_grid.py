@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from mrl_eval.cli.app import app
 from mrl_eval.data.collection_files import load_collection
 from mrl_eval.data.vectors import load_vectors
 from mrl_eval.decide.recommend import make_rule, recommend_cell
+from mrl_eval.errors import UsageError
 from mrl_eval.evaluate import metric_registry as M
 from mrl_eval.evaluate.retrieval import search, tie_key
 from mrl_eval.evaluate.scales import parse_scales
@@ -323,12 +325,35 @@ def test_truncation_safety_is_read_off_the_numbers():
     )
 
 
-def test_pca_fit_on_a_sample_is_recorded(scifact_gemma):
-    _, vectors = scifact_gemma
-    fit = P.fit(vectors.docs, P.parse_fit_sample("0.2"), seed=3)
-    info = fit.describe([64, 768])
-    assert info["n_fit"] == round(0.2 * len(vectors.doc_ids)) and info["fit_on"] == "a random sample of the corpus"
+def test_pca_fit_on_a_sample_is_recorded():
+    _, vectors = _load("cranfield", "all-minilm-l6-v2")  # 1,400 documents of 384 dims
+    fit = P.fit(vectors.docs, P.parse_fit_sample("0.3"), seed=3)
+    info = fit.describe([64, 384])
+    assert info["n_fit"] == round(0.3 * len(vectors.doc_ids)) and info["fit_on"] == "a random sample of the corpus"
     assert P.parse_fit_sample("5000") == 5000 and P.parse_fit_sample(None) is None
+
+
+@pytest.mark.parametrize(
+    ("collection", "sample", "message"),
+    [
+        ("cranfield", "100", "give --pca-fit-sample 768 or more (or a fraction of at least 0.549)"),
+        ("cranfield", "0.5", "give --pca-fit-sample 768 or more"),
+        ("scifact-subset", "0.9", "the corpus has only 600 documents, so drop --pca-fit-sample"),
+    ],
+)
+def test_bug_a_pca_fit_sample_below_the_full_dim_scored_arbitrary_directions_as_pca(collection, sample, message):
+    _, vectors = _load(collection, "embeddinggemma-300m")  # 768 dims
+    with pytest.raises(UsageError, match=r"--pca-fit-sample .* fewer than the 768 dims .*" + re.escape(message)):
+        P.fit(vectors.docs, P.parse_fit_sample(sample), seed=3)
+    # why, by an independent computation: the covariance of n rows has rank at most n - 1 < 768, so numpy's SVD of
+    # the sample leaves the last directions of the basis undetermined
+    rows = np.asarray(vectors.docs[:100], np.float64)
+    assert np.linalg.matrix_rank(rows - rows.mean(axis=0)) <= 99
+
+
+def test_a_pca_fit_sample_of_the_full_dim_or_more_is_fitted():
+    _, vectors = _load("cranfield", "embeddinggemma-300m")
+    assert P.fit(vectors.docs, P.parse_fit_sample("768"), seed=3).n_fit == 768
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import warnings
 from pathlib import Path
 
@@ -27,12 +28,11 @@ from mrl_eval.evaluate.stats import StatsSettings
 from mrl_eval.methods.pca import parse_fit_sample
 from mrl_eval.methods.two_stage import parse_shortlists, parse_stages
 from tests.conftest import ROOT
+from tests.helpers import TINY_DIM, TINY_DOCS, TINY_QRELS, TINY_QUERIES, tiny_vectors
+from tests.helpers import minimal_report as _minimal_report
 
 runner = CliRunner()
-DIM = 8
-DOCS = [f"d{i}" for i in range(12)]
-QUERIES = ["q1", "q2", "q3"]
-QRELS = "query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t2\nq3\td3\t1\nq3\td4\t1\n"
+DIM, DOCS, QUERIES, QRELS = TINY_DIM, TINY_DOCS, TINY_QUERIES, TINY_QRELS
 
 
 def _invoke(args: list[object]):
@@ -43,25 +43,7 @@ def _flat(text: str) -> str:
     return " ".join(text.split())
 
 
-def _vectors(
-    root: Path,
-    docs: np.ndarray | None = None,
-    queries: np.ndarray | None = None,
-    doc_ids: list[str] | None = None,
-    qrels: str = QRELS,
-) -> tuple[Path, Path]:
-    """An embeddings folder (12 docs, 3 queries, 8 dims unless given) and a qrels file under root."""
-    rng = np.random.default_rng(7)
-    folder = root / "emb"
-    folder.mkdir(parents=True, exist_ok=True)
-    docs = rng.standard_normal((len(DOCS), DIM)).astype(np.float32) if docs is None else docs
-    queries = rng.standard_normal((len(QUERIES), DIM)).astype(np.float32) if queries is None else queries
-    np.save(folder / "corpus.npy", docs)
-    np.save(folder / "queries.npy", queries)
-    (folder / "corpus_ids.txt").write_text("\n".join(doc_ids or DOCS) + "\n", encoding="utf-8")
-    (folder / "queries_ids.txt").write_text("\n".join(QUERIES) + "\n", encoding="utf-8")
-    (root / "qrels.tsv").write_text(qrels, encoding="utf-8")
-    return folder, root / "qrels.tsv"
+_vectors = tiny_vectors
 
 
 def _sweep(root: Path, *extra: object):
@@ -251,8 +233,84 @@ def test_save_runs_lines_have_six_fields(tmp_path):
     _vectors(tmp_path)
     result = _sweep(tmp_path, "--resamples", 100, "--save-runs", tmp_path / "runs")
     assert result.exit_code == 0, result.output
-    lines = (tmp_path / "runs" / f"run.d{DIM}.trec").read_text().splitlines()
+    lines = (tmp_path / "runs" / f"qrels__emb.d{DIM}.trec").read_text().splitlines()
     assert lines and all(len(line.split()) == 6 for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("confidence", "resamples", "message"),
+    [
+        ("0.9999999999999999", 10_000, "--confidence 0.9999999999999999: give a level in [0.5, 0.9999]"),
+        ("0.99995", 1_000_000, "--confidence 0.99995: give a level in [0.5, 0.9999]"),
+        ("0.9999", 10_000, "raise --resamples to 50,000 or more, or lower --confidence to 0.9995 or less"),
+        ("0.99", 100, "--confidence 0.99 with --resamples 100: the interval's ends would rest on 1 resamples"),
+    ],
+)
+def test_bug_confidence_0_9999999999999999_gave_a_degenerate_100_percent_interval(
+    tmp_path, confidence, resamples, message
+):
+    result = _sweep(tmp_path, "--confidence", confidence, "--resamples", resamples)
+    assert result.exit_code == 2, result.output
+    assert message in _flat(result.stderr)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_confidence_the_resamples_can_resolve_is_accepted_from_flags_and_from_the_config_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    report = tmp_path / "r.json"
+    report.write_text(json.dumps(_minimal_report()), encoding="utf-8")
+    (tmp_path / "mrl-eval.toml").write_text("confidence = 0.9999\nresamples = 50000\n", encoding="utf-8")
+    assert _invoke(["compare", report, report]).exit_code == 0  # each value alone is fine; together too
+    assert _invoke(["compare", report, report, "--confidence", "0.9995", "--resamples", 10_000]).exit_code == 0
+    refused = _invoke(["compare", report, report, "--resamples", 10_000])
+    assert refused.exit_code == 2 and "--confidence 0.9999 with --resamples 10,000" in _flat(refused.stderr)
+
+
+# --- files read whole: --config, --from, --baseline, compare's runs ------------------------------------------------
+
+
+def _hostile_file(root: Path, kind: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = root / f"hostile-{kind}"
+    if kind == "fifo":  # no writer: a plain open() waits forever
+        os.mkfifo(path)
+    elif kind == "dev-zero":  # endless: a plain read() fills the memory
+        path.symlink_to("/dev/zero")
+    elif kind == "folder":
+        path.mkdir()
+    else:  # larger than the limit (lowered here, so that the test does not write a gigabyte)
+        monkeypatch.setattr("mrl_eval.cli.config.MAX_CONFIG_BYTES", 1000)
+        monkeypatch.setattr("mrl_eval.report.document.MAX_REPORT_BYTES", 1000)
+        path.write_text(json.dumps(_minimal_report()) + " " * 2000, encoding="utf-8")
+    return path
+
+
+_READS = {
+    "--config": lambda x, good: ["compare", good, good, "--config", x],
+    "--from": lambda x, good: ["recommend", "--from", x, "--min-ndcg", "0.5"],
+    "--baseline": lambda x, good: ["recommend", "--from", good, "--baseline", x, "--min-ndcg", "0.5"],
+    "compare": lambda x, good: ["compare", x, good],
+}
+_SAYS = {"fifo": "a pipe, not a file", "dev-zero": "a character device", "folder": "a folder, not a file"}
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo") or not Path("/dev/zero").exists(), reason="POSIX special files")
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero", "folder", "too-large"])
+@pytest.mark.parametrize("role", list(_READS))
+def test_bug_a_file_read_whole_that_is_a_device_a_fifo_or_huge_ended_in_a_memory_error_or_a_hang(
+    tmp_path, monkeypatch, kind, role
+):
+    from tests.fuzzing import promptly
+
+    monkeypatch.chdir(tmp_path)
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(_minimal_report()), encoding="utf-8")
+    hostile = _hostile_file(tmp_path, kind, monkeypatch)
+    with promptly(20):
+        result = _invoke(_READS[role](hostile, good))
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert result.exit_code == 1, result.output
+    message = _flat(result.stderr)
+    assert str(hostile) in message and _SAYS.get(kind, "more than 1000 bytes") in message, message
 
 
 # --- the config file ----------------------------------------------------------------------------------------------
@@ -264,7 +322,7 @@ def test_save_runs_lines_have_six_fields(tmp_path):
         ("resamples = 5", "resamples = 5: Input should be greater than or equal to 100"),
         ("resamples = 100000000", "resamples = 100000000: Input should be less than or equal to 1000000"),
         ("seed = -1", "seed = -1: Input should be greater than or equal to 0"),
-        ("confidence = nan", "confidence = NaN: give a level in [0.5, 1)"),
+        ("confidence = nan", "confidence = NaN: give a level in [0.5, 0.9999]"),
         ('dims = "abc"', "dims = \"abc\": 'abc' is not a positive whole number"),
         ('metrics = ["ndcg@0"]', "metrics = [\"ndcg@0\"]: metric 'ndcg@0' has cutoff 0"),
         ('max-drop = "200%"', 'max-drop = "200%": a relative drop is at most 100%'),
@@ -272,6 +330,7 @@ def test_save_runs_lines_have_six_fields(tmp_path):
         ('precisions = "int4"', "precisions = \"int4\": 'int4' is not a precision"),
         ("[recommend]\nrule = 'sometimes'", '[recommend]: rule = "sometimes": choose one of'),
         ("ray-cpus = 0", "ray-cpus = 0: give a number of CPUs from 1 to 4096"),
+        ('name = "../x"', 'name = "../x": give a name of letters, digits'),
     ],
 )
 def test_config_value_out_of_range_is_reported_as_the_key_and_the_file_not_a_flag(

@@ -217,3 +217,26 @@ def test_a_new_report_has_the_keys_an_old_one_has(report_of, old, new):
     before = _shape(json.loads((Path(__file__).parent / "data" / "reports" / f"{old}.json").read_text()))
     after = _shape(report_of(new).to_dict())
     assert before - after == set(), sorted(before - after)[:10]
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_bug_a_non_finite_value_in_a_report_model_was_written_as_nan_json(tmp_path, value):
+    from mrl_eval.errors import MrlEvalError
+    from tests.helpers import minimal_report as _minimal_report
+
+    report = parse_document(_minimal_report(), Path("r.json"))
+    broken = dataclasses.replace(report.results[0], metrics={"ndcg@10": value})
+    report = dataclasses.replace(report, results=(broken, *report.results[1:]))
+    with pytest.raises(
+        MrlEvalError, match=r"field results\[0\]\.metrics\.ndcg@10 is -?(nan|inf) .*nothing was written"
+    ):
+        write_reports(report, tmp_path / "reports", plots=False)
+    assert not (tmp_path / "reports").exists() or not list((tmp_path / "reports").iterdir())
+
+
+def test_every_json_mrl_eval_writes_is_strict_json(tmp_path):
+    from mrl_eval.files import json_text
+
+    json.loads(json_text({"a": [1.5, {"b": 2}]}, what="x"), parse_constant=lambda c: pytest.fail(f"{c} written"))
+    with pytest.raises(Exception, match=r"x: field a\[1\]\.b is nan"):
+        json_text({"a": [1.5, {"b": float("nan")}]}, what="x")

@@ -108,9 +108,19 @@ class ModelsRun:
             rows.append(row)
         return pd.DataFrame(rows).set_index("label")
 
-    def save(self, out_dir: str | Path, *, plots: bool = True, metric: str | None = None) -> list[Path]:
-        """Write the report of the run into `out_dir`, all files or none."""
-        return write_models_reports(self.report, Path(out_dir), metric or self.report.comparison.metric, plots)
+    def save(
+        self,
+        out_dir: str | Path,
+        *,
+        plots: bool = True,
+        metric: str | None = None,
+        name: str | None = None,
+        overwrite: bool = False,
+    ) -> list[Path]:
+        """Write the report of the run into `out_dir` as `<name>.*` (default `<data>__<n>-models`), all files or
+        none; a set of that name another run wrote is replaced only with `overwrite`."""
+        metric = metric or self.report.comparison.metric
+        return write_models_reports(self.report, Path(out_dir), metric, plots, name=name, overwrite=overwrite)
 
 
 @dataclass(frozen=True, eq=False)
@@ -153,8 +163,13 @@ class ModelsRecommendation:
     def to_dict(self) -> dict:
         return self.report.to_dict()
 
-    def save(self, out_dir: str | Path, *, plots: bool = True) -> list[Path]:
-        return write_models_reports(self.report, Path(out_dir), self.choice.metric, plots)
+    def save(
+        self, out_dir: str | Path, *, plots: bool = True, name: str | None = None, overwrite: bool = False
+    ) -> list[Path]:
+        """As `ModelsRun.save`, with the recommendation."""
+        return write_models_reports(
+            self.report, Path(out_dir), self.choice.metric, plots, name=name, overwrite=overwrite
+        )
 
 
 def recommend_models(

@@ -152,19 +152,47 @@ class SweepRun:
             return _frame(rows, "label")
         raise UsageError(f"to_frame({what!r}): choose 'dims' or 'cells'")
 
-    def save(self, out_dir: str | Path, *, plots: bool = True, metric: str | None = None) -> list[Path]:
+    def save(
+        self,
+        out_dir: str | Path,
+        *,
+        plots: bool = True,
+        metric: str | None = None,
+        name: str | None = None,
+        overwrite: bool = False,
+    ) -> list[Path]:
         """Write the reports (JSON, CSV, Markdown, HTML; the PNG/SVG charts unless `plots` is False) into
-        `out_dir`, all or none; returns the paths written. `metric` is the one the charts and tables lead with."""
+        `out_dir` as `<name>.*` (default `<data>__<model>`), all or none; returns the paths written. `metric` is the
+        one the charts and tables lead with. Files of that name another run wrote (other data or model) are
+        replaced only with `overwrite`."""
 
-        return write_reports(self.report, Path(out_dir), metric or self.metrics[0], plots)
+        metric = metric or self.metrics[0]
+        return write_reports(self.report, Path(out_dir), metric, plots, name=name, overwrite=overwrite)
 
-    def save_runs(self, folder: str | Path) -> list[Path]:
-        """One TREC run file per dim (for trec_eval, ranx or ir_measures); only a fresh sweep has its rankings."""
-
+    def save_runs(self, folder: str | Path, *, name: str | None = None, overwrite: bool = False) -> list[Path]:
+        """One TREC run file per dim, `<name>.d<dim>.trec` (for trec_eval, ranx or ir_measures), with
+        `<name>.runs.json`; only a fresh sweep has its rankings. `name` and `overwrite` as for `save`."""
         if self.output is None:
             raise MrlEvalError(f"{self.path}: a saved report keeps no rankings; rerun the sweep to save TREC runs")
-        sweep = self.output.sweep
-        return write_trec_runs(Path(folder), sweep.query_ids, sweep.doc_ids, sweep.rankings)
+        return save_trec_runs(self.output, Path(folder), name=name, overwrite=overwrite)
+
+
+def save_trec_runs(
+    output: SweepOutcome, folder: Path, *, name: str | None = None, overwrite: bool = False
+) -> list[Path]:
+    """The TREC run files of a finished pipeline run, named after it (`report.trec_runs`)."""
+    sweep = output.sweep
+    data = {"name": output.data_name, **output.data}
+    return write_trec_runs(
+        folder,
+        sweep.query_ids,
+        sweep.doc_ids,
+        sweep.rankings,
+        data=data,
+        model=output.model,
+        name=name,
+        overwrite=overwrite,
+    )
 
 
 def from_report(
@@ -373,7 +401,14 @@ class Recommendation:
             rows.append(row)
         return _frame(rows, "configuration")
 
-    def save(self, out_dir: str | Path, *, plots: bool = True) -> list[Path]:
-        """Write the reports with the recommendation into `out_dir`, all or none; returns the paths written."""
+    def save(
+        self, out_dir: str | Path, *, plots: bool = True, name: str | None = None, overwrite: bool = False
+    ) -> list[Path]:
+        """Write the reports with the recommendation into `out_dir`, all or none; returns the paths written. `name`
+        and `overwrite` as for `SweepRun.save`; for a run loaded from a report X, as `recommend --from X` writes
+        them: never over X's own set, nor over charts it does not redraw, unless named so (docs/reports.md)."""
 
-        return write_reports(self.report, Path(out_dir), self.metric, plots)
+        source = self.run.path
+        return write_reports(
+            self.report, Path(out_dir), self.metric, plots, name=name, overwrite=overwrite, source=source
+        )

@@ -19,7 +19,7 @@ from typing import Any
 
 from mrl_eval import defaults
 from mrl_eval.api.model_results import ModelsRun
-from mrl_eval.api.results import SweepRun, from_report
+from mrl_eval.api.results import SweepRun, from_report, save_trec_runs
 from mrl_eval.engines import ENGINE_KEYS
 from mrl_eval.engines import settings_from_options as engine_settings_from_options
 from mrl_eval.errors import UsageError
@@ -36,7 +36,7 @@ from mrl_eval.pipeline.to_report import build_report
 from mrl_eval.progress import ProgressFactory, no_progress
 from mrl_eval.providers import split_provider
 from mrl_eval.report.document import load_report, restated
-from mrl_eval.report.trec_runs import write_trec_runs
+from mrl_eval.report.ownership import check_name
 
 # SweepConfig fields sweep() builds itself from its own parameters, never taken as they are
 _DERIVED = ("stats", "metrics", "loss_metric")
@@ -202,6 +202,8 @@ def sweep(
     seed: int = defaults.SEED,
     ci_method: str = defaults.CI_METHOD,
     loss_metric: str | None = None,
+    name: str | None = None,
+    overwrite: bool = False,
     progress: ProgressFactory | None = None,
     **settings: Any,
 ) -> SweepRun | ModelsRun:
@@ -220,6 +222,8 @@ def sweep(
     - `precisions`, `compare="pca"`, `two_stage`, `shortlist`, `scale`, ...: the grid beyond float32 prefixes;
     - `confidence`, `resamples`, `seed`, `ci_method`: the bootstrap over queries;
     - `loss_metric`: the metric of the per-query losses (added to `metrics` if missing; default: the primary);
+    - `name`, `overwrite`: the name of the `save_runs` files (`<name>.d<dim>.trec`; default `<data>__<model>`), and
+      whether they may replace files of that name another run wrote (`SweepRun.save` takes the same for reports);
     - `progress`: `progress(label, total)` returning `advance(n)`, for a progress bar;
     - any other `mrl-eval sweep` setting by its option name (`corpus=`, `queries=`, `qrels=`, `split=`,
       `provider=`, `cache_dir=`, `ignore_identical_ids=`, `save_runs=` (a folder for one TREC run file per dim),
@@ -233,6 +237,8 @@ def sweep(
             f"sweep(): unknown setting {', '.join(map(repr, unknown))}; the settings are {', '.join(sorted(SWEEP_SETTINGS))}"
         )
     stats = stats_settings(confidence, resamples, seed, ci_method)
+    if name is not None:
+        check_name(name)  # before any slow work
     options = dict(
         settings,
         data=data,
@@ -266,15 +272,14 @@ def sweep(
     if len(models) > 1:
         outcome = run_models(config, models, progress or no_progress)
         if config.save_runs is not None:
-            for name, one in zip(outcome.names, outcome.outcomes):
-                sweep = one.sweep
-                write_trec_runs(config.save_runs / _slug(name), sweep.query_ids, sweep.doc_ids, sweep.rankings)
+            for model_name, one in zip(outcome.names, outcome.outcomes):
+                save_trec_runs(one, config.save_runs / _slug(model_name), name=name, overwrite=overwrite)
         return ModelsRun.of(outcome, reference)
     if reference is not None:
         raise UsageError("--reference names one of several models; this run has one")
     output = run(config, progress) if progress is not None else run(config)
     if config.save_runs is not None:
-        write_trec_runs(config.save_runs, output.sweep.query_ids, output.sweep.doc_ids, output.sweep.rankings)
+        save_trec_runs(output, config.save_runs, name=name, overwrite=overwrite)
     return from_output(output)
 
 

@@ -10,7 +10,6 @@ needs them, so `mrl-eval --help` starts fast.
 from __future__ import annotations
 
 import inspect
-import json
 import sys
 import time
 from collections.abc import Callable
@@ -34,6 +33,7 @@ from mrl_eval.cli.common import (
 )
 from mrl_eval.cli.engine_output import render_engine
 from mrl_eval.errors import UsageError
+from mrl_eval.files import json_text
 from mrl_eval.version import __version__
 
 if TYPE_CHECKING:
@@ -145,11 +145,12 @@ def sweep(ctx: typer.Context, values: dict[str, Any]) -> None:
         started = time.monotonic()
         with progress(not as_json) as bars:
             run = api.sweep(**api.sweep_settings(values), progress=bars)
+        naming = {"name": values["name"], "overwrite": values["overwrite"]}
         if isinstance(run, api.ModelsRun):
-            finish_models(run.report, values["out_dir"], as_json)
+            finish_models(run.report, values["out_dir"], as_json, **naming)
             return
         mteb_files = _write_mteb_results(run, values["mteb_results"], time.monotonic() - started)
-        finish(run.report, values["out_dir"], as_json, run.metrics[0])
+        finish(run.report, values["out_dir"], as_json, run.metrics[0], **naming)
         render_engine(run.report, as_json)
         _say_mteb_results(mteb_files, as_json)
         emit_ci("sweep", as_json, report=run.report, primary=run.metrics[0])
@@ -202,14 +203,15 @@ def recommend(ctx: typer.Context, values: dict[str, Any]) -> None:
             if isinstance(run, api.SweepRun):
                 mteb_files = _write_mteb_results(run, v["mteb_results"], time.monotonic() - started)
         plots = v["plot"] if v["plot"] is not None else from_json is None
+        naming = {"name": v["name"], "overwrite": v["overwrite"]}
         if isinstance(run, api.ModelsRun):
             chosen_models = plan.apply_models(run, reference=v["reference"])
-            finish_models(chosen_models.report, v["out_dir"], as_json, plots=plots)
+            finish_models(chosen_models.report, v["out_dir"], as_json, plots=plots, **naming)
             chosen_models.raise_if_failed()
             return
         chosen = plan.apply(run)
         report = chosen.report
-        finish(report, v["out_dir"], as_json, chosen.metric, plots=plots)
+        finish(report, v["out_dir"], as_json, chosen.metric, plots, **naming, source=from_json)
         render_engine(report, as_json)
         _say_mteb_results(mteb_files, as_json)
         emit_ci("recommend", as_json, v["junit_xml"], report=report, primary=chosen.metric)
@@ -237,7 +239,7 @@ def compare(ctx: typer.Context, values: dict[str, Any]) -> None:
         gate = api.Gate(values["max_drop"], values["rule"], values["metric"])
         comparison = api.compare(paths[0], paths[1], gate, **stats)
         if values["as_json"]:
-            sys.stdout.write(json.dumps(comparison.to_dict(), indent=1, allow_nan=False) + "\n")
+            sys.stdout.write(json_text(comparison.to_dict(), what="compare --json"))
         else:
             render_comparison(comparison.body)
         emit_ci("compare", values["as_json"], values["junit_xml"], comparison=comparison.body)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
+import re
 import sys
 import warnings
 from collections.abc import Callable, Iterator
@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, RenderHook
 from rich.markup import escape
+from rich.segment import Segment
 
 from mrl_eval.errors import GateFailed, MrlEvalError, MrlEvalWarning, UsageError
+from mrl_eval.files import json_text
 from mrl_eval.watchdog import exit_on_signals
 
 if TYPE_CHECKING:
@@ -31,9 +33,43 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_USER_ERROR, EXIT_USAGE, EXIT_GATE_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
+# Terminal control characters (ESC, BEL, CR, DEL, the C1 range) in text from files (a saved report's model name, a
+# query text, an id) would reach the terminal raw: hide text, retitle the window, move the cursor.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """`text` with every terminal control character but tab and line feed shown as an escape (`\\x1b`)."""
+    return _CONTROL.sub(lambda found: f"\\x{ord(found.group()):02x}", text)
+
+
+class _Escaped:
+    """A renderable whose text reaches the terminal with its control characters escaped; the consoles' own control
+    sequences (styles, the progress bars' cursor moves) are segments of their own and pass as they are."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[Segment]:
+        for segment in console.render(self.inner, options):
+            if segment.control is None and _CONTROL.search(segment.text):
+                yield Segment(printable(segment.text), segment.style)
+            else:
+                yield segment
+
+
+class _EscapeControls(RenderHook):
+    """The one place where text reaches the terminal: every renderable either console prints passes through here."""
+
+    def process_renderables(self, renderables: list[Any]) -> list[Any]:
+        return [_Escaped(r) for r in renderables]
+
+
 # Messages are never wrapped (paths stay whole in CI logs); tables get room when stdout is not a terminal.
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
+for _console in (out, err):
+    _console.push_render_hook(_EscapeControls())
 
 
 @contextlib.contextmanager
@@ -139,7 +175,7 @@ def show_settings(ctx: typer.Context, command: str, args: list[str], config_path
     rows = {key: {"value": _shown(merged[s.name]), "source": sources[key]} for key, s in specs.items()}
     if as_json:
         document = {"command": command, "config_file": str(found.path) if found else None, "settings": rows}
-        sys.stdout.write(json.dumps(document, indent=1) + "\n")
+        sys.stdout.write(json_text(document, what="--json"))
         return
     from rich.table import Table
 
@@ -195,12 +231,12 @@ def rich_table(table: ReportTable) -> Any:
     from rich.table import Table
     from rich.text import Text
 
-    view = Table(title=Text(table.title), title_justify="left")
+    view = Table(title=Text(printable(table.title)), title_justify="left")
     for i, column in enumerate(table.header):
-        view.add_column(Text(column), justify="left" if i in table.text_columns else "right")
+        view.add_column(Text(printable(column)), justify="left" if i in table.text_columns else "right")
     for n, row in enumerate(table.rows):
         style = "bold green" if n == table.highlighted else "bold red" if n in table.failed else None
-        view.add_row(*(Text(v) for v in row), style=style)
+        view.add_row(*(Text(printable(v)) for v in row), style=style)  # escaped before the columns are measured
     return view
 
 
@@ -236,16 +272,29 @@ def render_comparison(comparison: RunComparison) -> None:
     out.print(verdict(comparison), style=None if comparison.passed else "bold red", markup=False)
 
 
-def finish(report: Report, out_dir: Path, as_json: bool, primary: str, plots: bool = True) -> None:
-    """Show the result, then write the reports (the plots take most of the time, so the answer comes first)."""
+def finish(
+    report: Report,
+    out_dir: Path,
+    as_json: bool,
+    primary: str,
+    plots: bool = True,
+    *,
+    name: str | None = None,
+    overwrite: bool = False,
+    source: Path | None = None,
+) -> None:
+    """Show the result, then write the reports (the plots take most of the time, so the answer comes first) as
+    `name` (--name), replacing another run's only with `overwrite`; `source` is the saved report of --from."""
     from mrl_eval.report.document import write_reports
+
+    naming = {"name": name, "overwrite": overwrite, "source": source}
 
     warning = report.statistics.warning if report.statistics is not None else None
     if warning and not (report.recommendation is not None and report.recommendation.warning):
         err.print(f"[yellow]Warning:[/] {escape(warning)}")
     if as_json:
-        write_reports(report, out_dir, primary, plots)
-        sys.stdout.write(json.dumps(report.to_dict(), indent=1) + "\n")
+        write_reports(report, out_dir, primary, plots, **naming)
+        sys.stdout.write(json_text(report.to_dict(), what="--json"))
         return
     rec = report.recommendation
     render_table(report, primary)
@@ -260,26 +309,36 @@ def finish(report: Report, out_dir: Path, as_json: bool, primary: str, plots: bo
             out.print(explain_holdout(report.holdout), markup=False)
     if report.baseline is not None:
         render_comparison(report.baseline)
-    paths = write_reports(report, out_dir, primary, plots)
+    paths = write_reports(report, out_dir, primary, plots, **naming)
     out.print("Reports: " + ", ".join(str(p) for p in paths), markup=False)
 
 
-def finish_models(report: ModelsReport, out_dir: Path, as_json: bool, plots: bool = True) -> None:
+def finish_models(
+    report: ModelsReport,
+    out_dir: Path,
+    as_json: bool,
+    plots: bool = True,
+    *,
+    name: str | None = None,
+    overwrite: bool = False,
+) -> None:
     """A run of several models: the table across them and, after `recommend`, why the chosen cell won; then the
-    reports."""
+    reports, as `name` (--name), replacing another run's only with `overwrite`."""
     from mrl_eval.report.models_files import write_models_reports
     from mrl_eval.report.models_view import explain_models_report, models_table
 
+    naming = {"name": name, "overwrite": overwrite}
+
     metric = report.recommendation.metric if report.recommendation is not None else report.comparison.metric
     if as_json:
-        write_models_reports(report, out_dir, metric, plots)
-        sys.stdout.write(json.dumps(report.to_dict(), indent=1, allow_nan=False) + "\n")
+        write_models_reports(report, out_dir, metric, plots, **naming)
+        sys.stdout.write(json_text(report.to_dict(), what="--json"))
         return
     out.print(rich_table(models_table(report)))
     if report.recommendation is not None:
         for line in explain_models_report(report):
             out.print(line, markup=False)
-    paths = write_models_reports(report, out_dir, metric, plots)
+    paths = write_models_reports(report, out_dir, metric, plots, **naming)
     out.print("Reports: " + ", ".join(str(p) for p in paths), markup=False)
 
 
@@ -337,5 +396,5 @@ def emit_ci(
         err.print(f"Warning: cannot append to $GITHUB_STEP_SUMMARY ({e}); the run itself is unaffected.", markup=False)
     if github.in_github_actions() and lines:
         stream = sys.stderr if as_json else sys.stdout
-        stream.write("\n".join(lines) + "\n")
+        stream.write("\n".join(printable(line) for line in lines) + "\n")
         stream.flush()

@@ -33,6 +33,8 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 from mrl_eval.cli.options import COMMAND_PARAMS
 from mrl_eval.errors import MrlEvalError, UsageError
+from mrl_eval.files import read_limited
+from mrl_eval.limits import MAX_CONFIG_BYTES
 
 COMMANDS = ("sweep", "recommend", "compare")
 FILE_NAME = "mrl-eval.toml"
@@ -115,8 +117,8 @@ def settings_of(command: Any, function: Callable) -> dict[str, Setting]:
 
 def _read_toml(path: Path) -> dict:
     try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
+        data = read_limited(path, MAX_CONFIG_BYTES, what="a config file", fix="fix the file or pass another --config")
+        return tomllib.loads(data.decode("utf-8"))
     except FileNotFoundError as err:
         raise MrlEvalError(f"{path}: config file not found; check --config") from err
     except (OSError, UnicodeDecodeError) as err:

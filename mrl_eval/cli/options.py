@@ -13,7 +13,17 @@ from typing import Annotated, Any
 import typer
 
 from mrl_eval import defaults as D
-from mrl_eval.limits import MAX_BATCH_SIZE, MAX_CONCURRENCY, MAX_RESAMPLES, MAX_RETRIES, MAX_SEED, MIN_RESAMPLES
+from mrl_eval.limits import (
+    MAX_BATCH_SIZE,
+    MAX_CONCURRENCY,
+    MAX_CONFIDENCE,
+    MAX_RESAMPLES,
+    MAX_RETRIES,
+    MAX_SEED,
+    MIN_CONFIDENCE,
+    MIN_RESAMPLES,
+    MIN_TAIL_RESAMPLES,
+)
 
 DATA, MODEL, SWEEP, OUTPUT, BAR = "Data", "Model", "Sweep", "Output", "Quality bar"
 DataArg = Annotated[
@@ -191,6 +201,25 @@ SaveRunsOpt = Annotated[
     Path | None,
     typer.Option(help="Also write one TREC run file per dim into this folder.", rich_help_panel=OUTPUT),
 ]
+NameOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--name",
+        help="The name of this run's files: NAME.json, NAME.csv, NAME.md, ... in --out, and NAME.d<dim>.trec with "
+        "--save-runs. (default: <data>__<model>, from their base names)",
+        rich_help_panel=OUTPUT,
+        show_default=False,
+    ),
+]
+OverwriteOpt = Annotated[
+    bool,
+    typer.Option(
+        "--overwrite",
+        help="Replace the files of that name even when another run (other data or another model) wrote them; "
+        "without it such a write is refused and nothing is written.",
+        rich_help_panel=OUTPUT,
+    ),
+]
 JsonOpt = Annotated[
     bool,
     typer.Option("--json", help="Print the JSON result on stdout and nothing else there.", rich_help_panel=OUTPUT),
@@ -200,7 +229,11 @@ JsonOpt = Annotated[
 STATS = "Statistics"
 ConfidenceOpt = Annotated[
     float,
-    typer.Option(help="Confidence level of the bootstrap intervals, in [0.5, 1).", rich_help_panel=STATS),
+    typer.Option(
+        help=f"Confidence level of the bootstrap intervals, {MIN_CONFIDENCE} to {MAX_CONFIDENCE}, with (1 - level) x "
+        f"--resamples at least {MIN_TAIL_RESAMPLES}.",
+        rich_help_panel=STATS,
+    ),
 ]
 ResamplesOpt = Annotated[
     int,
@@ -636,6 +669,18 @@ def _stats(**field: Any) -> None:
     StatsSettings(**field).check()
 
 
+def _confidence(value: Any) -> None:
+    from mrl_eval.evaluate.stats import check_confidence
+
+    check_confidence(value)  # the level alone: whether --resamples can resolve it is checked with both known
+
+
+def _name(value: Any) -> None:
+    from mrl_eval.report.ownership import check_name
+
+    check_name(value)
+
+
 def _max_drop(flag: str) -> Callable[[Any], object]:
     def check(value: Any) -> object:
         from mrl_eval.decide.recommend import parse_max_drop
@@ -824,13 +869,15 @@ SWEEP_PARAMS = (
     Param("growth_seeds", GrowthSeedsOpt),
 )
 STATS_PARAMS = (
-    Param("confidence", ConfidenceOpt, D.CONFIDENCE, lambda v: _stats(confidence=v)),
+    Param("confidence", ConfidenceOpt, D.CONFIDENCE, _confidence),
     Param("resamples", ResamplesOpt, D.RESAMPLES, lambda v: _stats(resamples=v)),
     Param("seed", SeedOpt, D.SEED, lambda v: _stats(seed=v)),
     Param("ci_method", CiMethodOpt, D.CI_METHOD, lambda v: _stats(method=v)),
 )
 OUTPUT_PARAMS = (
     Param("out_dir", OutOpt, Path(D.OUT)),
+    Param("name", NameOpt, None, _name),
+    Param("overwrite", OverwriteOpt, False),
     Param("save_runs", SaveRunsOpt),
     Param("mteb_results", MtebResultsOpt),
     Param("as_json", JsonOpt, False),

@@ -327,11 +327,24 @@ def _parse_id(value: Any, name: str, where: str, what: str, problems: list[str])
     return str(value).strip()
 
 
-def _parse_text(value: Any) -> str:
-    """A text field as a string; missing, null or NaN is ""."""
+def _parse_text(value: Any, name: str, where: str, problems: list[str] | None) -> str:
+    """A text field as a string; missing, null or NaN is "". Any other value (a number, a list, an object) would be
+    embedded as its Python repr: a problem when the texts are embedded (`problems` given), shown as "" otherwise."""
     if value is None or value is _ABSENT or (isinstance(value, float) and value != value):
         return ""
-    return value if isinstance(value, str) else str(value)
+    if isinstance(value, str):
+        return value
+    if problems is not None:
+        problems.append(f"{where}: {name!r} must be a string (or null), got {_kind(value)} {_clip(value)}")
+    return ""
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    return {dict: "an object", list: "a list", int: "a number", float: "a number"}.get(
+        type(value), type(value).__name__
+    )
 
 
 def _parse_relevance(value: Any) -> int | None:
@@ -389,8 +402,11 @@ def _load_texts(
             continue
         first_seen[item_id] = at
         ids.append(item_id)
-        text = _parse_text(fields.get(text_column))
-        texts.append(join_title_text(_parse_text(fields.get(title_column)), text) if title_column else text)
+        checked = problems if require_texts else None  # with precomputed vectors the texts are only shown
+        text = _parse_text(fields.get(text_column), text_column, where, checked)
+        if title_column:
+            text = join_title_text(_parse_text(fields.get(title_column), title_column, where, checked), text)
+        texts.append(text)
     return ids, texts
 
 

@@ -18,6 +18,7 @@ Every number mrl-eval reports is a mean over queries, and the queries are a samp
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
@@ -27,7 +28,15 @@ import numpy as np
 from mrl_eval import defaults
 from mrl_eval.errors import MrlEvalError, UsageError
 from mrl_eval.evaluate.retrieval import available_memory
-from mrl_eval.limits import MAX_RESAMPLES, MAX_SEED, MIN_RESAMPLES, MIN_SEED
+from mrl_eval.limits import (
+    MAX_CONFIDENCE,
+    MAX_RESAMPLES,
+    MAX_SEED,
+    MIN_CONFIDENCE,
+    MIN_RESAMPLES,
+    MIN_SEED,
+    MIN_TAIL_RESAMPLES,
+)
 
 _STD_NORMAL = NormalDist()
 
@@ -48,8 +57,7 @@ class StatsSettings:
     method: str = defaults.CI_METHOD  # or "percentile"
 
     def check(self) -> StatsSettings:
-        if isinstance(self.confidence, bool) or not 0.5 <= self.confidence < 1:
-            raise UsageError(f"--confidence {self.confidence:g}: give a level in [0.5, 1), e.g. 0.95")
+        check_confidence(self.confidence)
         if isinstance(self.resamples, bool) or not isinstance(self.resamples, int):
             raise UsageError(f"--resamples {self.resamples!r}: give a whole number, e.g. 10000")
         if not MIN_RESAMPLES <= self.resamples <= MAX_RESAMPLES:
@@ -61,7 +69,29 @@ class StatsSettings:
             raise UsageError(f"--seed {self.seed!r}: give a whole number from {MIN_SEED} to 2^63-1, e.g. 0")
         if self.method not in ("bca", "percentile"):
             raise UsageError(f"--ci-method {self.method!r}: choose bca or percentile")
+        tail = (1 - self.confidence) * self.resamples
+        if tail < MIN_TAIL_RESAMPLES * (1 - 1e-9):  # 0.9995 x 10,000 is 4.9999999999994 in floating point
+            needed = math.ceil(MIN_TAIL_RESAMPLES / (1 - self.confidence) - 1e-6)
+            highest = 1 - MIN_TAIL_RESAMPLES / self.resamples
+            raise UsageError(
+                f"--confidence {self.confidence!r} with --resamples {self.resamples:,}: the interval's ends would "
+                f"rest on {tail:.2g} resamples ((1 - confidence) x resamples), too few to give an interval at all "
+                f"(at least {MIN_TAIL_RESAMPLES}); raise --resamples to {needed:,} or more, or lower --confidence to "
+                f"{highest:.6g} or less"
+            )
         return self
+
+
+def check_confidence(confidence: object) -> float:
+    """A confidence level in [MIN_CONFIDENCE, MAX_CONFIDENCE] (whether the resamples can resolve it is
+    `StatsSettings.check`'s question)."""
+    ok = isinstance(confidence, (int, float)) and not isinstance(confidence, bool)
+    if not ok or not MIN_CONFIDENCE <= confidence <= MAX_CONFIDENCE:  # type: ignore[operator]
+        raise UsageError(
+            f"--confidence {confidence!r}: give a level in [{MIN_CONFIDENCE}, {MAX_CONFIDENCE}], e.g. 0.95; past "
+            f"{MAX_CONFIDENCE} no bootstrap interval has ends to speak of"
+        )
+    return float(confidence)  # type: ignore[arg-type]
 
 
 def interval_warning(n_queries: int) -> str | None:

@@ -67,6 +67,23 @@ def parse_fit_sample(spec: str | None) -> float | int | None:
     raise UsageError(f"--pca-fit-sample {spec!r}: give a fraction of the corpus (0.2) or a number of documents (5000)")
 
 
+def check_fit_sample(sample: float | int, n_fit: int, n_docs: int, full_dim: int) -> None:
+    """A sample of fewer rows than the full dim (always swept) leaves the covariance rank-deficient: its last
+    components are arbitrary directions, which would be scored as "PCA". Refused, naming the size that works."""
+    if n_fit >= full_dim:
+        return
+    given = f"{sample:g} of the corpus" if isinstance(sample, float) else str(sample)
+    if n_docs >= full_dim:
+        fix = f"give --pca-fit-sample {full_dim} or more (or a fraction of at least {full_dim / n_docs:.3g})"
+    else:
+        fix = f"the corpus has only {n_docs:,} documents, so drop --pca-fit-sample (or --compare pca)"
+    raise UsageError(
+        f"--pca-fit-sample {given}: fits PCA on {n_fit:,} documents, fewer than the {full_dim} dims it must resolve "
+        f"(the full dim is always swept), so its components past the first {max(n_fit - 1, 0)} would be arbitrary "
+        f"directions scored as PCA; {fix}"
+    )
+
+
 def _normalised(block: np.ndarray) -> np.ndarray:
     x = np.asarray(block, dtype=np.float64)
     norms = np.linalg.norm(x, axis=1, keepdims=True)
@@ -82,6 +99,7 @@ def fit(docs: np.ndarray, sample: float | int | None = None, seed: int = 0) -> P
     else:
         n_fit = int(round(sample * n_docs)) if isinstance(sample, float) else int(sample)
         n_fit = min(n_docs, max(n_fit, 2))
+        check_fit_sample(sample, n_fit, n_docs, full_dim)
         rows = np.sort(np.random.default_rng(seed).choice(n_docs, size=n_fit, replace=False))
     total = np.zeros(full_dim, np.float64)
     gram = np.zeros((full_dim, full_dim), np.float64)

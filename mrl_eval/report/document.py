@@ -5,23 +5,25 @@ other reports (JSON through `Report.to_dict()`, CSV, Markdown, HTML, charts) as 
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import json
-import re
 from dataclasses import replace
 from pathlib import Path
 
 from mrl_eval.errors import MrlEvalError
 from mrl_eval.evaluate.results import dim_results
 from mrl_eval.evaluate.stats import MIN_QUERIES_FOR_INTERVALS, StatsSettings, interval_warning, summarize
+from mrl_eval.files import json_text, read_limited
+from mrl_eval.limits import MAX_REPORT_BYTES
 from mrl_eval.methods.grid import cell_label
 from mrl_eval.report.growth_plot import plot_growth
 from mrl_eval.report.html import to_html
 from mrl_eval.report.markdown import to_markdown
 from mrl_eval.report.model import PAIRED_TEST, Report, Statistics
+from mrl_eval.report.ownership import CHART_SUFFIXES, check_name, claim, default_stem, run_identity
 from mrl_eval.report.plots import plot_deltas, plot_pareto, plot_tradeoff
 from mrl_eval.report.render import csv_text
-from mrl_eval.report.report_set import REPORT_SUFFIXES, ReportSet, recover
+from mrl_eval.report.report_set import REPORT_SUFFIXES, ReportSet, members
 from mrl_eval.report.schema import parse_document
 from mrl_eval.report.tables import losses_csv_table, results_csv_table
 
@@ -36,12 +38,11 @@ def statistics_section(settings: StatsSettings | None, queries_evaluated: int) -
 
 
 def load_report(path: Path) -> Report:
-    """A saved report (`--from`, `compare`, `--baseline`), checked against its schema, as a typed object."""
-    if path.parent.is_dir():
-        with contextlib.suppress(OSError):  # a read-only folder: read what is there
-            recover(path.parent, path.name.removesuffix(".json"))  # finish a report swap a kill interrupted
+    """A saved report (`--from`, `compare`, `--baseline`), checked against its schema, as a typed object. Reading
+    never changes the folder: a swap a kill interrupted is finished by the next write of that set (`report_set`)."""
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        data = read_limited(path, MAX_REPORT_BYTES, what="a saved report", fix="pass a JSON report written by mrl-eval")
+        doc = json.loads(data.decode("utf-8"))
     except FileNotFoundError as err:
         raise MrlEvalError(f"{path}: file not found; pass a JSON report written by mrl-eval sweep") from err
     except (OSError, UnicodeDecodeError, ValueError, RecursionError) as err:
@@ -85,15 +86,48 @@ def restated(report: Report, settings: StatsSettings) -> Report:
 
 
 def report_stem(report: Report) -> str:
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", f"{report.data.name}__{Path(report.model.name).name}")
-    return slug.strip("-").lower()
+    """The default name of a run's files: `<data>__<model>` from the base names (`ownership.default_stem`)."""
+    return default_stem(report.data.name, report.model.name)
 
 
-def write_reports(report: Report, out_dir: Path, plot_metric: str | None = None, plots: bool = True) -> list[Path]:
-    """JSON, CSV, Markdown, HTML, and unless `plots` is False the PNG/SVG charts, into `out_dir`: the set of this
-    run's files is replaced whole or not at all (`report_set`)."""
+def _reports_stem(report: Report, out_dir: Path, name: str | None, plots: bool, source: Path | None) -> str:
+    """`name` (--name), else the default stem; but a report read from `source` (`recommend --from X`) never lands on
+    X's own set by default, nor on a set whose charts it would delete by drawing none: it is `<stem>.recommend`."""
+    if name is not None:
+        return check_name(name)
+    stem = report_stem(report)
+    if source is None:
+        return stem
+    own = source.name == f"{stem}.json" and out_dir.resolve() == source.parent.resolve()
+    existing = members(out_dir, stem, REPORT_SUFFIXES) if out_dir.is_dir() else []
+    loses_charts = not plots and any(p.name.endswith(CHART_SUFFIXES) for p in existing)
+    return f"{stem}.recommend" if own or loses_charts else stem
+
+
+def write_reports(
+    report: Report,
+    out_dir: Path,
+    plot_metric: str | None = None,
+    plots: bool = True,
+    *,
+    name: str | None = None,
+    overwrite: bool = False,
+    source: Path | None = None,
+) -> list[Path]:
+    """JSON, CSV, Markdown, HTML, and unless `plots` is False the PNG/SVG charts, into `out_dir` as `<name>.*`
+    (default: `<data>__<model>`): the set of this run's files is replaced whole or not at all (`report_set`), and
+    only when it is this run's own (`ownership.claim`; `overwrite` replaces another run's). `source`: the saved
+    report this one was read from (`recommend --from`), whose own set and charts are left alone."""
+    stem = _reports_stem(report, out_dir, name, plots, source)
+    check = functools.partial(
+        claim,
+        record=out_dir / f"{stem}.json",
+        mine=run_identity(report.data.files, report.model.about),
+        overwrite=overwrite,
+        charts_drawn=plots or source is None,
+    )
     try:
-        with ReportSet(out_dir, report_stem(report), REPORT_SUFFIXES) as files:
+        with ReportSet(out_dir, stem, REPORT_SUFFIXES, claim=check) as files:
             _fill_reports(files, report, plot_metric, plots)
     except OSError as err:
         raise MrlEvalError(f"cannot write reports to {out_dir} ({err}); pass --out DIR") from err
@@ -103,7 +137,7 @@ def write_reports(report: Report, out_dir: Path, plot_metric: str | None = None,
 def _fill_reports(files: ReportSet, report: Report, plot_metric: str | None, plots: bool) -> None:
 
     stem = files.stem
-    files.write_text(f"{stem}.json", json.dumps(report.to_dict(), indent=1) + "\n")
+    files.write_text(f"{stem}.json", json_text(report.to_dict(), what=f"{files.folder / stem}.json"))
     files.write_text(f"{stem}.csv", csv_text(results_csv_table(report)))
     files.write_text(f"{stem}.md", to_markdown(report, stem, plots))
     has_losses = report.losses is not None and bool(report.losses.by_dim)

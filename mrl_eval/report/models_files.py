@@ -3,21 +3,21 @@ and the comparison), the cross-model table as CSV, a Markdown and an HTML page, 
 
 from __future__ import annotations
 
+import functools
 import html
-import json
-import re
 from pathlib import Path
 
 from mrl_eval.errors import MrlEvalError
+from mrl_eval.files import json_text
 from mrl_eval.report.models_report import ModelsReport
 from mrl_eval.report.models_view import explain_models_report, models_table, plot_models
+from mrl_eval.report.ownership import check_name, claim, default_stem, models_identity
 from mrl_eval.report.render import csv_text, markdown_table, md_line
 from mrl_eval.report.report_set import REPORT_SUFFIXES, ReportSet
 
 
 def models_stem(report: ModelsReport) -> str:
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", f"{report.data.name}__{len(report.names)}-models")
-    return slug.strip("-").lower()
+    return default_stem(report.data.name, f"{len(report.names)}-models")
 
 
 def to_markdown(report: ModelsReport, stem: str, plots: bool = True) -> str:
@@ -58,13 +58,23 @@ def to_html(report: ModelsReport, stem: str, svg: str | None) -> str:
 
 
 def write_models_reports(
-    report: ModelsReport, out_dir: Path, metric: str | None = None, plots: bool = True
+    report: ModelsReport,
+    out_dir: Path,
+    metric: str | None = None,
+    plots: bool = True,
+    *,
+    name: str | None = None,
+    overwrite: bool = False,
 ) -> list[Path]:
-    """JSON, CSV, Markdown, HTML and (unless `plots` is False) the PNG/SVG chart, replaced whole or not at all."""
+    """JSON, CSV, Markdown, HTML and (unless `plots` is False) the PNG/SVG chart, as `<name>.*` (default
+    `<data>__<n>-models`), replaced whole or not at all, and only when the set there is this run's own (the same data
+    and models; `overwrite` replaces another run's: `ownership.claim`)."""
+    stem = check_name(name) if name is not None else models_stem(report)
+    mine = models_identity(report.data.files, [r.model.about for r in report.runs])
+    check = functools.partial(claim, record=out_dir / f"{stem}.json", mine=mine, overwrite=overwrite)
     try:
-        with ReportSet(out_dir, models_stem(report), REPORT_SUFFIXES) as files:
-            stem = files.stem
-            files.write_text(f"{stem}.json", json.dumps(report.to_dict(), indent=1, allow_nan=False) + "\n")
+        with ReportSet(out_dir, stem, REPORT_SUFFIXES, claim=check) as files:
+            files.write_text(f"{stem}.json", json_text(report.to_dict(), what=f"{out_dir / stem}.json"))
             files.write_text(f"{stem}.csv", csv_text(models_table(report)))
             files.write_text(f"{stem}.md", to_markdown(report, stem, plots))
             svg = None

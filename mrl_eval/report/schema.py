@@ -2,8 +2,10 @@
 against the schema, and the result is the typed, read-only `Report` (`mrl_eval.report.model`). This is the one
 place the report's JSON dict is read; `Report.to_dict()` is the one place it is written.
 
-A wrong-typed field (`"model": "x"`, `"data": null`), an empty `per_query`, a NaN or infinite value and an unknown
-schema version are refused with a `MrlEvalError` naming the file and the field, never a traceback. Schema versions
+A wrong-typed field (`"model": "x"`, `"data": null`), an empty `per_query`, a NaN or infinite value, a whole number
+past 2^63-1, a metric outside [0, 1] and an unknown schema version are refused with a `MrlEvalError` naming the file
+and the field, never a traceback; the numbers are then checked against each other (`schema_numbers`: the per-query
+values are the source of every mean). Schema versions
 this code reads: `SCHEMA_VERSIONS` (a report without the field predates it and is read as version 1).
 """
 
@@ -28,6 +30,7 @@ from mrl_eval.report.model import (
     Statistics,
     plain,
 )
+from mrl_eval.report.schema_numbers import check_sizes, read_means
 from mrl_eval.report.schema_reader import Reader as _Reader
 from mrl_eval.report.schema_sections import baseline, engine, grid, growth, holdout, recommendation, two_stage
 
@@ -84,7 +87,8 @@ def parse_document(doc: object, path: Path) -> Report:
         holdout=holdout(r, doc.get("holdout")),
         baseline=baseline(r, doc.get("baseline")),
     )
-    return report
+    check_sizes(r, report)
+    return read_means(r, report)  # the per-query values are the source of every mean: one reading for every command
 
 
 def _results(r: _Reader, value: object, full_dim: int) -> tuple[DimResult, ...]:
@@ -101,7 +105,11 @@ def _results(r: _Reader, value: object, full_dim: int) -> tuple[DimResult, ...]:
                 r.stats(e.get("stats") or {}, f"{at}.stats"),
             )
         )
-    if full_dim not in [x.dim for x in results]:
+    dims = [x.dim for x in results]
+    repeated = sorted({d for d in dims if dims.count(d) > 1})
+    if repeated:
+        raise r.fail("results", f"has dim {repeated[0]} more than once")
+    if full_dim not in dims:
         raise MrlEvalError(f"{r.path}: no result at the full dim {full_dim} (field results); {_FIX}")
     if any(set(x.metrics) != set(results[0].metrics) for x in results):
         raise r.fail("results", "has dims with different metrics")

@@ -7,9 +7,14 @@ import math
 from pathlib import Path
 
 from mrl_eval.errors import MrlEvalError
+from mrl_eval.evaluate.metric_registry import METRICS
 from mrl_eval.evaluate.stats import MetricStats
 
 _FIX = "rerun mrl-eval sweep to write a fresh report"
+MAX_INTEGER = 2**63 - 1  # an int64, as every JSON reader of the report (pandas, DuckDB) holds it
+# Every metric mrl-eval computes lies in [0, 1] (`metric_base.Metric.score`); float rounding may pass the ends by this
+# much (a DCG ratio of 1.0000000000000002), not more.
+BOUND_TOLERANCE = 1e-9
 
 
 def _kind(value: object) -> str:
@@ -64,14 +69,29 @@ class Reader:
     def integer(self, value: object, where: str, minimum: int = 0) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise self.wrong(where, f"a whole number >= {minimum}", value)
+        if value > MAX_INTEGER:  # 10**400 documents would overflow every float computed from it
+            digits = str(value)
+            shown = digits if len(digits) <= 24 else f"{digits[:20]}... ({len(digits)} digits)"
+            raise self.fail(where, f"is {shown}, more than 2^63-1")
         return value
 
     def number(self, value: object, where: str) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise self.wrong(where, "a number", value)
-        if not math.isfinite(value):
-            raise self.fail(where, f"is {value} (not a finite number)")
-        return float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer past float range, 10**400
+            raise self.fail(where, f"is a {len(str(value))}-digit number (not a finite number)") from None
+        if not math.isfinite(number):
+            raise self.fail(where, f"is {number} (not a finite number)")
+        return number
+
+    def bounded(self, metric: str, value: float, where: str) -> float:
+        """`value` of `metric`, which must lie in [0, 1] if it is a metric mrl-eval computes."""
+        known = metric.split("@", 1)[0].strip().lower() in METRICS
+        if known and not -BOUND_TOLERANCE <= value <= 1 + BOUND_TOLERANCE:
+            raise self.fail(where, f"is {value}, outside [0, 1] where {metric} lies")
+        return value
 
     def pair(self, value: object, where: str) -> tuple[float, float]:
         if not isinstance(value, list) or len(value) != 2:
@@ -79,7 +99,11 @@ class Reader:
         return self.number(value[0], f"{where}[0]"), self.number(value[1], f"{where}[1]")
 
     def metrics(self, value: object, where: str) -> dict[str, float]:
-        return {self.text(m, where): self.number(v, f"{where}.{m}") for m, v in self.obj(value, where).items()}
+        """metric -> mean, each finite and, for the metrics mrl-eval computes, within [0, 1]."""
+        return {
+            self.text(m, where): self.bounded(m, self.number(v, f"{where}.{m}"), f"{where}.{m}")
+            for m, v in self.obj(value, where).items()
+        }
 
     def stats(self, value: object, where: str) -> dict[str, MetricStats]:
         out = {}
@@ -105,7 +129,10 @@ class Reader:
             out[key] = {}
             for m, values in self.obj(metrics, f"{where}.{key}").items():
                 at = f"{where}.{key}.{m}"
-                out[key][m] = {q: self.number(v, f"{at}.{q}") for q, v in self.obj(values, at).items()}
+                out[key][m] = {
+                    q: self.bounded(m, self.number(v, f"{at}.{q}"), f"{at}.{q}")
+                    for q, v in self.obj(values, at).items()
+                }
                 if ids is None:
                     ids = set(out[key][m])
                 elif set(out[key][m]) != ids:
