@@ -16,6 +16,7 @@ from mrl_eval.pipeline.load import file_fingerprint
 from mrl_eval.pipeline.settings import ModelSettings
 from mrl_eval.progress import ProgressFactory
 from mrl_eval.providers import get_provider
+from mrl_eval.providers.base import SizedWithoutRequests
 
 
 def precomputed(model: ModelSettings) -> tuple[Vectors, dict[str, Any]]:
@@ -49,8 +50,8 @@ def embedded(
     cache_dir = model.cache_dir or default_cache_dir()
     roles = (("document", collection.doc_texts), ("query", collection.query_texts))
     missing = {r: missing_texts(provider, t, r, cache_dir, model.cache_dtype) for r, t in roles}
-    if check_full_dim is not None and any(missing.values()):  # the model is about to run: its size costs nothing
-        check_full_dim(provider.full_dim)
+    if check_full_dim is not None and any(missing.values()) and isinstance(provider, SizedWithoutRequests):
+        check_full_dim(provider.full_dim_without_requests())  # the model is about to run: its size costs nothing
     on_ray = 0
     if ray_info is not None:  # the cluster fills the cache; the single-machine path below then finds it full
         from mrl_eval.data.ray_embed import fill_cache  # ray is imported only by a run on Ray

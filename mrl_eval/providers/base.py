@@ -28,6 +28,14 @@ class EmbeddingProvider(Protocol):
 
 
 @runtime_checkable
+class SizedWithoutRequests(Protocol):
+    """A provider that can tell its full dim without a request to a paid or remote service (a local model, once
+    loaded): a run checks its swept dims against it before the first text is embedded."""
+
+    def full_dim_without_requests(self) -> int: ...
+
+
+@runtime_checkable
 class CutsLongInputs(Protocol):
     """A provider that may cut inputs over a length limit (`on_long_input` is "truncate") or refuse them ("error").
     The policy is part of the cache key, so vectors of cut inputs are never served to a run that asked for an

@@ -149,6 +149,9 @@ class SentenceTransformersProvider:
     def full_dim(self) -> int:
         return int(self._load().get_embedding_dimension())
 
+    def full_dim_without_requests(self) -> int:
+        return self.full_dim  # loads the local model, which embedding needs anyway
+
     def embed(self, texts: Sequence[str], role: Role) -> np.ndarray:
         model = self._load()
         encode = model.encode_query if role == "query" else model.encode_document
