@@ -9,9 +9,11 @@ import json
 import numpy as np
 import pytest
 from scipy import stats as scipy_stats
+from typer.testing import CliRunner
 
 import mrl_eval
 from mrl_eval.api.model_results import ModelsRun, recommend_models
+from mrl_eval.cli.app import app
 from mrl_eval.data.vectors import load_vectors
 from mrl_eval.errors import MrlEvalWarning
 from tests.conftest import data_path, read_qrels_tsv, require
@@ -187,3 +189,34 @@ def test_holdout_across_models_chooses_on_some_queries_and_scores_the_rest(both)
     assert check.label == _brute_force(select_means, bar)
     if check.label is not None:
         assert check.test_value == pytest.approx(np.mean([values[check.label][q] for q in test]), abs=1e-12)
+
+
+def test_a_saved_report_of_several_models_reads_back_to_the_same_comparison(both, tmp_path):
+    paths = both.save(tmp_path, plots=False)
+    saved = mrl_eval.load_run(next(p for p in paths if p.suffix == ".json"), resamples=2000)
+    assert isinstance(saved, ModelsRun) and saved.names == both.names
+    assert saved.reference == both.reference and saved.frontier == both.frontier
+    live = {c.label: (c.metrics, c.stats) for c in both.cells}
+    assert {c.label: (c.metrics, c.stats) for c in saved.cells} == live
+    for bar in (0.8, 0.9):
+        rule = mrl_eval.Rule(min=bar)
+        assert (
+            mrl_eval.recommend(saved, rule, optimize="bytes").label
+            == mrl_eval.recommend(both, rule, optimize="bytes").label
+        )
+
+
+def test_a_hand_edited_comparison_is_recomputed_not_trusted(both, tmp_path):
+    doc = both.to_dict()
+    for cell in doc["comparison"]["cells"]:
+        cell["metrics"]["ndcg@10"] = 0.999  # every cell "meets" any bar in the edited summary
+    (tmp_path / "edited.json").write_text(json.dumps(doc))
+    saved = mrl_eval.load_run(tmp_path / "edited.json", resamples=2000)
+    assert {c.label: c.metrics for c in saved.cells} == {c.label: c.metrics for c in both.cells}
+
+
+def test_a_report_of_several_models_is_refused_where_one_models_is_read(both, tmp_path):
+    paths = both.save(tmp_path, plots=False)
+    report = next(p for p in paths if p.suffix == ".json")
+    result = CliRunner().invoke(app, ["compare", str(report), str(report)])
+    assert result.exit_code == 1 and "a report of several models" in result.stderr, result.output

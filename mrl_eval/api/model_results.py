@@ -15,6 +15,7 @@ from mrl_eval.errors import GateFailed, MrlEvalError, UsageError
 from mrl_eval.evaluate.stats import StatsSettings
 from mrl_eval.pipeline.models import ModelsOutcome
 from mrl_eval.pipeline.to_report import build_models_report
+from mrl_eval.report.document import restated
 from mrl_eval.report.models_files import write_models_reports
 from mrl_eval.report.models_report import ModelsReport, cross_model
 
@@ -40,6 +41,20 @@ class ModelsRun:
         report = build_models_report(outcome, "sweep", reference=reference)
         runs = tuple(from_report(r, outcome.config.stats, output=o) for r, o in zip(report.runs, outcome.outcomes))
         return cls(outcome.names, runs, report, outcome.config.stats, output=outcome)
+
+    @classmethod
+    def saved(cls, report: ModelsReport, stats: StatsSettings, path: Path) -> ModelsRun:
+        """A saved report of several models read back: every model's statistics and the comparison recomputed
+        from the per-query values under `stats`; the saved decisions dropped."""
+        reports = [restated(r, stats) for r in report.runs]
+        reference = report.comparison.reference_model if report.comparison.reference_how == "--reference" else None
+        has_values = all(r.per_query is not None for r in reports)
+        comparison, _ = cross_model(
+            report.names, reports, report.comparison.metric, stats if has_values else None, reference
+        )
+        runs = tuple(from_report(r, stats, path=path) for r in reports)
+        fresh = replace(report, runs=tuple(reports), comparison=comparison, recommendation=None, holdout=None)
+        return cls(report.names, runs, fresh, stats, path=path)
 
     @property
     def cells(self) -> list[ModelCell]:

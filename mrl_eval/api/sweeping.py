@@ -35,7 +35,8 @@ from mrl_eval.pipeline.settings import DataSettings, ModelSettings, SweepConfig
 from mrl_eval.pipeline.to_report import build_report
 from mrl_eval.progress import ProgressFactory, no_progress
 from mrl_eval.providers import split_provider
-from mrl_eval.report.document import load_report, restated
+from mrl_eval.report.document import load_any, restated
+from mrl_eval.report.models_report import ModelsReport
 from mrl_eval.report.ownership import check_name
 
 # SweepConfig fields sweep() builds itself from its own parameters, never taken as they are
@@ -295,8 +296,9 @@ def load_run(
     resamples: int = defaults.RESAMPLES,
     seed: int = defaults.SEED,
     ci_method: str = defaults.CI_METHOD,
-) -> SweepRun:
-    """A saved report (`reports/<run>.json`, written by `mrl-eval sweep` or `SweepRun.save()`) as a `SweepRun`,
+) -> SweepRun | ModelsRun:
+    """A saved report (`reports/<run>.json`, written by `mrl-eval sweep` or `SweepRun.save()`) as a `SweepRun`
+    (a report of several models as a `ModelsRun`),
     with its statistics recomputed from its per-query values under these bootstrap settings (as `mrl-eval
     recommend --from` does). A report without per-query values loads with point estimates only.
 
@@ -304,7 +306,10 @@ def load_run(
     """
     path = Path(path)
     stats = stats_settings(confidence, resamples, seed, ci_method)
-    return from_report(restated(load_report(path), stats), stats, path=path)
+    saved = load_any(path)
+    if isinstance(saved, ModelsReport):
+        return ModelsRun.saved(saved, stats, path)
+    return from_report(restated(saved, stats), stats, path=path)
 
 
 def sweep_settings(values: Mapping[str, Any]) -> dict[str, Any]:

@@ -206,7 +206,7 @@ def recommend(ctx: typer.Context, values: dict[str, Any]) -> None:
         naming = {"name": v["name"], "overwrite": v["overwrite"]}
         if isinstance(run, api.ModelsRun):
             chosen_models = plan.apply_models(run, reference=v["reference"])
-            finish_models(chosen_models.report, v["out_dir"], as_json, plots=plots, **naming)
+            finish_models(chosen_models.report, v["out_dir"], as_json, plots=plots, **naming, source=from_json)
             chosen_models.raise_if_failed()
             return
         chosen = plan.apply(run)

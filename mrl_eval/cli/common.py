@@ -321,13 +321,15 @@ def finish_models(
     *,
     name: str | None = None,
     overwrite: bool = False,
+    source: Path | None = None,
 ) -> None:
     """A run of several models: the table across them and, after `recommend`, why the chosen cell won; then the
-    reports, as `name` (--name), replacing another run's only with `overwrite`."""
+    reports, as `name` (--name), replacing another run's only with `overwrite`; `source` is the saved report of
+    --from, whose own set is left alone."""
     from mrl_eval.report.models_files import write_models_reports
     from mrl_eval.report.models_view import explain_models_report, models_table
 
-    naming = {"name": name, "overwrite": overwrite}
+    naming = {"name": name, "overwrite": overwrite, "source": source}
 
     metric = report.recommendation.metric if report.recommendation is not None else report.comparison.metric
     if as_json:

@@ -20,6 +20,9 @@ from mrl_eval.report.growth_plot import plot_growth
 from mrl_eval.report.html import to_html
 from mrl_eval.report.markdown import to_markdown
 from mrl_eval.report.model import PAIRED_TEST, Report, Statistics
+from mrl_eval.report.models_report import KIND as MODELS_KIND
+from mrl_eval.report.models_report import ModelsReport
+from mrl_eval.report.models_schema import parse_models_document
 from mrl_eval.report.ownership import CHART_SUFFIXES, check_name, claim, default_stem, run_identity
 from mrl_eval.report.plots import plot_deltas, plot_pareto, plot_tradeoff
 from mrl_eval.report.render import csv_text
@@ -38,8 +41,30 @@ def statistics_section(settings: StatsSettings | None, queries_evaluated: int) -
 
 
 def load_report(path: Path) -> Report:
-    """A saved report (`--from`, `compare`, `--baseline`), checked against its schema, as a typed object. Reading
-    never changes the folder: a swap a kill interrupted is finished by the next write of that set (`report_set`)."""
+    """A saved report of one model (`--from`, `compare`, `--baseline`), checked against its schema, as a typed
+    object. Reading never changes the folder: a swap a kill interrupted is finished by the next write of that set
+    (`report_set`)."""
+    doc = load_document(path)
+    if isinstance(doc, dict) and doc.get("kind") == MODELS_KIND:
+        models = doc.get("models") if isinstance(doc.get("models"), list) else []
+        names = ", ".join(str(m.get("name"))[:80] for m in models if isinstance(m, dict))
+        raise MrlEvalError(
+            f"{path}: a report of several models ({names}); this command reads one model's report: use "
+            "recommend --from for the comparison across models, or sweep one model (--model X)"
+        )
+    return parse_document(doc, path)
+
+
+def load_any(path: Path) -> Report | ModelsReport:
+    """A saved report of one model or of several (its `kind`), checked against its schema."""
+    doc = load_document(path)
+    if isinstance(doc, dict) and doc.get("kind") == MODELS_KIND:
+        return parse_models_document(doc, path)
+    return parse_document(doc, path)
+
+
+def load_document(path: Path) -> object:
+    """A saved report's JSON, read with a size bound."""
     try:
         data = read_limited(path, MAX_REPORT_BYTES, what="a saved report", fix="pass a JSON report written by mrl-eval")
         doc = json.loads(data.decode("utf-8"))
@@ -47,7 +72,7 @@ def load_report(path: Path) -> Report:
         raise MrlEvalError(f"{path}: file not found; pass a JSON report written by mrl-eval sweep") from err
     except (OSError, UnicodeDecodeError, ValueError, RecursionError) as err:
         raise MrlEvalError(f"{path}: not a readable JSON report ({err}); rerun mrl-eval sweep to make one") from err
-    return parse_document(doc, path)
+    return doc
 
 
 def restated(report: Report, settings: StatsSettings) -> Report:
@@ -90,12 +115,11 @@ def report_stem(report: Report) -> str:
     return default_stem(report.data.name, report.model.name)
 
 
-def _reports_stem(report: Report, out_dir: Path, name: str | None, plots: bool, source: Path | None) -> str:
-    """`name` (--name), else the default stem; but a report read from `source` (`recommend --from X`) never lands on
-    X's own set by default, nor on a set whose charts it would delete by drawing none: it is `<stem>.recommend`."""
+def reports_stem(stem: str, out_dir: Path, name: str | None, plots: bool, source: Path | None) -> str:
+    """`name` (--name), else the default `stem`; but a report read from `source` (`recommend --from X`) never lands
+    on X's own set by default, nor on a set whose charts it would delete by drawing none: it is `<stem>.recommend`."""
     if name is not None:
         return check_name(name)
-    stem = report_stem(report)
     if source is None:
         return stem
     own = source.name == f"{stem}.json" and out_dir.resolve() == source.parent.resolve()
@@ -118,7 +142,7 @@ def write_reports(
     (default: `<data>__<model>`): the set of this run's files is replaced whole or not at all (`report_set`), and
     only when it is this run's own (`ownership.claim`; `overwrite` replaces another run's). `source`: the saved
     report this one was read from (`recommend --from`), whose own set and charts are left alone."""
-    stem = _reports_stem(report, out_dir, name, plots, source)
+    stem = reports_stem(report_stem(report), out_dir, name, plots, source)
     check = functools.partial(
         claim,
         record=out_dir / f"{stem}.json",

@@ -9,9 +9,10 @@ from pathlib import Path
 
 from mrl_eval.errors import MrlEvalError
 from mrl_eval.files import json_text
+from mrl_eval.report.document import reports_stem
 from mrl_eval.report.models_report import ModelsReport
 from mrl_eval.report.models_view import explain_models_report, models_table, plot_models
-from mrl_eval.report.ownership import check_name, claim, default_stem, models_identity
+from mrl_eval.report.ownership import claim, default_stem, models_identity
 from mrl_eval.report.render import csv_text, markdown_table, md_line
 from mrl_eval.report.report_set import REPORT_SUFFIXES, ReportSet
 
@@ -65,13 +66,17 @@ def write_models_reports(
     *,
     name: str | None = None,
     overwrite: bool = False,
+    source: Path | None = None,
 ) -> list[Path]:
     """JSON, CSV, Markdown, HTML and (unless `plots` is False) the PNG/SVG chart, as `<name>.*` (default
     `<data>__<n>-models`), replaced whole or not at all, and only when the set there is this run's own (the same data
-    and models; `overwrite` replaces another run's: `ownership.claim`)."""
-    stem = check_name(name) if name is not None else models_stem(report)
+    and models; `overwrite` replaces another run's: `ownership.claim`). `source`: the saved report this one was read
+    from (`recommend --from`), whose own set and charts are left alone."""
+    stem = reports_stem(models_stem(report), out_dir, name, plots, source)
     mine = models_identity(report.data.files, [r.model.about for r in report.runs])
-    check = functools.partial(claim, record=out_dir / f"{stem}.json", mine=mine, overwrite=overwrite)
+    check = functools.partial(
+        claim, record=out_dir / f"{stem}.json", mine=mine, overwrite=overwrite, charts_drawn=plots or source is None
+    )
     try:
         with ReportSet(out_dir, stem, REPORT_SUFFIXES, claim=check) as files:
             files.write_text(f"{stem}.json", json_text(report.to_dict(), what=f"{out_dir / stem}.json"))
