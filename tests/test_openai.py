@@ -32,6 +32,7 @@ from mrl_eval.evaluate.retrieval import search, tie_key
 from mrl_eval.evaluate.stats import StatsSettings
 from mrl_eval.evaluate.sweep import SweepConfig, run
 from mrl_eval.providers import get_provider
+from mrl_eval.providers import openai as openai_provider
 from mrl_eval.providers import openai_limits as L
 from mrl_eval.providers.openai import DEFAULT_MODEL, OpenAIProvider
 from tests.conftest import ROOT
@@ -219,7 +220,7 @@ def tiny(tmp_path_factory) -> Path:
 @pytest.fixture(autouse=True)
 def api_env(monkeypatch):
     """Short backoff, no proxy for loopback, and no key or endpoint from the developer's own environment."""
-    monkeypatch.setenv("MRL_EVAL_OPENAI_BACKOFF_BASE", "0.01")
+    monkeypatch.setattr(openai_provider, "BACKOFF_BASE_S", 0.01)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
     for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "MY_EMBEDDING_KEY"):
@@ -751,7 +752,7 @@ def test_config_file_sets_the_api_options(cli_env):
 
 
 def test_ctrl_c_exits_at_once_while_requests_hang(tmp_path):
-    """A server that accepts connections and never answers: Ctrl-C must not wait for the requests' 300 s timeout
+    """A server that accepts connections and never answers: Ctrl-C must not wait for the requests' 60 s timeout
     (worker threads that the interpreter joins at exit would hold the process that long)."""
     import os
     import signal

@@ -7,7 +7,15 @@ from typing import Annotated
 
 import typer
 
-from mrl_eval.limits import MAX_BATCH_SIZE, MAX_CONCURRENCY, MAX_RESAMPLES, MAX_RETRIES, MAX_SEED, MIN_RESAMPLES
+from mrl_eval.limits import (
+    MAX_BATCH_SIZE,
+    MAX_CONCURRENCY,
+    MAX_RESAMPLES,
+    MAX_RETRIES,
+    MAX_SEED,
+    MAX_TIMEOUT_S,
+    MIN_RESAMPLES,
+)
 
 DATA, MODEL, SWEEP, OUTPUT, BAR = "Data", "Model", "Sweep", "Output", "Quality bar"
 DataArg = Annotated[
@@ -401,6 +409,18 @@ MaxRetriesOpt = Annotated[
         max=MAX_RETRIES,
         help=f"Retries (0 to {MAX_RETRIES}) of a request after a 429, a 5xx, a timeout or a dropped connection, with exponential backoff "
         "and Retry-After. (default: 6)",
+        rich_help_panel=API,
+        show_default=False,
+    ),
+]
+TimeoutOpt = Annotated[
+    float | None,
+    typer.Option(
+        min=0.001,
+        max=MAX_TIMEOUT_S,
+        metavar="SECONDS",
+        help="The longest wait for an answer to one request (and at most 10 s to connect) before the try counts as "
+        "failed; a slow local server may need more. (default: 60)",
         rich_help_panel=API,
         show_default=False,
     ),

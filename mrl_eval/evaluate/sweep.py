@@ -270,6 +270,7 @@ class SweepConfig:
     api_key_env: str | None = None
     concurrency: int | None = None
     max_retries: int | None = None
+    timeout: float | None = None  # seconds to wait for an answer
     on_long_input: str | None = None
     max_cost: float | None = None
     pre_truncate: str = "none"  # "layernorm": nomic-embed-text-v1.5's layer norm before the prefix (pre_truncate.py)
@@ -341,6 +342,7 @@ def _provider_options(config: SweepConfig) -> dict:
         "api_key_env": config.api_key_env,
         "concurrency": config.concurrency,
         "max_retries": config.max_retries,
+        "timeout": config.timeout,
         "on_long_input": config.on_long_input,
         "max_cost": config.max_cost,
     }

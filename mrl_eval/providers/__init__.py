@@ -46,7 +46,7 @@ PROVIDERS = ("sentence-transformers", "openai")
 # Options only one provider understands: given to another, they are a usage error rather than silently ignored.
 ONLY_FOR = {
     "sentence-transformers": ("query_prompt_name", "doc_prompt_name", "device"),
-    "openai": ("base_url", "api_key_env", "concurrency", "max_retries", "on_long_input", "max_cost"),
+    "openai": ("base_url", "api_key_env", "concurrency", "max_retries", "timeout", "on_long_input", "max_cost"),
 }
 
 

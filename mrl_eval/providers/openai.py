@@ -3,9 +3,11 @@
 Each text is requested once at full size and sliced locally: a `dimensions=d` response is the L2-normalised first
 d values of the full vector, so one full-size vector covers every swept dim and `dimensions` is never sent.
 Requests are planned within the API's limits (`openai_limits`), sent by a bounded pool of threads, retried on 429,
-5xx, timeouts, dropped connections and cut responses (exponential backoff with jitter, `Retry-After` honoured),
-and handed back one by one as they finish, so the cache keeps every finished request at once. The SDK's own
-retries are off, so the policy is this module's. The key comes from the environment and goes only into the
+5xx, timeouts (`--timeout`), dropped connections and cut responses (exponential backoff with jitter, `Retry-After`
+honoured), and handed back one by one as they finish, so the cache keeps every finished request at once. An answer
+whose `index` fields are not 0..n-1 each once, or whose vectors are not all finite and of one size, stops the run:
+its vectors cannot be matched to the texts. Once a request fails for good no other starts. The SDK's own retries
+are off, so the policy is this module's. The key comes from the environment and goes only into the
 request's header: never into a message, a report or a cache key.
 """
 
@@ -18,6 +20,7 @@ import queue
 import re
 import threading
 import warnings
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import Any
@@ -27,6 +30,7 @@ import numpy as np
 
 from mrl_eval.errors import MrlEvalError, UsageError
 from mrl_eval.extras import import_extra
+from mrl_eval.limits import MAX_TIMEOUT_S
 from mrl_eval.providers import Role
 from mrl_eval.providers import openai_limits as L
 
@@ -39,14 +43,11 @@ DEFAULT_CONCURRENCY = 4
 DEFAULT_MAX_RETRIES = 6
 LOCAL_BATCH = 32  # inputs per request to servers other than OpenAI's: TEI refuses more by default
 MAX_RETRY_AFTER_S = 300.0  # a longer wait asked for (a spent daily limit) stops the run instead
-BACKOFF_ENV = "MRL_EVAL_OPENAI_BACKOFF_BASE"  # seconds of the first backoff (default 1); tests make it small
-TIMEOUT_S = 300.0
+BACKOFF_BASE_S = 1.0  # seconds of the first backoff; the tests make it small
+TIMEOUT_S = 60.0  # --timeout: the longest wait for an answer (no byte for this long); --timeout sets it
+CONNECT_TIMEOUT_S = 10.0  # a connection not open within this is a failed try (or sooner with a shorter --timeout)
 PROBE_TEXT = "mrl-eval probe"
 RESUME = "Finished batches are cached: run the same command again to send only the rest."
-
-
-class _Malformed(Exception):
-    """A response that is not a complete embeddings answer (cut, wrong count, not finite): worth another try."""
 
 
 class _Stopped(Exception):
@@ -82,7 +83,7 @@ class OpenAIProvider:
         batch_size: int | None = None,
         counter: str = "auto",
         backoff_base: float | None = None,
-        timeout: float = TIMEOUT_S,
+        timeout: float | None = None,
     ) -> None:
         self.model = model or DEFAULT_MODEL
         flag = "--base-url" if base_url else "OPENAI_BASE_URL"
@@ -99,6 +100,7 @@ class OpenAIProvider:
         self.on_long_input = on_long_input or "error"
         self.max_cost = max_cost
         self.batch_size = batch_size or (L.MAX_INPUTS if self.is_openai else LOCAL_BATCH)
+        self.timeout = TIMEOUT_S if timeout is None else timeout
         for bad, message in (
             (self.concurrency < 1, f"--concurrency {self.concurrency}: give 1 or more"),
             (self.max_retries < 0, f"--max-retries {self.max_retries}: give 0 or more"),
@@ -111,11 +113,14 @@ class OpenAIProvider:
                 not 1 <= self.batch_size <= L.MAX_INPUTS,
                 f"--batch-size {self.batch_size}: the API takes 1 to 2048 inputs per request",
             ),
+            (
+                not 0 < self.timeout <= MAX_TIMEOUT_S,  # NaN fails too
+                f"--timeout {self.timeout}: give a number of seconds above 0, at most {MAX_TIMEOUT_S:,}",
+            ),
         ):
             if bad:
                 raise UsageError(message)
-        self.backoff_base = float(os.environ.get(BACKOFF_ENV, 1.0)) if backoff_base is None else backoff_base
-        self.timeout = timeout
+        self.backoff_base = BACKOFF_BASE_S if backoff_base is None else backoff_base
         self.counter = L.token_counter(counter)
         self._prompts: dict[str, str] = {"query": query_prompt or "", "document": doc_prompt or ""}
         self._dim: int | None = L.FULL_DIMS.get(self.model) if self.is_openai else None
@@ -201,8 +206,9 @@ class OpenAIProvider:
         return self.cost
 
     def embed_batches(self, texts: Sequence[str], role: Role) -> Iterator[tuple[list[int], np.ndarray]]:
-        """(positions in `texts`, full-size vectors) for each request, in the order the requests finish. After a
-        request fails for good, the ones already in flight are still handed back, then the error is raised."""
+        """(positions in `texts`, full-size vectors) for each request, in the order the requests finish. Once a
+        request fails for good no new one starts: the requests already finished are handed back, the error is
+        raised at once, and the requests still in flight are abandoned (their texts are sent again on the rerun)."""
         if not texts:
             return
         sent, counts = self._prepare(texts, role, warn=True)
@@ -210,10 +216,9 @@ class OpenAIProvider:
         stop = threading.Event()
         pool = _DaemonPool(self.concurrency)
         running: dict[Future, list[int]] = {}
-        error: BaseException | None = None
         try:
             while True:
-                while error is None and len(running) < 2 * self.concurrency:  # a short queue: cheap to abandon
+                while not stop.is_set() and len(running) < 2 * self.concurrency:  # a short queue: cheap to abandon
                     batch = next(batches, None)
                     if batch is None:
                         break
@@ -221,22 +226,21 @@ class OpenAIProvider:
                 if not running:
                     break
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
+                error: BaseException | None = None
                 for future in done:
                     batch = running.pop(future)
                     try:
                         vectors = future.result()
                     except _Stopped:
                         continue
-                    except BaseException as err:  # noqa: BLE001 - raised once the requests in flight are back
-                        if error is None:
-                            error = err
-                            stop.set()
+                    except BaseException as err:  # noqa: BLE001 - raised once the finished batches are handed back
+                        error = error or err
                         continue
                     yield batch, vectors
-            if error is not None:
-                raise error
+                if error is not None:
+                    raise error
         finally:
-            stop.set()  # wakes workers waiting to retry; a request on the wire finishes on its own
+            stop.set()  # wakes workers waiting to retry; a request on the wire is abandoned (daemon threads)
             pool.shutdown()
 
     # Preparing and sending
@@ -275,13 +279,22 @@ class OpenAIProvider:
         with self._lock:
             if self._client is None:
                 openai = import_extra("openai", extra="openai", feature="--provider openai")
-                self._client = openai.OpenAI(
-                    api_key=self._key, base_url=self.base_url, max_retries=0, timeout=self.timeout
-                )
+                timeout = openai.Timeout(self.timeout, connect=min(CONNECT_TIMEOUT_S, self.timeout))
+                self._client = openai.OpenAI(api_key=self._key, base_url=self.base_url, max_retries=0, timeout=timeout)
             return self._client
 
     def _request(self, texts: list[str], stop: threading.Event) -> np.ndarray:
-        """One request, retried until it succeeds, fails for good, or runs out of tries."""
+        """One request, retried until it succeeds, fails for good, or runs out of tries. A final failure sets
+        `stop` before it is raised, so no worker starts another request after it."""
+        try:
+            return self._send(texts, stop)
+        except _Stopped:
+            raise
+        except BaseException:
+            stop.set()
+            raise
+
+    def _send(self, texts: list[str], stop: threading.Event) -> np.ndarray:
         client = self._get_client()
         for attempt in range(self.max_retries + 1):
             if stop.is_set():
@@ -289,15 +302,16 @@ class OpenAIProvider:
             with self._lock:
                 self.requests += 1
             try:
-                return self._decode(
-                    client.embeddings.create(model=self.model, input=texts, encoding_format="base64"), len(texts)
-                )
+                response = client.embeddings.create(model=self.model, input=texts, encoding_format="base64")
             except Exception as err:  # noqa: BLE001 - _judge re-raises what is not a transient failure
                 wait_s, reason = self._judge(err)
+            else:
+                return self._decode(response, len(texts))
+            tries = attempt + 1
             if attempt == self.max_retries:
                 raise MrlEvalError(
-                    f"{self.endpoint}: a request failed after {attempt + 1} {'try' if attempt == 0 else 'tries'} (last: {reason}). Check the server, "
-                    f"or raise --max-retries / lower --concurrency. {RESUME}"
+                    f"{self.endpoint}: a request failed after {tries} {'try' if tries == 1 else 'tries'} (last: "
+                    f"{reason}). Check the server, or raise --max-retries / --timeout, or lower --concurrency. {RESUME}"
                 )
             with self._lock:
                 self.retries += 1
@@ -306,23 +320,30 @@ class OpenAIProvider:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _decode(self, response: Any, n: int) -> np.ndarray:
+        """The rows of an answer to `n` inputs, in the order of the inputs. An answer that does not say, exactly
+        once, which input each vector belongs to (`index` 0..n-1), or whose vectors are not all finite and of one
+        size, is refused: retrying a well-formed but wrong answer would not make it right."""
         data = getattr(response, "data", None)
         if not isinstance(data, list) or len(data) != n:
-            raise _Malformed(f"{len(data) if isinstance(data, list) else 'no'} vectors for {n} inputs")
-        rows = []
-        try:
-            for item in sorted(data, key=lambda e: e.index):
-                raw = item.embedding
+            raise self._wrong_answer(f"{len(data) if isinstance(data, list) else 'no'} vectors for {n} inputs")
+        indices = [getattr(item, "index", None) for item in data]
+        problem = index_problem(indices, n)
+        if problem is not None:
+            raise self._wrong_answer(problem)
+        rows: list[np.ndarray] = [np.empty(0, np.float32)] * n
+        for index, item in zip(indices, data):
+            raw = getattr(item, "embedding", None)
+            try:
                 if isinstance(raw, str):
-                    rows.append(np.frombuffer(base64.b64decode(raw, validate=True), dtype="<f4"))
+                    rows[index] = np.frombuffer(base64.b64decode(raw, validate=True), dtype="<f4")
                 else:
-                    rows.append(np.asarray(raw, dtype=np.float32))
-        except (AttributeError, TypeError, ValueError) as err:
-            raise _Malformed(f"an unreadable vector ({type(err).__name__})") from err
-        sizes = {len(r) for r in rows}
-        if len(sizes) != 1 or 0 in sizes:
-            raise _Malformed(f"vectors of sizes {sorted(sizes)}")
-        dim = sizes.pop()
+                    rows[index] = np.asarray(raw, dtype=np.float32).reshape(-1)
+            except (TypeError, ValueError) as err:
+                raise self._wrong_answer(f"an unreadable vector at index {index} ({type(err).__name__})") from err
+        sizes = sorted({len(r) for r in rows})
+        if len(sizes) != 1 or sizes[0] == 0:
+            raise self._wrong_answer(f"vectors of {' and '.join(map(str, sizes))} values in one answer")
+        dim = sizes[0]
         with self._lock:
             if self._dim is None:
                 self._dim = dim
@@ -332,18 +353,26 @@ class OpenAIProvider:
                 "expected: check --model and --base-url (is this server serving that model?)"
             )
         matrix = np.stack(rows).astype(np.float32)
-        if not np.isfinite(matrix).all():
-            raise _Malformed("vectors with NaN or inf")
+        finite = np.isfinite(matrix).all(axis=1)
+        if not finite.all():
+            raise self._wrong_answer(f"NaN or infinite values in {int((~finite).sum())} of its {n} vectors")
         return matrix
+
+    def _wrong_answer(self, problem: str) -> MrlEvalError:
+        return MrlEvalError(
+            f"{self.endpoint} answered a request for model {self.model!r} with {problem}; its vectors cannot be "
+            "trusted, so nothing of that request was cached. The server does not follow the OpenAI embeddings API "
+            f"here: fix or update it. {RESUME}"
+        )
 
     def _judge(self, err: Exception) -> tuple[float | None, str]:
         """A transient failure -> (the wait asked for or None, a description); any other -> MrlEvalError."""
         import openai
 
-        if isinstance(err, _Malformed | openai.APIResponseValidationError | json.JSONDecodeError | UnicodeDecodeError):
-            return None, f"a malformed response ({err})"
+        if isinstance(err, openai.APIResponseValidationError | json.JSONDecodeError | UnicodeDecodeError):
+            return None, f"a malformed response ({type(err).__name__})"
         if isinstance(err, openai.APITimeoutError):
-            return None, f"no answer within {self.timeout:g} s"
+            return None, f"no answer within --timeout {self.timeout:g} s"
         if isinstance(err, openai.APIConnectionError):
             cause = type(err.__cause__ or err.__context__).__name__
             said = {"ConnectError": "could not connect", "RemoteProtocolError": "the connection dropped mid-answer"}
@@ -390,6 +419,25 @@ class OpenAIProvider:
         if not self.key_is_placeholder and len(self._key) >= 8:
             text = text.replace(self._key, "***")
         return re.sub(r"\bsk-[A-Za-z0-9_\-*]{4,}", "sk-***", text)
+
+
+def index_problem(indices: Sequence[Any], n: int) -> str | None:
+    """What is wrong with an answer's `index` fields for `n` inputs, or None when they are 0..n-1, each once (in
+    any order: the API does not promise the input order)."""
+    for position, index in enumerate(indices):
+        if not isinstance(index, int) or isinstance(index, bool):
+            return f"item {position} without a whole-number index ({index!r})"
+    outside = sorted({i for i in indices if not 0 <= i < n})
+    if outside:
+        return f"index {outside[0]} for {n} inputs (indices run from 0 to {n - 1})"
+    repeated = sorted(i for i, count in Counter(indices).items() if count > 1)
+    if repeated:
+        missing = sorted(set(range(n)) - set(indices))
+        return (
+            f"index {repeated[0]} given {indices.count(repeated[0])} times and {len(missing)} "
+            f"ind{'ex' if len(missing) == 1 else 'ices'} missing (e.g. {missing[0]})"
+        )
+    return None
 
 
 class _DaemonPool:
