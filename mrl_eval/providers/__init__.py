@@ -45,14 +45,15 @@ class CutsLongInputs(Protocol):
 PROVIDERS = ("sentence-transformers", "openai")
 # Options only one provider understands: given to another, they are a usage error rather than silently ignored.
 ONLY_FOR = {
-    "sentence-transformers": ("query_prompt_name", "doc_prompt_name", "device"),
+    "sentence-transformers": ("query_prompt_name", "doc_prompt_name", "device", "trust_remote_code"),
     "openai": ("base_url", "api_key_env", "concurrency", "max_retries", "timeout", "on_long_input", "max_cost"),
 }
 
 
 def get_provider(name: str, model: str | None, **options: Any) -> EmbeddingProvider:
     """Build the named provider; `model=None` means the provider's default model. `options` are the providers'
-    keyword arguments (prompts, batch size, device, API settings); None means not given."""
+    keyword arguments (prompts, batch size, device, API settings); None means not given (so a flag that is off is
+    passed as None)."""
     if name not in PROVIDERS:
         raise UsageError(f"--provider {name!r}: unknown; choose one of: {', '.join(PROVIDERS)}")
     for other, keys in ONLY_FOR.items():

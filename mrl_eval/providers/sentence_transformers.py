@@ -1,11 +1,17 @@
-"""sentence-transformers models: the bundled all-MiniLM-L6-v2, any local model folder, or a Hugging Face hub id."""
+"""sentence-transformers models: the bundled all-MiniLM-L6-v2, any local model folder, or a Hugging Face hub id.
+
+A model whose folder names its own Python classes (transformers' `auto_map`, as nomic-embed-text-v1.5 does) loads
+only with `--trust-remote-code`, which runs that code on this machine. transformers' and the Hub's progress bars are
+silenced while a model downloads or loads: the CLI draws its own.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +44,26 @@ def folder_fingerprint(folder: Path) -> str:
     return "sha256:" + digest.hexdigest()
 
 
+@contextlib.contextmanager
+def quiet_progress_bars() -> Iterator[None]:
+    """transformers' ("Loading weights") and huggingface_hub's progress bars off for the block, then as they were:
+    on a terminal they would cut through the CLI's own bars."""
+    with contextlib.ExitStack() as stack:
+        with contextlib.suppress(ImportError):
+            from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+
+            if not are_progress_bars_disabled():
+                disable_progress_bars()
+                stack.callback(enable_progress_bars)
+        with contextlib.suppress(ImportError):
+            from transformers.utils import logging as transformers_logging
+
+            if transformers_logging.is_progress_bar_enabled():
+                transformers_logging.disable_progress_bar()
+                stack.callback(transformers_logging.enable_progress_bar)
+        yield
+
+
 def _resolve_hub(model_id: str) -> Path:
     """A hub id -> its local snapshot folder, downloading it once when the network allows."""
     snapshot_download = import_extra("huggingface_hub", extra="st", feature=f"--model {model_id}").snapshot_download
@@ -52,7 +78,8 @@ def _resolve_hub(model_id: str) -> Path:
             "set. Pass --model /path/to/model/folder, or unset HF_HUB_OFFLINE to download it."
         )
     try:
-        return Path(snapshot_download(model_id))
+        with quiet_progress_bars():
+            return Path(snapshot_download(model_id))
     except Exception as err:
         raise MrlEvalError(
             f"model {model_id!r} is not a local folder and could not be downloaded from the Hugging Face Hub "
@@ -80,6 +107,7 @@ class SentenceTransformersProvider:
         doc_prompt_name: str | None = None,
         batch_size: int | None = None,
         device: str | None = None,
+        trust_remote_code: bool | None = None,
     ) -> None:
         if model is None:
             self.model, self.path = DEFAULT_MODEL, bundled_model_path()
@@ -95,6 +123,9 @@ class SentenceTransformersProvider:
             self.fingerprint = f"hub:{model}@{self.path.name}"  # snapshot folders are named by commit hash
         self.batch_size = batch_size  # None: chosen from the model's max sequence length when it loads
         self.device = device
+        # Not part of the cache key: a model that needs its own code does not load without it, so no vectors exist
+        # that this setting could tell apart.
+        self.trust_remote_code = bool(trust_remote_code)
         named = self._named_prompts()
         self._prompts: dict[str, str] = {
             "query": self._choose(query_prompt, query_prompt_name, named, ("query",), "--query-prompt-name"),
@@ -135,15 +166,35 @@ class SentenceTransformersProvider:
 
     def _load(self) -> Any:
         if self._model is None:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the folder is local: never reach for the network
+            if not self.trust_remote_code:  # the folder is local: never reach for the network
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")  # (a model's own code may live in another hub repo)
             st = import_extra("sentence_transformers", extra="st", feature=f"--model {self.model}")
             try:
-                self._model = st.SentenceTransformer(str(self.path), device=self.device)
-            except (OSError, ValueError, RuntimeError) as err:
-                raise MrlEvalError(f"cannot load model {self.model!r} from {self.path}: {err}") from err
+                with quiet_progress_bars():
+                    self._model = st.SentenceTransformer(
+                        str(self.path), device=self.device, trust_remote_code=self.trust_remote_code
+                    )
+            except (OSError, ValueError, RuntimeError, ImportError) as err:
+                raise MrlEvalError(self._load_error(err)) from err
             if self.batch_size is None:
                 self.batch_size = auto_batch_size(self._model.max_seq_length, str(self._model.device))
         return self._model
+
+    def _load_error(self, err: BaseException) -> str:
+        said = " ".join(str(err).split())
+        if "trust_remote_code" in said and not self.trust_remote_code:
+            return (
+                f"model {self.model!r} comes with its own Python code (its config names custom classes), which "
+                "mrl-eval runs only when asked: pass --trust-remote-code if you trust the model's repository (its "
+                "code then runs on this machine)"
+            )
+        if isinstance(err, ImportError):
+            return f"model {self.model!r} needs a package that is not installed: {said[:300]}"
+        return f"cannot load model {self.model!r} from {self.path}: {said[:300]}"
+
+    def info(self) -> dict:
+        """For the report: whether the model's own code ran."""
+        return {"trust_remote_code": self.trust_remote_code}
 
     @property
     def full_dim(self) -> int:
