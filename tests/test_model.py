@@ -111,7 +111,7 @@ def test_default_sweep_runs_the_bundled_model_resumes_after_kill_and_ctrl_c(tmp_
         assert got["metrics"]["ndcg@10"] == pytest.approx(want["metrics"]["ndcg@10"], abs=3e-3)
 
 
-_CUSTOM_CODE = '''from transformers import BertConfig, BertModel
+_CUSTOM_CODE = """from transformers import BertConfig, BertModel
 
 
 class CustomBertConfig(BertConfig):
@@ -120,7 +120,7 @@ class CustomBertConfig(BertConfig):
 
 class CustomBertModel(BertModel):
     config_class = CustomBertConfig
-'''
+"""
 
 _LOAD_BOTH = """
 import json, sys
