@@ -181,5 +181,76 @@ def test_trust_remote_code_loads_a_model_with_its_own_code_and_progress_bars_sta
     assert "\n" not in result["refused"]
     assert result["class"] == "CustomBertModel"  # the folder's own code ran
     assert result["max_diff"] == 0.0  # and gave the same vectors as the same weights through transformers' code
-    assert result["info"] == {"trust_remote_code": True}
+    assert result["info"]["trust_remote_code"] is True and result["info"]["backend"] == "torch"
     assert "Loading weights" not in done.stderr and result["bars_restored"]  # quiet while loading, then as before
+
+
+def _sample_texts(n_docs: int, n_queries: int) -> tuple[list[str], list[str]]:
+    from mrl_eval.data.collections import load_collection
+
+    sample = load_collection(data_path("cranfield"))
+    return list(sample.doc_texts[:n_docs]), list(sample.query_texts[:n_queries])
+
+
+def _cosines(a, b):
+    import numpy as np
+
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+
+
+@pytest.fixture(scope="module")
+def torch_vectors():
+    from mrl_eval.providers.sentence_transformers import SentenceTransformersProvider
+
+    docs, queries = _sample_texts(100, 40)
+    provider = SentenceTransformersProvider(None)
+    return provider, provider.embed(docs, "document"), provider.embed(queries, "query")
+
+
+@pytest.mark.parametrize("backend", ["onnx", "openvino"])
+def test_backend_runs_the_bundled_model_offline_and_agrees_with_torch(tmp_path, monkeypatch, torch_vectors, backend):
+    """--backend onnx|openvino: the bundled model exported locally (no network), its vectors as torch's; the export
+    is kept, reused, and rebuilt with a warning when damaged; its vectors have a cache of their own."""
+    import numpy as np
+
+    from mrl_eval.data.cache import VectorCache
+    from mrl_eval.providers import st_backends
+    from mrl_eval.providers.sentence_transformers import SentenceTransformersProvider
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    torch_provider, torch_docs, torch_queries = torch_vectors
+    docs, queries = _sample_texts(100, 40)
+    provider = SentenceTransformersProvider(None, backend=backend, cache_dir=tmp_path)
+    got_docs, got_queries = provider.embed(docs, "document"), provider.embed(queries, "query")
+    cosines = np.concatenate([_cosines(torch_docs, got_docs), _cosines(torch_queries, got_queries)])
+    # measured: the smallest cosine is 0.9999999 (float32 arithmetic in another order)
+    assert cosines.min() > 0.99999, cosines.min()
+    np.testing.assert_allclose(got_docs, torch_docs, atol=1e-4)
+
+    # tokens counted as the model's own tokenizer counts them (cut at its max length, no padding)
+    model = provider._load()
+    expected = sum(min(model.max_seq_length, len(model.tokenizer(t)["input_ids"])) for t in docs)
+    throughput = provider.throughput()
+    assert throughput.backend == backend and throughput.by_role["document"].texts == len(docs)
+    assert throughput.by_role["document"].tokens == expected and throughput.by_role["document"].seconds > 0
+
+    # the vectors' cache is the backend's own; the export sits beside the embedding cache, and is reused
+    assert provider.fingerprint == torch_provider.fingerprint + f"+{backend}"
+    assert VectorCache(tmp_path, provider, "document").dir != VectorCache(tmp_path, torch_provider, "document").dir
+    (folder,) = (tmp_path / "exports" / backend).iterdir()
+    before = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+    again = SentenceTransformersProvider(None, backend=backend, cache_dir=tmp_path)
+    np.testing.assert_allclose(again.embed(docs[:20], "document"), got_docs[:20], atol=1e-6)  # OpenVINO: not bitwise
+    assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == before  # not exported again
+
+    # a damaged export: removed with one warning, exported again, same vectors
+    biggest = max(folder.iterdir(), key=lambda p: p.stat().st_size)
+    with biggest.open("r+b") as fh:
+        fh.seek(biggest.stat().st_size // 2)
+        fh.write(b"\0" * 64)
+    with pytest.warns(st_backends.ExportWarning, match=r"damaged model export .* does not match its checksum"):
+        rebuilt = SentenceTransformersProvider(None, backend=backend, cache_dir=tmp_path)
+        np.testing.assert_allclose(rebuilt.embed(docs[:20], "document"), got_docs[:20], atol=1e-6)
+    assert st_backends._problem(folder) is None
+    assert not [p for p in folder.parent.iterdir() if p.name.endswith(".tmp")]  # no temporary folder left

@@ -46,6 +46,7 @@ _KINDS = {
     "float": ("a number", (int, float)),
     "str": ("a string", (str,)),
     "path": ("a path (a string)", (str,)),
+    "list": ("a string or an array of strings", (str, list)),  # a repeatable option
 }
 
 FLAG, DEFAULT = "flag", "default"
@@ -83,6 +84,8 @@ def _kind(annotation: Any) -> str:
         annotation = typing.get_args(annotation)[0]
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
         annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
+    if typing.get_origin(annotation) is list:
+        return "list"
     if isinstance(annotation, type) and issubclass(annotation, Path):
         return "path"
     for kind, python_type in (("bool", bool), ("int", int), ("float", float)):
@@ -207,6 +210,10 @@ def convert(setting: Setting, raw: Any, where: str, folder: Path, ctx: Any) -> A
         if setting.key in LIST_KEYS:
             description = 'a string or an array, e.g. "64,128,25%" or [64, 128, "25%"]'
         raise MrlEvalError(f"{where}: {setting.key} = {_literal(raw)} is {_toml_type(raw)}; it should be {description}")
+    if setting.kind == "list":
+        value = [value] if isinstance(value, str) else value
+        if not all(isinstance(v, str) for v in value):
+            raise MrlEvalError(f"{where}: {setting.key} = {_literal(raw)}: it should be {description}")
     if setting.kind == "path":
         path = Path(value).expanduser()
         value = str(path if path.is_absolute() else folder / path)

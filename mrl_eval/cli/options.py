@@ -143,6 +143,16 @@ DeviceOpt = Annotated[
     str | None,
     typer.Option(help="torch device: cpu, cuda, cuda:1, mps. Default: auto.", rich_help_panel=MODEL),
 ]
+BackendOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Where a sentence-transformers model runs: torch, onnx (ONNX Runtime) or openvino, both on the CPU, "
+        "from an export of the model made locally once and kept beside the embedding cache. Each backend has a "
+        "cache of its own (the vectors differ slightly). Needs mrl-eval[onnx] / mrl-eval[openvino]. (default: torch)",
+        rich_help_panel=MODEL,
+        show_default=False,
+    ),
+]
 TrustRemoteCodeOpt = Annotated[
     bool,
     typer.Option(
@@ -451,6 +461,17 @@ MaxCostOpt = Annotated[
         metavar="USD",
         help="Stop before any request if embedding the texts not yet cached would cost more than this (estimated "
         "from the token count and the model's price).",
+        rich_help_panel=API,
+        show_default=False,
+    ),
+]
+PricePer1mTokensOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        metavar="MODEL=PRICE",
+        help="The US dollars per million input tokens of a model, e.g. text-embedding-3-small=0.02 (repeat for "
+        "more models): the report's cost of embedding the corpus and per query, and --max-cost, use it. "
+        "(default: the prices listed in docs/openai.md for OpenAI's models, none for others)",
         rich_help_panel=API,
         show_default=False,
     ),

@@ -124,6 +124,12 @@ def _compare(value: Any) -> None:
         raise UsageError(f"--compare {value!r}: the one comparison is pca")
 
 
+def _prices(value: Any) -> None:
+    from mrl_eval.providers.openai_limits import parse_prices
+
+    parse_prices(value)
+
+
 def _pre_truncate(value: Any) -> None:
     from mrl_eval.data.pre_truncate import check_pre_truncate
 
@@ -160,6 +166,8 @@ CHECKS: dict[str, Callable[[Any], None]] = {
     "ray-cpus": _ray("num_cpus"),
     "ray-shard-rows": _ray("shard_rows"),
     "provider": _choice("--provider", "mrl_eval.providers", "PROVIDERS"),
+    "price-per-1m-tokens": _prices,
+    "backend": _choice("--backend", "mrl_eval.providers.st_backends", "BACKENDS"),
 }
 
 # "--resamples 5: use at least 100" -> "use at least 100": the key and the value are named before it.

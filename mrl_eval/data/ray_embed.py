@@ -35,7 +35,7 @@ class EmbedActor:
         from mrl_eval.data.cache import VectorCache
         from mrl_eval.providers import get_provider
 
-        self.provider = get_provider(provider, model, **options)
+        self.provider = get_provider(provider, model, cache_dir=Path(cache_dir), **options)
         self.cache = VectorCache(Path(cache_dir), self.provider, role, dtype)
         self.role = role
 
@@ -78,7 +78,12 @@ def fill_cache(
     todo.sort(key=lambda k: -len(text_of[k]))  # similar lengths share a batch: little padding
     name, model, options = spec
     worker_options = dict(options)
-    if gpus_per_worker and name == "sentence-transformers" and worker_options.get("device") is None:
+    if (
+        gpus_per_worker
+        and name == "sentence-transformers"
+        and worker_options.get("device") is None
+        and worker_options.get("backend") in (None, "torch")
+    ):  # onnx/openvino run on the CPU
         worker_options["device"] = "cuda"
     resources = {"num_gpus": gpus_per_worker} if gpus_per_worker else {"num_cpus": 1}
     items = [{"key": k, "text": text_of[k]} for k in todo]

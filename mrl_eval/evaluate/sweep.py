@@ -266,6 +266,7 @@ class SweepConfig:
     batch_size: int | None = None
     device: str | None = None
     trust_remote_code: bool = False  # run the model folder's own Python code (sentence-transformers)
+    backend: str | None = None  # sentence-transformers: torch (None), onnx or openvino
     # --provider openai (None: not given, the provider's default); the key itself is never a setting
     base_url: str | None = None
     api_key_env: str | None = None
@@ -274,6 +275,7 @@ class SweepConfig:
     timeout: float | None = None  # seconds to wait for an answer
     on_long_input: str | None = None
     max_cost: float | None = None
+    price_per_1m_tokens: tuple[str, ...] | None = None  # "MODEL=PRICE": US dollars per million input tokens
     pre_truncate: str = "none"  # "layernorm": nomic-embed-text-v1.5's layer norm before the prefix (pre_truncate.py)
     cache_dir: Path | None = None
     cache_dtype: str = "float32"
@@ -340,6 +342,7 @@ def _provider_options(config: SweepConfig) -> dict:
         "batch_size": config.batch_size,
         "device": config.device,
         "trust_remote_code": config.trust_remote_code or None,  # None: not given (an openai run may leave it off)
+        "backend": config.backend,
         "base_url": config.base_url,
         "api_key_env": config.api_key_env,
         "concurrency": config.concurrency,
@@ -347,6 +350,7 @@ def _provider_options(config: SweepConfig) -> dict:
         "timeout": config.timeout,
         "on_long_input": config.on_long_input,
         "max_cost": config.max_cost,
+        "price_per_1m_tokens": tuple(config.price_per_1m_tokens or ()) or None,
     }
 
 
@@ -357,8 +361,8 @@ def _embed(
     from mrl_eval.providers import get_provider
 
     options = _provider_options(config)
-    provider = get_provider(config.provider, config.model, **dict(options))  # a copy: get_provider pops from it
     cache_dir = config.cache_dir or default_cache_dir()
+    provider = get_provider(config.provider, config.model, cache_dir=cache_dir, **dict(options))  # a copy: it pops
     on_ray = 0
     if ray_info is not None:  # the cluster fills the cache; the single-machine path below then finds it full
         from mrl_eval.data.ray_embed import fill_cache
@@ -380,7 +384,8 @@ def _embed(
             )
     if hasattr(provider, "preflight"):  # a paid API: check inputs and estimate the cost before any request
         roles = (("document", collection.doc_texts), ("query", collection.query_texts))
-        provider.preflight({r: missing_texts(provider, t, r, cache_dir, config.cache_dtype) for r, t in roles})
+        pending = {r: missing_texts(provider, t, r, cache_dir, config.cache_dtype) for r, t in roles}
+        provider.preflight(pending, every=dict(roles))  # every: the cost of the whole collection too
     docs, n_docs = embed_cached(
         provider,
         collection.doc_texts,

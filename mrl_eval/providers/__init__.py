@@ -7,6 +7,7 @@ provider module imports its SDK inside its functions, so importing this package 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
@@ -45,15 +46,24 @@ class CutsLongInputs(Protocol):
 PROVIDERS = ("sentence-transformers", "openai")
 # Options only one provider understands: given to another, they are a usage error rather than silently ignored.
 ONLY_FOR = {
-    "sentence-transformers": ("query_prompt_name", "doc_prompt_name", "device", "trust_remote_code"),
-    "openai": ("base_url", "api_key_env", "concurrency", "max_retries", "timeout", "on_long_input", "max_cost"),
+    "sentence-transformers": ("query_prompt_name", "doc_prompt_name", "device", "trust_remote_code", "backend"),
+    "openai": (
+        "base_url",
+        "api_key_env",
+        "concurrency",
+        "max_retries",
+        "timeout",
+        "on_long_input",
+        "max_cost",
+        "price_per_1m_tokens",
+    ),
 }
 
 
-def get_provider(name: str, model: str | None, **options: Any) -> EmbeddingProvider:
+def get_provider(name: str, model: str | None, *, cache_dir: Path | None = None, **options: Any) -> EmbeddingProvider:
     """Build the named provider; `model=None` means the provider's default model. `options` are the providers'
     keyword arguments (prompts, batch size, device, API settings); None means not given (so a flag that is off is
-    passed as None)."""
+    passed as None). `cache_dir` is the embedding cache's folder, where a sentence-transformers export is kept."""
     if name not in PROVIDERS:
         raise UsageError(f"--provider {name!r}: unknown; choose one of: {', '.join(PROVIDERS)}")
     for other, keys in ONLY_FOR.items():
@@ -67,4 +77,4 @@ def get_provider(name: str, model: str | None, **options: Any) -> EmbeddingProvi
         return OpenAIProvider(model, **options)
     from mrl_eval.providers.sentence_transformers import SentenceTransformersProvider
 
-    return SentenceTransformersProvider(model, **options)
+    return SentenceTransformersProvider(model, cache_dir=cache_dir, **options)

@@ -84,6 +84,7 @@ class OpenAIProvider:
         counter: str = "auto",
         backoff_base: float | None = None,
         timeout: float | None = None,
+        price_per_1m_tokens: Sequence[str] | None = None,
     ) -> None:
         self.model = model or DEFAULT_MODEL
         flag = "--base-url" if base_url else "OPENAI_BASE_URL"
@@ -99,6 +100,7 @@ class OpenAIProvider:
         self.max_retries = DEFAULT_MAX_RETRIES if max_retries is None else max_retries
         self.on_long_input = on_long_input or "error"
         self.max_cost = max_cost
+        self.prices = L.parse_prices(price_per_1m_tokens)
         self.batch_size = batch_size or (L.MAX_INPUTS if self.is_openai else LOCAL_BATCH)
         self.timeout = TIMEOUT_S if timeout is None else timeout
         for bad, message in (
@@ -127,6 +129,7 @@ class OpenAIProvider:
         self._lock = threading.Lock()
         self._client: Any = None
         self.cost: dict | None = None
+        self.corpus_cost: L.CorpusCost | None = None
         self.truncated = self.requests = self.retries = 0
 
     def _read_key(self, named: bool) -> tuple[str, bool]:
@@ -163,6 +166,7 @@ class OpenAIProvider:
             "base_url": self.endpoint,
             "token_counter": self.counter.name,
             "cost": self.cost,
+            "corpus_cost": self.corpus_cost.to_dict() if self.corpus_cost else None,
             "requests": self.requests,
             "retries": self.retries,
             "truncated_inputs": self.truncated,
@@ -176,26 +180,42 @@ class OpenAIProvider:
             return np.zeros((0, self._dim or 0), np.float32)
         return np.stack([rows[i] for i in range(len(texts))])
 
-    def preflight(self, pending: Mapping[Role, Sequence[str]]) -> dict:
+    def preflight(
+        self, pending: Mapping[Role, Sequence[str]], every: Mapping[Role, Sequence[str]] | None = None
+    ) -> dict:
         """Before any request: refuse inputs over the limit (with --on-long-input error) and estimate the cost of
-        `pending` (the texts the cache lacks), refusing a run over --max-cost."""
+        `pending` (the texts the cache lacks), refusing a run over --max-cost. With `every` (all the documents and
+        queries, cached or not), also what the collection costs (`corpus_cost`)."""
         n_texts = n_tokens = 0
         for role, texts in pending.items():
             n_texts += len(texts)
             n_tokens += sum(self._prepare(texts, role, warn=False)[1])
-        usd = L.cost_usd(n_tokens, self.model)
+        usd = L.cost_usd(n_tokens, self.model, self.prices)
+        price = L.price_per_million(self.model, self.prices)
         self.cost = {
             "texts": n_texts,
             "tokens": n_tokens,
             "token_counter": self.counter.name,
-            "price_per_million_usd": L.price_per_million(self.model),
+            "price_per_million_usd": price,
             "usd": usd,
         }
+        if every is not None:
+            docs, queries = every.get("document", ()), every.get("query", ())
+            self.corpus_cost = L.CorpusCost(
+                self.model,
+                self.counter.name,
+                len(docs),
+                sum(self._prepare(docs, "document", warn=False)[1]),
+                len(queries),
+                sum(self._prepare(queries, "query", warn=False)[1]),
+                price,
+            )
         if self.max_cost is not None and n_tokens:
             if usd is None:
                 raise MrlEvalError(
                     f"--max-cost {self.max_cost}: no price is known for model {self.model!r} (known: "
-                    f"{', '.join(L.PRICES_PER_MILLION)}), so the limit cannot be checked. Drop --max-cost."
+                    f"{', '.join(L.PRICES_PER_MILLION)}), so the limit cannot be checked. Give its price with "
+                    f"--price-per-1m-tokens {self.model}=USD, or drop --max-cost."
                 )
             if usd > self.max_cost:
                 raise MrlEvalError(
