@@ -310,3 +310,55 @@ def test_timeout_is_checked_and_comes_from_the_config_file(cli_env):
     (cli_env / "mrl-eval.toml").unlink()
     usage = runner.invoke(app, ["sweep", "--timeout", "5"])  # the default provider has no requests to time
     assert usage.exit_code == 2 and "--timeout applies to --provider openai only" in " ".join(usage.stderr.split())
+
+
+def test_corpus_cost_counts_every_text_with_tiktoken_and_prices_it_from_the_option(cli_env, data, server, monkeypatch):
+    import tiktoken
+
+    from tests.test_openai import _seed_tiktoken_cache
+
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(cli_env / "tiktoken"))
+    (cli_env / "tiktoken").mkdir()
+    _seed_tiktoken_cache(cli_env / "tiktoken")
+    args = ["--price-per-1m-tokens", f"{MODEL}=2.5", "--price-per-1m-tokens", "other=1", "--json"]
+    args += ["--query-prompt", "query: "]
+    result = _sweep(data, server.url, *args)
+    assert result.exit_code == 0, result.output
+    cost = json.loads(result.stdout)["model"]["corpus_cost"]
+    collection = load_collection(data)
+    encoding = tiktoken.get_encoding("cl100k_base")  # the oracle: the encoding itself, on the texts as sent
+    doc_tokens = sum(len(encoding.encode_ordinary(t)) for t in collection.doc_texts)
+    query_tokens = sum(len(encoding.encode_ordinary("query: " + t)) for t in collection.query_texts)
+    assert (cost["documents"], cost["document_tokens"]) == (N_DOCS, doc_tokens)
+    assert (cost["queries"], cost["query_tokens"]) == (N_QUERIES, query_tokens)
+    assert cost["token_counter"] == "tiktoken cl100k_base" and cost["price_per_million_usd"] == 2.5
+    assert cost["corpus_usd"] == pytest.approx(doc_tokens * 2.5 / 1e6)
+    assert cost["usd_per_query"] == pytest.approx(query_tokens / N_QUERIES * 2.5 / 1e6)
+    again = _sweep(data, server.url, "--json")  # all cached, no price: the tokens still, no dollars
+    cost = json.loads(again.stdout)["model"]["corpus_cost"]
+    assert cost["document_tokens"] == doc_tokens and cost["corpus_usd"] is None and cost["usd_per_query"] is None
+
+
+@pytest.mark.parametrize(
+    ("specs", "message"),
+    [
+        (["m"], "give MODEL=PRICE"),
+        (["m=-1"], "give MODEL=PRICE"),
+        (["m=nan"], "give MODEL=PRICE"),
+        (["=1"], "give MODEL=PRICE"),
+        (["m=1", "m=2"], "priced twice"),
+    ],
+)
+def test_price_per_1m_tokens_is_checked(specs, message):
+    from mrl_eval.errors import UsageError
+    from mrl_eval.providers.openai_limits import parse_prices
+
+    with pytest.raises(UsageError, match=message):
+        parse_prices(specs)
+    assert parse_prices(["org/model:v1=0.5", "m=0"]) == {"org/model:v1": 0.5, "m": 0.0}
+
+
+def test_a_price_given_is_used_for_max_cost(cli_env, data, server):
+    result = _sweep(data, server.url, "--price-per-1m-tokens", f"{MODEL}=1000000", "--max-cost", "0.01")
+    assert result.exit_code == 1, result.output
+    assert "over --max-cost $0.0100" in " ".join(result.stderr.split()) and server.log == []
