@@ -24,7 +24,8 @@ from mrl_eval.data.cache import missing_texts
 from mrl_eval.data.collections import load_collection
 from mrl_eval.errors import MrlEvalError
 from mrl_eval.providers import openai as openai_provider
-from mrl_eval.providers.openai import OpenAIProvider, index_problem
+from mrl_eval.providers.openai import OpenAIProvider
+from mrl_eval.providers.openai_answers import index_problem
 from tests.test_openai import api_env  # noqa: F401 - autouse: a short backoff, no proxy, no key from the environment
 
 runner = CliRunner()

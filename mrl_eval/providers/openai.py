@@ -13,14 +13,11 @@ request's header: never into a message, a report or a cache key.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
-import queue
 import re
 import threading
 import warnings
-from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import Any
@@ -33,6 +30,8 @@ from mrl_eval.extras import import_extra
 from mrl_eval.limits import MAX_TIMEOUT_S
 from mrl_eval.providers import Role
 from mrl_eval.providers import openai_limits as L
+from mrl_eval.providers.daemon_pool import DaemonPool
+from mrl_eval.providers.openai_answers import WrongAnswer, read_answer
 
 DEFAULT_MODEL = "text-embedding-3-small"
 OPENAI_BASE_URL = "https://api.openai.com/v1"
@@ -234,7 +233,7 @@ class OpenAIProvider:
         sent, counts = self._prepare(texts, role, warn=True)
         batches = iter(L.plan_batches(counts, self.batch_size, L.MAX_REQUEST_TOKENS))
         stop = threading.Event()
-        pool = _DaemonPool(self.concurrency)
+        pool = DaemonPool(self.concurrency)
         running: dict[Future, list[int]] = {}
         try:
             while True:
@@ -343,27 +342,11 @@ class OpenAIProvider:
         """The rows of an answer to `n` inputs, in the order of the inputs. An answer that does not say, exactly
         once, which input each vector belongs to (`index` 0..n-1), or whose vectors are not all finite and of one
         size, is refused: retrying a well-formed but wrong answer would not make it right."""
-        data = getattr(response, "data", None)
-        if not isinstance(data, list) or len(data) != n:
-            raise self._wrong_answer(f"{len(data) if isinstance(data, list) else 'no'} vectors for {n} inputs")
-        indices = [getattr(item, "index", None) for item in data]
-        problem = index_problem(indices, n)
-        if problem is not None:
-            raise self._wrong_answer(problem)
-        rows: list[np.ndarray] = [np.empty(0, np.float32)] * n
-        for index, item in zip(indices, data):
-            raw = getattr(item, "embedding", None)
-            try:
-                if isinstance(raw, str):
-                    rows[index] = np.frombuffer(base64.b64decode(raw, validate=True), dtype="<f4")
-                else:
-                    rows[index] = np.asarray(raw, dtype=np.float32).reshape(-1)
-            except (TypeError, ValueError) as err:
-                raise self._wrong_answer(f"an unreadable vector at index {index} ({type(err).__name__})") from err
-        sizes = sorted({len(r) for r in rows})
-        if len(sizes) != 1 or sizes[0] == 0:
-            raise self._wrong_answer(f"vectors of {' and '.join(map(str, sizes))} values in one answer")
-        dim = sizes[0]
+        try:
+            matrix = read_answer(getattr(response, "data", None), n)
+        except WrongAnswer as err:
+            raise self._wrong_answer(str(err)) from None
+        dim = matrix.shape[1]
         with self._lock:
             if self._dim is None:
                 self._dim = dim
@@ -372,10 +355,6 @@ class OpenAIProvider:
                 f"{self.endpoint} returned {dim}-dim vectors for model {self.model!r}, where {self._dim} were "
                 "expected: check --model and --base-url (is this server serving that model?)"
             )
-        matrix = np.stack(rows).astype(np.float32)
-        finite = np.isfinite(matrix).all(axis=1)
-        if not finite.all():
-            raise self._wrong_answer(f"NaN or infinite values in {int((~finite).sum())} of its {n} vectors")
         return matrix
 
     def _wrong_answer(self, problem: str) -> MrlEvalError:
@@ -439,63 +418,3 @@ class OpenAIProvider:
         if not self.key_is_placeholder and len(self._key) >= 8:
             text = text.replace(self._key, "***")
         return re.sub(r"\bsk-[A-Za-z0-9_\-*]{4,}", "sk-***", text)
-
-
-def index_problem(indices: Sequence[Any], n: int) -> str | None:
-    """What is wrong with an answer's `index` fields for `n` inputs, or None when they are 0..n-1, each once (in
-    any order: the API does not promise the input order)."""
-    for position, index in enumerate(indices):
-        if not isinstance(index, int) or isinstance(index, bool):
-            return f"item {position} without a whole-number index ({index!r})"
-    outside = sorted({i for i in indices if not 0 <= i < n})
-    if outside:
-        return f"index {outside[0]} for {n} inputs (indices run from 0 to {n - 1})"
-    repeated = sorted(i for i, count in Counter(indices).items() if count > 1)
-    if repeated:
-        missing = sorted(set(range(n)) - set(indices))
-        return (
-            f"index {repeated[0]} given {indices.count(repeated[0])} times and {len(missing)} "
-            f"ind{'ex' if len(missing) == 1 else 'ices'} missing (e.g. {missing[0]})"
-        )
-    return None
-
-
-class _DaemonPool:
-    """A fixed set of daemon worker threads. Unlike ThreadPoolExecutor, whose workers the interpreter joins at exit,
-    a request still on the wire never holds the process: after Ctrl-C or a final error it exits at once (every batch
-    already back is in the cache; the abandoned requests are sent again on the rerun)."""
-
-    def __init__(self, workers: int) -> None:
-        self._tasks: queue.SimpleQueue = queue.SimpleQueue()
-        self._threads = [
-            threading.Thread(target=self._work, name=f"mrl-eval-openai-{i}", daemon=True) for i in range(workers)
-        ]
-        for thread in self._threads:
-            thread.start()
-
-    def _work(self) -> None:
-        while (task := self._tasks.get()) is not None:
-            future, function, args = task
-            if not future.set_running_or_notify_cancel():
-                continue
-            try:
-                future.set_result(function(*args))
-            except BaseException as err:  # noqa: BLE001 - handed to the caller through the future
-                future.set_exception(err)
-
-    def submit(self, function: Any, *args: Any) -> Future:
-        future: Future = Future()
-        self._tasks.put((future, function, args))
-        return future
-
-    def shutdown(self) -> None:
-        """Cancel what has not started and let the workers end after their current request."""
-        while True:
-            try:
-                task = self._tasks.get_nowait()
-            except queue.Empty:
-                break
-            if task is not None:
-                task[0].cancel()
-        for _ in self._threads:
-            self._tasks.put(None)
