@@ -188,7 +188,7 @@ class SentenceTransformersProvider:
             try:
                 with quiet_progress_bars():
                     self._model = st.SentenceTransformer(
-                        str(self.path), device=self.device, trust_remote_code=self.trust_remote_code
+                        str(self.path), device=self._load_device, trust_remote_code=self.trust_remote_code
                     )
             except (OSError, ValueError, RuntimeError, ImportError) as err:
                 raise MrlEvalError(self._load_error(err)) from err
@@ -201,6 +201,11 @@ class SentenceTransformersProvider:
             if self.batch_size is None:
                 self.batch_size = auto_batch_size(self._model.max_seq_length, str(self._model.device))
         return self._model
+
+    @property
+    def _load_device(self) -> str | None:
+        """torch's device; an export runs on the CPU, and is checked there against the torch network."""
+        return self.device if self.backend == "torch" else "cpu"
 
     def _count_tokens(self, module: Any, args: tuple) -> None:
         """Before each batch reaches the network: its tokens, padding excluded."""
