@@ -641,8 +641,8 @@ def test_retry_after_is_honoured(tiny, tmp_path, proxy, clean, retry_after):
 
 
 def test_a_timeout_is_retried(proxy):
-    proxy.faults.append(("sleep", 1.5))
-    provider = OpenAIProvider(MODEL, base_url=proxy.url, timeout=0.5)
+    proxy.faults.append(("sleep", 4.0))  # the timeout leaves the real server time to answer on a busy machine
+    provider = OpenAIProvider(MODEL, base_url=proxy.url, timeout=2.0)
     vectors = provider.embed(["a wing", "a slab"], "document")
     assert provider.retries == 1 and [e["outcome"] for e in proxy.log][-1] == "ok"
     np.testing.assert_array_equal(
