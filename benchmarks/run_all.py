@@ -18,7 +18,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 BENCHMARKS = ["bench_e2e", "bench_scoring", "bench_grid_memory", "bench_metrics", "bench_startup", "bench_stats"]
-BENCHMARKS += ["bench_ray", "bench_cache", "bench_engines", "bench_models"]
+BENCHMARKS += ["bench_ray", "bench_cache", "bench_engines", "bench_models", "bench_backends"]
 
 
 def machine() -> str:

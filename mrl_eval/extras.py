@@ -15,6 +15,8 @@ from mrl_eval.errors import MrlEvalError
 # extra -> what it is for, as the error message says it (the packages are in pyproject.toml)
 EXTRAS = {
     "st": "sentence-transformers models and the bundled default model",
+    "onnx": "sentence-transformers models on ONNX Runtime (--backend onnx)",
+    "openvino": "sentence-transformers models on OpenVINO (--backend openvino)",
     "openai": "OpenAI and OpenAI-compatible embedding servers",
     "mteb": "MTEB retrieval tasks",
     "parquet": "Parquet input files",

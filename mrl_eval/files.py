@@ -104,3 +104,10 @@ def json_text(doc: Any, *, what: str, indent: int | None = 1) -> str:
             f"{what}: field {where} is {value} (not a finite number); nothing was written. This is a bug in "
             "mrl-eval or in a provider's vectors: please report it with the command"
         ) from err
+
+
+def default_cache_dir() -> Path:
+    """Where mrl-eval keeps what it can rebuild (embeddings, model exports): $XDG_CACHE_HOME/mrl-eval, else
+    ~/.cache/mrl-eval."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "mrl-eval"

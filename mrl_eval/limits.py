@@ -27,6 +27,8 @@ MAX_BATCH_SIZE = 65_536
 MAX_CONCURRENCY = 256
 # Retries of one request: exponential backoff capped at a minute makes 100 retries well over an hour of waiting.
 MAX_RETRIES = 100
+# Seconds to wait for one answer: a socket timeout must fit a C timeval, and a day is past any server still working.
+MAX_TIMEOUT_S = 86_400
 
 # Whole numbers written in option text (dims, cutoffs, shortlists, sample sizes): an int64 holds any 18 digits, and
 # Python's int() refuses strings of more than 4,300 digits outright.

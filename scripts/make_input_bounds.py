@@ -36,6 +36,8 @@ def bounds_lines() -> list[str]:
         f"| `--batch-size` | 1 to {L.MAX_BATCH_SIZE:,} | past this a batch no longer fits a GPU at typical text lengths |",
         f"| `--concurrency` | 1 to {L.MAX_CONCURRENCY} | API servers refuse far fewer requests in flight |",
         f"| `--max-retries` | 0 to {L.MAX_RETRIES} | backoff capped at a minute: {L.MAX_RETRIES} retries wait over an hour |",
+        f"| `--timeout` | above 0 to {L.MAX_TIMEOUT_S:,} seconds | a socket timeout must fit a C timeval; no working "
+        "server takes a day to answer |",
         f"| `--scale` | 1 to {L.MAX_SCALE:.0e} documents | a projection past that means nothing |",
         f"| whole numbers in option text (`--dims`, the K of `ndcg@K`, `--shortlist`, `--two-stage`, "
         f"`--pca-fit-sample`) | at most {L.MAX_DIGITS} digits | an int64; Python refuses to convert 4,301 digits |",

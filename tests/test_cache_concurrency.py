@@ -72,9 +72,7 @@ def _url(port: int) -> str:
 
 
 def _env() -> dict[str, str]:
-    return checkout_env(
-        NO_PROXY="127.0.0.1", no_proxy="127.0.0.1", OPENAI_API_KEY="", MRL_EVAL_OPENAI_BACKOFF_BASE="0.01"
-    )
+    return checkout_env(NO_PROXY="127.0.0.1", no_proxy="127.0.0.1", OPENAI_API_KEY="")
 
 
 def _cli_args(data: Path, port: int, cache: Path) -> list[str]:

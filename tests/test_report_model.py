@@ -240,3 +240,25 @@ def test_every_json_mrl_eval_writes_is_strict_json(tmp_path):
     json.loads(json_text({"a": [1.5, {"b": 2}]}, what="x"), parse_constant=lambda c: pytest.fail(f"{c} written"))
     with pytest.raises(Exception, match=r"x: field a\[1\]\.b is nan"):
         json_text({"a": [1.5, {"b": float("nan")}]}, what="x")
+
+
+@pytest.mark.parametrize(
+    ("provider", "name", "label"),
+    [
+        ("sentence-transformers", "sentence-transformers/all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"),
+        ("openai", "text-embedding-3-small", "text-embedding-3-small (openai)"),
+        ("sentence-transformers", "/models/e5", "/models/e5 (sentence-transformers)"),
+        ("precomputed", "all-minilm-l6-v2", "all-minilm-l6-v2 (precomputed)"),
+    ],
+)
+def test_the_model_reads_with_its_provider_named_once(reports, provider, name, label):
+    """Bug: the run settings read "sentence-transformers sentence-transformers/all-MiniLM-L6-v2"."""
+    from mrl_eval.report.html import _settings
+    from mrl_eval.report.markdown import to_markdown
+    from mrl_eval.report.model import ModelInfo
+
+    about = {**reports["minilm"].model.about, "provider": provider, "name": name}
+    report = dataclasses.replace(reports["minilm"], model=ModelInfo(about))
+    assert report.model.label == label
+    assert f"- model: {label} (" in to_markdown(report, "stem", plots=False)
+    assert f"<dt>model</dt><dd>{label}</dd>" in _settings(report)

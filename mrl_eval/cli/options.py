@@ -20,6 +20,7 @@ from mrl_eval.limits import (
     MAX_RESAMPLES,
     MAX_RETRIES,
     MAX_SEED,
+    MAX_TIMEOUT_S,
     MIN_CONFIDENCE,
     MIN_RESAMPLES,
     MIN_TAIL_RESAMPLES,
@@ -162,6 +163,26 @@ BatchOpt = Annotated[
 DeviceOpt = Annotated[
     str | None,
     typer.Option(help="torch device: cpu, cuda, cuda:1, mps. Default: auto.", rich_help_panel=MODEL),
+]
+BackendOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Where a sentence-transformers model runs: torch, onnx (ONNX Runtime) or openvino, both on the CPU, "
+        "from an export of the model made locally once and kept beside the embedding cache. Each backend has a "
+        "cache of its own (the vectors differ slightly). Needs mrl-eval[onnx] / mrl-eval[openvino]. (default: torch)",
+        rich_help_panel=MODEL,
+        show_default=False,
+    ),
+]
+TrustRemoteCodeOpt = Annotated[
+    bool,
+    typer.Option(
+        "--trust-remote-code",
+        help="Load a model that ships its own Python code (e.g. nomic-ai/nomic-embed-text-v1.5): that code, from "
+        "the model's repository, RUNS ON THIS MACHINE. Only for models you trust. (default: off)",
+        rich_help_panel=MODEL,
+        show_default=False,
+    ),
 ]
 CacheOpt = Annotated[
     Path | None,
@@ -456,6 +477,18 @@ MaxRetriesOpt = Annotated[
         show_default=False,
     ),
 ]
+TimeoutOpt = Annotated[
+    float | None,
+    typer.Option(
+        min=0.001,
+        max=MAX_TIMEOUT_S,
+        metavar="SECONDS",
+        help="The longest wait for an answer to one request (and at most 10 s to connect) before the try counts as "
+        "failed; a slow local server may need more. (default: 60)",
+        rich_help_panel=API,
+        show_default=False,
+    ),
+]
 OnLongInputOpt = Annotated[
     str | None,
     typer.Option(
@@ -472,6 +505,17 @@ MaxCostOpt = Annotated[
         metavar="USD",
         help="Stop before any request if embedding the texts not yet cached would cost more than this (estimated "
         "from the token count and the model's price).",
+        rich_help_panel=API,
+        show_default=False,
+    ),
+]
+PricePer1mTokensOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        metavar="MODEL=PRICE",
+        help="The US dollars per million input tokens of a model, e.g. text-embedding-3-small=0.02 (repeat for "
+        "more models): the report's cost of embedding the corpus and per query, and --max-cost, use it. "
+        "(default: none; mrl-eval keeps no price list, so without a price the report counts tokens only)",
         rich_help_panel=API,
         show_default=False,
     ),
@@ -792,6 +836,20 @@ def _on_long_input(value: Any) -> None:
         raise UsageError(f"--on-long-input {value!r}: choose one of {', '.join(ON_LONG_INPUT)}")
 
 
+def _prices(value: Any) -> None:
+    from mrl_eval.providers.openai_limits import parse_prices
+
+    parse_prices(value)
+
+
+def _backend(value: Any) -> None:
+    from mrl_eval.errors import UsageError
+    from mrl_eval.providers.st_backends import BACKENDS
+
+    if value not in BACKENDS:
+        raise UsageError(f"--backend {value!r}: choose one of {', '.join(BACKENDS)}")
+
+
 def _provider(value: Any) -> None:
     from mrl_eval.errors import UsageError
     from mrl_eval.providers import PROVIDERS
@@ -830,12 +888,16 @@ MODEL_PARAMS = (
     Param("doc_prompt_name", DocPromptNameOpt),
     Param("batch_size", BatchOpt),
     Param("device", DeviceOpt),
+    Param("trust_remote_code", TrustRemoteCodeOpt, False),
+    Param("backend", BackendOpt, None, _backend),
     Param("base_url", BaseUrlOpt),
     Param("api_key_env", ApiKeyEnvOpt),
     Param("concurrency", ConcurrencyOpt),
     Param("max_retries", MaxRetriesOpt),
+    Param("timeout", TimeoutOpt),
     Param("on_long_input", OnLongInputOpt, None, _on_long_input),
     Param("max_cost", MaxCostOpt, None, _non_negative("--max-cost")),
+    Param("price_per_1m_tokens", PricePer1mTokensOpt, None, _prices),
     Param("pre_truncate", PreTruncateOpt, D.PRE_TRUNCATE, _pre_truncate),
     Param("cache_dir", CacheOpt),
     Param("cache_dtype", CacheDtypeOpt, D.CACHE_DTYPE, _cache_dtype),

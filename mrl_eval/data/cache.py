@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import warnings
 from collections import Counter
@@ -42,12 +41,6 @@ _warned_old: set[Path] = set()
 
 class CacheWarning(UserWarning):
     """Something about the cache the user should know, which did not stop the run (a damaged file, an old one)."""
-
-
-def default_cache_dir() -> Path:
-    """XDG: $XDG_CACHE_HOME/mrl-eval, else ~/.cache/mrl-eval."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "mrl-eval"
 
 
 def text_key(text: str) -> str:

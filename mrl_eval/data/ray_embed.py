@@ -34,7 +34,7 @@ class EmbedActor:
         self, provider: str, model: str | None, options: dict[str, Any], cache_dir: str, role: Role, dtype: str
     ):
 
-        self.provider = get_provider(provider, model, **options)
+        self.provider = get_provider(provider, model, cache_dir=Path(cache_dir), **options)
         self.cache = VectorCache(Path(cache_dir), self.provider, role, dtype)
         self.role = role
 
@@ -75,7 +75,12 @@ def fill_cache(
     todo.sort(key=lambda k: -len(text_of[k]))  # similar lengths share a batch: little padding
     name, model, options = spec
     worker_options = dict(options)
-    if gpus_per_worker and name == "sentence-transformers" and worker_options.get("device") is None:
+    if (
+        gpus_per_worker
+        and name == "sentence-transformers"
+        and worker_options.get("device") is None
+        and worker_options.get("backend") in (None, "torch")
+    ):  # onnx/openvino run on the CPU
         worker_options["device"] = "cuda"
     resources = {"num_gpus": gpus_per_worker} if gpus_per_worker else {"num_cpus": 1}
     items = [{"key": k, "text": text_of[k]} for k in todo]

@@ -8,10 +8,11 @@ from typing import Any
 
 import numpy as np
 
-from mrl_eval.data.cache import default_cache_dir, embed_cached, missing_texts
+from mrl_eval.data.cache import embed_cached, missing_texts
 from mrl_eval.data.collection import Collection
 from mrl_eval.data.vectors import Vectors, load_vectors, read_model_info
 from mrl_eval.evaluate.ray_search import RaySettings
+from mrl_eval.files import default_cache_dir
 from mrl_eval.pipeline.load import file_fingerprint
 from mrl_eval.pipeline.settings import ModelSettings
 from mrl_eval.progress import ProgressFactory
@@ -46,8 +47,8 @@ def embedded(
     texts were sent to the model in this run (0 on a fully cached rerun). `check_full_dim(full_dim)` runs before
     any text is embedded (a swept dim above the model's size fails before the slow part, not after it)."""
     options = model.provider_options()
-    provider = get_provider(model.provider, model.model, **dict(options))  # a copy: get_provider pops from it
     cache_dir = model.cache_dir or default_cache_dir()
+    provider = get_provider(model.provider, model.model, cache_dir=cache_dir, **dict(options))  # a copy: it pops
     roles = (("document", collection.doc_texts), ("query", collection.query_texts))
     missing = {r: missing_texts(provider, t, r, cache_dir, model.cache_dtype) for r, t in roles}
     if check_full_dim is not None and any(missing.values()) and isinstance(provider, SizedWithoutRequests):
@@ -74,7 +75,7 @@ def embedded(
     if hasattr(provider, "preflight"):  # a paid API: check inputs and estimate the cost before any request
         if ray_info is not None:  # the cluster filled the cache
             missing = {r: missing_texts(provider, t, r, cache_dir, model.cache_dtype) for r, t in roles}
-        provider.preflight(missing)
+        provider.preflight(missing, every=dict(roles))  # every: the cost of the whole collection too
     docs, n_docs = embed_cached(
         provider,
         collection.doc_texts,

@@ -60,13 +60,17 @@ class ModelSettings:
     doc_prompt_name: str | None = None
     batch_size: int | None = None
     device: str | None = None
+    trust_remote_code: bool = False  # run the model folder's own Python code (sentence-transformers)
+    backend: str | None = None  # sentence-transformers: torch (None), onnx or openvino
     # --provider openai (None: not given, the provider's default); the key itself is never a setting
     base_url: str | None = None
     api_key_env: str | None = None
     concurrency: int | None = None
     max_retries: int | None = None
+    timeout: float | None = None  # seconds to wait for an answer
     on_long_input: str | None = None
     max_cost: float | None = None
+    price_per_1m_tokens: tuple[str, ...] | None = None  # "MODEL=PRICE": US dollars per million input tokens
     pre_truncate: str = (
         defaults.PRE_TRUNCATE
     )  # "layernorm": nomic-embed-text-v1.5's layer norm before the prefix (pre_truncate.py)
@@ -74,8 +78,12 @@ class ModelSettings:
     cache_dtype: str = defaults.CACHE_DTYPE
 
     def provider_options(self) -> dict[str, Any]:
-        """The providers' keyword arguments (None: not given, the provider's default)."""
-        return {name: getattr(self, name) for name in PROVIDER_OPTIONS}
+        """The providers' keyword arguments (None: not given, the provider's default; a flag that is off is not
+        given, so an OpenAI model leaves --trust-remote-code off without a complaint)."""
+        options = {name: getattr(self, name) for name in PROVIDER_OPTIONS}
+        options["trust_remote_code"] = self.trust_remote_code or None
+        options["price_per_1m_tokens"] = tuple(self.price_per_1m_tokens or ()) or None
+        return options
 
 
 # ModelSettings fields that are the providers' own options, passed to `providers.get_provider` as they are.
@@ -86,12 +94,16 @@ PROVIDER_OPTIONS = (
     "doc_prompt_name",
     "batch_size",
     "device",
+    "trust_remote_code",
+    "backend",
     "base_url",
     "api_key_env",
     "concurrency",
     "max_retries",
+    "timeout",
     "on_long_input",
     "max_cost",
+    "price_per_1m_tokens",
 )
 
 

@@ -7,6 +7,7 @@ provider module imports its SDK inside its functions, so importing this package 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from mrl_eval.errors import UsageError
@@ -17,8 +18,17 @@ __all__ = ["PROVIDERS", "CutsLongInputs", "EmbeddingProvider", "Role", "get_prov
 PROVIDERS = ("sentence-transformers", "openai")
 # Options only one provider understands: given to another, they are a usage error rather than silently ignored.
 ONLY_FOR = {
-    "sentence-transformers": ("query_prompt_name", "doc_prompt_name", "device"),
-    "openai": ("base_url", "api_key_env", "concurrency", "max_retries", "on_long_input", "max_cost"),
+    "sentence-transformers": ("query_prompt_name", "doc_prompt_name", "device", "trust_remote_code", "backend"),
+    "openai": (
+        "base_url",
+        "api_key_env",
+        "concurrency",
+        "max_retries",
+        "timeout",
+        "on_long_input",
+        "max_cost",
+        "price_per_1m_tokens",
+    ),
 }
 
 
@@ -31,9 +41,10 @@ def split_provider(model: str, provider: str) -> tuple[str, str]:
     return provider, model
 
 
-def get_provider(name: str, model: str | None, **options: Any) -> EmbeddingProvider:
+def get_provider(name: str, model: str | None, *, cache_dir: Path | None = None, **options: Any) -> EmbeddingProvider:
     """Build the named provider; `model=None` means the provider's default model. `options` are the providers'
-    keyword arguments (prompts, batch size, device, API settings); None means not given."""
+    keyword arguments (prompts, batch size, device, API settings); None means not given (so a flag that is off is
+    passed as None). `cache_dir` is the embedding cache's folder, where a sentence-transformers export is kept."""
     if name not in PROVIDERS:
         raise UsageError(f"--provider {name!r}: unknown; choose one of: {', '.join(PROVIDERS)}")
     for other, keys in ONLY_FOR.items():
@@ -47,4 +58,4 @@ def get_provider(name: str, model: str | None, **options: Any) -> EmbeddingProvi
         return OpenAIProvider(model, **options)
     from mrl_eval.providers.sentence_transformers import SentenceTransformersProvider
 
-    return SentenceTransformersProvider(model, **options)
+    return SentenceTransformersProvider(model, cache_dir=cache_dir, **options)

@@ -3,18 +3,18 @@
 Each text is requested once at full size and sliced locally: a `dimensions=d` response is the L2-normalised first
 d values of the full vector, so one full-size vector covers every swept dim and `dimensions` is never sent.
 Requests are planned within the API's limits (`openai_limits`), sent by a bounded pool of threads, retried on 429,
-5xx, timeouts, dropped connections and cut responses (exponential backoff with jitter, `Retry-After` honoured),
-and handed back one by one as they finish, so the cache keeps every finished request at once. The SDK's own
-retries are off, so the policy is this module's. The key comes from the environment and goes only into the
+5xx, timeouts (`--timeout`), dropped connections and cut responses (exponential backoff with jitter, `Retry-After`
+honoured), and handed back one by one as they finish, so the cache keeps every finished request at once. An answer
+whose `index` fields are not 0..n-1 each once, or whose vectors are not all finite and of one size, stops the run:
+its vectors cannot be matched to the texts. Once a request fails for good no other starts. The SDK's own retries
+are off, so the policy is this module's. The key comes from the environment and goes only into the
 request's header: never into a message, a report or a cache key.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import os
-import queue
 import re
 import threading
 import warnings
@@ -27,8 +27,11 @@ import numpy as np
 
 from mrl_eval.errors import MrlEvalError, UsageError
 from mrl_eval.extras import import_extra
+from mrl_eval.limits import MAX_TIMEOUT_S
 from mrl_eval.providers import openai_limits as L
 from mrl_eval.providers.base import Role
+from mrl_eval.providers.daemon_pool import DaemonPool
+from mrl_eval.providers.openai_answers import WrongAnswer, read_answer
 
 DEFAULT_MODEL = "text-embedding-3-small"
 OPENAI_BASE_URL = "https://api.openai.com/v1"
@@ -39,14 +42,11 @@ DEFAULT_CONCURRENCY = 4
 DEFAULT_MAX_RETRIES = 6
 LOCAL_BATCH = 32  # inputs per request to servers other than OpenAI's: TEI refuses more by default
 MAX_RETRY_AFTER_S = 300.0  # a longer wait asked for (a spent daily limit) stops the run instead
-BACKOFF_ENV = "MRL_EVAL_OPENAI_BACKOFF_BASE"  # seconds of the first backoff (default 1); tests make it small
-TIMEOUT_S = 300.0
+BACKOFF_BASE_S = 1.0  # seconds of the first backoff; the tests make it small
+TIMEOUT_S = 60.0  # --timeout: the longest wait for an answer (no byte for this long); --timeout sets it
+CONNECT_TIMEOUT_S = 10.0  # a connection not open within this is a failed try (or sooner with a shorter --timeout)
 PROBE_TEXT = "mrl-eval probe"
 RESUME = "Finished batches are cached: run the same command again to send only the rest."
-
-
-class _Malformed(Exception):
-    """A response that is not a complete embeddings answer (cut, wrong count, not finite): worth another try."""
 
 
 class _Stopped(Exception):
@@ -82,7 +82,8 @@ class OpenAIProvider:
         batch_size: int | None = None,
         counter: str = "auto",
         backoff_base: float | None = None,
-        timeout: float = TIMEOUT_S,
+        timeout: float | None = None,
+        price_per_1m_tokens: Sequence[str] | None = None,
     ) -> None:
         self.model = model or DEFAULT_MODEL
         flag = "--base-url" if base_url else "OPENAI_BASE_URL"
@@ -98,7 +99,9 @@ class OpenAIProvider:
         self.max_retries = DEFAULT_MAX_RETRIES if max_retries is None else max_retries
         self.on_long_input = on_long_input or "error"
         self.max_cost = max_cost
+        self.prices = L.parse_prices(price_per_1m_tokens)
         self.batch_size = batch_size or (L.MAX_INPUTS if self.is_openai else LOCAL_BATCH)
+        self.timeout = TIMEOUT_S if timeout is None else timeout
         for bad, message in (
             (self.concurrency < 1, f"--concurrency {self.concurrency}: give 1 or more"),
             (self.max_retries < 0, f"--max-retries {self.max_retries}: give 0 or more"),
@@ -111,17 +114,21 @@ class OpenAIProvider:
                 not 1 <= self.batch_size <= L.MAX_INPUTS,
                 f"--batch-size {self.batch_size}: the API takes 1 to 2048 inputs per request",
             ),
+            (
+                not 0 < self.timeout <= MAX_TIMEOUT_S,  # NaN fails too
+                f"--timeout {self.timeout}: give a number of seconds above 0, at most {MAX_TIMEOUT_S:,}",
+            ),
         ):
             if bad:
                 raise UsageError(message)
-        self.backoff_base = float(os.environ.get(BACKOFF_ENV, 1.0)) if backoff_base is None else backoff_base
-        self.timeout = timeout
+        self.backoff_base = BACKOFF_BASE_S if backoff_base is None else backoff_base
         self.counter = L.token_counter(counter)
         self._prompts: dict[str, str] = {"query": query_prompt or "", "document": doc_prompt or ""}
         self._dim: int | None = L.FULL_DIMS.get(self.model) if self.is_openai else None
         self._lock = threading.Lock()
         self._client: Any = None
         self.cost: dict | None = None
+        self.corpus_cost: L.CorpusCost | None = None
         self.truncated = self.requests = self.retries = 0
 
     def _read_key(self, named: bool) -> tuple[str, bool]:
@@ -158,6 +165,7 @@ class OpenAIProvider:
             "base_url": self.endpoint,
             "token_counter": self.counter.name,
             "cost": self.cost,
+            "corpus_cost": self.corpus_cost.to_dict() if self.corpus_cost else None,
             "requests": self.requests,
             "retries": self.retries,
             "truncated_inputs": self.truncated,
@@ -171,26 +179,42 @@ class OpenAIProvider:
             return np.zeros((0, self._dim or 0), np.float32)
         return np.stack([rows[i] for i in range(len(texts))])
 
-    def preflight(self, pending: Mapping[Role, Sequence[str]]) -> dict:
+    def preflight(
+        self, pending: Mapping[Role, Sequence[str]], every: Mapping[Role, Sequence[str]] | None = None
+    ) -> dict:
         """Before any request: refuse inputs over the limit (with --on-long-input error) and estimate the cost of
-        `pending` (the texts the cache lacks), refusing a run over --max-cost."""
+        `pending` (the texts the cache lacks), refusing a run over --max-cost. With `every` (all the documents and
+        queries, cached or not), also what the collection costs (`corpus_cost`)."""
         n_texts = n_tokens = 0
         for role, texts in pending.items():
             n_texts += len(texts)
             n_tokens += sum(self._prepare(texts, role, warn=False)[1])
-        usd = L.cost_usd(n_tokens, self.model)
+        usd = L.cost_usd(n_tokens, self.model, self.prices)
+        price = L.price_per_million(self.model, self.prices)
         self.cost = {
             "texts": n_texts,
             "tokens": n_tokens,
             "token_counter": self.counter.name,
-            "price_per_million_usd": L.price_per_million(self.model),
+            "price_per_million_usd": price,
             "usd": usd,
         }
+        if every is not None:
+            docs, queries = every.get("document", ()), every.get("query", ())
+            self.corpus_cost = L.CorpusCost(
+                self.model,
+                self.counter.name,
+                len(docs),
+                sum(self._prepare(docs, "document", warn=False)[1]),
+                len(queries),
+                sum(self._prepare(queries, "query", warn=False)[1]),
+                price,
+            )
         if self.max_cost is not None and n_tokens:
             if usd is None:
                 raise MrlEvalError(
-                    f"--max-cost {self.max_cost}: no price is known for model {self.model!r} (known: "
-                    f"{', '.join(L.PRICES_PER_MILLION)}), so the limit cannot be checked. Drop --max-cost."
+                    f"--max-cost {self.max_cost}: no price was given for model {self.model!r} (mrl-eval keeps no "
+                    "price list), so the limit cannot be checked. Give its price with "
+                    f"--price-per-1m-tokens {self.model}=USD, or drop --max-cost."
                 )
             if usd > self.max_cost:
                 raise MrlEvalError(
@@ -201,19 +225,19 @@ class OpenAIProvider:
         return self.cost
 
     def embed_batches(self, texts: Sequence[str], role: Role) -> Iterator[tuple[list[int], np.ndarray]]:
-        """(positions in `texts`, full-size vectors) for each request, in the order the requests finish. After a
-        request fails for good, the ones already in flight are still handed back, then the error is raised."""
+        """(positions in `texts`, full-size vectors) for each request, in the order the requests finish. Once a
+        request fails for good no new one starts: the requests already finished are handed back, the error is
+        raised at once, and the requests still in flight are abandoned (their texts are sent again on the rerun)."""
         if not texts:
             return
         sent, counts = self._prepare(texts, role, warn=True)
         batches = iter(L.plan_batches(counts, self.batch_size, L.MAX_REQUEST_TOKENS))
         stop = threading.Event()
-        pool = _DaemonPool(self.concurrency)
+        pool = DaemonPool(self.concurrency)
         running: dict[Future, list[int]] = {}
-        error: BaseException | None = None
         try:
             while True:
-                while error is None and len(running) < 2 * self.concurrency:  # a short queue: cheap to abandon
+                while not stop.is_set() and len(running) < 2 * self.concurrency:  # a short queue: cheap to abandon
                     batch = next(batches, None)
                     if batch is None:
                         break
@@ -221,22 +245,21 @@ class OpenAIProvider:
                 if not running:
                     break
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
+                error: BaseException | None = None
                 for future in done:
                     batch = running.pop(future)
                     try:
                         vectors = future.result()
                     except _Stopped:
                         continue
-                    except BaseException as err:  # noqa: BLE001 - raised once the requests in flight are back
-                        if error is None:
-                            error = err
-                            stop.set()
+                    except BaseException as err:  # noqa: BLE001 - raised once the finished batches are handed back
+                        error = error or err
                         continue
                     yield batch, vectors
-            if error is not None:
-                raise error
+                if error is not None:
+                    raise error
         finally:
-            stop.set()  # wakes workers waiting to retry; a request on the wire finishes on its own
+            stop.set()  # wakes workers waiting to retry; a request on the wire is abandoned (daemon threads)
             pool.shutdown()
 
     # Preparing and sending
@@ -275,13 +298,22 @@ class OpenAIProvider:
         with self._lock:
             if self._client is None:
                 openai = import_extra("openai", extra="openai", feature="--provider openai")
-                self._client = openai.OpenAI(
-                    api_key=self._key, base_url=self.base_url, max_retries=0, timeout=self.timeout
-                )
+                timeout = openai.Timeout(self.timeout, connect=min(CONNECT_TIMEOUT_S, self.timeout))
+                self._client = openai.OpenAI(api_key=self._key, base_url=self.base_url, max_retries=0, timeout=timeout)
             return self._client
 
     def _request(self, texts: list[str], stop: threading.Event) -> np.ndarray:
-        """One request, retried until it succeeds, fails for good, or runs out of tries."""
+        """One request, retried until it succeeds, fails for good, or runs out of tries. A final failure sets
+        `stop` before it is raised, so no worker starts another request after it."""
+        try:
+            return self._send(texts, stop)
+        except _Stopped:
+            raise
+        except BaseException:
+            stop.set()
+            raise
+
+    def _send(self, texts: list[str], stop: threading.Event) -> np.ndarray:
         client = self._get_client()
         for attempt in range(self.max_retries + 1):
             if stop.is_set():
@@ -289,15 +321,16 @@ class OpenAIProvider:
             with self._lock:
                 self.requests += 1
             try:
-                return self._decode(
-                    client.embeddings.create(model=self.model, input=texts, encoding_format="base64"), len(texts)
-                )
+                response = client.embeddings.create(model=self.model, input=texts, encoding_format="base64")
             except Exception as err:  # noqa: BLE001 - _judge re-raises what is not a transient failure
                 wait_s, reason = self._judge(err)
+            else:
+                return self._decode(response, len(texts))
+            tries = attempt + 1
             if attempt == self.max_retries:
                 raise MrlEvalError(
-                    f"{self.endpoint}: a request failed after {attempt + 1} {'try' if attempt == 0 else 'tries'} (last: {reason}). Check the server, "
-                    f"or raise --max-retries / lower --concurrency. {RESUME}"
+                    f"{self.endpoint}: a request failed after {tries} {'try' if tries == 1 else 'tries'} (last: "
+                    f"{reason}). Check the server, or raise --max-retries / --timeout, or lower --concurrency. {RESUME}"
                 )
             with self._lock:
                 self.retries += 1
@@ -306,23 +339,14 @@ class OpenAIProvider:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _decode(self, response: Any, n: int) -> np.ndarray:
-        data = getattr(response, "data", None)
-        if not isinstance(data, list) or len(data) != n:
-            raise _Malformed(f"{len(data) if isinstance(data, list) else 'no'} vectors for {n} inputs")
-        rows = []
+        """The rows of an answer to `n` inputs, in the order of the inputs. An answer that does not say, exactly
+        once, which input each vector belongs to (`index` 0..n-1), or whose vectors are not all finite and of one
+        size, is refused: retrying a well-formed but wrong answer would not make it right."""
         try:
-            for item in sorted(data, key=lambda e: e.index):
-                raw = item.embedding
-                if isinstance(raw, str):
-                    rows.append(np.frombuffer(base64.b64decode(raw, validate=True), dtype="<f4"))
-                else:
-                    rows.append(np.asarray(raw, dtype=np.float32))
-        except (AttributeError, TypeError, ValueError) as err:
-            raise _Malformed(f"an unreadable vector ({type(err).__name__})") from err
-        sizes = {len(r) for r in rows}
-        if len(sizes) != 1 or 0 in sizes:
-            raise _Malformed(f"vectors of sizes {sorted(sizes)}")
-        dim = sizes.pop()
+            matrix = read_answer(getattr(response, "data", None), n)
+        except WrongAnswer as err:
+            raise self._wrong_answer(str(err)) from None
+        dim = matrix.shape[1]
         with self._lock:
             if self._dim is None:
                 self._dim = dim
@@ -331,19 +355,23 @@ class OpenAIProvider:
                 f"{self.endpoint} returned {dim}-dim vectors for model {self.model!r}, where {self._dim} were "
                 "expected: check --model and --base-url (is this server serving that model?)"
             )
-        matrix = np.stack(rows).astype(np.float32)
-        if not np.isfinite(matrix).all():
-            raise _Malformed("vectors with NaN or inf")
         return matrix
+
+    def _wrong_answer(self, problem: str) -> MrlEvalError:
+        return MrlEvalError(
+            f"{self.endpoint} answered a request for model {self.model!r} with {problem}; its vectors cannot be "
+            "trusted, so nothing of that request was cached. The server does not follow the OpenAI embeddings API "
+            f"here: fix or update it. {RESUME}"
+        )
 
     def _judge(self, err: Exception) -> tuple[float | None, str]:
         """A transient failure -> (the wait asked for or None, a description); any other -> MrlEvalError."""
         import openai
 
-        if isinstance(err, _Malformed | openai.APIResponseValidationError | json.JSONDecodeError | UnicodeDecodeError):
-            return None, f"a malformed response ({err})"
+        if isinstance(err, openai.APIResponseValidationError | json.JSONDecodeError | UnicodeDecodeError):
+            return None, f"a malformed response ({type(err).__name__})"
         if isinstance(err, openai.APITimeoutError):
-            return None, f"no answer within {self.timeout:g} s"
+            return None, f"no answer within --timeout {self.timeout:g} s"
         if isinstance(err, openai.APIConnectionError):
             cause = type(err.__cause__ or err.__context__).__name__
             said = {"ConnectError": "could not connect", "RemoteProtocolError": "the connection dropped mid-answer"}
@@ -390,44 +418,3 @@ class OpenAIProvider:
         if not self.key_is_placeholder and len(self._key) >= 8:
             text = text.replace(self._key, "***")
         return re.sub(r"\bsk-[A-Za-z0-9_\-*]{4,}", "sk-***", text)
-
-
-class _DaemonPool:
-    """A fixed set of daemon worker threads. Unlike ThreadPoolExecutor, whose workers the interpreter joins at exit,
-    a request still on the wire never holds the process: after Ctrl-C or a final error it exits at once (every batch
-    already back is in the cache; the abandoned requests are sent again on the rerun)."""
-
-    def __init__(self, workers: int) -> None:
-        self._tasks: queue.SimpleQueue = queue.SimpleQueue()
-        self._threads = [
-            threading.Thread(target=self._work, name=f"mrl-eval-openai-{i}", daemon=True) for i in range(workers)
-        ]
-        for thread in self._threads:
-            thread.start()
-
-    def _work(self) -> None:
-        while (task := self._tasks.get()) is not None:
-            future, function, args = task
-            if not future.set_running_or_notify_cancel():
-                continue
-            try:
-                future.set_result(function(*args))
-            except BaseException as err:  # noqa: BLE001 - handed to the caller through the future
-                future.set_exception(err)
-
-    def submit(self, function: Any, *args: Any) -> Future:
-        future: Future = Future()
-        self._tasks.put((future, function, args))
-        return future
-
-    def shutdown(self) -> None:
-        """Cancel what has not started and let the workers end after their current request."""
-        while True:
-            try:
-                task = self._tasks.get_nowait()
-            except queue.Empty:
-                break
-            if task is not None:
-                task[0].cancel()
-        for _ in self._threads:
-            self._tasks.put(None)

@@ -26,17 +26,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mrl_eval.errors import UsageError
+
 MAX_INPUTS = 2048
 MAX_REQUEST_TOKENS = 300_000
 MAX_INPUT_TOKENS = 8192
 
 # US dollars per million input tokens (https://openai.com/api/pricing). A model not listed (a local server, a new
 # model) has no known price: its cost is reported as unknown.
-PRICES_PER_MILLION = {
-    "text-embedding-3-small": 0.02,
-    "text-embedding-3-large": 0.13,
-    "text-embedding-ada-002": 0.10,
-}
 FULL_DIMS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072, "text-embedding-ada-002": 1536}
 
 ON_LONG_INPUT = ("error", "truncate")
@@ -136,14 +133,75 @@ def plan_batches(
     return batches
 
 
-def price_per_million(model: str) -> float | None:
-    return PRICES_PER_MILLION.get(model)
+def price_per_million(model: str, prices: Mapping[str, float] | None = None) -> float | None:
+    """The price given for `model` (--price-per-1m-tokens), else None: mrl-eval keeps no price list (prices change,
+    and a stale one would be a silently wrong number)."""
+    return prices.get(model) if prices else None
 
 
-def cost_usd(tokens: int, model: str) -> float | None:
+def cost_usd(tokens: int, model: str, prices: Mapping[str, float] | None = None) -> float | None:
     """tokens x the model's price; None when the price is unknown."""
-    price = price_per_million(model)
+    price = price_per_million(model, prices)
     return None if price is None else tokens * price / 1_000_000
+
+
+def parse_prices(specs: Sequence[str] | None, flag: str = "--price-per-1m-tokens") -> dict[str, float]:
+    """["text-embedding-3-small=0.02", ...] -> {model: US dollars per million tokens}; a malformed item, a
+    negative or non-finite price, or a model priced twice is a usage error naming it."""
+    prices: dict[str, float] = {}
+    for spec in specs or ():
+        model, sep, raw = str(spec).rpartition("=")
+        model = model.strip()
+        try:
+            price = float(raw)
+        except ValueError:
+            price = math.nan
+        if not sep or not model or not (math.isfinite(price) and price >= 0):
+            raise UsageError(
+                f"{flag} {spec!r}: give MODEL=PRICE, the US dollars per million input tokens, e.g. "
+                "text-embedding-3-small=0.02"
+            )
+        if model in prices:
+            raise UsageError(f"{flag}: model {model!r} is priced twice; give one price per model")
+        prices[model] = price
+    return prices
+
+
+@dataclass(frozen=True)
+class CorpusCost:
+    """What embedding this collection costs with one model: the whole corpus once, and one query on average.
+    Tokens are those of the texts as sent (prompt included), counted by `token_counter`."""
+
+    model: str
+    token_counter: str
+    documents: int
+    document_tokens: int
+    queries: int
+    query_tokens: int
+    price_per_million_usd: float | None
+
+    @property
+    def corpus_usd(self) -> float | None:
+        p = self.price_per_million_usd
+        return None if p is None else self.document_tokens * p / 1_000_000
+
+    @property
+    def usd_per_query(self) -> float | None:
+        p = self.price_per_million_usd
+        return None if p is None or not self.queries else self.query_tokens / self.queries * p / 1_000_000
+
+    def to_dict(self) -> dict:
+        return {
+            "model": self.model,
+            "token_counter": self.token_counter,
+            "documents": self.documents,
+            "document_tokens": self.document_tokens,
+            "queries": self.queries,
+            "query_tokens": self.query_tokens,
+            "price_per_million_usd": self.price_per_million_usd,
+            "corpus_usd": self.corpus_usd,
+            "usd_per_query": self.usd_per_query,
+        }
 
 
 @dataclass(frozen=True)

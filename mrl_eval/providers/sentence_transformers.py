@@ -1,19 +1,31 @@
-"""sentence-transformers models: the bundled all-MiniLM-L6-v2, any local model folder, or a Hugging Face hub id."""
+"""sentence-transformers models: the bundled all-MiniLM-L6-v2, any local model folder, or a Hugging Face hub id.
+
+`--backend onnx|openvino` runs the model's network on ONNX Runtime or OpenVINO (`st_backends.py`); the backend is part
+of the fingerprint, so each has its own cache. Each run measures its throughput (`throughput.py`). A model whose
+folder names its own Python classes (transformers' `auto_map`, as nomic-embed-text-v1.5 does) loads
+only with `--trust-remote-code`, which runs that code on this machine. transformers' and the Hub's progress bars are
+silenced while a model downloads or loads: the CLI draws its own.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mrl_eval.errors import MrlEvalError
+from mrl_eval.errors import MrlEvalError, UsageError
 from mrl_eval.extras import import_extra
+from mrl_eval.files import default_cache_dir
 from mrl_eval.providers.base import Role
+from mrl_eval.providers.st_backends import attach, check_backend, export_folder
+from mrl_eval.providers.throughput import EmbeddingThroughput, Throughput
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 _DOC_PROMPT_NAMES = ("document", "passage", "corpus")  # sentence-transformers' encode_document order
@@ -38,6 +50,26 @@ def folder_fingerprint(folder: Path) -> str:
     return "sha256:" + digest.hexdigest()
 
 
+@contextlib.contextmanager
+def quiet_progress_bars() -> Iterator[None]:
+    """transformers' ("Loading weights") and huggingface_hub's progress bars off for the block, then as they were:
+    on a terminal they would cut through the CLI's own bars."""
+    with contextlib.ExitStack() as stack:
+        with contextlib.suppress(ImportError):
+            from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+
+            if not are_progress_bars_disabled():
+                disable_progress_bars()
+                stack.callback(enable_progress_bars)
+        with contextlib.suppress(ImportError):
+            from transformers.utils import logging as transformers_logging
+
+            if transformers_logging.is_progress_bar_enabled():
+                transformers_logging.disable_progress_bar()
+                stack.callback(transformers_logging.enable_progress_bar)
+        yield
+
+
 def _resolve_hub(model_id: str) -> Path:
     """A hub id -> its local snapshot folder, downloading it once when the network allows."""
     snapshot_download = import_extra("huggingface_hub", extra="st", feature=f"--model {model_id}").snapshot_download
@@ -52,7 +84,8 @@ def _resolve_hub(model_id: str) -> Path:
             "set. Pass --model /path/to/model/folder, or unset HF_HUB_OFFLINE to download it."
         )
     try:
-        return Path(snapshot_download(model_id))
+        with quiet_progress_bars():
+            return Path(snapshot_download(model_id))
     except Exception as err:
         raise MrlEvalError(
             f"model {model_id!r} is not a local folder and could not be downloaded from the Hugging Face Hub "
@@ -80,7 +113,11 @@ class SentenceTransformersProvider:
         doc_prompt_name: str | None = None,
         batch_size: int | None = None,
         device: str | None = None,
+        trust_remote_code: bool | None = None,
+        backend: str | None = None,
+        cache_dir: Path | None = None,
     ) -> None:
+        self.backend = check_backend(backend)
         if model is None:
             self.model, self.path = DEFAULT_MODEL, bundled_model_path()
             self.fingerprint = folder_fingerprint(self.path)
@@ -93,8 +130,18 @@ class SentenceTransformersProvider:
         else:
             self.model, self.path = model, _resolve_hub(model)
             self.fingerprint = f"hub:{model}@{self.path.name}"  # snapshot folders are named by commit hash
+        if self.backend != "torch":  # the vectors differ a little from torch's: a cache of their own
+            self.fingerprint += f"+{self.backend}"
+            if device not in (None, "cpu"):
+                raise UsageError(f"--device {device}: --backend {self.backend} runs on the CPU; drop --device")
+        self.cache_dir = cache_dir  # where an export is kept (the embedding cache's folder)
         self.batch_size = batch_size  # None: chosen from the model's max sequence length when it loads
         self.device = device
+        self._usage: dict[str, Throughput] = {}
+        self._tokens = 0
+        # Not part of the cache key: a model that needs its own code does not load without it, so no vectors exist
+        # that this setting could tell apart.
+        self.trust_remote_code = bool(trust_remote_code)
         named = self._named_prompts()
         self._prompts: dict[str, str] = {
             "query": self._choose(query_prompt, query_prompt_name, named, ("query",), "--query-prompt-name"),
@@ -135,15 +182,66 @@ class SentenceTransformersProvider:
 
     def _load(self) -> Any:
         if self._model is None:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the folder is local: never reach for the network
+            if not self.trust_remote_code:  # the folder is local: never reach for the network
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")  # (a model's own code may live in another hub repo)
             st = import_extra("sentence_transformers", extra="st", feature=f"--model {self.model}")
             try:
-                self._model = st.SentenceTransformer(str(self.path), device=self.device)
-            except (OSError, ValueError, RuntimeError) as err:
-                raise MrlEvalError(f"cannot load model {self.model!r} from {self.path}: {err}") from err
+                with quiet_progress_bars():
+                    self._model = st.SentenceTransformer(
+                        str(self.path), device=self._load_device, trust_remote_code=self.trust_remote_code
+                    )
+            except (OSError, ValueError, RuntimeError, ImportError) as err:
+                raise MrlEvalError(self._load_error(err)) from err
+            if self.backend != "torch":
+                folder = export_folder(
+                    self.cache_dir or default_cache_dir(), self.fingerprint, self.backend, self.model
+                )
+                attach(self._model, self.backend, folder)
+            self._model[0].register_forward_pre_hook(self._count_tokens)
             if self.batch_size is None:
                 self.batch_size = auto_batch_size(self._model.max_seq_length, str(self._model.device))
         return self._model
+
+    @property
+    def _load_device(self) -> str | None:
+        """torch's device; an export runs on the CPU, and is checked there against the torch network."""
+        return self.device if self.backend == "torch" else "cpu"
+
+    def _count_tokens(self, module: Any, args: tuple) -> None:
+        """Before each batch reaches the network: its tokens, padding excluded."""
+        features = args[0] if args else {}
+        if not hasattr(features, "get"):  # a dict, or the tokenizer's BatchEncoding (a UserDict)
+            return
+        mask = features.get("attention_mask")
+        if mask is not None:
+            self._tokens += int(mask.sum())
+        elif features.get("input_ids") is not None:
+            self._tokens += int(features["input_ids"].numel())
+
+    def _load_error(self, err: BaseException) -> str:
+        said = " ".join(str(err).split())
+        if "trust_remote_code" in said and not self.trust_remote_code:
+            return (
+                f"model {self.model!r} comes with its own Python code (its config names custom classes), which "
+                "mrl-eval runs only when asked: pass --trust-remote-code if you trust the model's repository (its "
+                "code then runs on this machine)"
+            )
+        if isinstance(err, ImportError):
+            return f"model {self.model!r} needs a package that is not installed: {said[:300]}"
+        return f"cannot load model {self.model!r} from {self.path}: {said[:300]}"
+
+    def throughput(self) -> EmbeddingThroughput:
+        """Texts and tokens per second over what this provider embedded so far, per role."""
+        device = str(self._model.device) if self._model is not None and self.backend == "torch" else "cpu"
+        return EmbeddingThroughput(self.model, self.backend, device, dict(self._usage))
+
+    def info(self) -> dict:
+        """For the report: the backend, whether the model's own code ran, and the throughput of this run."""
+        return {
+            "backend": self.backend,
+            "trust_remote_code": self.trust_remote_code,
+            "throughput": self.throughput().to_dict(),
+        }
 
     @property
     def full_dim(self) -> int:
@@ -155,6 +253,7 @@ class SentenceTransformersProvider:
     def embed(self, texts: Sequence[str], role: Role) -> np.ndarray:
         model = self._load()
         encode = model.encode_query if role == "query" else model.encode_document
+        started, tokens = time.perf_counter(), self._tokens
         vectors = encode(
             list(texts),
             prompt=self._prompts[role],
@@ -162,4 +261,6 @@ class SentenceTransformersProvider:
             show_progress_bar=False,
             convert_to_numpy=True,
         )
+        seconds = time.perf_counter() - started
+        self._usage[role] = self._usage.get(role, Throughput()).plus(len(texts), self._tokens - tokens, seconds)
         return np.asarray(vectors, dtype=np.float32)

@@ -113,7 +113,7 @@ def _settings(report: Report) -> str:
     pairs: list[tuple[str, object]] = [
         ("command", f"mrl-eval {report.command}"),
         ("data", report.data.name),
-        ("model", f"{model.provider} {model.name}".strip()),
+        ("model", model.label),
         ("full dim", report.full_dim),
         ("documents", f"{report.n_docs:,}"),
         ("queries", f"{report.queries_evaluated} evaluated, {report.queries_skipped} skipped (no judgments)"),

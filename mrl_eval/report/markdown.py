@@ -33,7 +33,7 @@ def to_markdown(report: Report, stem: str, plots: bool = True) -> str:
         f"- full dim: {report.full_dim}; documents: {report.n_docs:,}; {report.queries_label} evaluated: "
         f"{report.queries_evaluated} "
         f"(skipped, no judgments: {report.queries_skipped})",
-        f"- model: {md(model.provider)} {md(model.name)} ({md(str(model.fingerprint or '')[:23])})",
+        f"- model: {md(model.label)} ({md(str(model.fingerprint or '')[:23])})",
     ]
     if stats:
         lines.append(

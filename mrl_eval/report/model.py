@@ -65,6 +65,15 @@ class ModelInfo:
         return self.about.get("provider") or ""
 
     @property
+    def label(self) -> str:
+        """The model as a person reads it, naming the provider once: "sentence-transformers/all-MiniLM-L6-v2",
+        "text-embedding-3-small (openai)", "/models/e5 (sentence-transformers)"."""
+        name, provider = self.name, self.provider
+        if not provider or name.lower().startswith(provider.lower() + "/"):
+            return name
+        return f"{name} ({provider})"
+
+    @property
     def fingerprint(self) -> str | None:
         return self.about.get("fingerprint")
 
