@@ -220,3 +220,24 @@ def test_a_report_of_several_models_is_refused_where_one_models_is_read(both, tm
     report = next(p for p in paths if p.suffix == ".json")
     result = CliRunner().invoke(app, ["compare", str(report), str(report)])
     assert result.exit_code == 1 and "a report of several models" in result.stderr, result.output
+
+
+def test_the_costs_table_shows_each_models_throughput_and_corpus_cost(both):
+    from dataclasses import replace
+
+    from mrl_eval.report.model import ModelInfo
+    from mrl_eval.report.models_costs import costs_table
+    from mrl_eval.report.render import markdown_table
+
+    throughput = {"total": {"texts": 1525, "tokens": 90_000, "seconds": 12.5}}
+    throughput["total"] |= {"texts_per_second": 1525 / 12.5, "tokens_per_second": 90_000 / 12.5}
+    cost = {"document_tokens": 120_000, "corpus_usd": 120_000 * 0.02 / 1e6, "usd_per_query": 0.0000004}
+    runs = list(both.report.runs)
+    runs[0] = replace(runs[0], model=ModelInfo({**runs[0].model.about, "throughput": throughput, "corpus_cost": cost}))
+    table = costs_table(replace(both.report, runs=tuple(runs)))
+    rows = [line.split("|")[1:-1] for line in markdown_table(table)[2:] if line.startswith("|")]
+    first, second = ([c.strip() for c in row] for row in rows[-2:])
+    assert first[0] == both.names[0] and first[1] == f"{both.run(both.names[0]).full_dim:,}"
+    assert first[3:6] == ["122", "7,200", "120,000"]  # 1525 / 12.5 texts/s, 90,000 / 12.5 tokens/s
+    assert first[6] == "$2.40e-03" and first[7] == "$4.00e-07"
+    assert second[3:] == ["—"] * 5  # precomputed vectors: nothing embedded, nothing priced

@@ -10,11 +10,13 @@ from pathlib import Path
 from mrl_eval.errors import MrlEvalError
 from mrl_eval.files import json_text
 from mrl_eval.report.document import reports_stem
+from mrl_eval.report.models_costs import costs_table
 from mrl_eval.report.models_report import ModelsReport
 from mrl_eval.report.models_view import explain_models_report, models_table, plot_models
 from mrl_eval.report.ownership import claim, default_stem, models_identity
 from mrl_eval.report.render import csv_text, markdown_table, md_line
 from mrl_eval.report.report_set import REPORT_SUFFIXES, ReportSet
+from mrl_eval.report.table_model import Table
 
 
 def models_stem(report: ModelsReport) -> str:
@@ -29,12 +31,11 @@ def to_markdown(report: ModelsReport, stem: str, plots: bool = True) -> str:
     if plots:
         lines += [f"![{md_line(report.comparison.metric)} against bytes per vector]({stem}.png)", ""]
     lines += [*markdown_table(table, heading="##"), ""]
-    lines += ["Models: " + ", ".join(md_line(n) for n in report.names) + ".", ""]
+    lines += [*markdown_table(costs_table(report), heading="##"), ""]
     return "\n".join(lines)
 
 
-def to_html(report: ModelsReport, stem: str, svg: str | None) -> str:
-    table = models_table(report)
+def _html_table(table: Table) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in table.header)
     body = "".join(
         "<tr{}>{}</tr>".format(
@@ -43,6 +44,11 @@ def to_html(report: ModelsReport, stem: str, svg: str | None) -> str:
         )
         for n, row in enumerate(table.rows)
     )
+    return f"<h2>{html.escape(table.title)}</h2><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def to_html(report: ModelsReport, stem: str, svg: str | None) -> str:
+    table = models_table(report)
     sentences = explain_models_report(report)
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
@@ -54,7 +60,9 @@ def to_html(report: ModelsReport, stem: str, svg: str | None) -> str:
         f"<h1>{html.escape(table.title)}</h1>"
         + "".join(f"<p>{html.escape(s)}</p>" for s in sentences)
         + (svg or "")
-        + f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></body></html>\n"
+        + _html_table(table)
+        + _html_table(costs_table(report))
+        + "</body></html>\n"
     )
 
 
