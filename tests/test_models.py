@@ -241,3 +241,25 @@ def test_the_costs_table_shows_each_models_throughput_and_corpus_cost(both):
     assert first[3:6] == ["122", "7,200", "120,000"]  # 1525 / 12.5 texts/s, 90,000 / 12.5 tokens/s
     assert first[6] == "$2.40e-03" and first[7] == "$4.00e-07"
     assert second[3:] == ["—"] * 5  # precomputed vectors: nothing embedded, nothing priced
+
+
+def test_a_baseline_of_several_models_gates_each_shared_model(both, tmp_path):
+    saved = next(p for p in both.save(tmp_path / "base", plots=False) if p.suffix == ".json")
+    same = mrl_eval.recommend(both, mrl_eval.Rule(min=0.5), optimize="bytes", baseline=saved)
+    assert [name for name, _ in same.baselines] == list(both.names) and same.passed
+    # a baseline where one model scored 0.2 higher on every query: that model regressed beyond 0.01
+    doc = json.loads(saved.read_text())
+    better = doc["models"][0]["report"]
+    for dim, per in better["per_query"].items():
+        for metric, values in per.items():
+            per[metric] = {q: min(1.0, v + 0.2) for q, v in values.items()}
+        row = next(r for r in better["results"] if str(r["dim"]) == dim)
+        row["metrics"] = {m: float(np.mean(list(v.values()))) for m, v in per.items()}
+    better.pop("grid", None)
+    edited = tmp_path / "better.json"
+    edited.write_text(json.dumps(doc))
+    worse = mrl_eval.recommend(both, mrl_eval.Rule(min=0.5), optimize="bytes", baseline=edited)
+    verdicts = {name: c.passed for name, c in worse.baselines}
+    assert verdicts == {both.names[0]: False, both.names[1]: True} and not worse.passed
+    with pytest.raises(mrl_eval.GateFailed):
+        worse.raise_if_failed()

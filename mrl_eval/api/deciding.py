@@ -8,7 +8,8 @@ two-stage configuration, the held-out check, and the comparison with the baselin
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import overload
 
@@ -26,9 +27,22 @@ from mrl_eval.decide.holdout import holdout_check
 from mrl_eval.decide.recommend import OPTIMIZE
 from mrl_eval.errors import MrlEvalError, UsageError
 from mrl_eval.methods.grid import parse_methods
-from mrl_eval.report.document import load_report
+from mrl_eval.report.document import load_any, load_report
 from mrl_eval.report.engine_section import cells_of
 from mrl_eval.report.model import Report
+from mrl_eval.report.models_report import ModelsReport
+
+
+def _reports_by_model(run: SweepRun | ModelsRun | str | Path) -> tuple[dict[str, Report], str]:
+    """Each model's report in a run (one, or several) and the name to call the run by."""
+    if isinstance(run, ModelsRun):
+        return dict(zip(run.names, (r.report for r in run.runs))), str(run.path or "this run")
+    if isinstance(run, SweepRun):
+        return {run.report.model.name: run.report}, str(run.path) if run.path is not None else "this run"
+    saved = load_any(Path(run))
+    if isinstance(saved, ModelsReport):
+        return dict(zip(saved.names, saved.runs)), str(run)
+    return {saved.model.name: saved}, str(run)
 
 
 def _report(run: SweepRun | str | Path) -> tuple[Report, str]:
@@ -91,6 +105,7 @@ class RecommendPlan:
     baseline: Report | None = None
     baseline_name: str = ""
     gate: decide_compare.CheckedGate | None = None
+    baselines: Mapping[str, Report] | None = None  # each model's report in the baseline, by model name
 
     @classmethod
     def check(
@@ -109,14 +124,16 @@ class RecommendPlan:
         chosen_methods = parse_methods(methods if isinstance(methods, str) else ",".join(methods))
         if optimize not in OPTIMIZE + ENGINE_OPTIMIZE:
             raise UsageError(f"--optimize {optimize!r}: choose one of {', '.join(OPTIMIZE + ENGINE_OPTIMIZE)}")
-        baseline_report, name, gate = None, "", None
+        baseline_report, name, gate, by_model = None, "", None, None
         if baseline is not None:
             kind = "point" if resolved.kind == "point" else "non-inferior"
             gate = Gate(baseline_max_drop, kind, resolved.metric).resolve("--baseline-max-drop")
-            baseline_report, name = _report(baseline)
-            if resolved.metric not in baseline_report.metrics:
-                raise MrlEvalError(f"{name}: has no {resolved.metric}, the bar's metric; pass another --baseline")
-        return cls(rule, resolved, optimize, chosen_methods, holdout, baseline_report, name, gate)
+            by_model, name = _reports_by_model(baseline)
+            baseline_report = next(iter(by_model.values())) if len(by_model) == 1 else None
+            for report in by_model.values():
+                if resolved.metric not in report.metrics:
+                    raise MrlEvalError(f"{name}: has no {resolved.metric}, the bar's metric; pass another --baseline")
+        return cls(rule, resolved, optimize, chosen_methods, holdout, baseline_report, name, gate, by_model)
 
     @property
     def sweeps_pca(self) -> bool:
@@ -165,6 +182,15 @@ class RecommendPlan:
                 run.per_query, full_dim, run.query_ids, rule, run.stats, self.holdout, n_docs, **cell_args
             )
         comparison = None
+        if self.baselines is not None and self.baseline is None:  # a baseline of several models: this model's
+            own = self.baselines.get(run.report.model.name)
+            if own is None:
+                raise MrlEvalError(
+                    f"{self.baseline_name}: holds no run of {run.report.model.name} (it holds "
+                    f"{', '.join(self.baselines)}); pass a baseline of this model"
+                )
+            replace_plan = replace(self, baseline=own)
+            return replace_plan.apply(run)
         if self.baseline is not None and self.gate is not None:
             names = (self.baseline_name, "this run")
             body = compare_runs(compared(self.baseline, names[0]), compared(run.report, names[1]), self.gate, run.stats)
@@ -177,9 +203,32 @@ class RecommendPlan:
         best model at full size)."""
         if self.methods != ("prefix",):
             raise UsageError("--methods applies to one model's run; with several models every swept cell competes")
-        if self.baseline is not None:
-            raise UsageError("--baseline checks one model's run in this version; run it per model (--model X)")
-        return recommend_models(run, self.rule, optimize=self.optimize, reference=reference, holdout=self.holdout)
+        chosen = recommend_models(run, self.rule, optimize=self.optimize, reference=reference, holdout=self.holdout)
+        if self.baselines is None or self.gate is None:
+            return chosen
+        shared = [name for name in run.names if name in self.baselines]
+        if not shared:
+            raise MrlEvalError(
+                f"{self.baseline_name}: shares no model with this run (it holds {', '.join(self.baselines)}; this "
+                f"run {', '.join(run.names)}); pass a baseline of the same models"
+            )
+        gate = Gate(self.gate.max_drop, self.gate.rule, self.gate.metric)
+        comparisons = tuple(
+            (
+                name,
+                Comparison(
+                    gate,
+                    compare_runs(
+                        compared(self.baselines[name], f"{self.baseline_name} ({name})"),
+                        compared(chosen.run.run(name).report, f"this run ({name})"),
+                        self.gate,
+                        run.stats,
+                    ),
+                ),
+            )
+            for name in shared
+        )
+        return replace(chosen, baselines=comparisons)
 
     def _engine_choice(self, run: SweepRun, full_value: float) -> EngineChoice | None:
         """With engine cells (`--engine faiss|pgvector`): the cheapest one under the rule; None when the run has

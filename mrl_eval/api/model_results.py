@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mrl_eval.api.results import SweepRun, from_report
+from mrl_eval.api.results import Comparison, SweepRun, from_report
 from mrl_eval.api.rules import Rule
 from mrl_eval.decide.across_models import COSTS, ModelCell, ModelsChoice, holdout_across, recommend_across
 from mrl_eval.decide.holdout import HoldoutCheck
@@ -146,6 +146,7 @@ class ModelsRecommendation:
     rule: Rule
     choice: ModelsChoice
     holdout: HoldoutCheck | None = None  # the choice made on part of the queries, scored on the rest
+    baselines: tuple[tuple[str, Comparison], ...] = ()  # each shared model against its run in the baseline
 
     def __repr__(self) -> str:
         value = f"{self.choice.value:.4f}" if self.choice.value is not None else None
@@ -168,12 +169,17 @@ class ModelsRecommendation:
         return self.choice.label
 
     def raise_if_failed(self) -> None:
-        if not self.passed:
+        if not self.choice.passed:
             raise GateFailed(f"No cell of any model meets the rule ({self.choice.rule}).")
+        for _, comparison in self.baselines:
+            comparison.raise_if_failed()
 
     @property
     def report(self) -> ModelsReport:
-        return replace(self.run.report, command="recommend", recommendation=self.choice, holdout=self.holdout)
+        baselines = tuple((name, c.body) for name, c in self.baselines)
+        return replace(
+            self.run.report, command="recommend", recommendation=self.choice, holdout=self.holdout, baselines=baselines
+        )
 
     def to_dict(self) -> dict:
         return self.report.to_dict()

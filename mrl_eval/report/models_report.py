@@ -20,6 +20,7 @@ from mrl_eval.decide.across_models import (
     reference_model,
     with_statistics,
 )
+from mrl_eval.decide.compare import RunComparison
 from mrl_eval.decide.holdout import HoldoutCheck
 from mrl_eval.evaluate.stats import StatsSettings
 from mrl_eval.methods.precision import bytes_per_vector
@@ -150,6 +151,7 @@ class ModelsReport:
     schema: int = SCHEMA
     recommendation: ModelsChoice | None = None
     holdout: HoldoutCheck | None = None
+    baselines: tuple[tuple[str, RunComparison], ...] = ()  # each shared model against its run in the baseline
 
     def __post_init__(self) -> None:
         as_saved(self, "settings")
@@ -184,9 +186,13 @@ class ModelsReport:
             doc["recommendation"] = plain(self.recommendation.to_dict())
         if self.holdout is not None:
             doc["holdout"] = self.holdout.to_dict()
+        if self.baselines:
+            doc["baselines"] = {name: c.to_dict() for name, c in self.baselines}
         return doc
 
     @property
     def gate_passed(self) -> bool:
-        """The quality gate of a `recommend` over several models: a cell meets the rule. True for a sweep."""
-        return self.recommendation is None or self.recommendation.passed
+        """The quality gate of a `recommend` over several models: a cell meets the rule, and every shared model
+        holds its baseline gate (if any). True for a sweep."""
+        rec_ok = self.recommendation is None or self.recommendation.passed
+        return rec_ok and all(c.passed for _, c in self.baselines)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mrl_eval.decide.across_models import COSTS, ModelsChoice
+from mrl_eval.decide.compare import verdict
 from mrl_eval.report.models_report import ModelsReport
 from mrl_eval.report.plots import pyplot
 from mrl_eval.report.sentences import explain_holdout
@@ -80,7 +81,8 @@ def explain_models_report(report: ModelsReport) -> list[str]:
     if report.recommendation is None:
         return []
     lines = explain_models(report.recommendation)
-    return lines + ([explain_holdout(report.holdout)] if report.holdout is not None else [])
+    lines += [explain_holdout(report.holdout)] if report.holdout is not None else []
+    return lines + [f"Against the baseline, {name}: {verdict(c)}" for name, c in report.baselines]
 
 
 def plot_models(report: ModelsReport, paths: Sequence[Path], metric: str | None = None) -> None:
