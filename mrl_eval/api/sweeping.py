@@ -128,13 +128,19 @@ def models_from_options(options: dict[str, Any]) -> tuple[ModelSettings, ...]:
     the bundled default model."""
     values = {name: options.pop(name) for name in MODEL_OPTIONS if name in options}
     names, folders = _several(values.pop("model", None)), _several(values.pop("embeddings", None))
+    backend = values.pop("backend", None)
+    backends = [b.strip() or None for b in str(backend).split(",")] if backend else [None]
     shared = _paths(ModelSettings, values)
     provider = shared.pop("provider", ModelSettings.provider)
+    named = [split_provider(str(n), provider) for n in names] or ([] if folders else [(provider, None)])
+    # each local model on each backend: --backend torch,onnx compares a model's backends on the same queries
     models = [
-        ModelSettings(**shared, provider=p, model=m) for p, m in (split_provider(str(n), provider) for n in names)
+        ModelSettings(**shared, provider=p, model=m, backend=b if p == defaults.PROVIDER else None)
+        for p, m in named
+        for b in (backends if p == defaults.PROVIDER else [None])
     ]
     models += [ModelSettings(**shared, provider=provider, embeddings=Path(f)) for f in folders]
-    return tuple(models) or (ModelSettings(**shared, provider=provider),)
+    return tuple(models)
 
 
 def _several(value: Any) -> list[Any]:

@@ -169,7 +169,9 @@ BackendOpt = Annotated[
     typer.Option(
         help="Where a sentence-transformers model runs: torch, onnx (ONNX Runtime) or openvino, both on the CPU, "
         "from an export of the model made locally once and kept beside the embedding cache. Each backend has a "
-        "cache of its own (the vectors differ slightly). Needs mrl-eval[onnx] / mrl-eval[openvino]. (default: torch)",
+        "cache of its own (the vectors differ slightly). A list (torch,onnx) runs each model on each backend in "
+        "one run, compared on the same queries, with the agreement of their vectors. Needs mrl-eval\\[onnx] / "
+        "mrl-eval\\[openvino]. (default: torch)",
         rich_help_panel=MODEL,
         show_default=False,
     ),
@@ -846,8 +848,9 @@ def _backend(value: Any) -> None:
     from mrl_eval.errors import UsageError
     from mrl_eval.providers.st_backends import BACKENDS
 
-    if value not in BACKENDS:
-        raise UsageError(f"--backend {value!r}: choose one of {', '.join(BACKENDS)}")
+    for name in str(value).split(","):
+        if name.strip() not in BACKENDS:
+            raise UsageError(f"--backend {value!r}: choose from {', '.join(BACKENDS)} (a list compares them)")
 
 
 def _provider(value: Any) -> None:

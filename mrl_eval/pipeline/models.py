@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+import numpy as np
+
 from mrl_eval.data.pre_truncate import check_pre_truncate
 from mrl_eval.errors import UsageError
 from mrl_eval.pipeline.run import SweepOutcome, prepare, run_model
@@ -73,4 +75,41 @@ def run_models(
         check_pre_truncate(model.pre_truncate)
     prepared = prepare(replace(config, model=models[0]), embeds=any(m.embeddings is None for m in models))
     outcomes = tuple(run_model(prepared, model, progress, skip_larger_dims=True) for model in models)
-    return ModelsOutcome(prepared.config, outcomes, unique_names(outcomes))
+    return ModelsOutcome(prepared.config, with_agreement(outcomes), unique_names(outcomes))
+
+
+def with_agreement(outcomes: Sequence[SweepOutcome]) -> tuple[SweepOutcome, ...]:
+    """Where one model ran on several backends, each non-torch run's agreement with the torch run (or the first):
+    the mean cosine of the two backends' full-size vectors of the same texts, documents and queries apart. Its
+    quality at every dim is in the comparison, paired per query."""
+    by_model: dict[tuple[str, str], list[int]] = {}
+    for i, o in enumerate(outcomes):
+        by_model.setdefault((str(o.model.get("provider")), str(o.model.get("name"))), []).append(i)
+    out = list(outcomes)
+    for group in by_model.values():
+        if len(group) < 2:
+            continue
+        first = next((i for i in group if (outcomes[i].config.model.backend or "torch") == "torch"), group[0])
+        for i in group:
+            if i == first:
+                continue
+            a, b = outcomes[first].vectors, outcomes[i].vectors
+            if a is None or b is None:
+                continue
+            agreement = {
+                "with": outcomes[first].config.model.backend or "torch",
+                "documents_mean_cosine": mean_cosine(a.docs, b.docs),
+                "queries_mean_cosine": mean_cosine(a.queries, b.queries),
+            }
+            out[i] = replace(outcomes[i], model={**outcomes[i].model, "agreement": agreement})
+    return tuple(out)
+
+
+def mean_cosine(a: np.ndarray, b: np.ndarray, block: int = 8192) -> float:
+    """The mean over rows of the cosine between row i of `a` and row i of `b`, in float64, block by block."""
+    total, n = 0.0, a.shape[0]
+    for s in range(0, n, block):
+        x, y = np.asarray(a[s : s + block], np.float64), np.asarray(b[s : s + block], np.float64)
+        norms = np.linalg.norm(x, axis=1) * np.linalg.norm(y, axis=1)
+        total += float(np.sum(np.divide(np.einsum("ij,ij->i", x, y), norms, out=np.zeros(len(x)), where=norms > 0)))
+    return total / n if n else 1.0

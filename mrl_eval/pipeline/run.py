@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from mrl_eval.data.collection import Collection
 from mrl_eval.data.collection_files import check_trec_ids
 from mrl_eval.data.pre_truncate import check_pre_truncate, pre_truncate
-from mrl_eval.data.vectors import rescale_extreme_rows, zero_vector_notes
+from mrl_eval.data.vectors import Vectors, rescale_extreme_rows, zero_vector_notes
 from mrl_eval.errors import MrlEvalWarning, UsageError
 from mrl_eval.evaluate import metric_registry as M
 from mrl_eval.evaluate import pseudo_queries as P
@@ -43,6 +43,7 @@ class SweepOutcome:
     losses: dict[int, list[dict]]  # dim -> queries that score lower than at the full dim, worst first
     queries_info: dict = field(default_factory=dict)  # {"kind": "pseudo", ...} for --queries-from-corpus
     growth: GrowthResult | None = None
+    vectors: Vectors | None = field(default=None, repr=False, compare=False)  # the full-size vectors scored
 
 
 def _judged(query_ids: list[str], qrels: dict[str, dict[str, int]], label_free: bool = False) -> list[str]:
@@ -188,7 +189,9 @@ def run_model(
             progress=progress,
         )
     sources = data_sources(collection, vectors)
-    return SweepOutcome(config, prepared.data_name, sources, about, embedded_now, result, losses, queries_info, growth)
+    return SweepOutcome(
+        config, prepared.data_name, sources, about, embedded_now, result, losses, queries_info, growth, vectors
+    )
 
 
 def _dims(

@@ -21,6 +21,16 @@ def _usd(value: Any) -> str:
     return f"${value:,.4f}" if value >= 0.01 else f"${value:.2e}"
 
 
+def _agreement(value: Any) -> str:
+    """A backend's agreement with the torch run of the same model: the mean cosine of the vectors of the same texts."""
+    if not isinstance(value, Mapping):
+        return "—"
+    docs, queries = value.get("documents_mean_cosine"), value.get("queries_mean_cosine")
+    if not isinstance(docs, (int, float)) or not isinstance(queries, (int, float)):
+        return "—"
+    return f"{min(docs, queries):.6f} vs {value.get('with', 'torch')}"
+
+
 def costs_table(report: ModelsReport) -> Table:
     """One row per model: full dim, provider and backend, throughput of this run, tokens and cost of the corpus."""
     rows = []
@@ -41,6 +51,7 @@ def costs_table(report: ModelsReport) -> Table:
                 f"{cost['document_tokens']:,}" if isinstance(cost.get("document_tokens"), int) else "—",
                 _usd(cost.get("corpus_usd")),
                 _usd(cost.get("usd_per_query")),
+                _agreement(about.get("agreement")),
             ]
         )
     header = [
@@ -52,6 +63,7 @@ def costs_table(report: ModelsReport) -> Table:
         "corpus tokens",
         "corpus cost",
         "cost per query",
+        "agreement (mean cosine)",
     ]
     title = "What each model costs beyond storage (throughput measured on this machine; — where not measured or priced)"
     return Table.of(title, header, rows, text_columns=frozenset({0, 2}))
