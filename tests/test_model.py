@@ -102,8 +102,16 @@ def test_default_sweep_runs_the_bundled_model_resumes_after_kill_and_ctrl_c(tmp_
     # The same model's precomputed vectors (float16, tests/data) give the same quality: the text is joined the
     # same way (title + " " + text) and the model really ran.
     precomputed = data_path("cranfield") / "embeddings" / "all-minilm-l6-v2"
-    ref = _run(
-        work, cache, str(ROOT / "sample_data" / "cranfield"), "--embeddings", str(precomputed), "--dims", "96,192"
+    ref = _run(  # another run (other vectors): its reports go elsewhere, the model's own are never replaced
+        work,
+        cache,
+        str(ROOT / "sample_data" / "cranfield"),
+        "--embeddings",
+        str(precomputed),
+        "--dims",
+        "96,192",
+        "--out",
+        str(work / "precomputed"),
     )
     for got, want in zip(clean["results"], ref["results"], strict=True):
         assert got["dim"] == want["dim"]
