@@ -32,7 +32,6 @@ from mrl_eval.cli.common import (
     render_comparison,
     show_settings,
 )
-from mrl_eval.cli.engine_output import render_engine
 from mrl_eval.errors import UsageError
 from mrl_eval.version import __version__
 
@@ -150,7 +149,6 @@ def sweep(ctx: typer.Context, values: dict[str, Any]) -> None:
             return
         mteb_files = _write_mteb_results(run, values["mteb_results"], time.monotonic() - started)
         finish(run.report, values["out_dir"], as_json, run.metrics[0])
-        render_engine(run.report, as_json)
         _say_mteb_results(mteb_files, as_json)
         emit_ci("sweep", as_json, report=run.report, primary=run.metrics[0])
 
@@ -210,7 +208,6 @@ def recommend(ctx: typer.Context, values: dict[str, Any]) -> None:
         chosen = plan.apply(run)
         report = chosen.report
         finish(report, v["out_dir"], as_json, chosen.metric, plots=plots)
-        render_engine(report, as_json)
         _say_mteb_results(mteb_files, as_json)
         emit_ci("recommend", as_json, v["junit_xml"], report=report, primary=chosen.metric)
         chosen.raise_if_failed()

@@ -1,4 +1,5 @@
-"""The commands' shared plumbing: consoles, exit codes, the settings file, progress bars, rendering, CI outputs.
+"""The commands' shared plumbing: consoles, exit codes, the settings file, progress bars, printing the terminal view
+(built by `mrl_eval.report.terminal`), CI outputs.
 
 With `app.py` (the commands) and `options.py` (their flags) this is the CLI layer, the only code that prints or
 exits. Heavy libraries are imported by the core only when a command needs them, so `mrl-eval --help` starts fast.
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
     from mrl_eval.decide.compare import RunComparison
     from mrl_eval.report.model import Report
     from mrl_eval.report.models_report import ModelsReport
-    from mrl_eval.report.table_model import Table as ReportTable
 
 EXIT_OK, EXIT_USER_ERROR, EXIT_USAGE, EXIT_GATE_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -189,56 +189,22 @@ def progress(enabled: bool) -> Iterator[Callable[[str, int], Callable[[int], Non
         yield factory
 
 
-def rich_table(table: ReportTable) -> Any:
-    """A report table (`mrl_eval.report.table_model.Table`) for the terminal: the highlighted row bold green, failed rows
-    bold red. Cells are plain text, never rich markup."""
-    from rich.table import Table
-    from rich.text import Text
-
-    view = Table(title=Text(table.title), title_justify="left")
-    for i, column in enumerate(table.header):
-        view.add_column(Text(column), justify="left" if i in table.text_columns else "right")
-    for n, row in enumerate(table.rows):
-        style = "bold green" if n == table.highlighted else "bold red" if n in table.failed else None
-        view.add_row(*(Text(v) for v in row), style=style)
-    return view
-
-
-def render_table(report: Report, primary: str, highlight_dim: int | None = None) -> None:
-    """The results table (the recommended float32 dim highlighted, or `highlight_dim`)."""
-    from dataclasses import replace
-
-    from mrl_eval.report.tables import results_table
-
-    table = results_table(report, primary)
-    if highlight_dim is not None:
-        dims = [row[0] for row in table.rows]
-        table = replace(table, highlighted=dims.index(str(highlight_dim)) if str(highlight_dim) in dims else None)
-    out.print(rich_table(table.compact()))
+def show(view: list[Any]) -> None:
+    """Print the renderables of a terminal view (`mrl_eval.report.terminal`) on stdout."""
+    for renderable in view:
+        out.print(renderable)
 
 
 def render_comparison(comparison: RunComparison) -> None:
-    from mrl_eval.decide.compare import missing_dims, verdict
-    from mrl_eval.report.tables import comparison_table
+    from mrl_eval.report.terminal import comparison_view
 
-    out.print(rich_table(comparison_table(comparison)))
-    paired = comparison.paired
-    if paired.available:
-        level = f"{paired.confidence:.0%}"
-        out.print(
-            f"Paired test on the {paired.queries} shared queries: {level} bootstrap CI of the per-query delta, "
-            f"p from the {paired.test}.",
-            markup=False,
-        )
-    for note in (missing_dims(comparison), *comparison.notes):
-        if note:
-            out.print(note, markup=False)
-    out.print(verdict(comparison), style=None if comparison.passed else "bold red", markup=False)
+    show(comparison_view(comparison))
 
 
 def finish(report: Report, out_dir: Path, as_json: bool, primary: str, plots: bool = True) -> None:
     """Show the result, then write the reports (the plots take most of the time, so the answer comes first)."""
     from mrl_eval.report.document import write_reports
+    from mrl_eval.report.terminal import run_view
 
     warning = report.statistics.warning if report.statistics is not None else None
     if warning and not (report.recommendation is not None and report.recommendation.warning):
@@ -247,19 +213,7 @@ def finish(report: Report, out_dir: Path, as_json: bool, primary: str, plots: bo
         write_reports(report, out_dir, primary, plots)
         sys.stdout.write(json.dumps(report.to_dict(), indent=1) + "\n")
         return
-    rec = report.recommendation
-    render_table(report, primary)
-    render_grid(report, primary)
-    render_label_free(report)
-    if rec:
-        from mrl_eval.report.sentences import explain, explain_holdout
-
-        for line in explain(rec, report.confidence):
-            out.print(line, markup=False)
-        if report.holdout is not None:
-            out.print(explain_holdout(report.holdout), markup=False)
-    if report.baseline is not None:
-        render_comparison(report.baseline)
+    show(run_view(report, primary))
     paths = write_reports(report, out_dir, primary, plots)
     out.print("Reports: " + ", ".join(str(p) for p in paths), markup=False)
 
@@ -268,42 +222,16 @@ def finish_models(report: ModelsReport, out_dir: Path, as_json: bool, plots: boo
     """A run of several models: the table across them and, after `recommend`, why the chosen cell won; then the
     reports."""
     from mrl_eval.report.models_files import write_models_reports
-    from mrl_eval.report.models_view import explain_models, models_table
+    from mrl_eval.report.terminal import models_view
 
     metric = report.recommendation.metric if report.recommendation is not None else report.comparison.metric
     if as_json:
         write_models_reports(report, out_dir, metric, plots)
         sys.stdout.write(json.dumps(report.to_dict(), indent=1, allow_nan=False) + "\n")
         return
-    out.print(rich_table(models_table(report)))
-    if report.recommendation is not None:
-        for line in explain_models(report.recommendation):
-            out.print(line, markup=False)
+    show(models_view(report))
     paths = write_models_reports(report, out_dir, metric, plots)
     out.print("Reports: " + ", ".join(str(p) for p in paths), markup=False)
-
-
-def render_label_free(report: Report) -> None:
-    """The label-free and pseudo-query notes and the growth projection (only when the run has them)."""
-    from mrl_eval.report.label_free import growth_note, growth_table, notes
-
-    for note in notes(report):
-        out.print(note, style="dim")
-    table = growth_table(report)
-    if table is not None:
-        out.print(rich_table(table))
-        out.print(growth_note(report), style="bold yellow")
-
-
-def render_grid(report: Report, primary: str) -> None:
-    """The grid, cost, PCA and two-stage tables and findings (only when the run has a grid)."""
-    from mrl_eval.report.sentences import explain_grid
-    from mrl_eval.report.tables import grid_tables
-
-    for table in grid_tables(report, primary):
-        out.print(rich_table(table))
-    for line in explain_grid(report):
-        out.print(line, markup=False)
 
 
 def emit_ci(
