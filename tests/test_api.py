@@ -289,8 +289,8 @@ def test_every_sweep_setting_is_a_cli_option_and_every_cli_option_is_classified(
     fields = (fields - set(OPTION_GROUPS)) | {name for names, _ in OPTION_GROUPS.values() for name in names}
     assert fields <= SWEEP_SETTINGS
     own = {
-        "sweep": {"ctx", "config", "out_dir", "as_json", "mteb_results"},
-        "recommend": {"ctx", "config", "out_dir", "as_json", "mteb_results", "baseline"}
+        "sweep": {"ctx", "config", "out_dir", "as_json", "wide", "mteb_results"},
+        "recommend": {"ctx", "config", "out_dir", "as_json", "wide", "mteb_results", "baseline"}
         | {"baseline_max_drop", "junit_xml", "min_ndcg", "metric", "min_value", "max_drop", "rule", "optimize"}
         | {"methods", "holdout", "plot", "from_json"},
     }

@@ -145,10 +145,10 @@ def sweep(ctx: typer.Context, values: dict[str, Any]) -> None:
         with progress(not as_json) as bars:
             run = api.sweep(**api.sweep_settings(values), progress=bars)
         if isinstance(run, api.ModelsRun):
-            finish_models(run.report, values["out_dir"], as_json)
+            finish_models(run.report, values["out_dir"], as_json, wide=values["wide"])
             return
         mteb_files = _write_mteb_results(run, values["mteb_results"], time.monotonic() - started)
-        finish(run.report, values["out_dir"], as_json, run.metrics[0])
+        finish(run.report, values["out_dir"], as_json, run.metrics[0], wide=values["wide"])
         _say_mteb_results(mteb_files, as_json)
         emit_ci("sweep", as_json, report=run.report, primary=run.metrics[0])
 
@@ -202,12 +202,12 @@ def recommend(ctx: typer.Context, values: dict[str, Any]) -> None:
         plots = v["plot"] if v["plot"] is not None else from_json is None
         if isinstance(run, api.ModelsRun):
             chosen_models = plan.apply_models(run, reference=v["reference"])
-            finish_models(chosen_models.report, v["out_dir"], as_json, plots=plots)
+            finish_models(chosen_models.report, v["out_dir"], as_json, plots=plots, wide=v["wide"])
             chosen_models.raise_if_failed()
             return
         chosen = plan.apply(run)
         report = chosen.report
-        finish(report, v["out_dir"], as_json, chosen.metric, plots=plots)
+        finish(report, v["out_dir"], as_json, chosen.metric, plots=plots, wide=v["wide"])
         _say_mteb_results(mteb_files, as_json)
         emit_ci("recommend", as_json, v["junit_xml"], report=report, primary=chosen.metric)
         chosen.raise_if_failed()

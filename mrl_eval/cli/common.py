@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import os
 import sys
 import warnings
 from collections.abc import Callable, Iterator
@@ -31,8 +32,9 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_USER_ERROR, EXIT_USAGE, EXIT_GATE_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
-# Messages are never wrapped (paths stay whole in CI logs); tables get room when stdout is not a terminal.
-out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+# Messages are never wrapped (paths stay whole in CI logs); tables get room when stdout is not a terminal, unless
+# COLUMNS says how wide it is. The terminal view (report/terminal.py) wraps its own sentences at their spaces.
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
@@ -201,10 +203,12 @@ def render_comparison(comparison: RunComparison) -> None:
     show(comparison_view(comparison))
 
 
-def finish(report: Report, out_dir: Path, as_json: bool, primary: str, plots: bool = True) -> None:
+def finish(
+    report: Report, out_dir: Path, as_json: bool, primary: str, plots: bool = True, *, wide: bool = False
+) -> None:
     """Show the result, then write the reports (the plots take most of the time, so the answer comes first)."""
     from mrl_eval.report.document import write_reports
-    from mrl_eval.report.terminal import run_view
+    from mrl_eval.report.terminal import hint, run_view, written
 
     warning = report.statistics.warning if report.statistics is not None else None
     if warning and not (report.recommendation is not None and report.recommendation.warning):
@@ -213,25 +217,27 @@ def finish(report: Report, out_dir: Path, as_json: bool, primary: str, plots: bo
         write_reports(report, out_dir, primary, plots)
         sys.stdout.write(json.dumps(report.to_dict(), indent=1) + "\n")
         return
-    show(run_view(report, primary))
+    show(run_view(report, primary, wide=wide) + hint(wide))
     paths = write_reports(report, out_dir, primary, plots)
-    out.print("Reports: " + ", ".join(str(p) for p in paths), markup=False)
+    show(written(paths))
 
 
-def finish_models(report: ModelsReport, out_dir: Path, as_json: bool, plots: bool = True) -> None:
+def finish_models(
+    report: ModelsReport, out_dir: Path, as_json: bool, plots: bool = True, *, wide: bool = False
+) -> None:
     """A run of several models: the table across them and, after `recommend`, why the chosen cell won; then the
     reports."""
     from mrl_eval.report.models_files import write_models_reports
-    from mrl_eval.report.terminal import models_view
+    from mrl_eval.report.terminal import hint, models_view, written
 
     metric = report.recommendation.metric if report.recommendation is not None else report.comparison.metric
     if as_json:
         write_models_reports(report, out_dir, metric, plots)
         sys.stdout.write(json.dumps(report.to_dict(), indent=1, allow_nan=False) + "\n")
         return
-    show(models_view(report))
+    show(models_view(report, wide=wide) + hint(wide))
     paths = write_models_reports(report, out_dir, metric, plots)
-    out.print("Reports: " + ", ".join(str(p) for p in paths), markup=False)
+    show(written(paths))
 
 
 def emit_ci(

@@ -9,12 +9,12 @@ from pathlib import Path
 from mrl_eval.decide.across_models import COSTS, ModelsChoice
 from mrl_eval.report.models_report import ModelsReport
 from mrl_eval.report.plots import pyplot
-from mrl_eval.report.table_model import Table, human_bytes, interval
+from mrl_eval.report.table_model import NOTHING, Table, human_bytes, interval, interval_header
 
 COLOURS = ("#1f5fbf", "#e15759", "#59a14f", "#b07aa1", "#f28e2b", "#76b7b2", "#9c755f", "#edc948")
 
 
-def models_table(report: ModelsReport, *, wide: bool = False) -> Table:
+def models_table(report: ModelsReport) -> Table:
     """Every cell of every model, cheapest first: bytes per vector, the primary metric with its interval, and the
     paired delta from the reference cell; the frontier cells marked, the recommended cell highlighted."""
     cmp = report.comparison
@@ -23,17 +23,19 @@ def models_table(report: ModelsReport, *, wide: bool = False) -> Table:
     on_frontier = set(cmp.frontier)
     chosen = report.recommendation.label if report.recommendation is not None else None
     cells = sorted(cmp.cells, key=lambda c: (c.bytes_per_vector, -c.metrics[metric], c.label))
-    header = ["model", "cell", "bytes/vector", metric]
+    header = ["model", "cell", "bytes per vector", metric]
     if level:
-        header += [f"{level} CI of {metric}", "Δ vs reference", f"{level} CI of Δ"]
+        header += [interval_header(level, metric), "Δ vs reference", interval_header(level, "Δ")]
     header += ["frontier"]
-    rows, highlighted = [], None
+    rows, highlighted, key_rows = [], None, set()
     for n, c in enumerate(cells):
-        row = [c.model, c.cell, f"{c.bytes_per_vector:,}", f"{c.metrics[metric]:.4f}"]
+        row = [c.model, c.cell.removeprefix("prefix:"), f"{c.bytes_per_vector:,}", f"{c.metrics[metric]:.4f}"]
+        if c.label in on_frontier or c.label in (cmp.reference, chosen):
+            key_rows.add(n)
         if level:
             s = c.stats.get(metric)
             if c.label == cmp.reference:
-                row += [interval(s.ci) if s else "", "reference", ""]
+                row += [interval(s.ci) if s else "", "reference", NOTHING]
             else:
                 row += [
                     interval(s.ci) if s else "",
@@ -48,7 +50,18 @@ def models_table(report: ModelsReport, *, wide: bool = False) -> Table:
         f"{report.data.name} · {len(report.names)} models · {report.queries_evaluated} queries · reference: "
         f"{cmp.reference} ({cmp.reference_how})"
     )
-    return Table.of(title, header, rows, highlighted=highlighted, text_columns=frozenset({0, 1}))
+    return Table.of(
+        title,
+        header,
+        rows,
+        highlighted=highlighted,
+        text_columns=frozenset({0, 1}),
+        key_columns=frozenset(range(min(len(header) - 1, 6))),  # the interval of Δ and the frontier mark: reports
+        key_rows=frozenset(key_rows),  # the frontier, the reference and the recommended cell
+        intervals=Table.interval_pairs(
+            header, {interval_header(level or "", metric): metric, interval_header(level or "", "Δ"): "Δ vs reference"}
+        ),
+    )
 
 
 def explain_models(choice: ModelsChoice) -> list[str]:

@@ -3,10 +3,79 @@ shown by the terminal, the Markdown report, the GitHub step summary, the JUnit f
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from mrl_eval.decide.holdout import HoldoutCheck
 from mrl_eval.decide.recommend import Choice
 from mrl_eval.report.model import Report
-from mrl_eval.report.table_model import human_bytes, interval
+from mrl_eval.report.table_model import NOTHING, human_bytes, interval, interval_header
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The recommendation at a glance: a headline, then short facts (a name and its value: the bytes, the bar's
+    metric with its interval, the delta from the full dim with its interval, the rule, the next smaller dim), each
+    short enough for a line of an 80-column terminal."""
+
+    headline: str
+    facts: tuple[tuple[str, str], ...] = ()
+    advice: tuple[str, ...] = ()
+
+
+def _why(rec: Choice, level: str) -> str:
+    metric, bar = rec.metric, rec.threshold
+    return {
+        "point": f"mean {metric} >= bar {bar:.4f}",
+        "lower-bound": f"lower ends of the {level}CIs: {rec.rule.partition(': ')[2]}",
+        "non-inferior": f"lower end of the {level}CI of the drop >= -{rec.full_value - bar:.4f} "
+        f"(the drop is at most {rec.full_value - bar:.4f} with {level}confidence)",
+    }[rec.rule_kind]
+
+
+def decision(rec: Choice, confidence: float | None = None) -> Decision:
+    """The recommendation at a glance (the terminal leads with it; `explain` says the same at length)."""
+    level = f"{confidence:.0%}" if confidence else ""  # "95%", as in "95% CI"
+    metric = rec.metric
+    if rec.dim is None:
+        return Decision(explain(rec, confidence)[0], advice=(("Warning: " + rec.warning,) if rec.warning else ()))
+    key = rec.label or str(rec.dim)
+    e = rec.evidence.get(key, {})
+    s = rec.storage
+    if rec.label:
+        headline = f"Recommended: {rec.method} {rec.dim} d at {rec.precision}"
+    else:
+        headline = f"Recommended dim: {rec.dim} of {rec.full_dim}"
+    facts = [
+        (
+            "bytes/vector",
+            f"{s['bytes_per_vector']:,} instead of {s['full_bytes_per_vector']:,} "
+            f"({s['saved_fraction']:.0%} saved; {human_bytes(s['bytes']['1M'])} instead of "
+            f"{human_bytes(s['full_bytes']['1M'])} for 1M docs)",
+        ),
+        (
+            metric,
+            f"{e.get('value', rec.value or 0):.4f}"
+            + (f", {level} CI {interval(e['ci'])}".replace(",  ", ", ") if "ci" in e else ""),
+        ),
+    ]
+    if "delta" in e:
+        is_full = key in (str(rec.full_dim), rec.full_label)
+        facts.append(
+            (
+                "Δ vs full",
+                NOTHING
+                if is_full
+                else f"{e['delta']:+.4f}, {interval_header(level, 'Δ')} "
+                f"{interval(e['delta_ci'], True)}, p {e['p_value']:.4f}",
+            )
+        )
+    facts.append(("rule", f"{rec.rule_kind}: {_why(rec, level + ' ' if level else '')}"))
+    smaller = rec.smaller_label or (f"dim {rec.smaller_dim}" if rec.smaller_dim is not None else None)
+    if smaller is not None:
+        nxt = "next cheaper" if rec.label and rec.optimize == "bytes" else "next smaller"
+        value = rec.evidence.get(rec.smaller_label or str(rec.smaller_dim), {}).get("value")
+        facts.append((nxt, f"{smaller} fails the rule" + (f": {metric} {value:.4f}" if value is not None else "")))
+    return Decision(headline, tuple(facts), (("Warning: " + rec.warning,) if rec.warning else ()))
 
 
 def explain(rec: Choice, confidence: float | None = None) -> list[str]:
@@ -19,6 +88,7 @@ def explain(rec: Choice, confidence: float | None = None) -> list[str]:
             f"the full dim {rec.full_dim} scores {rec.full_value:.4f}."
         ] + (["Warning: " + rec.warning] if rec.warning else [])
     ev = rec.evidence
+    why = _why(rec, level)
 
     def numbers(key: object) -> str:
         e = ev.get(str(key), {})
@@ -29,12 +99,6 @@ def explain(rec: Choice, confidence: float | None = None) -> list[str]:
             f"{interval(e['delta_ci'])}, p = {e['p_value']:.4f}"
         )
 
-    why = {
-        "point": f"mean {metric} >= bar {bar:.4f}",
-        "lower-bound": f"lower ends of the {level}CIs: {rec.rule.partition(': ')[2]}",
-        "non-inferior": f"lower end of the {level}CI of the drop >= -{rec.full_value - bar:.4f} "
-        f"(the drop is at most {rec.full_value - bar:.4f} with {level}confidence)",
-    }[kind]
     s = rec.storage
     if rec.label:  # chosen among grid cells
         by_bytes = rec.optimize == "bytes"
