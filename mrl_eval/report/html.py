@@ -18,7 +18,7 @@ from mrl_eval.report.label_free import notes as label_free_notes
 from mrl_eval.report.markdown import primary_metric
 from mrl_eval.report.markdown import title as run_title
 from mrl_eval.report.model import Report
-from mrl_eval.report.sentences import explain, explain_grid, explain_holdout
+from mrl_eval.report.sentences import explain, explain_grid, explain_holdout, gate_verdict
 from mrl_eval.report.tables import (
     Table,
     comparison_table,
@@ -150,8 +150,7 @@ def _recommendation(report: Report, rec: Choice) -> str:
     lines = explain(rec, report.confidence)
     passed = rec.dim is not None
     parts = [
-        f'<p><span class="verdict {"pass" if passed else "fail"}">'
-        f"{'Gate passed' if passed else 'Gate failed: no swept dim meets the rule'}</span></p>",
+        f'<p><span class="verdict {"pass" if passed else "fail"}">{_e(gate_verdict(rec))}</span></p>',
         f"<p><strong>{_e(lines[0])}</strong></p>",
     ]
     if len(lines) > 1:
