@@ -161,33 +161,13 @@ def show_settings(ctx: typer.Context, command: str, args: list[str], config_path
 
 @contextlib.contextmanager
 def progress(enabled: bool) -> Iterator[Callable[[str, int], Callable[[int], None]]]:
-    """A progress-bar factory on stderr for the core's long loops."""
+    """A progress-bar factory on stderr for the core's long loops (the API's bars, on this console)."""
     if not enabled:
         yield lambda label, total: lambda n: None
         return
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    from mrl_eval.api.progress_bars import progress_bars
 
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=False,
-    ) as bars:
-
-        def factory(label: str, total: int) -> Callable[[int], None]:
-            task = bars.add_task(label, total=total)
-            return lambda n: bars.advance(task, n)
-
+    with progress_bars(err) as factory:
         yield factory
 
 
