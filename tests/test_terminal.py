@@ -15,8 +15,6 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-import mrl_eval
-from mrl_eval.api import Rule, recommend_models
 from mrl_eval.report.document import load_report
 from mrl_eval.report.engine_view import engine_table
 from mrl_eval.report.label_free import growth_table
@@ -179,13 +177,6 @@ def test_the_engine_table_prints_whole_and_reads_back_as_the_json(width):
     assert read == len(cells)
 
 
-@pytest.fixture(scope="module")
-def growth_run():
-    folder = data_path("cranfield")
-    return mrl_eval.sweep(folder, embeddings=folder / "embeddings" / "all-minilm-l6-v2", dims="64,128", growth=True,
-                          growth_seeds=2)  # fmt: skip
-
-
 @pytest.mark.parametrize("width", WIDTHS)
 def test_the_growth_table_prints_whole_and_reads_back_as_the_json(growth_run, width):
     doc = growth_run.to_dict()
@@ -207,22 +198,9 @@ def test_the_growth_table_prints_whole_and_reads_back_as_the_json(growth_run, wi
                 _near(low, projection[name]["drop_ci"][0]), _near(high, projection[name]["drop_ci"][1])
 
 
-@pytest.fixture(scope="module")
-def two_models():
-    folder = data_path("scifact-subset")
-    run = mrl_eval.sweep(
-        folder,
-        embeddings=[folder / "embeddings" / "embeddinggemma-300m", folder / "embeddings" / "all-minilm-l6-v2"],
-        dims="64,128,256",
-        precisions="float32,int8",
-        resamples=300,
-    )
-    return recommend_models(run, Rule(max_drop="2%"))
-
-
 @pytest.mark.parametrize("width", WIDTHS)
 def test_several_models_print_the_decision_then_the_frontier_reference_and_chosen_cells(two_models, width):
-    report = two_models.report
+    report = two_models[1].report
     doc = report.to_dict()
     lines = _printed(models_view(report), width)
     flat = _flat(lines)
