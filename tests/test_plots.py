@@ -207,3 +207,132 @@ def test_the_models_chart_has_a_colour_per_model_and_its_ticks_read_as_sizes(two
                for name in report.names)  # fmt: skip
     ticks = [t.get_text() for t in fig.axes[0].get_xticklabels() if t.get_text()]
     assert ticks and all(t.endswith((" B", " KiB")) for t in ticks)
+
+
+# What each chart shows: its points are the report's values (issue 23)
+
+
+def _means(per_query: dict, metric: str) -> list[float]:
+    return [float(np.mean(list(per_query[key][metric].values()))) for key in per_query]
+
+
+def test_the_trade_off_chart_plots_the_reports_values(run_doc, close_figures):
+    doc, report = run_doc
+    fig = tradeoff_figure(report)
+    per_query = doc["per_query"]
+    dims = sorted(int(d) for d in per_query)
+    ordered = {str(d): per_query[str(d)] for d in dims}
+    for metric in doc["settings"]["metrics"]:  # each metric's line: the mean of its per-query values, per dim
+        x, y = _xy(_gid(fig, f"metric:{metric}"))
+        assert x == dims and y == pytest.approx(_means(ordered, metric), abs=1e-12)
+    means = _means(ordered, "ndcg@10")
+    (top,) = fig.axes[0].child_axes  # the bar's metric, written along the top edge
+    assert [t.get_text() for t in top.get_xticklabels()] == [f"{m:.3f}" for m in means]
+    band = _gid(fig, "interval:ndcg@10").get_paths()[0].vertices  # the interval band: lower ends, then upper ends
+    stats = {r["dim"]: r["stats"]["ndcg@10"]["ci"] for r in doc["results"]}
+    for dim in dims:
+        ends = sorted(y for x, y in band if x == pytest.approx(dim))
+        assert ends[0] == pytest.approx(stats[dim][0]) and ends[-1] == pytest.approx(stats[dim][1])
+    rec = doc["recommendation"]
+    assert _xy(_gid(fig, "recommended")) == ([rec["dim"]], [pytest.approx(means[dims.index(rec["dim"])])])
+    assert _xy(_gid(fig, "bar"))[1] == [pytest.approx(rec["threshold"])] * 2
+    bytes_per_vector = {r["dim"]: r["bytes_per_vector"] for r in doc["results"]}
+    bottom = [t.get_text().split("\n") for t in fig.axes[0].get_xticklabels()]
+    assert [(int(d), b) for d, b, _ in bottom] == [(d, f"{bytes_per_vector[d]:,} B") for d in dims]
+
+
+def test_the_deltas_chart_plots_each_dims_per_query_change(run_doc, close_figures):
+    doc, report = run_doc
+    fig = deltas_figure(report)
+    metric, full = doc["losses"]["metric"], str(doc["full_dim"])
+    reference = doc["per_query"][full][metric]
+    dims = sorted(int(d) for d in doc["per_query"] if d != full)
+    ax = fig.axes[0]
+    means = [line for line in ax.lines if line.get_marker() == "D" and len(line.get_xdata())]
+    medians = [line for line in ax.lines if line.get_linewidth() == 2 and len(line.get_xdata()) == 2]
+    for n, dim in enumerate(dims):
+        values = doc["per_query"][str(dim)][metric]
+        deltas = [values[q] - reference[q] for q in reference]
+        mean = next(line for line in means if line.get_xdata()[0] == n + 1)
+        assert mean.get_ydata()[0] == pytest.approx(np.mean(deltas), abs=1e-12)
+        median = next(line for line in medians if np.mean(line.get_xdata()) == pytest.approx(n + 1))
+        assert list(median.get_ydata()) == pytest.approx([np.median(deltas)] * 2, abs=1e-12)
+
+
+def _frontier(points: dict[str, tuple[float, float]]) -> list[str]:
+    """The cells no other cell beats on both fewer bytes and a higher score (numpy, here)."""
+    labels = list(points)
+    xy = np.array([points[label] for label in labels])
+    return [
+        label
+        for label, (b, v) in zip(labels, xy)
+        if not np.any((xy[:, 0] <= b) & (xy[:, 1] >= v) & ((xy[:, 0] < b) | (xy[:, 1] > v)))
+    ]
+
+
+def test_the_pareto_chart_plots_every_cell_and_the_frontier(grid_doc, close_figures):
+    doc, report = grid_doc
+    fig = pareto_figure(report)
+    metric = doc["recommendation"]["metric"]
+    grid = doc["grid"]
+    points = {}
+    for cell in grid["cells"]:  # the mean of the cell's per-query values
+        values = grid["per_query"].get(cell["label"], {}).get(metric)
+        if values is None:  # a float32 prefix cell: the sweep's own per-query values
+            values = doc["per_query"][str(cell["dim"])][metric]
+        points[cell["label"]] = (cell["bytes_per_vector"], float(np.mean(list(values.values()))))
+    for method in grid["methods"]:
+        for precision in grid["precisions"]:
+            group = [c for c in grid["cells"] if (c["method"], c["precision"]) == (method, precision)]
+            x, y = _xy(_gid(fig, f"cells:{method}:{precision}"))
+            wanted = sorted(points[c["label"]] for c in group)
+            assert np.allclose(sorted(zip(x, y)), wanted, rtol=0, atol=1e-12)
+    front = sorted({points[label] for label in _frontier(points)})  # two cells at the same point: one step
+    x, y = _xy(_gid(fig, "frontier"))
+    assert np.allclose(list(zip(x, y)), front, rtol=0, atol=1e-12)
+    chosen = points[doc["recommendation"]["label"]]
+    assert np.allclose(_xy(_gid(fig, "recommended")), [[chosen[0]], [chosen[1]]], rtol=0, atol=1e-12)
+
+
+def test_the_growth_chart_plots_the_measured_drops_and_the_projections(growth_run, close_figures):
+    doc = growth_run.to_dict()
+    fig = growth_figure(growth_run.report)
+    growth = doc["growth"]
+    drawn = 0
+    for d in growth["dims"]:
+        if d["dim"] == doc["full_dim"]:
+            continue
+        x, y = _xy(_gid(fig, f"measured:{d['dim']}"))  # the mean over seeds of each size's drop
+        assert x == growth["sizes"] and y == pytest.approx(np.mean(d["drop"], axis=0).tolist(), abs=1e-12)
+        x, y = _xy(_gid(fig, f"projected:{d['dim']}"))
+        assert x == [float(n) for n in growth["targets"].values()]
+        assert y == pytest.approx([d["projection"][name]["drop"] for name in growth["targets"]], abs=1e-12)
+        segments = _gid(fig, f"interval:{d['dim']}").get_segments()  # each projection's interval, drawn
+        wanted = [[(n, d["projection"][name]["drop_ci"][0]), (n, d["projection"][name]["drop_ci"][1])]
+                  for name, n in growth["targets"].items()]  # fmt: skip
+        assert np.allclose(np.sort(np.asarray(segments), axis=1), np.sort(np.asarray(wanted, float), axis=1))
+        drawn += 1
+    assert drawn == len(growth["dims"]) - 1
+
+
+def test_the_models_chart_plots_every_models_cells(two_models, close_figures):
+    run, recommendation = two_models
+    report = recommendation.report
+    fig = models_figure(report)
+    for name, one in zip(report.names, run.runs):  # each model's own report: its per-query values
+        per_query = one.report.per_query
+        dims = sorted(per_query)
+        x, y = _xy(_gid(fig, f"prefixes:{name}"))
+        assert x == [r.bytes_per_vector for r in sorted(one.report.results, key=lambda r: r.dim)]
+        assert y == pytest.approx([np.mean(list(per_query[d]["ndcg@10"].values())) for d in dims], abs=1e-12)
+        grid_values = one.report.grid.per_query
+        others = {c.label: c for c in one.report.cells if (c.method, c.precision) != ("prefix", "float32")}
+        x, y = _xy(_gid(fig, f"cells:{name}"))
+        wanted = sorted((c.bytes_per_vector, np.mean(list(grid_values[label]["ndcg@10"].values())))
+                        for label, c in others.items())  # fmt: skip
+        assert np.allclose(sorted(zip(x, y)), wanted, rtol=0, atol=1e-12)
+    doc = report.to_dict()
+    cells = {c["label"]: c for c in doc["comparison"]["cells"]}
+    chosen, reference = cells[doc["recommendation"]["label"]], cells[doc["comparison"]["reference"]]
+    assert _xy(_gid(fig, "recommended")) == ([chosen["bytes_per_vector"]], [chosen["metrics"]["ndcg@10"]])
+    assert _xy(_gid(fig, "reference")) == ([reference["bytes_per_vector"]], [reference["metrics"]["ndcg@10"]])
