@@ -32,9 +32,10 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_USER_ERROR, EXIT_USAGE, EXIT_GATE_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
-# Messages are never wrapped (paths stay whole in CI logs); tables get room when stdout is not a terminal, unless
-# COLUMNS says how wide it is. The terminal view (report/terminal.py) wraps its own sentences at their spaces.
-out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160)
+# In a terminal (or wherever COLUMNS says how wide the output is) sentences wrap at their spaces to its width; in a
+# log or a pipe no line is wrapped (paths stay whole in CI logs) and tables get 160 columns.
+_SIZED = sys.stdout.isatty() or bool(os.environ.get("COLUMNS"))
+out = Console(highlight=False, soft_wrap=not _SIZED, width=None if _SIZED else 160)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
@@ -174,7 +175,7 @@ def progress(enabled: bool) -> Iterator[Callable[[str, int], Callable[[int], Non
 def show(view: list[Any]) -> None:
     """Print the renderables of a terminal view (`mrl_eval.report.terminal`) on stdout."""
     for renderable in view:
-        out.print(renderable)
+        out.print(renderable, crop=False)  # a line wider than the console (code, a --wide table) is never cut
 
 
 def render_comparison(comparison: RunComparison) -> None:

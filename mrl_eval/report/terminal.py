@@ -94,17 +94,12 @@ class FittedTable:
         """Each row as one line of `header value` pairs, for a console narrower than the table's columns."""
         header = self.table.header
         return [
-            Text(
-                " · ".join(f"{h} {v}" for h, v in zip(header, row) if v),
-                style=self._style(n),
-                no_wrap=False,
-                overflow="fold",
-            )
+            Text(" · ".join(f"{h} {v}" for h, v in zip(header, row) if v), style=self._style(n))
             for n, row in enumerate(self.rows)
         ]
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        yield Text(self.table.title, style="bold", no_wrap=False, overflow="fold")
+        yield Text(self.table.title, style="bold")
         widths = self.widths(options.max_width)
         if widths is None:
             yield from self.records()
@@ -119,9 +114,9 @@ def rich_table(table: Table, *, wide: bool = False) -> FittedTable:
 
 
 def _lines(lines: list[str], style: str = "") -> list[RenderableType]:
-    """Sentences, each wrapped at its spaces to the console's width (a `Group`: rich's print would merge bare
-    `Text`s into one and drop their wrapping)."""
-    return [Group(Text(line, style=style, no_wrap=False, overflow="fold")) for line in lines]
+    """Sentences, each wrapped at its spaces to the console's width unless the console keeps lines whole
+    (`soft_wrap`, for logs). Each is a `Group`: rich's print would merge bare `Text`s into one."""
+    return [Group(Text(line, style=style)) for line in lines]
 
 
 def _tables(tables: list[Table], wide: bool) -> list[RenderableType]:
