@@ -129,6 +129,35 @@ def recommended(tmp_path_factory) -> tuple[Path, dict, str]:
     return work, json.loads(result.stdout), page
 
 
+@pytest.fixture(scope="session")
+def two_models():
+    """A sweep of two models on the SciFact subset (embeddinggemma-300m and all-minilm-l6-v2 vectors, float32 and
+    int8) and its recommendation under --max-drop 2%, shared by the terminal's and the charts' tests."""
+    import mrl_eval
+    from mrl_eval.api import Rule, recommend_models
+
+    folder = data_path("scifact-subset")
+    run = mrl_eval.sweep(
+        folder,
+        embeddings=[folder / "embeddings" / "embeddinggemma-300m", folder / "embeddings" / "all-minilm-l6-v2"],
+        dims="64,128,256",
+        precisions="float32,int8",
+        resamples=300,
+        progress=False,
+    )
+    return run, recommend_models(run, Rule(max_drop="2%"))
+
+
+@pytest.fixture(scope="session")
+def growth_run():
+    """A sweep with --growth on the Cranfield sample (all-minilm-l6-v2 vectors, 2 seeds)."""
+    import mrl_eval
+
+    folder = data_path("cranfield")
+    return mrl_eval.sweep(folder, embeddings=folder / "embeddings" / "all-minilm-l6-v2", dims="64,128", growth=True,
+                          growth_seeds=2, progress=False)  # fmt: skip
+
+
 @pytest.fixture
 def cli_env(tmp_path, monkeypatch):
     """Run the CLI with its cache and reports inside tmp_path."""

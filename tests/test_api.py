@@ -289,8 +289,8 @@ def test_every_sweep_setting_is_a_cli_option_and_every_cli_option_is_classified(
     fields = (fields - set(OPTION_GROUPS)) | {name for names, _ in OPTION_GROUPS.values() for name in names}
     assert fields <= SWEEP_SETTINGS
     own = {
-        "sweep": {"ctx", "config", "out_dir", "as_json", "mteb_results"},
-        "recommend": {"ctx", "config", "out_dir", "as_json", "mteb_results", "baseline"}
+        "sweep": {"ctx", "config", "out_dir", "as_json", "wide", "mteb_results"},
+        "recommend": {"ctx", "config", "out_dir", "as_json", "wide", "mteb_results", "baseline"}
         | {"baseline_max_drop", "junit_xml", "min_ndcg", "metric", "min_value", "max_drop", "rule", "optimize"}
         | {"methods", "holdout", "plot", "from_json"},
     }
@@ -352,3 +352,47 @@ def test_the_lazy_names_are_the_documented_api():
         assert name == "__version__" or getattr(mrl_eval, name).__doc__, name
     with pytest.raises(AttributeError):
         mrl_eval.not_a_name  # noqa: B018
+
+
+def _small_sweep(**kwargs):
+    folder = data_path("cranfield")
+    return mrl_eval.sweep(folder, embeddings=folder / "embeddings" / "all-minilm-l6-v2", dims="64", **kwargs)
+
+
+@pytest.fixture
+def plain_stderr(monkeypatch):
+    """No environment variable that makes rich treat a pipe as a terminal (or the reverse)."""
+    for name in ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "NO_COLOR", "TERM"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_sweep_shows_no_progress_by_default_when_stderr_is_not_a_terminal(plain_stderr, capsys):
+    _small_sweep()
+    assert capsys.readouterr().err == ""
+
+
+def test_sweep_draws_progress_bars_by_default_when_stderr_is_a_terminal(plain_stderr, capsys, monkeypatch):
+    """The API drew nothing unless given a callable: the CLI's rich bars are now its default where someone
+    watches."""
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # pytest's captured stderr, seen as a terminal
+    _small_sweep()
+    err = capsys.readouterr().err
+    assert "Scoring 2 dims" in err and "1400/1400" in err  # the bar, drawn to its end (1,400 documents)
+
+
+@pytest.mark.parametrize("progress", [True, False])
+def test_sweep_progress_true_draws_bars_and_false_draws_none(plain_stderr, capsys, progress):
+    _small_sweep(progress=progress)
+    assert ("Scoring 2 dims" in capsys.readouterr().err) is progress
+
+
+def test_sweep_reports_progress_to_a_callable(capsys):
+    seen: dict[str, list[int]] = {}
+
+    def factory(label: str, total: int):
+        seen[label] = [total, 0]
+        return lambda n: seen[label].__setitem__(1, seen[label][1] + n)
+
+    _small_sweep(progress=factory)
+    assert seen and all(done == total for total, done in seen.values())  # every loop reported to its end
+    assert capsys.readouterr().err == ""

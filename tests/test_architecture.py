@@ -27,6 +27,7 @@ LAYERS = (
         "mrl_eval.version",
         "mrl_eval.watchdog",
         "mrl_eval.defaults",
+        "mrl_eval.safe_text",
     ),
     ("mrl_eval.providers",),
     ("mrl_eval.data",),

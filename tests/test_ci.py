@@ -94,7 +94,7 @@ def test_a_failing_recommend_gate_in_github_actions(github, cli_env, saved_sweep
 
     summary = github.read_text(encoding="utf-8")
     assert summary.startswith("## mrl-eval recommend: scifact-subset with embeddinggemma-300m")
-    assert "| dim | of full | bytes/vector | ndcg@10 | 95% CI | Δ vs full | 95% CI of Δ | p |" in summary
+    assert "| dim | of full | bytes per vector | ndcg@10 | 95% CI of ndcg@10 | Δ vs full | 95% CI of Δ | p |" in summary
     assert summary.count("\n| 64 | 8% | 256 |") == 1  # one row per dim
     assert "### Recommendation" in summary and "No swept dim meets the rule" in summary
     assert "### Compared with the baseline" in summary and "| 128 |" in summary and "**FAIL**" in summary

@@ -151,7 +151,7 @@ def test_the_results_csv_has_full_precision_numbers():
 def test_the_terminal_table_prints_data_as_text_not_rich_markup():
     from rich.console import Console
 
-    from mrl_eval.cli.common import rich_table
+    from mrl_eval.report.terminal import rich_table
 
     console = Console(record=True, width=200)
     console.print(rich_table(Table.of("[bold]title[/bold]", ["id"], [["[red]x[/red]"]])))

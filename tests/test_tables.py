@@ -60,7 +60,8 @@ def test_one_interval_format(pair, signed, text):
 def test_the_results_table_has_every_metric_and_marks_the_recommended_dim():
     table = results_table(_doc_with_stats(), "ndcg@10")
     assert table.header == (
-        "dim", "of full", "bytes/vector", "ndcg@10", "95% CI", "Δ vs full", "95% CI of Δ", "p", "mrr@10", "95% CI",
+        "dim", "of full", "bytes per vector", "ndcg@10", "95% CI of ndcg@10", "Δ vs full", "95% CI of Δ", "p",
+        "mrr@10", "95% CI of mrr@10",
     )  # fmt: skip
     assert table.rows[0][:5] == ("4", "50%", "16", "0.5500", "[0.5000, 0.6000]") and table.highlighted == 0
     compact = table.compact()  # the terminal and the step summary: no interval of the other metrics

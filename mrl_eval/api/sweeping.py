@@ -19,6 +19,7 @@ from typing import Any
 
 from mrl_eval import defaults
 from mrl_eval.api.model_results import ModelsRun
+from mrl_eval.api.progress_bars import Progress, reporting
 from mrl_eval.api.results import SweepRun, from_report, save_trec_runs
 from mrl_eval.engines import ENGINE_KEYS
 from mrl_eval.engines import settings_from_options as engine_settings_from_options
@@ -33,7 +34,7 @@ from mrl_eval.pipeline.models import run_models
 from mrl_eval.pipeline.run import SweepOutcome, run
 from mrl_eval.pipeline.settings import DataSettings, ModelSettings, SweepConfig
 from mrl_eval.pipeline.to_report import build_report
-from mrl_eval.progress import ProgressFactory, no_progress
+from mrl_eval.progress import ProgressFactory
 from mrl_eval.providers import split_provider
 from mrl_eval.report.document import load_any, restated
 from mrl_eval.report.models_report import ModelsReport
@@ -211,7 +212,7 @@ def sweep(
     loss_metric: str | None = None,
     name: str | None = None,
     overwrite: bool = False,
-    progress: ProgressFactory | None = None,
+    progress: Progress = None,
     **settings: Any,
 ) -> SweepRun | ModelsRun:
     """Embed once at full size (or read precomputed vectors), evaluate every prefix dim, and return the run.
@@ -231,7 +232,8 @@ def sweep(
     - `loss_metric`: the metric of the per-query losses (added to `metrics` if missing; default: the primary);
     - `name`, `overwrite`: the name of the `save_runs` files (`<name>.d<dim>.trec`; default `<data>__<model>`), and
       whether they may replace files of that name another run wrote (`SweepRun.save` takes the same for reports);
-    - `progress`: `progress(label, total)` returning `advance(n)`, for a progress bar;
+    - `progress`: `True` draws progress bars on stderr, `False` none; the default draws them when stderr is a
+      terminal; or a callable `progress(label, total)` returning `advance(n)`, to report progress yourself;
     - any other `mrl-eval sweep` setting by its option name (`corpus=`, `queries=`, `qrels=`, `split=`,
       `provider=`, `cache_dir=`, `ignore_identical_ids=`, `save_runs=` (a folder for one TREC run file per dim),
       ...).
@@ -276,15 +278,28 @@ def sweep(
         stats=stats,
         loss_metric=loss_metric or (metric_names[0] if metric_names else ""),
     )
+    with reporting(progress) as factory:
+        return _run(config, models, factory, reference, name=name, overwrite=overwrite)
+
+
+def _run(
+    config: SweepConfig,
+    models: Sequence[ModelSettings],
+    progress: ProgressFactory,
+    reference: str | None,
+    *,
+    name: str | None,
+    overwrite: bool,
+) -> SweepRun | ModelsRun:
     if len(models) > 1:
-        outcome = run_models(config, models, progress or no_progress)
+        outcome = run_models(config, models, progress)
         if config.save_runs is not None:
             for model_name, one in zip(outcome.names, outcome.outcomes):
                 save_trec_runs(one, config.save_runs / _slug(model_name), name=name, overwrite=overwrite)
         return ModelsRun.of(outcome, reference)
     if reference is not None:
         raise UsageError("--reference names one of several models; this run has one")
-    output = run(config, progress) if progress is not None else run(config)
+    output = run(config, progress)
     if config.save_runs is not None:
         save_trec_runs(output, config.save_runs, name=name, overwrite=overwrite)
     return from_output(output)

@@ -31,7 +31,6 @@ from mrl_eval.cli.common import (
     render_comparison,
     show_settings,
 )
-from mrl_eval.cli.engine_output import render_engine
 from mrl_eval.errors import UsageError
 from mrl_eval.files import json_text
 from mrl_eval.version import __version__
@@ -147,11 +146,10 @@ def sweep(ctx: typer.Context, values: dict[str, Any]) -> None:
             run = api.sweep(**api.sweep_settings(values), progress=bars)
         naming = {"name": values["name"], "overwrite": values["overwrite"]}
         if isinstance(run, api.ModelsRun):
-            finish_models(run.report, values["out_dir"], as_json, **naming)
+            finish_models(run.report, values["out_dir"], as_json, wide=values["wide"], **naming)
             return
         mteb_files = _write_mteb_results(run, values["mteb_results"], time.monotonic() - started)
-        finish(run.report, values["out_dir"], as_json, run.metrics[0], **naming)
-        render_engine(run.report, as_json)
+        finish(run.report, values["out_dir"], as_json, run.metrics[0], wide=values["wide"], **naming)
         _say_mteb_results(mteb_files, as_json)
         emit_ci("sweep", as_json, report=run.report, primary=run.metrics[0])
 
@@ -206,13 +204,14 @@ def recommend(ctx: typer.Context, values: dict[str, Any]) -> None:
         naming = {"name": v["name"], "overwrite": v["overwrite"]}
         if isinstance(run, api.ModelsRun):
             chosen_models = plan.apply_models(run, reference=v["reference"])
-            finish_models(chosen_models.report, v["out_dir"], as_json, plots=plots, **naming, source=from_json)
+            finish_models(
+                chosen_models.report, v["out_dir"], as_json, plots=plots, wide=v["wide"], **naming, source=from_json
+            )
             chosen_models.raise_if_failed()
             return
         chosen = plan.apply(run)
         report = chosen.report
-        finish(report, v["out_dir"], as_json, chosen.metric, plots, **naming, source=from_json)
-        render_engine(report, as_json)
+        finish(report, v["out_dir"], as_json, chosen.metric, plots=plots, wide=v["wide"], **naming, source=from_json)
         _say_mteb_results(mteb_files, as_json)
         emit_ci("recommend", as_json, v["junit_xml"], report=report, primary=chosen.metric)
         chosen.raise_if_failed()

@@ -1,4 +1,5 @@
-"""The commands' shared plumbing: consoles, exit codes, the settings file, progress bars, rendering, CI outputs.
+"""The commands' shared plumbing: consoles, exit codes, the settings file, progress bars, printing the terminal view
+(built by `mrl_eval.report.terminal`), CI outputs.
 
 With `app.py` (the commands) and `options.py` (their flags) this is the CLI layer, the only code that prints or
 exits. Heavy libraries are imported by the core only when a command needs them, so `mrl-eval --help` starts fast.
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import re
+import os
 import sys
 import warnings
 from collections.abc import Callable, Iterator
@@ -22,6 +23,7 @@ from rich.segment import Segment
 
 from mrl_eval.errors import GateFailed, MrlEvalError, MrlEvalWarning, UsageError
 from mrl_eval.files import json_text
+from mrl_eval.safe_text import CONTROL, printable
 from mrl_eval.watchdog import exit_on_signals
 
 if TYPE_CHECKING:
@@ -29,18 +31,8 @@ if TYPE_CHECKING:
     from mrl_eval.decide.compare import RunComparison
     from mrl_eval.report.model import Report
     from mrl_eval.report.models_report import ModelsReport
-    from mrl_eval.report.table_model import Table as ReportTable
 
 EXIT_OK, EXIT_USER_ERROR, EXIT_USAGE, EXIT_GATE_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-
-# Terminal control characters (ESC, BEL, CR, DEL, the C1 range) in text from files (a saved report's model name, a
-# query text, an id) would reach the terminal raw: hide text, retitle the window, move the cursor.
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def printable(text: str) -> str:
-    """`text` with every terminal control character but tab and line feed shown as an escape (`\\x1b`)."""
-    return _CONTROL.sub(lambda found: f"\\x{ord(found.group()):02x}", text)
 
 
 class _Escaped:
@@ -52,7 +44,7 @@ class _Escaped:
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[Segment]:
         for segment in console.render(self.inner, options):
-            if segment.control is None and _CONTROL.search(segment.text):
+            if segment.control is None and CONTROL.search(segment.text):
                 yield Segment(printable(segment.text), segment.style)
             else:
                 yield segment
@@ -65,8 +57,10 @@ class _EscapeControls(RenderHook):
         return [_Escaped(r) for r in renderables]
 
 
-# Messages are never wrapped (paths stay whole in CI logs); tables get room when stdout is not a terminal.
-out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+# In a terminal (or wherever COLUMNS says how wide the output is) sentences wrap at their spaces to its width; in a
+# log or a pipe no line is wrapped (paths stay whole in CI logs) and tables get 160 columns.
+_SIZED = sys.stdout.isatty() or bool(os.environ.get("COLUMNS"))
+out = Console(highlight=False, soft_wrap=not _SIZED, width=None if _SIZED else 160)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 for _console in (out, err):
     _console.push_render_hook(_EscapeControls())
@@ -195,81 +189,26 @@ def show_settings(ctx: typer.Context, command: str, args: list[str], config_path
 
 @contextlib.contextmanager
 def progress(enabled: bool) -> Iterator[Callable[[str, int], Callable[[int], None]]]:
-    """A progress-bar factory on stderr for the core's long loops."""
+    """A progress-bar factory on stderr for the core's long loops (the API's bars, on this console)."""
     if not enabled:
         yield lambda label, total: lambda n: None
         return
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    from mrl_eval.api.progress_bars import progress_bars
 
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=False,
-    ) as bars:
-
-        def factory(label: str, total: int) -> Callable[[int], None]:
-            task = bars.add_task(label, total=total)
-            return lambda n: bars.advance(task, n)
-
+    with progress_bars(err) as factory:
         yield factory
 
 
-def rich_table(table: ReportTable) -> Any:
-    """A report table (`mrl_eval.report.table_model.Table`) for the terminal: the highlighted row bold green, failed rows
-    bold red. Cells are plain text, never rich markup."""
-    from rich.table import Table
-    from rich.text import Text
-
-    view = Table(title=Text(printable(table.title)), title_justify="left")
-    for i, column in enumerate(table.header):
-        view.add_column(Text(printable(column)), justify="left" if i in table.text_columns else "right")
-    for n, row in enumerate(table.rows):
-        style = "bold green" if n == table.highlighted else "bold red" if n in table.failed else None
-        view.add_row(*(Text(printable(v)) for v in row), style=style)  # escaped before the columns are measured
-    return view
-
-
-def render_table(report: Report, primary: str, highlight_dim: int | None = None) -> None:
-    """The results table (the recommended float32 dim highlighted, or `highlight_dim`)."""
-    from dataclasses import replace
-
-    from mrl_eval.report.tables import results_table
-
-    table = results_table(report, primary)
-    if highlight_dim is not None:
-        dims = [row[0] for row in table.rows]
-        table = replace(table, highlighted=dims.index(str(highlight_dim)) if str(highlight_dim) in dims else None)
-    out.print(rich_table(table.compact()))
+def show(view: list[Any]) -> None:
+    """Print the renderables of a terminal view (`mrl_eval.report.terminal`) on stdout."""
+    for renderable in view:
+        out.print(renderable, crop=False)  # a line wider than the console (code, a --wide table) is never cut
 
 
 def render_comparison(comparison: RunComparison) -> None:
-    from mrl_eval.decide.compare import missing_dims, verdict
-    from mrl_eval.report.tables import comparison_table
+    from mrl_eval.report.terminal import comparison_view
 
-    out.print(rich_table(comparison_table(comparison)))
-    paired = comparison.paired
-    if paired.available:
-        level = f"{paired.confidence:.0%}"
-        out.print(
-            f"Paired test on the {paired.queries} shared queries: {level} bootstrap CI of the per-query delta, "
-            f"p from the {paired.test}.",
-            markup=False,
-        )
-    for note in (missing_dims(comparison), *comparison.notes):
-        if note:
-            out.print(note, markup=False)
-    out.print(verdict(comparison), style=None if comparison.passed else "bold red", markup=False)
+    show(comparison_view(comparison))
 
 
 def finish(
@@ -279,6 +218,7 @@ def finish(
     primary: str,
     plots: bool = True,
     *,
+    wide: bool = False,
     name: str | None = None,
     overwrite: bool = False,
     source: Path | None = None,
@@ -286,9 +226,9 @@ def finish(
     """Show the result, then write the reports (the plots take most of the time, so the answer comes first) as
     `name` (--name), replacing another run's only with `overwrite`; `source` is the saved report of --from."""
     from mrl_eval.report.document import write_reports
+    from mrl_eval.report.terminal import hint, run_view, written
 
     naming = {"name": name, "overwrite": overwrite, "source": source}
-
     warning = report.statistics.warning if report.statistics is not None else None
     if warning and not (report.recommendation is not None and report.recommendation.warning):
         err.print(f"[yellow]Warning:[/] {escape(warning)}")
@@ -296,21 +236,9 @@ def finish(
         write_reports(report, out_dir, primary, plots, **naming)
         sys.stdout.write(json_text(report.to_dict(), what="--json"))
         return
-    rec = report.recommendation
-    render_table(report, primary)
-    render_grid(report, primary)
-    render_label_free(report)
-    if rec:
-        from mrl_eval.report.sentences import explain, explain_holdout
-
-        for line in explain(rec, report.confidence):
-            out.print(line, markup=False)
-        if report.holdout is not None:
-            out.print(explain_holdout(report.holdout), markup=False)
-    if report.baseline is not None:
-        render_comparison(report.baseline)
+    show(run_view(report, primary, wide=wide) + hint(wide))
     paths = write_reports(report, out_dir, primary, plots, **naming)
-    out.print("Reports: " + ", ".join(str(p) for p in paths), markup=False)
+    show(written(paths))
 
 
 def finish_models(
@@ -319,6 +247,7 @@ def finish_models(
     as_json: bool,
     plots: bool = True,
     *,
+    wide: bool = False,
     name: str | None = None,
     overwrite: bool = False,
     source: Path | None = None,
@@ -327,44 +256,17 @@ def finish_models(
     reports, as `name` (--name), replacing another run's only with `overwrite`; `source` is the saved report of
     --from, whose own set is left alone."""
     from mrl_eval.report.models_files import write_models_reports
-    from mrl_eval.report.models_view import explain_models_report, models_table
+    from mrl_eval.report.terminal import hint, models_view, written
 
     naming = {"name": name, "overwrite": overwrite, "source": source}
-
     metric = report.recommendation.metric if report.recommendation is not None else report.comparison.metric
     if as_json:
         write_models_reports(report, out_dir, metric, plots, **naming)
         sys.stdout.write(json_text(report.to_dict(), what="--json"))
         return
-    out.print(rich_table(models_table(report)))
-    if report.recommendation is not None:
-        for line in explain_models_report(report):
-            out.print(line, markup=False)
+    show(models_view(report, wide=wide) + hint(wide))
     paths = write_models_reports(report, out_dir, metric, plots, **naming)
-    out.print("Reports: " + ", ".join(str(p) for p in paths), markup=False)
-
-
-def render_label_free(report: Report) -> None:
-    """The label-free and pseudo-query notes and the growth projection (only when the run has them)."""
-    from mrl_eval.report.label_free import growth_note, growth_table, notes
-
-    for note in notes(report):
-        out.print(note, style="dim")
-    table = growth_table(report)
-    if table is not None:
-        out.print(rich_table(table))
-        out.print(growth_note(report), style="bold yellow")
-
-
-def render_grid(report: Report, primary: str) -> None:
-    """The grid, cost, PCA and two-stage tables and findings (only when the run has a grid)."""
-    from mrl_eval.report.sentences import explain_grid
-    from mrl_eval.report.tables import grid_tables
-
-    for table in grid_tables(report, primary):
-        out.print(rich_table(table))
-    for line in explain_grid(report):
-        out.print(line, markup=False)
+    show(written(paths))
 
 
 def emit_ci(

@@ -248,6 +248,16 @@ JsonOpt = Annotated[
     typer.Option("--json", help="Print the JSON result on stdout and nothing else there.", rich_help_panel=OUTPUT),
 ]
 
+WideOpt = Annotated[
+    bool,
+    typer.Option(
+        "--wide",
+        help="Print every column of every table, and the recommendation at length. (default: the key columns, "
+        "which fit 80 columns; the reports always hold everything)",
+        rich_help_panel=OUTPUT,
+    ),
+]
+
 
 STATS = "Statistics"
 ConfidenceOpt = Annotated[
@@ -946,6 +956,7 @@ OUTPUT_PARAMS = (
     Param("save_runs", SaveRunsOpt),
     Param("mteb_results", MtebResultsOpt),
     Param("as_json", JsonOpt, False),
+    Param("wide", WideOpt, False),
 )
 BAR_PARAMS = (
     Param("min_ndcg", MinNdcgOpt, None, _unit_interval("--min-ndcg")),

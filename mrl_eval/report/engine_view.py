@@ -48,7 +48,7 @@ def engine_table(report: Report) -> Table | None:
                 "—" if c.short_lists is None else f"{c.short_lists}",
                 f"{(c.index_bytes + section.table_bytes) / 1e6:.2f}",
                 f"{c.build_seconds:.2f}",
-                f"{c.latency_ms[0]:.3f} / {c.latency_ms[1]:.3f}",
+                f"{c.latency_ms[0]:.3f}/{c.latency_ms[1]:.3f}",
             ]
         )
     pick = section.recommendation
@@ -63,6 +63,7 @@ def engine_table(report: Report) -> Table | None:
         rows,
         highlighted=highlighted,
         text_columns=frozenset({0}),
+        key_columns=frozenset({0, 1, 2, 3, 5, 7}),  # short lists and build times: in the reports
     )
 
 

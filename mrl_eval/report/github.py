@@ -19,7 +19,7 @@ from mrl_eval.report.label_free import notes as label_free_notes
 from mrl_eval.report.markdown import title
 from mrl_eval.report.model import Report
 from mrl_eval.report.render import markdown_table, md, md_line
-from mrl_eval.report.sentences import explain, explain_holdout
+from mrl_eval.report.sentences import advice, explain, explain_holdout, keeps_full_size
 from mrl_eval.report.table_model import human_bytes
 from mrl_eval.report.tables import comparison_table, results_table
 
@@ -67,7 +67,9 @@ def summary_markdown(report: Report, primary: str) -> str:
     if rec:
         passed = report.gate_passed
         lines += ["", f"**Quality gate: {'passed' if passed else 'failed'}** {'✅' if passed else '❌'}"]
-        if rec.dim is not None:
+        if rec.dim is not None and keeps_full_size(rec):
+            lines.append(md_line(advice(rec)[0]) + "".join(f" {md_line(line)}" for line in advice(rec)[1:]))
+        elif rec.dim is not None:
             what = (
                 f"Cheapest cell meeting the bar: {rec.label}"
                 if rec.label and rec.optimize == "bytes"

@@ -18,7 +18,7 @@ from mrl_eval.report.label_free import notes as label_free_notes
 from mrl_eval.report.markdown import primary_metric
 from mrl_eval.report.markdown import title as run_title
 from mrl_eval.report.model import Report
-from mrl_eval.report.sentences import explain, explain_grid, explain_holdout
+from mrl_eval.report.sentences import explain, explain_grid, explain_holdout, gate_verdict
 from mrl_eval.report.tables import (
     Table,
     comparison_table,
@@ -43,7 +43,8 @@ p, li { max-width: 60rem; }
 table { border-collapse: collapse; font-variant-numeric: tabular-nums; font-size: .9rem; margin: .25rem 0 .75rem; }
 th, td { padding: .3rem .6rem; border-bottom: 1px solid var(--line); text-align: right; vertical-align: top;
   white-space: nowrap; }
-th { background: #f4f6fa; font-weight: 600; }
+th { background: #f4f6fa; font-weight: 600; white-space: normal; vertical-align: bottom; }
+.ci { color: var(--muted); font-size: .8em; font-weight: normal; }
 td.text, th.text { text-align: left; white-space: normal; min-width: 16rem; }
 tr.pick td { background: var(--pick); font-weight: 600; }
 tr.failed td { color: var(--bad); font-weight: 600; }
@@ -75,17 +76,23 @@ def _e(value: object) -> str:
 
 
 def html_table(table: Table) -> str:
-    """A `Table` as HTML: every cell escaped here; the highlighted row has class "pick", text columns "text"."""
+    """A `Table` as HTML: every cell escaped here; the highlighted row has class "pick", text columns "text". An
+    interval is shown under its value, in the same cell (and its header under the value's header), so that a table
+    of many metrics fits the page without hiding a number."""
+    under = {value: ci for ci, value in table.intervals}
+    shown = [i for i in range(len(table.header)) if i not in {ci for ci, _ in table.intervals}]
 
-    def cell(tag: str, i: int, value: str) -> str:
+    def cell(tag: str, i: int, values: tuple[str, ...]) -> str:
         cls = ' class="text"' if i in table.text_columns else ""
-        return f"<{tag}{cls}>{_e(value)}</{tag}>"
+        ci = values[under[i]] if i in under else ""
+        below = f'<br><span class="ci">{_e(ci)}</span>' if ci else ""
+        return f"<{tag}{cls}>{_e(values[i])}{below}</{tag}>"
 
     def tr(n: int) -> str:
         cls = ' class="pick"' if n == table.highlighted else ' class="failed"' if n in table.failed else ""
-        return f"<tr{cls}>" + "".join(cell("td", i, v) for i, v in enumerate(table.rows[n])) + "</tr>"
+        return f"<tr{cls}>" + "".join(cell("td", i, table.rows[n]) for i in shown) + "</tr>"
 
-    head = "".join(cell("th", i, h) for i, h in enumerate(table.header))
+    head = "".join(cell("th", i, table.header) for i in shown)
     body = "\n".join(tr(n) for n in range(len(table.rows)))
     return f'<div class="scroll"><table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody></table></div>'
 
@@ -143,8 +150,7 @@ def _recommendation(report: Report, rec: Choice) -> str:
     lines = explain(rec, report.confidence)
     passed = rec.dim is not None
     parts = [
-        f'<p><span class="verdict {"pass" if passed else "fail"}">'
-        f"{'Gate passed' if passed else 'Gate failed: no swept dim meets the rule'}</span></p>",
+        f'<p><span class="verdict {"pass" if passed else "fail"}">{_e(gate_verdict(rec))}</span></p>',
         f"<p><strong>{_e(lines[0])}</strong></p>",
     ]
     if len(lines) > 1:
@@ -260,6 +266,12 @@ def to_html(
         sections += ["<h2>Queries that lose the most</h2>", _losses(report, report.losses.metric or "")]
     sections += ["<h2>Run settings</h2>", _settings(report), "<h2>Fingerprints</h2>", _fingerprints(report)]
     version = report.mrl_eval_version or ""
+    return page(title, sections, f"Written by mrl-eval {_e(version)}; the same run as {_e(stem)}.json.")
+
+
+def page(title: str, sections: list[str], footer: str) -> str:
+    """A whole self-contained page: the title (escaped here), the sections and the footer (HTML, escaped by the
+    caller)."""
     return "\n".join(
         [
             "<!DOCTYPE html>",
@@ -276,7 +288,7 @@ def to_html(
             "<main>",
             *sections,
             "</main>",
-            f"<footer>Written by mrl-eval {_e(version)}; the same run as {_e(stem)}.json.</footer>",
+            f"<footer>{footer}</footer>",
             "</body>",
             "</html>",
             "",

@@ -120,8 +120,10 @@ def growth_table(report: Report) -> Table | None:
     for name in g.targets:
         header += [
             f"projected @ {name}",
-            "interval (noise + model error)" if backtest else f"{g.confidence:.0%} interval",
+            f"interval @ {name} (noise + model error)" if backtest else f"{g.confidence:.0%} interval @ {name}",
         ]
+    # at a glance: the drop measured on the whole corpus and the projections
+    key = frozenset({0, len(sizes), *range(len(header) - 2 * len(g.targets), len(header))})
     rows = []
     for d in g.dims:
         if d.dim == report.full_dim:
@@ -138,7 +140,8 @@ def growth_table(report: Report) -> Table | None:
         f"{g.metric} drop from the full dim as the corpus grows (nested subsamples, {g.seeds} seeds, mean over "
         f"{g.queries} {report.queries_label}), the line on the {len(g.fit_sizes)} largest sizes and its extrapolation"
     )
-    return Table.of(title, header, rows)
+    intervals = tuple((i + 1, i) for i, h in enumerate(header) if h.startswith("projected @ "))
+    return Table.of(title, header, rows, key_columns=key, intervals=intervals)
 
 
 def growth_note(report: Report) -> str:

@@ -10,13 +10,13 @@ from pathlib import Path
 from mrl_eval.errors import MrlEvalError
 from mrl_eval.files import json_text
 from mrl_eval.report.document import reports_stem
+from mrl_eval.report.html import html_table, inline_svg, page
 from mrl_eval.report.models_costs import costs_table
 from mrl_eval.report.models_report import ModelsReport
 from mrl_eval.report.models_view import explain_models_report, models_table, plot_models
 from mrl_eval.report.ownership import claim, default_stem, models_identity
 from mrl_eval.report.render import csv_text, markdown_table, md_line
 from mrl_eval.report.report_set import REPORT_SUFFIXES, ReportSet
-from mrl_eval.report.table_model import Table
 
 
 def models_stem(report: ModelsReport) -> str:
@@ -35,35 +35,22 @@ def to_markdown(report: ModelsReport, stem: str, plots: bool = True) -> str:
     return "\n".join(lines)
 
 
-def _html_table(table: Table) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in table.header)
-    body = "".join(
-        "<tr{}>{}</tr>".format(
-            ' class="chosen"' if n == table.highlighted else "",
-            "".join(f"<td>{html.escape(v)}</td>" for v in row),
-        )
-        for n, row in enumerate(table.rows)
-    )
-    return f"<h2>{html.escape(table.title)}</h2><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
 def to_html(report: ModelsReport, stem: str, svg: str | None) -> str:
+    """The page of a run of several models: the recommendation, the frontier chart, the table across models and
+    what each model costs beyond storage."""
     table = models_table(report)
-    sentences = explain_models_report(report)
-    return (
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-        f"<title>{html.escape(table.title)}</title>"
-        "<style>body{font-family:system-ui,sans-serif;margin:2rem;max-width:1200px}"
-        "table{border-collapse:collapse;font-size:14px}td,th{padding:.25rem .6rem;border-bottom:1px solid #ddd;"
-        "text-align:right}td:nth-child(-n+2),th:nth-child(-n+2){text-align:left}tr.chosen{background:#e6f4e6;"
-        "font-weight:bold}svg{max-width:100%;height:auto}</style></head><body>"
-        f"<h1>{html.escape(table.title)}</h1>"
-        + "".join(f"<p>{html.escape(s)}</p>" for s in sentences)
-        + (svg or "")
-        + _html_table(table)
-        + _html_table(costs_table(report))
-        + "</body></html>\n"
-    )
+    sections = [f"<h1>{html.escape(table.title)}</h1>"]
+    if report.recommendation is not None:
+        sentences = explain_models_report(report)
+        sections += ["<h2>Recommendation</h2>", *(f"<p>{html.escape(s)}</p>" for s in sentences)]
+    if svg:
+        metric = report.comparison.metric
+        sections.append(f"<figure>{inline_svg(svg, f'{metric} against bytes per vector, every model')}</figure>")
+    sections += ["<h2>Every cell of every model</h2>", html_table(table)]
+    costs = costs_table(report)
+    sections += [f"<h2>{html.escape(costs.title)}</h2>", html_table(costs)]
+    names = ", ".join(html.escape(n) for n in report.names)
+    return page(table.title, sections, f"Models: {names}; the same run as {html.escape(stem)}.json.")
 
 
 def write_models_reports(

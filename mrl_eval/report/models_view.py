@@ -5,18 +5,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mrl_eval.decide.across_models import COSTS, ModelsChoice
 from mrl_eval.decide.compare import verdict
 from mrl_eval.report.models_report import ModelsReport
-from mrl_eval.report.plots import pyplot
+from mrl_eval.report.plots import BAR, STAR, bytes_axis, figure, legend_outside, plain, save
 from mrl_eval.report.sentences import explain_holdout
-from mrl_eval.report.table_model import Table, human_bytes, interval
+from mrl_eval.report.table_model import NOTHING, Table, human_bytes, interval, interval_header
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 COLOURS = ("#1f5fbf", "#e15759", "#59a14f", "#b07aa1", "#f28e2b", "#76b7b2", "#9c755f", "#edc948")
 
 
-def models_table(report: ModelsReport, *, wide: bool = False) -> Table:
+def models_table(report: ModelsReport) -> Table:
     """Every cell of every model, cheapest first: bytes per vector, the primary metric with its interval, and the
     paired delta from the reference cell; the frontier cells marked, the recommended cell highlighted."""
     cmp = report.comparison
@@ -25,17 +29,19 @@ def models_table(report: ModelsReport, *, wide: bool = False) -> Table:
     on_frontier = set(cmp.frontier)
     chosen = report.recommendation.label if report.recommendation is not None else None
     cells = sorted(cmp.cells, key=lambda c: (c.bytes_per_vector, -c.metrics[metric], c.label))
-    header = ["model", "cell", "bytes/vector", metric]
+    header = ["model", "cell", "bytes per vector", metric]
     if level:
-        header += [f"{level} CI of {metric}", "Δ vs reference", f"{level} CI of Δ"]
+        header += [interval_header(level, metric), "Δ vs reference", interval_header(level, "Δ")]
     header += ["frontier"]
-    rows, highlighted = [], None
+    rows, highlighted, key_rows = [], None, set()
     for n, c in enumerate(cells):
-        row = [c.model, c.cell, f"{c.bytes_per_vector:,}", f"{c.metrics[metric]:.4f}"]
+        row = [c.model, c.cell.removeprefix("prefix:"), f"{c.bytes_per_vector:,}", f"{c.metrics[metric]:.4f}"]
+        if c.label in on_frontier or c.label in (cmp.reference, chosen):
+            key_rows.add(n)
         if level:
             s = c.stats.get(metric)
             if c.label == cmp.reference:
-                row += [interval(s.ci) if s else "", "reference", ""]
+                row += [interval(s.ci) if s else "", "reference", NOTHING]
             else:
                 row += [
                     interval(s.ci) if s else "",
@@ -50,7 +56,18 @@ def models_table(report: ModelsReport, *, wide: bool = False) -> Table:
         f"{report.data.name} · {len(report.names)} models · {report.queries_evaluated} queries · reference: "
         f"{cmp.reference} ({cmp.reference_how})"
     )
-    return Table.of(title, header, rows, highlighted=highlighted, text_columns=frozenset({0, 1}))
+    return Table.of(
+        title,
+        header,
+        rows,
+        highlighted=highlighted,
+        text_columns=frozenset({0, 1}),
+        key_columns=frozenset(range(min(len(header) - 1, 6))),  # the interval of Δ and the frontier mark: reports
+        key_rows=frozenset(key_rows),  # the frontier, the reference and the recommended cell
+        intervals=Table.interval_pairs(
+            header, {interval_header(level or "", metric): metric, interval_header(level or "", "Δ"): "Δ vs reference"}
+        ),
+    )
 
 
 def explain_models(choice: ModelsChoice) -> list[str]:
@@ -77,7 +94,7 @@ def explain_models(choice: ModelsChoice) -> list[str]:
 
 
 def explain_models_report(report: ModelsReport) -> list[str]:
-    """The recommendation across models and, when asked for, its held-out check."""
+    """The recommendation across models and, when asked for, its held-out check and each baseline verdict."""
     if report.recommendation is None:
         return []
     lines = explain_models(report.recommendation)
@@ -85,76 +102,46 @@ def explain_models_report(report: ModelsReport) -> list[str]:
     return lines + [f"Against the baseline, {name}: {verdict(c)}" for name, c in report.baselines]
 
 
-def plot_models(report: ModelsReport, paths: Sequence[Path], metric: str | None = None) -> None:
-    """Quality against bytes per vector (log2 axis) for every cell of every model, a colour per model; each
-    model's float32 prefixes joined by a line, other cells as open markers; the frontier as a step line, the
-    reference ringed and the recommended cell starred."""
-    plt = pyplot()  # matplotlib is imported only when a chart is drawn
+def models_figure(report: ModelsReport, metric: str | None = None) -> Figure:
+    """Quality against bytes per vector (log2 axis, ticks as sizes) for every cell of every model, a colour per
+    model; each model's float32 prefixes joined by a line, other cells as open markers; the frontier as a step
+    line, the reference ringed and the recommended cell starred."""
     cmp = report.comparison
     metric = metric or cmp.metric
-    fig, ax = plt.subplots(figsize=(10, 5.6), dpi=130)
+    fig, ax = figure(10, 5.6)
     for colour, name in zip(COLOURS * 4, report.names):
         own = [c for c in cmp.cells if c.model == name]
         prefix = sorted((c for c in own if c.method == "prefix" and c.precision == "float32"), key=lambda c: c.dim)
-        ax.plot(
-            [c.bytes_per_vector for c in prefix],
-            [c.metrics[metric] for c in prefix],
-            "o-",
-            color=colour,
-            lw=2,
-            ms=5,
-            label=f"{name} (float32 prefixes)",
-        )
+        ax.plot([c.bytes_per_vector for c in prefix], [c.metrics[metric] for c in prefix], "o-", color=colour, lw=2,
+                ms=5, label=f"{name}: float32 prefixes", gid=f"prefixes:{name}")  # fmt: skip
         rest = [c for c in own if c not in prefix]
         if rest:
-            ax.plot(
-                [c.bytes_per_vector for c in rest],
-                [c.metrics[metric] for c in rest],
-                "o",
-                mfc="none",
-                color=colour,
-                ms=6,
-                label=f"{name} (other cells)",
-            )
+            ax.plot([c.bytes_per_vector for c in rest], [c.metrics[metric] for c in rest], "o", mfc="none",
+                    color=colour, ms=6, label=f"{name}: other cells", gid=f"cells:{name}")  # fmt: skip
     by_label = {c.label: c for c in cmp.cells}
     front = [by_label[label] for label in cmp.frontier if label in by_label]
     if front:
-        ax.step(
-            [c.bytes_per_vector for c in front],
-            [c.metrics[metric] for c in front],
-            where="post",
-            color="black",
-            lw=1,
-            ls="--",
-            alpha=0.6,
-            label="frontier",
-        )
+        ax.step([c.bytes_per_vector for c in front], [c.metrics[metric] for c in front], where="post", color="black",
+                lw=1, ls="--", alpha=0.6, label="frontier", gid="frontier")  # fmt: skip
     ref = by_label.get(cmp.reference)
     if ref is not None:
-        ax.plot([ref.bytes_per_vector], [ref.metrics[metric]], "o", ms=14, mfc="none", color="black", label="reference")
+        ax.plot([ref.bytes_per_vector], [ref.metrics[metric]], "o", ms=14, mfc="none", color="black",
+                label=f"reference: {ref.label}", gid="reference")  # fmt: skip
     rec = report.recommendation
     if rec is not None and rec.label in by_label:
         chosen = by_label[rec.label]
-        ax.plot(
-            [chosen.bytes_per_vector],
-            [chosen.metrics[metric]],
-            "*",
-            ms=18,
-            color="gold",
-            mec="black",
-            label="recommended",
-        )
+        ax.plot([chosen.bytes_per_vector], [chosen.metrics[metric]], linestyle="none", gid="recommended",
+                label=f"recommended: {chosen.label}", **STAR)  # fmt: skip
         if rec.metric == metric:
-            ax.axhline(rec.threshold, color="black", lw=0.8, ls=":", label=f"bar {rec.threshold:.4f}")
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("bytes per vector (log scale)")
-    ax.set_ylabel(metric)
+            ax.axhline(rec.threshold, color=BAR, lw=1, ls="--", label=f"bar {rec.threshold:.4f}", gid="bar")
+    bytes_axis(ax)
+    ax.set_ylabel(f"{metric} (mean over queries)")
     ax.grid(True, alpha=0.3)
-    ax.set_title(
-        f"{report.data.name} · {len(report.names)} models · {metric} against bytes per vector".replace("$", r"\$")
-    )
-    ax.legend(loc="lower right", fontsize=8, framealpha=0.9)
-    fig.tight_layout()
-    for path in paths:
-        fig.savefig(path)
-    plt.close(fig)
+    ax.set_title(plain(f"{report.data.name} · {len(report.names)} models · {metric} against bytes per vector"))
+    legend_outside(fig, ax)
+    return fig
+
+
+def plot_models(report: ModelsReport, paths: Sequence[Path], metric: str | None = None) -> None:
+    """Draw every model's cells (`models_figure`) and save to each path (.png, .svg)."""
+    save(models_figure(report, metric), paths)

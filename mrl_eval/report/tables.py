@@ -15,14 +15,14 @@ from mrl_eval.evaluate.results import DimResult
 from mrl_eval.methods.grid import Cell, cell_label
 from mrl_eval.report.label_free import lost_header
 from mrl_eval.report.model import Report
-from mrl_eval.report.table_model import Table, human_bytes, interval
+from mrl_eval.report.table_model import NOTHING, Table, human_bytes, interval, interval_header
 
 STAT_COLUMNS = ("ci_low", "ci_high", "delta", "delta_ci_low", "delta_ci_high", "p_value")
 
 
 def _level(report: Report) -> str:
     confidence = report.confidence
-    return f"{confidence:.0%} " if confidence else ""
+    return f"{confidence:.0%}" if confidence else ""
 
 
 def recommended_row(report: Report) -> int | None:
@@ -37,17 +37,19 @@ def recommended_row(report: Report) -> int | None:
 
 def results_table(report: Report, primary: str) -> Table:
     """The sweep: per dim, the primary metric with its interval and paired comparison with the full dim, then the
-    other metrics (with their intervals)."""
+    other metrics (with their intervals). At a glance: the dim, its bytes, the primary metric with its interval and
+    the delta from the full dim with its interval; the full dim's own delta is shown as "—"."""
     metric_names = report.metrics
     stats = report.statistics
     level = _level(report)
-    header = ["dim", "of full", "bytes/vector", primary]
+    header = ["dim", "of full", "bytes per vector", primary]
     if stats:
-        header += [f"{level}CI", "Δ vs full", f"{level}CI of Δ", "p"]
+        header += [interval_header(level, primary), "Δ vs full", interval_header(level, "Δ"), "p"]
+    key = set(range(len(header))) - {1, 7}
     for m in metric_names:
         if m != primary:
-            header += [m] + ([f"{level}CI"] if stats else [])
-    detail = frozenset(i for i, h in enumerate(header) if i > 7 and h == f"{level}CI")
+            header += [m] + ([interval_header(level, m)] if stats else [])
+    detail = frozenset(i for i, h in enumerate(header) if i > 7 and h.startswith(interval_header(level, "")))
     rows, picked = [], None
     chosen = recommended_row(report)
     for n, r in enumerate(report.results):
@@ -56,11 +58,12 @@ def results_table(report: Report, primary: str) -> Table:
         row = [str(r.dim), f"{r.fraction:.0%}", f"{r.bytes_per_vector:,}", f"{r.metrics[primary]:.4f}"]
         if stats:
             st = r.stats.get(primary)
-            row += (
-                [interval(st.ci), f"{st.delta:+.4f}", interval(st.delta_ci, True), f"{st.p_value:.4f}"]
-                if st
-                else [""] * 4
-            )
+            if st is None:
+                row += [""] * 4
+            elif r.dim == report.full_dim:
+                row += [interval(st.ci), NOTHING, NOTHING, NOTHING]
+            else:
+                row += [interval(st.ci), f"{st.delta:+.4f}", interval(st.delta_ci, True), f"{st.p_value:.4f}"]
         for m in metric_names:
             if m != primary:
                 row.append(f"{r.metrics[m]:.4f}")
@@ -70,7 +73,17 @@ def results_table(report: Report, primary: str) -> Table:
     skipped = f", {report.queries_skipped} skipped (no judgments)" if report.queries_skipped else ""
     queries = f"{report.queries_evaluated} {report.queries_label} evaluated{skipped}"
     title = f"{report.data.name} · {report.model.name} · {queries}"
-    return Table.of(title, header, rows, highlighted=picked, detail_columns=detail)
+    return Table.of(
+        title,
+        header,
+        rows,
+        highlighted=picked,
+        detail_columns=detail,
+        key_columns=frozenset(key) if stats else frozenset({0, 2, 3}),
+        intervals=Table.interval_pairs(
+            header, {interval_header(level, m): m for m in metric_names} | {interval_header(level, "Δ"): "Δ vs full"}
+        ),
+    )
 
 
 def comparison_table(comparison: RunComparison) -> Table:
@@ -78,7 +91,7 @@ def comparison_table(comparison: RunComparison) -> Table:
     g = comparison.gate
     level = f"{comparison.paired.confidence:.0%}"
     others = [m for m in comparison.metrics if m != g.metric]
-    header = ["dim", f"baseline {g.metric}", "current", "Δ", f"{level} CI of Δ", "p", "allowed drop", "result"]
+    header = ["dim", f"baseline {g.metric}", "current", "Δ", interval_header(level, "Δ"), "p", "allowed drop", "result"]
     header += [f"Δ {m}" for m in others]
     rows, failed = [], set()
     for n, row in enumerate(comparison.by_dim):
@@ -92,8 +105,8 @@ def comparison_table(comparison: RunComparison) -> Table:
                 f"{v.baseline:.4f}",
                 f"{v.current:.4f}",
                 f"{v.delta:+.4f}",
-                interval(v.delta_ci, True) if v.delta_ci is not None else "—",
-                f"{v.p_value:.4f}" if v.p_value is not None else "—",
+                interval(v.delta_ci, True) if v.delta_ci is not None else NOTHING,
+                f"{v.p_value:.4f}" if v.p_value is not None else NOTHING,
                 f"{gate.allowed_drop:.4f}",
                 result,
                 *(f"{row.metrics[m].delta:+.4f}" for m in others),
@@ -101,7 +114,14 @@ def comparison_table(comparison: RunComparison) -> Table:
         )
     base, cur = comparison.baseline, comparison.current
     title = f"{g.metric}: {cur.path} ({cur.model}) against the baseline {base.path} ({base.model})"
-    return Table.of(title, header, rows, failed=frozenset(failed))
+    return Table.of(
+        title,
+        header,
+        rows,
+        failed=frozenset(failed),
+        key_columns=frozenset({0, 1, 2, 3, 4, 7}),
+        intervals=((4, 3),),
+    )
 
 
 def paired_table(report: Report, primary: str) -> Table | None:
@@ -109,12 +129,15 @@ def paired_table(report: Report, primary: str) -> Table | None:
     if not report.statistics:
         return None
     rows = [
-        [str(r.dim), f"{st.delta:+.4f}", interval(st.delta_ci, True), f"{st.p_value:.4f}"]
+        [str(r.dim), NOTHING, NOTHING, NOTHING]
+        if r.dim == report.full_dim
+        else [str(r.dim), f"{st.delta:+.4f}", interval(st.delta_ci, True), f"{st.p_value:.4f}"]
         for r in report.results
         if (st := r.stats.get(primary))
     ]
     title = f"Paired comparison with the full dim ({primary})"
-    return Table.of(title, ["dim", "mean delta", f"{_level(report)}CI", "p-value"], rows)
+    header = ["dim", "mean delta", interval_header(_level(report), "the mean delta"), "p-value"]
+    return Table.of(title, header, rows, intervals=((2, 1),))
 
 
 def pareto_labels(cells: Sequence[Cell], metric: str) -> set[str]:
@@ -154,6 +177,7 @@ def grid_tables(report: Report, primary: str) -> list[Table]:
             ["method", "dim", *grid.precisions],
             rows,
             text_columns=frozenset({0}),
+            detail=True,  # at a glance, the Pareto cells below say what matters
         )
     ]
     scales = grid.scales
@@ -184,6 +208,7 @@ def grid_tables(report: Report, primary: str) -> list[Table]:
             rows,
             highlighted=_picked(rows, chosen),
             text_columns=frozenset({0}),
+            key_columns=frozenset(i for i, n in enumerate(["", "", "", *scales, ""]) if n != "corpus"),
         )
     )
     if report.two_stage:
@@ -204,7 +229,8 @@ def grid_tables(report: Report, primary: str) -> list[Table]:
                 ]
             )
         title = "Two-stage: shortlist with the first stage, rerank with full float32 vectors"
-        tables.append(Table.of(title, header, rows, text_columns=frozenset({0})))
+        key = frozenset(range(len(header) - 1))  # the full vectors fetched: the shortlist, in the reports
+        tables.append(Table.of(title, header, rows, text_columns=frozenset({0}), key_columns=key))
     return tables
 
 
