@@ -7,12 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from mrl_eval.data.collection_files import check_qrels, join_title_text, load_collection
-from mrl_eval.errors import MAX_REPORTED_PROBLEMS, MrlEvalError
+from mrl_eval.data.text_columns import Columns
+from mrl_eval.errors import MAX_REPORTED_PROBLEMS, MrlEvalError, MrlEvalWarning
 from tests.conftest import checkout_env, data_path
 
 CORPUS = [
@@ -166,9 +168,94 @@ def test_custom_columns(tmp_path: Path) -> None:
     queries = write_jsonl(tmp_path / "q.jsonl", [{"pid": "q1", "body": "ask"}])
     qrels = write_text(tmp_path / "r.tsv", "q1\td1\t1\n")
     collection = load_collection(
-        corpus=corpus, queries=queries, qrels=qrels, id_column="pid", text_column="body", title_column="head"
+        corpus=corpus,
+        queries=queries,
+        qrels=qrels,
+        doc_columns=Columns("corpus", id="pid", text="body", title="head"),
+        query_columns=Columns("queries", id="pid", text="body"),
     )
     assert (collection.doc_texts, collection.query_texts) == (["H x"], ["ask"])
+
+
+# --- each file's columns (issue 22: one --text-column for both files made the corpus embed its titles alone) ---
+
+BEIR_CORPUS = [{"_id": "d1", "title": "Alpha", "text": "first doc"}, {"_id": "d2", "title": "Beta", "text": "second"}]
+QRELS_D = "q1\td1\t1\nq2\td2\t1\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("queries.csv", "query_id,query\nq1,what is alpha\nq2,beta?\n"),
+        ("queries.tsv", "query-id\tquestion\nq1\twhat is alpha\nq2\tbeta?\n"),
+        ("queries.jsonl", '{"_id": "q1", "query": "what is alpha"}\n{"_id": "q2", "query": "beta?"}\n'),
+        ("queries.jsonl", '{"qid": "q1", "text": "what is alpha"}\n{"qid": "q2", "text": "beta?"}\n'),
+    ],
+)
+def test_bug_a_queries_file_with_common_column_names_reads_without_flags(tmp_path: Path, name, content) -> None:
+    """The oracle is the file itself: each query's own text, and the corpus's title joined to its text."""
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", BEIR_CORPUS)
+    queries = write_text(tmp_path / name, content)
+    collection = load_collection(corpus=corpus, queries=queries, qrels=write_text(tmp_path / "r.tsv", QRELS_D))
+    assert collection.query_ids == ["q1", "q2"]
+    assert collection.query_texts == ["what is alpha", "beta?"]
+    assert collection.doc_texts == ["Alpha first doc", "Beta second"]
+
+
+def test_bug_the_queries_text_column_leaves_the_corpus_text_alone(tmp_path: Path) -> None:
+    """--query-text-column names the queries' field only: the corpus keeps its own `text` (it used to be read
+    from a `query` field it lacks, so every document was embedded from its title alone)."""
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", BEIR_CORPUS)
+    queries = write_jsonl(tmp_path / "q.jsonl", [{"_id": "q1", "ask": "alpha?"}, {"_id": "q2", "ask": "beta?"}])
+    qrels = write_text(tmp_path / "r.tsv", QRELS_D)
+    collection = load_collection(
+        corpus=corpus, queries=queries, qrels=qrels, query_columns=Columns("queries", text="ask")
+    )
+    assert collection.doc_texts == ["Alpha first doc", "Beta second"]
+    assert collection.query_texts == ["alpha?", "beta?"]
+
+
+def test_bug_a_named_corpus_column_that_is_absent_is_a_problem_not_the_titles(tmp_path: Path) -> None:
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", BEIR_CORPUS)
+    queries = write_jsonl(tmp_path / "q.jsonl", QUERIES)
+    message = error_of(
+        corpus=corpus,
+        queries=queries,
+        qrels=write_text(tmp_path / "r.tsv", "q1\td1\t1\n"),
+        doc_columns=Columns("corpus", text="query"),
+    )
+    assert f"{corpus}: no 'query' column (--doc-text-column; found ['_id', 'title', 'text'])" in message
+
+
+def test_a_field_of_numbers_is_never_taken_for_the_text(tmp_path: Path) -> None:
+    queries = write_jsonl(tmp_path / "q.jsonl", [{"_id": "q1", "query": 7}, {"_id": "q2", "query": 8}])
+    message = error_of(folder=make_folder(tmp_path), queries=queries)
+    assert f"{queries}: no text column (looked for 'text', 'query'" in message
+    assert "pass --query-text-column NAME" in message
+
+
+@pytest.mark.parametrize(("role", "flag"), [("corpus", "--doc-id-column"), ("queries", "--query-id-column")])
+def test_no_id_column_names_the_flag_of_that_file(tmp_path: Path, role: str, flag: str) -> None:
+    path = write_jsonl(tmp_path / f"{role}.jsonl", [{"key": "1", "text": "x"}])
+    message = error_of(folder=make_folder(tmp_path), **{role: path})
+    assert f"{path}: no id column (looked for '_id', 'id'" in message
+    assert f"pass {flag} NAME" in message
+
+
+def test_a_large_share_of_empty_texts_is_a_warning_naming_file_column_and_count(tmp_path: Path) -> None:
+    rows = [{"_id": f"q{i}", "text": "", "query": f"question {i}"} for i in range(3)] + [{"_id": "q3", "text": "x"}]
+    queries = write_jsonl(tmp_path / "q.jsonl", rows)
+    with pytest.warns(MrlEvalWarning) as caught:
+        collection = load_collection(make_folder(tmp_path), queries=queries)
+    assert collection.query_texts == ["", "", "", "x"]
+    (warning,) = [str(w.message) for w in caught]
+    assert warning.startswith(f"{queries}: 3 of 4 queries (75%) have an empty 'text' (--query-text-column)")
+
+
+def test_every_text_empty_is_a_problem(tmp_path: Path) -> None:
+    queries = write_jsonl(tmp_path / "q.jsonl", [{"_id": "q1", "text": " "}, {"_id": "q2", "text": None}])
+    message = error_of(folder=make_folder(tmp_path), queries=queries)
+    assert f"{queries}: every one of the 2 queries is empty after reading 'text'" in message
 
 
 @pytest.mark.parametrize(
@@ -290,7 +377,7 @@ GOOD = '{"_id": "1", "text": "a"}\n'
         (GOOD + "\n" + '{"_id": "1", "text": "again"}\n', "corpus.jsonl:3: duplicate id '1' (first seen on line 1)"),
         ("", "corpus.jsonl: file is empty"),
         ("\n  \n", "corpus.jsonl: file is empty"),
-        ('{"_id": "1", "body": "x"}\n', "corpus.jsonl: no 'text' column"),
+        ('{"_id": "1", "summary": "x"}\n', "corpus.jsonl: no text column (looked for 'text', 'contents'"),
         ('{"key": "1", "text": "x"}\n', "corpus.jsonl: no id column (looked for '_id', 'id'"),
     ],
 )
@@ -502,3 +589,50 @@ def test_scifact_title_joined_to_text() -> None:
     collection = load_collection(folder)
     assert collection.doc_ids[0] == first["_id"]
     assert collection.doc_texts[0] == f"{first['title']} {first['text']}".strip()
+
+
+class RecordingProvider:
+    """Hash vectors; records every text it is given, by role: the oracle of what the model was asked to embed."""
+
+    name, model, fingerprint, full_dim = "recording", "recording-model", "f1", 8
+
+    def __init__(self) -> None:
+        self.texts: dict[str, list[str]] = {"document": [], "query": []}
+
+    def prompt(self, role):
+        return ""
+
+    def embed(self, texts, role):
+        self.texts[role] += list(texts)
+        seeds = [int.from_bytes(text.encode()[:8].ljust(8, b"\0"), "little") for text in texts]
+        return np.stack([np.random.default_rng(s).standard_normal(8) for s in seeds]).astype(np.float32)
+
+
+@pytest.fixture
+def recording(monkeypatch, cli_env):
+    from mrl_eval.pipeline import embed
+
+    provider = RecordingProvider()
+    monkeypatch.setattr(embed, "get_provider", lambda *args, **kwargs: provider)
+    return provider
+
+
+def test_bug_text_column_for_queries_made_the_cli_embed_the_corpus_titles_alone(tmp_path: Path, recording) -> None:
+    """A queries file with a `query` field: the error said "pass --text-column"; doing so made the corpus (which has
+    `text`) embed only its titles. Now the queries' `query` is found without a flag, and --text-column (the
+    corpus's old name) naming a field the corpus lacks is an error, not the titles."""
+    from typer.testing import CliRunner
+
+    from mrl_eval.cli.app import app
+
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", BEIR_CORPUS)
+    queries = write_text(tmp_path / "queries.csv", "query_id,query\nq1,what is alpha\nq2,beta?\n")
+    qrels = write_text(tmp_path / "r.tsv", QRELS_D)
+    files = ["--corpus", str(corpus), "--queries", str(queries), "--qrels", str(qrels), "--resamples", "100"]
+    misled = CliRunner().invoke(app, ["sweep", *files, "--text-column", "query", "--json"])
+    assert misled.exit_code == 1, misled.output
+    assert f"{corpus}: no 'query' column (--doc-text-column" in " ".join(misled.output.split())
+    assert recording.texts["document"] == []
+    result = CliRunner().invoke(app, ["sweep", *files, "--json"])
+    assert result.exit_code == 0, result.output
+    assert recording.texts == {"document": ["Alpha first doc", "Beta second"], "query": ["what is alpha", "beta?"]}

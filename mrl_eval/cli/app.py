@@ -102,6 +102,19 @@ def _say_mteb_results(paths: list[Path], as_json: bool) -> None:
         out.print("MTEB results: " + ", ".join(str(p) for p in paths))
 
 
+def _renamed(ctx: typer.Context, values: dict[str, Any]) -> dict[str, Any]:
+    """The values of old, hidden names (`--id-column`) moved onto their new names (`--doc-id-column`), over a
+    config file's value; both given as flags, differently, is a usage error."""
+    for old, new in O.ALIASES.items():
+        value = values.pop(old, None)
+        if value is None:
+            continue
+        if given_as_flag(ctx, O.flag(new)[2:]) and values[new] != value:
+            raise UsageError(f"{O.flag(old)} {value}: it is the old name of {O.flag(new)}, given too; give one")
+        values[new] = value
+    return values
+
+
 def command(name: str) -> Callable[[Callable[[typer.Context, dict[str, Any]], None]], Callable]:
     """Register `body(ctx, values)` as the command `name`, its parameters those that `options.COMMAND_PARAMS`
     declares for it (each option declared once, whichever commands take it); the settings file fills every
@@ -117,7 +130,10 @@ def command(name: str) -> Callable[[Callable[[typer.Context, dict[str, Any]], No
         ]
 
         def run(**values: Any) -> None:
-            body(values.pop("ctx"), values)
+            ctx = values.pop("ctx")
+            with exit_codes():
+                values = _renamed(ctx, values)
+            body(ctx, values)
 
         run.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
         run.__annotations__ = {p.name: p.annotation for p in params}

@@ -44,10 +44,52 @@ SplitOpt = Annotated[
         help="Qrels split inside DATA (qrels/<split>.tsv), or --mteb-task's eval split.", rich_help_panel=DATA
     ),
 ]
-IdColOpt = Annotated[str, typer.Option(help="Id column/field of corpus and queries.", rich_help_panel=DATA)]
-TextColOpt = Annotated[str, typer.Option(help="Text column/field.", rich_help_panel=DATA)]
-TitleColOpt = Annotated[
-    str, typer.Option(help="Title column/field (joined before the text; may be empty).", rich_help_panel=DATA)
+
+
+def _names(names: tuple[str, ...]) -> str:
+    return f"(default: the first found of {', '.join(names)})"
+
+
+DocIdColOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--doc-id-column",
+        help=f"Id column/field of the corpus file. {_names(D.DOC_ID_COLUMNS)}",
+        rich_help_panel=DATA,
+        show_default=False,
+    ),
+]
+DocTextColOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--doc-text-column",
+        help=f"Text column/field of the corpus file. {_names(D.DOC_TEXT_COLUMNS)}",
+        rich_help_panel=DATA,
+        show_default=False,
+    ),
+]
+DocTitleColOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--doc-title-column",
+        help=f'Title column/field of the corpus file, joined before the text; "" for none. (default: '
+        f"{D.DOC_TITLE_COLUMN}, if present)",
+        rich_help_panel=DATA,
+        show_default=False,
+    ),
+]
+# The corpus's columns before each file had its own (then they applied to the queries too): still read, as the
+# corpus's, but not shown in the help (a config file's id-column etc. are read as doc-id-column etc.: config.py).
+OldIdColOpt = Annotated[str | None, typer.Option("--id-column", hidden=True)]
+OldTextColOpt = Annotated[str | None, typer.Option("--text-column", hidden=True)]
+OldTitleColOpt = Annotated[str | None, typer.Option("--title-column", hidden=True)]
+QueryIdColOpt = Annotated[
+    str | None,
+    typer.Option(help=f"Id column/field of the queries file. {_names(D.QUERY_ID_COLUMNS)}", rich_help_panel=DATA),
+]
+QueryTextColOpt = Annotated[
+    str | None,
+    typer.Option(help=f"Text column/field of the queries file. {_names(D.QUERY_TEXT_COLUMNS)}", rich_help_panel=DATA),
 ]
 MtebTaskOpt = Annotated[
     str | None,
@@ -616,6 +658,7 @@ class Param:
     annotation: Any  # Annotated[type, typer.Option(...)] or typer.Argument
     default: Any = None
     check: Callable[[Any], object] | None = None  # raises UsageError on a bad value
+    alias_of: str | None = None  # an old, hidden name of the parameter named here
 
 
 def _dims(value: Any) -> None:
@@ -767,9 +810,14 @@ DATA_PARAMS = (
     Param("queries", QueriesOpt),
     Param("qrels", QrelsOpt),
     Param("split", SplitOpt, D.SPLIT),
-    Param("id_column", IdColOpt, D.ID_COLUMN),
-    Param("text_column", TextColOpt, D.TEXT_COLUMN),
-    Param("title_column", TitleColOpt, D.TITLE_COLUMN),
+    Param("doc_id_column", DocIdColOpt),
+    Param("doc_text_column", DocTextColOpt),
+    Param("doc_title_column", DocTitleColOpt),
+    Param("id_column", OldIdColOpt, alias_of="doc_id_column"),
+    Param("text_column", OldTextColOpt, alias_of="doc_text_column"),
+    Param("title_column", OldTitleColOpt, alias_of="doc_title_column"),
+    Param("query_id_column", QueryIdColOpt),
+    Param("query_text_column", QueryTextColOpt),
     Param("mteb_task", MtebTaskOpt),
     Param("mteb_subset", MtebSubsetOpt),
     Param("mteb_data", MtebDataOpt),
@@ -877,3 +925,9 @@ RECOMMEND_COMMAND = (
     CONFIG_PARAM,
 )
 COMMAND_PARAMS = {"sweep": SWEEP_COMMAND, "recommend": RECOMMEND_COMMAND, "compare": COMPARE_PARAMS}
+# old parameter name -> its new name (`--id-column` -> `--doc-id-column`)
+ALIASES = {p.name: p.alias_of for params in COMMAND_PARAMS.values() for p in params if p.alias_of}
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")

@@ -18,16 +18,17 @@ import csv
 import io
 import json
 import re
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from mrl_eval.data.collection import Collection
-from mrl_eval.errors import MrlEvalError, raise_problems
+from mrl_eval.data.text_columns import Columns, choose, empty_text_note, empty_text_problem
+from mrl_eval.errors import MrlEvalError, MrlEvalWarning, raise_problems
 from mrl_eval.extras import import_extra
 from mrl_eval.limits import MAX_GRADE, MIN_GRADE
 
-ID_FALLBACKS = ("_id", "id")
 QUERY_ID_COLUMNS = ("query-id", "query_id")
 DOC_ID_COLUMNS = ("corpus-id", "doc_id", "corpus_id", "doc-id")
 RELEVANCE_COLUMNS = ("score", "relevance")
@@ -68,9 +69,8 @@ def load_collection(
     queries: Path | None = None,
     qrels: Path | None = None,
     split: str = "test",
-    id_column: str = "_id",
-    text_column: str = "text",
-    title_column: str = "title",
+    doc_columns: Columns | None = None,
+    query_columns: Columns | None = None,
     require_texts: bool = True,
     require_qrels: bool = True,
     require_queries: bool = True,
@@ -83,17 +83,20 @@ def load_collection(
     allowed only where none was named and the folder has no ``qrels/`` at all (a wrong --split stays an error):
     qrels are then empty. Ids keep file order and queries without judgments are kept. Raises MrlEvalError listing
     every problem found. ``require_queries=False`` (pseudo-queries from the corpus) allows no queries file.
+    ``doc_columns`` and ``query_columns`` name each file's fields (default: the common names, text_columns.py);
+    a large share of empty texts is a warning (`MrlEvalWarning`), every text empty a problem.
     """
     given = {"corpus": corpus, "queries": queries, "qrels": qrels}
     paths, qrels_path = _resolve_paths(folder, given, split, require_texts, require_qrels, require_queries)
     problems: list[str] = []
+    notes: list[str] = []
     loaded: dict[str, tuple[list[str], list[str]]] = {}
     clean: dict[str, bool] = {}
-    for role, title in (("corpus", title_column), ("queries", None)):
+    for role, columns in (("corpus", doc_columns), ("queries", query_columns)):
         path = paths[role]
         if path is not None:
             before = len(problems)
-            loaded[role] = _load_texts(path, problems, id_column, text_column, title, require_texts)
+            loaded[role] = _load_texts(path, problems, notes, columns or Columns(role), require_texts)
             clean[role] = len(problems) == before
             _sort_by_line(problems, before, path)
     doc_ids, doc_texts = loaded.get("corpus", ([], []))
@@ -116,6 +119,8 @@ def load_collection(
     if qrels_path:
         _sort_by_line(problems, before, qrels_path)
     raise_problems(problems, "Invalid input data", "Fix the lines above and run again.")
+    for note in notes:
+        warnings.warn(note, MrlEvalWarning, stacklevel=2)
     sources = {role: str(path) for role, path in paths.items() if path is not None}
     if qrels_path:
         sources["qrels"] = str(qrels_path)
@@ -348,40 +353,27 @@ def _parse_relevance(value: Any) -> int | None:
 
 
 def _load_texts(
-    path: Path,
-    problems: list[str],
-    id_column: str,
-    text_column: str,
-    title_column: str | None,
-    require_texts: bool,
+    path: Path, problems: list[str], notes: list[str], columns: Columns, require_texts: bool
 ) -> tuple[list[str], list[str]]:
-    """Ids and texts (title joined to text when `title_column` is given) of a corpus or queries file."""
-    id_names = list(dict.fromkeys((id_column, *ID_FALLBACKS)))
+    """Ids and texts (the title joined before the text, for the corpus) of a corpus or queries file; the fields
+    are the ones `columns` names or the common names (text_columns.py)."""
     before = len(problems)
-    columns, records = _read_records(path, problems, [*id_names, text_column, title_column or text_column])
+    found, records = _read_records(path, problems, columns.wanted())
     if not records:
         if len(problems) == before:
             problems.append(f"{path}: file is empty")
         return [], []
-    id_key = next((name for name in id_names if name in columns), None)
-    if id_key is None:
-        looked = ", ".join(repr(name) for name in id_names)
-        problems.append(
-            f"{path}: no id column (looked for {looked}; found {_clip(columns, 120)}); "
-            "rename the column or pass --id-column"
-        )
-        return [], []
-    if require_texts and text_column not in columns and title_column not in columns:
-        problems.append(
-            f"{path}: no {text_column!r} column (found {_clip(columns, 120)}); rename the column or pass --text-column"
-        )
+    chosen = choose(columns, found, [fields for _, _, fields in records], str(path), require_text=require_texts)
+    if isinstance(chosen, str):
+        problems.append(chosen)
         return [], []
 
     ids: list[str] = []
     texts: list[str] = []
+    empty_fields = 0
     first_seen: dict[str, str] = {}
     for where, at, fields in records:
-        item_id = _parse_id(fields.get(id_key, _ABSENT), id_key, where, "id", problems)
+        item_id = _parse_id(fields.get(chosen.id, _ABSENT), chosen.id, where, "id", problems)
         if item_id is None:
             continue
         if item_id in first_seen:
@@ -389,8 +381,16 @@ def _load_texts(
             continue
         first_seen[item_id] = at
         ids.append(item_id)
-        text = _parse_text(fields.get(text_column))
-        texts.append(join_title_text(_parse_text(fields.get(title_column)), text) if title_column else text)
+        text = _parse_text(fields.get(chosen.text)) if chosen.text else ""
+        empty_fields += not text.strip()
+        title = _parse_text(fields.get(chosen.title)) if chosen.title else ""
+        texts.append(join_title_text(title, text) if columns.role == "corpus" else text)
+    if require_texts and len(problems) == before:
+        problem = empty_text_problem(str(path), columns, chosen, texts)
+        if problem:
+            problems.append(problem)
+        elif note := empty_text_note(str(path), columns, chosen, empty_fields, len(texts)):
+            notes.append(note)
     return ids, texts
 
 

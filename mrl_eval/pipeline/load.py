@@ -9,6 +9,7 @@ from pathlib import Path
 from mrl_eval.data import mteb_tasks
 from mrl_eval.data.collection import Collection
 from mrl_eval.data.collection_files import check_qrels, load_collection
+from mrl_eval.data.text_columns import Columns
 from mrl_eval.data.vectors import Vectors
 from mrl_eval.errors import MrlEvalError, UsageError, raise_problems
 from mrl_eval.pipeline.settings import DataSettings
@@ -52,9 +53,8 @@ def load_data(data: DataSettings, *, require_texts: bool, require_qrels: bool) -
         queries=data.queries,
         qrels=data.qrels,
         split=data.split,
-        id_column=data.id_column,
-        text_column=data.text_column,
-        title_column=data.title_column,
+        doc_columns=Columns("corpus", data.doc_id_column, data.doc_text_column, data.doc_title_column),
+        query_columns=Columns("queries", data.query_id_column, data.query_text_column),
         require_texts=require_texts,
         require_qrels=require_qrels,
         require_queries=not data.is_pseudo,
