@@ -120,11 +120,13 @@ class SweepConfig:
 
     def flat(self) -> dict[str, Any]:
         """Every setting by its option name (`data` is the folder), as the report's `settings` section shows them:
-        paths as strings, the settings objects of the parts below as dicts."""
+        paths as strings, the settings objects of the parts below as dicts. The corpus's columns keep the keys
+        reports have always had (`id_column`, `text_column`, `title_column`), which their readers know."""
         out: dict[str, Any] = {}
+        report_names = {"folder": "data"} | {new: old for old, new in OLD_DATA_NAMES.items()}
         for group in (self.data, self.model):
             for f in fields(group):
-                out["data" if f.name == "folder" else f.name] = getattr(group, f.name)
+                out[report_names.get(f.name, f.name)] = getattr(group, f.name)
         for f in fields(self):
             if f.name not in ("data", "model"):
                 value = getattr(self, f.name)
