@@ -34,7 +34,7 @@ QrelsOpt = Annotated[
     Path | None,
     typer.Option(
         help="Qrels: BEIR TSV, TREC (qid 0 docid rel), CSV or Parquet. None given and none in DATA: label-free "
-        "(each dim against the full-dim ranking).",
+        "(each dim against the full-dim ranking), with a warning; stops if a file beside the data looks like qrels.",
         rich_help_panel=DATA,
     ),
 ]

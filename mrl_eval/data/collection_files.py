@@ -138,6 +138,24 @@ def check_qrels(
     return _unknown_id_problems(qrels, query_ids, doc_ids, source, None)
 
 
+QRELS_LOOKALIKES = ("*.tsv", "*.trec", "*qrels*")  # file names that may be qrels put where none are looked for
+
+
+def qrels_lookalikes(folders: Sequence[Path], used: Sequence[Path]) -> list[Path]:
+    """Files in `folders` whose names look like qrels (`QRELS_LOOKALIKES`, any case), other than the `used` ones
+    (the corpus and queries files): qrels, most likely, in a place mrl-eval does not look."""
+    taken = {Path(p).resolve() for p in used}
+    found: dict[Path, None] = {}
+    for folder in dict.fromkeys(Path(f) for f in folders):
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.iterdir()):
+            lower = path.name.lower()
+            if path.is_file() and path.resolve() not in taken and any(Path(lower).match(g) for g in QRELS_LOOKALIKES):
+                found[path] = None
+    return list(found)
+
+
 def check_trec_ids(query_ids: Sequence[str], doc_ids: Sequence[str]) -> None:
     """Ids a TREC run file can hold (`--save-runs`): its lines are split on whitespace, so an id holding any (a
     space, a tab, U+2028) would shift the columns. Refused, naming the id, rather than written as a line that

@@ -4,14 +4,16 @@ vectors, and the fingerprints of what was read; every id checked before any slow
 from __future__ import annotations
 
 import hashlib
+import warnings
 from pathlib import Path
 
 from mrl_eval.data import mteb_tasks
 from mrl_eval.data.collection import Collection
-from mrl_eval.data.collection_files import check_qrels, load_collection
+from mrl_eval.data.collection_files import check_qrels, load_collection, qrels_lookalikes
 from mrl_eval.data.text_columns import Columns
 from mrl_eval.data.vectors import Vectors
-from mrl_eval.errors import MrlEvalError, UsageError, raise_problems
+from mrl_eval.defaults import LABEL_FREE_METRICS
+from mrl_eval.errors import MrlEvalError, MrlEvalWarning, UsageError, raise_problems
 from mrl_eval.pipeline.settings import DataSettings
 
 
@@ -39,8 +41,14 @@ def check_data_settings(data: DataSettings) -> None:
         )
 
 
-def load_data(data: DataSettings, *, require_texts: bool, require_qrels: bool) -> tuple[Collection, str]:
-    """The collection and its name; qrels optional in label-free mode, queries in pseudo-query mode."""
+def load_data(
+    data: DataSettings, *, require_texts: bool, require_qrels: bool, label_free_chosen: bool = True
+) -> tuple[Collection, str]:
+    """The collection and its name; qrels optional in label-free mode, queries in pseudo-query mode.
+
+    Without `label_free_chosen` (no label-free metric and no pseudo-queries asked for) a run that finds no qrels is
+    label-free only when nothing beside the data looks like qrels (else an error saying where qrels are looked for
+    and how to pass them), and it says so in a warning."""
     if data.mteb_task is not None:
         return mteb_tasks.load_task_collection(
             data.mteb_task, split=data.split, subset=data.mteb_subset, local_copy=data.mteb_data
@@ -60,7 +68,36 @@ def load_data(data: DataSettings, *, require_texts: bool, require_qrels: bool) -
         require_queries=not data.is_pseudo,
     )
     name = folder.name if folder else Path(next(iter(collection.sources.values()))).stem
+    if not collection.qrels and not require_qrels and not label_free_chosen:
+        _check_label_free(data, folder, collection)
     return collection, name
+
+
+def _check_label_free(data: DataSettings, folder: Path | None, collection: Collection) -> None:
+    """No qrels found and none asked to go without: stop if a file looks like misplaced qrels, else say that the run
+    has no relevance judgments and what it measures instead."""
+    expected = folder / "qrels" / f"{data.split}.tsv" if folder else None
+    where = f"DATA/qrels/<split>.tsv ({expected})" if expected else "DATA/qrels/<split>.tsv (no DATA folder given)"
+    used = [Path(collection.sources[role]) for role in ("corpus", "queries") if role in collection.sources]
+    candidates = qrels_lookalikes([p for p in (folder, *(u.parent for u in used)) if p is not None], used)
+    label_free = ",".join(LABEL_FREE_METRICS)
+    if candidates:
+        shown = ", ".join(map(str, candidates[:5])) + (
+            f" and {len(candidates) - 5} more" if len(candidates) > 5 else ""
+        )
+        raise MrlEvalError(
+            f"No qrels found, but {shown} look{'s' if len(candidates) == 1 else ''} like qrels. Qrels are read from "
+            f"--qrels FILE, else from {where}. Pass --qrels {candidates[0]}"
+            + (f" (or move it to {expected})" if expected else "")
+            + f"; to run without relevance judgments on purpose, name label-free metrics: --metrics {label_free}"
+        )
+    warnings.warn(
+        f"no qrels (no --qrels FILE, no {where}): a label-free run, every dim compared with the full-dim ranking "
+        f"({label_free}): how much the results change, not how good they are. Pass --qrels FILE to score relevance, "
+        f"or --metrics {label_free} to choose this mode",
+        MrlEvalWarning,
+        stacklevel=3,
+    )
 
 
 def check_vectors_match(collection: Collection, vectors: Vectors, folder: Path) -> None:
