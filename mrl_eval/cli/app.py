@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import shlex
 import sys
 import time
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from mrl_eval import defaults as D
 from mrl_eval.cli import options as O
 from mrl_eval.cli.common import (
     configurable,
@@ -38,6 +40,7 @@ from mrl_eval.version import __version__
 
 if TYPE_CHECKING:
     from mrl_eval.api import SweepRun
+    from mrl_eval.report.model import Report
 
 app = typer.Typer(
     name="mrl-eval",
@@ -100,6 +103,21 @@ def _write_mteb_results(run: SweepRun, folder: Path | None, seconds: float) -> l
 def _say_mteb_results(paths: list[Path], as_json: bool) -> None:
     if paths and not as_json:
         out.print("MTEB results: " + ", ".join(str(p) for p in paths))
+
+
+NEXT_MAX_DROP = "2%"  # the bar the line after a sweep suggests
+
+
+def next_step(out_dir: Path, report: Report, metric: str) -> str:
+    """The line that ends a sweep: the `recommend` command that picks a dim from this run's saved report."""
+    from mrl_eval.report.document import report_stem
+
+    saved = shlex.quote(str(out_dir / f"{report_stem(report)}.json"))
+    metric_flag = "" if metric == D.METRIC else f" --metric {metric}"
+    return (
+        f"Next: the smallest dim within {NEXT_MAX_DROP} of the full size, from this run (no model calls): "
+        f"mrl-eval recommend --from {saved}{metric_flag} --max-drop {NEXT_MAX_DROP}"
+    )
 
 
 def _renamed(ctx: typer.Context, values: dict[str, Any]) -> dict[str, Any]:
@@ -169,6 +187,8 @@ def sweep(ctx: typer.Context, values: dict[str, Any]) -> None:
         render_engine(run.report, as_json)
         _say_mteb_results(mteb_files, as_json)
         emit_ci("sweep", as_json, report=run.report, primary=run.metrics[0])
+        if not as_json:
+            out.print(next_step(values["out_dir"], run.report, run.metrics[0]), markup=False)
 
 
 # What --from replaces: refused when given as flags (a config file's data settings are simply not used).
