@@ -42,7 +42,28 @@ if TYPE_CHECKING:
     from mrl_eval.api import SweepRun
     from mrl_eval.report.model import Report
 
+
+def _without_flag_values(params: list) -> list:
+    """A flag (--json, --help, --plot/--no-plot) takes no value: show none in the help (typer shows `<bool>`, which
+    reads as `--json true`, and `true` is then taken for DATA)."""
+    for param in params:
+        if getattr(param, "is_flag", False):
+            param.metavar = ""
+    return params
+
+
+class _Command(typer.core.TyperCommand):
+    def get_params(self, ctx: Any) -> list:
+        return _without_flag_values(super().get_params(ctx))
+
+
+class _Group(typer.core.TyperGroup):
+    def get_params(self, ctx: Any) -> list:
+        return _without_flag_values(super().get_params(ctx))
+
+
 app = typer.Typer(
+    cls=_Group,
     name="mrl-eval",
     help="Embed once at full size, sweep Matryoshka prefix dims, and find the smallest dim that keeps your "
     "retrieval quality. Exit codes: 0 ok, 1 input error, 2 usage error, 3 a quality gate failed (no dim meets the "
@@ -54,7 +75,9 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 config_app = typer.Typer(
-    help="The settings file: mrl-eval.toml, or the \\[tool.mrl-eval] table of pyproject.toml.", no_args_is_help=True
+    cls=_Group,
+    help="The settings file: mrl-eval.toml, or the \\[tool.mrl-eval] table of pyproject.toml.",
+    no_args_is_help=True,
 )
 app.add_typer(config_app, name="config")
 
@@ -157,7 +180,7 @@ def command(name: str) -> Callable[[Callable[[typer.Context, dict[str, Any]], No
         run.__annotations__ = {p.name: p.annotation for p in params}
         run.__name__ = run.__qualname__ = name
         run.__doc__ = body.__doc__
-        app.command(name)(configurable(name)(run))
+        app.command(name, cls=_Command)(configurable(name)(run))
         return body
 
     return decorate
@@ -167,9 +190,8 @@ def command(name: str) -> Callable[[Callable[[typer.Context, dict[str, Any]], No
 def sweep(ctx: typer.Context, values: dict[str, Any]) -> None:
     """Embed once, evaluate every prefix dim, write the reports (JSON, CSV, Markdown, HTML) and the trade-off plot.
 
-    With no arguments: the bundled Cranfield sample with the bundled all-MiniLM-L6-v2. Give --model or
-    --embeddings more than once to compare models on the same queries.
-    """
+    With no arguments: the bundled Cranfield sample with the bundled all-MiniLM-L6-v2. Give --model or --embeddings more than once to compare models on the same queries. The last line printed is the recommend command that picks a dim from this run.
+    """  # rich keeps a docstring's line breaks: one line per paragraph
     with exit_codes():
         from mrl_eval import api
 
@@ -200,9 +222,15 @@ _DATA_KEYS += ("mteb-task", "mteb-subset", "mteb-data", "mteb-results")
 def recommend(ctx: typer.Context, values: dict[str, Any]) -> None:
     """Recommend the smallest swept dim that meets the rule. Exit 3 if none does (a CI quality gate).
 
-    Examples: --min-ndcg 0.82 · --metric recall@100 --min 0.9 · --max-drop 2% --rule non-inferior ·
-    --rule lower-bound --min-ndcg 0.75 · --from reports/run.json · --baseline reports/main.json --junit-xml gate.xml
-    · with several --model: the cheapest (model, dim, precision) cell, --optimize bytes
+    Examples:
+
+    * --max-drop 10% --rule non-inferior (make demo's bar)
+    * --min-ndcg 0.82
+    * --metric recall@100 --min 0.9
+    * --rule lower-bound --min-ndcg 0.75
+    * --from reports/run.json --max-drop 2%
+    * --baseline reports/main.json --junit-xml gate.xml
+    * several --model, --optimize bytes: the cheapest (model, dim, precision) cell
     """
     with exit_codes():
         from mrl_eval import api
@@ -280,7 +308,7 @@ def compare(ctx: typer.Context, values: dict[str, Any]) -> None:
         comparison.raise_if_failed()
 
 
-@config_app.command("show", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@config_app.command("show", cls=_Command, context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def config_show(
     ctx: typer.Context,
     command: Annotated[

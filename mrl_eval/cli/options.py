@@ -129,6 +129,7 @@ MtebResultsOpt = Annotated[
 EmbeddingsOpt = Annotated[
     list[Path] | None,
     typer.Option(
+        metavar="DIR",
         help="Evaluate precomputed vectors instead of running a model: a folder with corpus.npy, corpus_ids.txt, "
         "queries.npy, queries_ids.txt. Give it more than once (and/or --model) to compare models.",
         rich_help_panel=DATA,
@@ -140,6 +141,7 @@ ModelOpt = Annotated[
     typer.Option(
         "--model",
         "-m",
+        metavar="NAME",
         help="sentence-transformers hub id or local folder. Default: the bundled all-MiniLM-L6-v2 (offline). "
         "With --provider openai: the API's model name (default: text-embedding-3-small); openai:NAME names that "
         "provider for one model. Give it more than once (and/or --embeddings) to compare models on the same "
@@ -183,6 +185,7 @@ DocPromptNameOpt = Annotated[
 BatchOpt = Annotated[
     int | None,
     typer.Option(
+        metavar="N",
         min=1,
         max=MAX_BATCH_SIZE,
         help=f"Texts per model batch, 1 to {MAX_BATCH_SIZE:,}. (default: about 8k tokens per batch on CPU, 32k on GPU, from the model max length; "
@@ -198,7 +201,7 @@ DeviceOpt = Annotated[
 CacheOpt = Annotated[
     Path | None,
     typer.Option(
-        help="Embedding cache. Default: $XDG_CACHE_HOME/mrl-eval or ~/.cache/mrl-eval.",
+        help="Embedding cache. Default: mrl-eval in $XDG_CACHE_HOME, else ~/.cache/mrl-eval.",
         rich_help_panel=MODEL,
         show_default=False,
     ),
@@ -206,7 +209,8 @@ CacheOpt = Annotated[
 DimsOpt = Annotated[
     str | None,
     typer.Option(
-        help="Dims to sweep: sizes and percentages, e.g. 64,128,25%,50%. The full dim is always added. (default: 25%,50%,100%)",
+        help=f"Dims to sweep: sizes and percentages, e.g. 64,128,25%,50%. The full dim is always added. (default: "
+        f"{', '.join(D.DIMS.split(','))})",
         rich_help_panel=SWEEP,
         show_default=False,
     ),
@@ -214,7 +218,7 @@ DimsOpt = Annotated[
 MetricsOpt = Annotated[
     str | None,
     typer.Option(
-        help="Metrics: ndcg@k, recall@k, mrr@k, map@k, precision@k. (default: ndcg@10,recall@10,recall@100,mrr@10,map@100)",
+        help=f"Metrics: ndcg@k, recall@k, mrr@k, map@k, precision@k. (default: {', '.join(D.METRICS)})",
         rich_help_panel=SWEEP,
         show_default=False,
     ),
@@ -247,6 +251,7 @@ ConfidenceOpt = Annotated[
 ResamplesOpt = Annotated[
     int,
     typer.Option(
+        metavar="N",
         min=MIN_RESAMPLES,
         max=MAX_RESAMPLES,
         help=f"Bootstrap resamples and randomization-test resamples, {MIN_RESAMPLES} to {MAX_RESAMPLES:,} (memory: "
@@ -257,6 +262,7 @@ ResamplesOpt = Annotated[
 SeedOpt = Annotated[
     int,
     typer.Option(
+        metavar="N",
         min=0,
         max=MAX_SEED,
         help="Random seed for resampling and --holdout (recorded in the JSON), 0 to 2^63-1.",
@@ -447,6 +453,7 @@ ApiKeyEnvOpt = Annotated[
 ConcurrencyOpt = Annotated[
     int | None,
     typer.Option(
+        metavar="N",
         min=1,
         max=MAX_CONCURRENCY,
         help=f"Requests in flight at once, 1 to {MAX_CONCURRENCY}. (default: 4)",
@@ -457,6 +464,7 @@ ConcurrencyOpt = Annotated[
 MaxRetriesOpt = Annotated[
     int | None,
     typer.Option(
+        metavar="N",
         min=0,
         max=MAX_RETRIES,
         help=f"Retries (0 to {MAX_RETRIES}) of a request after a 429, a 5xx, a timeout or a dropped connection, with exponential backoff "
@@ -499,7 +507,7 @@ EngineOpt = Annotated[
     str,
     typer.Option(
         help="Where every cell is searched: exact (brute force, the reference), faiss (an embedded index; "
-        "pip install 'mrl-eval[faiss]') or pgvector (PostgreSQL; pip install 'mrl-eval[pgvector]').",
+        "pip install 'mrl-eval\\[faiss]') or pgvector (PostgreSQL; pip install 'mrl-eval\\[pgvector]').",
         rich_help_panel=ENGINE,
     ),
 ]
@@ -562,7 +570,11 @@ GrowthOpt = Annotated[
 GrowthSeedsOpt = Annotated[
     int | None,
     typer.Option(
-        min=1, help="Subsample seeds for --growth. (default: 5)", rich_help_panel=LABEL_FREE, show_default=False
+        metavar="N",
+        min=1,
+        help="Subsample seeds for --growth. (default: 5)",
+        rich_help_panel=LABEL_FREE,
+        show_default=False,
     ),
 ]
 

@@ -26,8 +26,17 @@ def sample_data_dir() -> Path:
     raise MrlEvalError("the bundled sample data is missing from this install; pass a data folder")
 
 
+_FLAG_VALUES = {"true", "false", "yes", "no", "on", "off", "1", "0"}  # a value given to a flag that takes none
+
+
 def check_data_settings(data: DataSettings) -> None:
     """Settings that contradict each other, before any slow work."""
+    folder = data.folder
+    if folder is not None and str(folder).lower() in _FLAG_VALUES and not Path(folder).exists():
+        raise UsageError(
+            f"DATA {str(folder)!r}: no such folder. A flag (--json, --plot, --growth, --ray, --ignore-identical-ids) "
+            f"takes no value, so {str(folder)!r} after one is read as DATA: drop it"
+        )
     if data.mteb_task is None:
         if data.mteb_subset is not None or data.mteb_data is not None:
             raise UsageError("--mteb-subset and --mteb-data go with --mteb-task NAME")
