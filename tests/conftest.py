@@ -142,6 +142,7 @@ def checkout_status() -> set[str] | None:
             capture_output=True,
             text=True,
             timeout=60,
+            env=checkout_env(),
         )
     except (OSError, subprocess.SubprocessError):
         return None
