@@ -10,6 +10,7 @@ QUERY_ID_COLUMNS = ("_id", "id", "query_id", "query-id", "qid", "queryid")
 DOC_TEXT_COLUMNS = ("text", "contents", "content", "body", "passage", "document")
 QUERY_TEXT_COLUMNS = ("text", "query", "question", "query_text", "question_text")
 DOC_TITLE_COLUMN = "title"
+UNKNOWN_DOCS = "error"  # a judgment of a document the corpus lacks: error, or ignore (dropped, with a warning)
 
 # model and cache
 PROVIDER = "sentence-transformers"

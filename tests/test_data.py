@@ -15,7 +15,7 @@ import pytest
 from mrl_eval.data.collection_files import check_qrels, join_title_text, load_collection
 from mrl_eval.data.text_columns import Columns
 from mrl_eval.errors import MAX_REPORTED_PROBLEMS, MrlEvalError, MrlEvalWarning
-from tests.conftest import checkout_env, data_path
+from tests.conftest import brute_force_run, checkout_env, data_path, read_qrels_tsv, require
 
 CORPUS = [
     {"_id": "d1", "title": "Alpha", "text": "first doc"},
@@ -636,3 +636,65 @@ def test_bug_text_column_for_queries_made_the_cli_embed_the_corpus_titles_alone(
     result = CliRunner().invoke(app, ["sweep", *files, "--json"])
     assert result.exit_code == 0, result.output
     assert recording.texts == {"document": ["Alpha first doc", "Beta second"], "query": ["what is alpha", "beta?"]}
+
+
+# --- qrels that judge documents the corpus lacks (--unknown-docs) --------------------------------------
+
+
+def test_unknown_docs_are_an_error_that_names_the_way_to_drop_them(tmp_path: Path) -> None:
+    qrels = write_text(tmp_path / "r.tsv", "q1\td1\t1\nq1\tghost\t1\nq2\tghost\t0\n")
+    message = error_of(folder=make_folder(tmp_path), qrels=qrels)
+    assert f"{qrels}:2: unknown doc id 'ghost' (2 judgments)" in message
+    assert "--unknown-docs ignore drops them" in message
+
+
+def test_unknown_docs_ignore_drops_those_judgments_with_one_warning(tmp_path: Path) -> None:
+    qrels = write_text(tmp_path / "r.tsv", "q1\td1\t1\nq1\tghost\t1\nq2\tghost\t0\nq2\td2\t2\nq2\tnone\t0\n")
+    with pytest.warns(MrlEvalWarning) as caught:
+        collection = load_collection(make_folder(tmp_path), qrels=qrels, unknown_docs="ignore")
+    assert collection.qrels == {"q1": {"d1": 1}, "q2": {"d2": 2}}
+    (warning,) = [str(w.message) for w in caught]
+    assert warning.startswith(f"{qrels}: 3 judgments (1 relevant) of 2 doc ids not in the corpus ('ghost', 'none')")
+    assert "dropped (--unknown-docs ignore)" in warning
+
+
+@pytest.mark.parametrize("files", [("corpus.jsonl", "queries.jsonl"), ()], ids=["with-corpus", "vectors-only"])
+def test_bug_unknown_docs_had_no_way_to_be_ignored(cli_env, files) -> None:
+    """Qrels that judge documents the corpus (or, with no corpus file, the vectors) lacks were a hard error with no
+    way past it. --unknown-docs ignore drops them with one warning; the scores are pytrec_eval's on the qrels without
+    them, over a brute-force ranking."""
+    import shutil
+
+    pytrec_eval = require("pytrec_eval")
+    cranfield = data_path("cranfield")
+    vectors = cranfield / "embeddings" / "all-minilm-l6-v2"
+    folder = cli_env / "with-ghosts"
+    (folder / "qrels").mkdir(parents=True)
+    for name in files:
+        shutil.copy(cranfield / name, folder / name)
+    original = (cranfield / "qrels" / "test.tsv").read_text()
+    (folder / "qrels" / "test.tsv").write_text(original + "1\tghost-1\t2\n2\tghost-2\t1\n2\tghost-1\t0\n")
+    from typer.testing import CliRunner
+
+    from mrl_eval.cli.app import app
+
+    args = ["sweep", str(folder), "--embeddings", str(vectors), "--dims", "64", "--resamples", "100", "--json"]
+    refused = CliRunner().invoke(app, args)
+    assert refused.exit_code == 1 and "unknown doc id 'ghost-1'" in refused.output
+    result = CliRunner().invoke(app, [*args, "--unknown-docs", "ignore"])
+    assert result.exit_code == 0, result.output
+    warned = [line for line in result.stderr.splitlines() if "--unknown-docs ignore" in line]
+    assert len(warned) == 1 and "3 judgments (2 relevant) of 2 doc ids not in the corpus" in warned[0]
+    doc = json.loads(result.stdout)
+    qrels = read_qrels_tsv(cranfield / "qrels" / "test.tsv")
+    doc_ids = (vectors / "corpus_ids.txt").read_text().split()
+    query_ids = (vectors / "queries_ids.txt").read_text().split()
+    rows = [i for i, q in enumerate(query_ids) if q in qrels]
+    evaluated = [query_ids[i] for i in rows]
+    queries, docs = np.load(vectors / "queries.npy"), np.load(vectors / "corpus.npy")
+    evaluator = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10"})
+    for r in doc["results"]:
+        runs = brute_force_run(queries[rows], docs, doc_ids, r["dim"], 100)
+        ref = evaluator.evaluate({q: dict(ranked) for q, ranked in zip(evaluated, runs)})
+        assert r["metrics"]["ndcg@10"] == pytest.approx(np.mean([ref[q]["ndcg_cut_10"] for q in evaluated]), abs=1e-6)
+    assert doc["data"]["qrels"]["count"] == sum(map(len, qrels.values()))

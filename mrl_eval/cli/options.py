@@ -91,6 +91,15 @@ QueryTextColOpt = Annotated[
     str | None,
     typer.Option(help=f"Text column/field of the queries file. {_names(D.QUERY_TEXT_COLUMNS)}", rich_help_panel=DATA),
 ]
+UnknownDocsOpt = Annotated[
+    str,
+    typer.Option(
+        help="Qrels that judge a document the corpus lacks: error (stop, naming each id) or ignore (drop those "
+        "judgments, with one warning saying how many; a relevant one then counts in no metric, where trec_eval "
+        "would count it as relevant and never retrieved).",
+        rich_help_panel=DATA,
+    ),
+]
 MtebTaskOpt = Annotated[
     str | None,
     typer.Option(
@@ -780,6 +789,12 @@ def _non_negative(flag: str) -> Callable[[Any], None]:
     return check
 
 
+def _unknown_docs(value: Any) -> None:
+    from mrl_eval.data.collection_files import check_unknown_docs
+
+    check_unknown_docs(value)
+
+
 def _pre_truncate(value: Any) -> None:
     from mrl_eval.data.pre_truncate import check_pre_truncate
 
@@ -830,6 +845,7 @@ DATA_PARAMS = (
     Param("title_column", OldTitleColOpt, alias_of="doc_title_column"),
     Param("query_id_column", QueryIdColOpt),
     Param("query_text_column", QueryTextColOpt),
+    Param("unknown_docs", UnknownDocsOpt, D.UNKNOWN_DOCS, _unknown_docs),
     Param("mteb_task", MtebTaskOpt),
     Param("mteb_subset", MtebSubsetOpt),
     Param("mteb_data", MtebDataOpt),

@@ -25,7 +25,7 @@ from typing import Any
 
 from mrl_eval.data.collection import Collection
 from mrl_eval.data.text_columns import Columns, choose, empty_text_note, empty_text_problem
-from mrl_eval.errors import MrlEvalError, MrlEvalWarning, raise_problems
+from mrl_eval.errors import MrlEvalError, MrlEvalWarning, UsageError, raise_problems
 from mrl_eval.extras import import_extra
 from mrl_eval.limits import MAX_GRADE, MIN_GRADE
 
@@ -74,6 +74,7 @@ def load_collection(
     require_texts: bool = True,
     require_qrels: bool = True,
     require_queries: bool = True,
+    unknown_docs: str = "error",
 ) -> Collection:
     """Read and check a collection from a BEIR folder and/or explicit files (which override the folder's).
 
@@ -84,7 +85,8 @@ def load_collection(
     qrels are then empty. Ids keep file order and queries without judgments are kept. Raises MrlEvalError listing
     every problem found. ``require_queries=False`` (pseudo-queries from the corpus) allows no queries file.
     ``doc_columns`` and ``query_columns`` name each file's fields (default: the common names, text_columns.py);
-    a large share of empty texts is a warning (`MrlEvalWarning`), every text empty a problem.
+    a large share of empty texts is a warning (`MrlEvalWarning`), every text empty a problem. A judgment of a doc id
+    the corpus lacks is a problem, or with ``unknown_docs="ignore"`` dropped (`drop_unknown_docs`).
     """
     given = {"corpus": corpus, "queries": queries, "qrels": qrels}
     paths, qrels_path = _resolve_paths(folder, given, split, require_texts, require_qrels, require_queries)
@@ -109,6 +111,9 @@ def load_collection(
         # come back here as a flood of "unknown id" problems.
         query_side = query_ids if clean.get("queries") else None
         doc_side = doc_ids if clean.get("corpus") else None
+        if doc_side is not None and unknown_docs == "ignore":
+            qrels_map, note = drop_unknown_docs(qrels_map, doc_side, str(qrels_path))
+            notes += [note] if note else []
         problems += _unknown_id_problems(qrels_map, query_side, doc_side, str(qrels_path), where)
         if qrels_map and not any(rel >= 1 for judged in qrels_map.values() for rel in judged.values()):
             # Every metric would be zero for every query: a scored run of zeros is a wrong number, not a result.
@@ -118,13 +123,53 @@ def load_collection(
             )
     if qrels_path:
         _sort_by_line(problems, before, qrels_path)
-    raise_problems(problems, "Invalid input data", "Fix the lines above and run again.")
+    fix = "Fix the lines above and run again."
+    if any(": unknown doc id " in p for p in problems):
+        fix += " Judgments of documents the corpus lacks: --unknown-docs ignore drops them (one warning says how many)."
+    raise_problems(problems, "Invalid input data", fix)
     for note in notes:
         warnings.warn(note, MrlEvalWarning, stacklevel=2)
     sources = {role: str(path) for role, path in paths.items() if path is not None}
     if qrels_path:
         sources["qrels"] = str(qrels_path)
     return Collection(doc_ids, doc_texts, query_ids, query_texts, qrels_map, sources)
+
+
+UNKNOWN_DOCS = ("error", "ignore")  # --unknown-docs: what a judgment of a document the corpus lacks is
+
+
+def check_unknown_docs(value: str) -> None:
+    if value not in UNKNOWN_DOCS:
+        raise UsageError(f"--unknown-docs {value!r}: choose one of {', '.join(UNKNOWN_DOCS)}")
+
+
+def drop_unknown_docs(
+    qrels: dict[str, dict[str, int]], doc_ids: Sequence[str], source: str
+) -> tuple[dict[str, dict[str, int]], str | None]:
+    """`qrels` without the judgments of doc ids not in `doc_ids`, and the warning that says how many were dropped
+    (None: none were). Dropped, they count in no metric; trec_eval, given such qrels, counts a relevant one as
+    relevant and never retrieved (in recall's and nDCG's ideal), which is what `--unknown-docs error` keeps you from
+    measuring unawares."""
+    known = set(doc_ids)
+    kept: dict[str, dict[str, int]] = {}
+    dropped: dict[str, int] = {}
+    for query_id, judged in qrels.items():
+        for doc_id, relevance in judged.items():
+            if doc_id in known:
+                kept.setdefault(query_id, {})[doc_id] = relevance
+            else:
+                dropped[doc_id] = dropped.get(doc_id, 0) + 1
+    if not dropped:
+        return qrels, None
+    n = sum(dropped.values())
+    relevant = sum(1 for judged in qrels.values() for d, rel in judged.items() if d not in known and rel >= 1)
+    examples = ", ".join(repr(d) for d in list(dropped)[:3]) + (", ..." if len(dropped) > 3 else "")
+    note = (
+        f"{source}: {n:,} judgment{'s' if n != 1 else ''} ({relevant:,} relevant) of {len(dropped):,} doc "
+        f"id{'s' if len(dropped) != 1 else ''} not in the corpus ({examples}) dropped (--unknown-docs ignore): they "
+        "count in no metric"
+    )
+    return kept, note
 
 
 def check_qrels(

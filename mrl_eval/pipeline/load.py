@@ -5,14 +5,21 @@ from __future__ import annotations
 
 import hashlib
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
+from mrl_eval import defaults
 from mrl_eval.data import mteb_tasks
 from mrl_eval.data.collection import Collection
-from mrl_eval.data.collection_files import check_qrels, load_collection, qrels_lookalikes
+from mrl_eval.data.collection_files import (
+    check_qrels,
+    check_unknown_docs,
+    drop_unknown_docs,
+    load_collection,
+    qrels_lookalikes,
+)
 from mrl_eval.data.text_columns import Columns
 from mrl_eval.data.vectors import Vectors
-from mrl_eval.defaults import LABEL_FREE_METRICS
 from mrl_eval.errors import MrlEvalError, MrlEvalWarning, UsageError, raise_problems
 from mrl_eval.pipeline.settings import DataSettings
 
@@ -30,7 +37,8 @@ _FLAG_VALUES = {"true", "false", "yes", "no", "on", "off", "1", "0"}  # a value 
 
 
 def check_data_settings(data: DataSettings) -> None:
-    """Settings that contradict each other, before any slow work."""
+    """Settings that contradict each other, or a value out of its choices, before any slow work."""
+    check_unknown_docs(data.unknown_docs)
     folder = data.folder
     if folder is not None and str(folder).lower() in _FLAG_VALUES and not Path(folder).exists():
         raise UsageError(
@@ -75,6 +83,7 @@ def load_data(
         require_texts=require_texts,
         require_qrels=require_qrels,
         require_queries=not data.is_pseudo,
+        unknown_docs=data.unknown_docs,
     )
     name = folder.name if folder else Path(next(iter(collection.sources.values()))).stem
     if not collection.qrels and not require_qrels and not label_free_chosen:
@@ -89,7 +98,7 @@ def _check_label_free(data: DataSettings, folder: Path | None, collection: Colle
     where = f"DATA/qrels/<split>.tsv ({expected})" if expected else "DATA/qrels/<split>.tsv (no DATA folder given)"
     used = [Path(collection.sources[role]) for role in ("corpus", "queries") if role in collection.sources]
     candidates = qrels_lookalikes([p for p in (folder, *(u.parent for u in used)) if p is not None], used)
-    label_free = ",".join(LABEL_FREE_METRICS)
+    label_free = ",".join(defaults.LABEL_FREE_METRICS)
     if candidates:
         shown = ", ".join(map(str, candidates[:5])) + (
             f" and {len(candidates) - 5} more" if len(candidates) > 5 else ""
@@ -109,9 +118,18 @@ def _check_label_free(data: DataSettings, folder: Path | None, collection: Colle
     )
 
 
-def check_vectors_match(collection: Collection, vectors: Vectors, folder: Path) -> None:
-    """Precomputed vectors must hold the collection's documents and the qrels' ids."""
-    problems = check_qrels(collection.qrels, vectors.query_ids, vectors.doc_ids, collection.sources.get("qrels", ""))
+def check_vectors_match(
+    collection: Collection, vectors: Vectors, folder: Path, unknown_docs: str = defaults.UNKNOWN_DOCS
+) -> Collection:
+    """Precomputed vectors must hold the collection's documents and the qrels' ids; with `unknown_docs` "ignore",
+    judgments of documents the vectors lack are dropped (with a warning) from the collection returned."""
+    source = collection.sources.get("qrels", "")
+    if unknown_docs == "ignore":
+        qrels, note = drop_unknown_docs(collection.qrels, vectors.doc_ids, source)
+        if note:
+            warnings.warn(note, MrlEvalWarning, stacklevel=2)
+            collection = replace(collection, qrels=qrels)
+    problems = check_qrels(collection.qrels, vectors.query_ids, vectors.doc_ids, source)
     vector_ids, corpus_ids = set(vectors.doc_ids), set(collection.doc_ids)
     if collection.doc_ids and corpus_ids != vector_ids:
         only_corpus = [d for d in collection.doc_ids if d not in vector_ids]
@@ -122,6 +140,7 @@ def check_vectors_match(collection: Collection, vectors: Vectors, folder: Path) 
             f"vectors, e.g. {only_vectors[:3]})"
         )
     raise_problems(problems, "The vectors do not match the data", "Embed the same corpus and queries, or fix the ids.")
+    return collection
 
 
 def file_fingerprint(path: Path) -> str:

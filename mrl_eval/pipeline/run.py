@@ -141,7 +141,7 @@ def run_model(
             vectors, about = precomputed(model)
             if data.is_pseudo:
                 vectors, queries_info = P.from_vectors(vectors, int(data.queries_from_corpus or 0), seed)
-            check_vectors_match(collection, vectors, model.embeddings)
+            collection = check_vectors_match(collection, vectors, model.embeddings, data.unknown_docs)
             if config.save_runs is not None:
                 check_trec_ids(_judged(vectors.query_ids, collection.qrels, prepared.label_free), vectors.doc_ids)
             embedded_now = 0

@@ -36,6 +36,7 @@ class DataSettings:
     doc_title_column: str | None = None
     query_id_column: str | None = None
     query_text_column: str | None = None
+    unknown_docs: str = defaults.UNKNOWN_DOCS  # qrels naming a document the corpus lacks: error, or ignore (dropped)
     mteb_task: str | None = None  # an MTEB retrieval task instead of DATA (data/mteb_tasks.py)
     mteb_subset: str | None = None
     mteb_data: Path | None = None  # a local copy of the task's dataset repo, for offline use
