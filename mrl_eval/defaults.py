@@ -3,11 +3,14 @@ the CLI's options all read them here (no imports: the CLI's option declarations 
 
 from __future__ import annotations
 
-# data
+# data: the fields of the corpus and of the queries when none is named, the first one found (data/text_columns.py)
 SPLIT = "test"
-ID_COLUMN = "_id"
-TEXT_COLUMN = "text"
-TITLE_COLUMN = "title"
+DOC_ID_COLUMNS = ("_id", "id", "doc_id", "doc-id", "docid", "corpus_id", "corpus-id", "docno", "pid")
+QUERY_ID_COLUMNS = ("_id", "id", "query_id", "query-id", "qid", "queryid")
+DOC_TEXT_COLUMNS = ("text", "contents", "content", "body", "passage", "document")
+QUERY_TEXT_COLUMNS = ("text", "query", "question", "query_text", "question_text")
+DOC_TITLE_COLUMN = "title"
+UNKNOWN_DOCS = "error"  # a judgment of a document the corpus lacks: error, or ignore (dropped, with a warning)
 
 # model and cache
 PROVIDER = "sentence-transformers"

@@ -158,6 +158,42 @@ def growth_run():
                           growth_seeds=2, progress=False)  # fmt: skip
 
 
+# Folders of Python's and the tools' own caches, which any run may write; anything else new in the checkout is a
+# test writing where it should not (reports/, a cache, a data file).
+_TOOL_CACHES = ("__pycache__", ".pytest_cache", ".hypothesis", ".ruff_cache", ".mypy_cache")
+
+
+def checkout_status() -> set[str] | None:
+    """`git status --porcelain --ignored` of the checkout, tools' caches left out; None outside a git checkout."""
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(ROOT), "status", "--porcelain", "--ignored", "--untracked-files=all"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=checkout_env(),
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if done.returncode != 0:
+        return None
+    return {line for line in done.stdout.splitlines() if not any(part in line for part in _TOOL_CACHES)}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def checkout_left_clean():
+    """The suite leaves the checkout as it found it: every test writes into its tmp_path, never into reports/ or
+    beside the data. Compared at the end of the session (an error in the last test's teardown names what was
+    written); nothing is checked outside a git checkout."""
+    before = checkout_status()
+    yield
+    if before is None:
+        return
+    after = checkout_status() or set()
+    written = sorted(after - before)
+    assert not written, f"the test session wrote into the checkout (write into tmp_path instead): {written[:10]}"
+
+
 @pytest.fixture
 def cli_env(tmp_path, monkeypatch):
     """Run the CLI with its cache and reports inside tmp_path."""

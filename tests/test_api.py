@@ -260,6 +260,7 @@ def test_recommend_with_a_baseline_compares_under_the_rule_kind(api_run, cli_doc
         (lambda: mrl_eval.sweep(dims="64", not_a_setting=1), "unknown setting 'not_a_setting'"),
         (lambda: mrl_eval.sweep(dims="64,huge"), "--dims"),
         (lambda: mrl_eval.sweep(resamples=5), "--resamples 5"),
+        (lambda: mrl_eval.sweep(id_column="a", doc_id_column="b"), "id_column='a': it is the old name of doc_id_col"),
         (lambda: mrl_eval.Rule(max_drop="2").resolve(), "did you mean 2%"),
         (lambda: mrl_eval.Rule().resolve(), "needs a bar"),
         (lambda: mrl_eval.Gate(max_drop="x").resolve(), "--max-drop 'x'"),

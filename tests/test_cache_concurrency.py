@@ -76,8 +76,11 @@ def _env() -> dict[str, str]:
 
 
 def _cli_args(data: Path, port: int, cache: Path) -> list[str]:
+    """A sweep through the loopback server; its reports go beside the cache (in the test's tmp_path), never into
+    the checkout's reports/."""
     return ["sweep", str(data), "--provider", "openai", "--base-url", _url(port), "--model", MODEL, "--batch-size",
-            str(BATCH), "--concurrency", "4", "--dims", "96,384", "--resamples", "100", "--cache-dir", str(cache)]  # fmt: skip
+            str(BATCH), "--concurrency", "4", "--dims", "96,384", "--resamples", "100", "--cache-dir", str(cache),
+            "--out", str(cache.parent / "reports")]  # fmt: skip
 
 
 def _start(data: Path, port: int, cache: Path) -> subprocess.Popen:

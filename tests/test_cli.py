@@ -742,3 +742,74 @@ def test_non_inferior_without_max_drop_is_a_usage_error(cli_env, scifact_sweep):
         ["recommend", "--from", str(work / "reports" / f"{STEM}.json"), "--rule", "non-inferior", "--min-ndcg", "0.7"]
     )
     assert result.exit_code == 2 and "--max-drop" in _flat(result.stderr)
+
+
+# 6b. the help as a terminal of 80 columns shows it, and the generated CLI page (issue 22.4)
+
+
+def _help(args: list[str], columns: int) -> str:
+    proc = subprocess.run(
+        [sys.executable, "-m", "mrl_eval", *args, "--help"],
+        env=checkout_env(COLUMNS=str(columns), TERMINAL_WIDTH=str(columns)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+HELP_COMMANDS = [[], ["sweep"], ["recommend"], ["compare"], ["config"], ["config", "show"]]
+
+
+def _declared_helps(command: str) -> list[str]:
+    """Every option's help text as declared, with rich's escapes (\\[) read as the text they stand for."""
+    from mrl_eval.cli.options import COMMAND_PARAMS
+
+    helps = []
+    for param in COMMAND_PARAMS[command]:
+        info = next(a for a in param.annotation.__metadata__)
+        if info.help and not info.hidden:
+            helps.append(" ".join(info.help.replace("\\[", "[").split()))
+    return helps
+
+
+@pytest.mark.parametrize("command", ["sweep", "recommend", "compare"])
+def test_bug_help_shows_every_help_text_whole_with_its_brackets(command):
+    """rich markup ate `[faiss]` in `pip install 'mrl-eval[faiss]'`: every declared help appears verbatim."""
+    wide = " ".join(_help([command], 2000).replace("│", " ").split())
+    for text in _declared_helps(command):
+        assert text in wide, text
+
+
+@pytest.mark.parametrize("args", HELP_COMMANDS, ids=lambda a: " ".join(a) or "mrl-eval")
+def test_bug_help_at_80_columns_cuts_nothing_and_flags_show_no_value(args):
+    """At 80 columns, long defaults were cut with an ellipsis, and every boolean flag showed a `<bool>` value it
+    does not take (`--json true` then reads `true` as DATA)."""
+    text = _help(args, 80)
+    assert max(map(len, text.splitlines())) <= 80
+    assert "…" not in text
+    assert "<bool>" not in text
+    if args == ["sweep"]:
+        flat = " ".join(text.replace("│", " ").split())
+        for whole in ("(default: ndcg@10, recall@10, recall@100, mrr@10, map@100)", "text-embedding-3-small"):
+            assert whole in flat, whole
+
+
+def test_bug_the_generated_cli_page_keeps_the_brackets():
+    import html
+
+    from scripts.docs_hooks import cli_reference
+
+    page = " ".join(html.unescape(cli_reference()).split())
+    assert "pip install 'mrl-eval[faiss]'" in page and "pip install 'mrl-eval[pgvector]'" in page
+    for command in ("sweep", "recommend", "compare"):
+        for text in _declared_helps(command):
+            assert text in page, text
+
+
+def test_a_value_after_a_flag_is_a_usage_error_not_a_folder(cli_env):
+    result = _invoke(["sweep", "--json", "true"])
+    assert result.exit_code == 2, result.output
+    assert "DATA 'true': no such folder. A flag (--json," in _flat(result.output)
+    assert "takes no value, so 'true' after one is read as DATA: drop it" in _flat(result.output)

@@ -221,3 +221,28 @@ def test_config_show_rejects_an_unknown_command(cli_env):
     result = _invoke(["config", "show", "sweeep"])
     assert result.exit_code == 2, result.output
     assert "choose one of sweep, recommend, compare" in _flat(result.stderr)
+
+
+def test_each_file_has_its_own_column_keys_and_the_old_keys_name_the_corpus(cli_env):
+    """doc-* keys for the corpus, query-* for the queries; the old id-column / text-column / title-column are read
+    as the corpus's (they once applied to both files)."""
+    path = _pyproject(cli_env, '[tool.mrl-eval]\nid-column = "pid"\ntext_column = "body"\nquery-text-column = "ask"\n')
+    s = _show("sweep")["settings"]
+    assert s["doc-id-column"] == {"value": "pid", "source": str(path)}
+    assert s["doc-text-column"] == {"value": "body", "source": str(path)}
+    assert s["query-text-column"] == {"value": "ask", "source": str(path)}
+    assert s["doc-title-column"] == {"value": None, "source": "default"}
+    assert "id-column" not in s and "text-column" not in s  # one row per setting
+
+
+def test_the_old_column_flags_name_the_corpus_and_conflict_with_the_new_ones(cli_env):
+    _collection(cli_env)
+    corpus = cli_env / "beir" / "corpus.jsonl"
+    rows = [json.loads(line) for line in corpus.read_text().splitlines()]
+    corpus.write_text("".join(json.dumps({"pid": r["_id"], "text": r["text"]}) + "\n" for r in rows))
+    ok = _invoke(["sweep", "beir", "--embeddings", "emb", "--id-column", "pid", "--json"])
+    assert ok.exit_code == 0, ok.output
+    assert json.loads(ok.stdout)["data"]["corpus"]["count"] == 4
+    both = _invoke(["sweep", "beir", "--embeddings", "emb", "--id-column", "pid", "--doc-id-column", "_id"])
+    assert both.exit_code == 2, both.output
+    assert "--id-column pid: it is the old name of --doc-id-column, given too; give one" in _flat(both.output)

@@ -1,5 +1,6 @@
 """The suite's own helpers (tests/conftest.py): a missing component skips its tests locally, with the command that
-installs it, and fails them in CI, so that no oracle goes green unchecked; a subprocess runs the checkout's code."""
+installs it, and fails them in CI, so that no oracle goes green unchecked; a subprocess runs the checkout's code; the
+session leaves the checkout as it found it."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, checkout_env, in_ci, require
+from tests.conftest import ROOT, checkout_env, checkout_status, in_ci, require
 
 
 @pytest.mark.parametrize("ci", ["1", "true"])
@@ -98,3 +99,24 @@ def test_a_subprocess_with_checkout_env_imports_the_checkout_not_another_copy(tm
     assert imported(checkout_env()) == (ROOT / "mrl_eval" / "__init__.py").resolve()
     assert imported(checkout_env(PYTHONPATH=str(other.parent))) == (ROOT / "mrl_eval" / "__init__.py").resolve()
     assert imported(dict(os.environ)) == (other / "__init__.py").resolve()  # the control: without checkout_env
+
+
+def test_the_checkout_status_sees_a_report_written_into_the_checkout():
+    """What the session-end check compares: a file under the (git-ignored) reports/ folder is seen, Python's caches
+    are not."""
+    before = checkout_status()
+    if before is None:
+        pytest.skip("not a git checkout: the session-end check does nothing here")
+    probe = ROOT / "reports" / "_probe_of_the_checkout_check.json"
+    cache = ROOT / "tests" / "__pycache__" / "_probe_of_the_checkout_check.pyc"
+    try:
+        probe.parent.mkdir(exist_ok=True)
+        probe.write_text("{}")
+        cache.parent.mkdir(exist_ok=True)
+        cache.write_bytes(b"")
+        seen = (checkout_status() or set()) - before
+    finally:
+        probe.unlink(missing_ok=True)
+        cache.unlink(missing_ok=True)
+    assert seen == {"!! reports/_probe_of_the_checkout_check.json"}
+    assert checkout_status() == before

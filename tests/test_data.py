@@ -7,13 +7,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from mrl_eval.data.collection_files import check_qrels, join_title_text, load_collection
-from mrl_eval.errors import MAX_REPORTED_PROBLEMS, MrlEvalError
-from tests.conftest import checkout_env, data_path
+from mrl_eval.data.text_columns import Columns
+from mrl_eval.errors import MAX_REPORTED_PROBLEMS, MrlEvalError, MrlEvalWarning
+from tests.conftest import brute_force_run, checkout_env, data_path, read_qrels_tsv, require
 
 CORPUS = [
     {"_id": "d1", "title": "Alpha", "text": "first doc"},
@@ -178,9 +180,99 @@ def test_custom_columns(tmp_path: Path) -> None:
     queries = write_jsonl(tmp_path / "q.jsonl", [{"pid": "q1", "body": "ask"}])
     qrels = write_text(tmp_path / "r.tsv", "q1\td1\t1\n")
     collection = load_collection(
-        corpus=corpus, queries=queries, qrels=qrels, id_column="pid", text_column="body", title_column="head"
+        corpus=corpus,
+        queries=queries,
+        qrels=qrels,
+        doc_columns=Columns("corpus", id="pid", text="body", title="head"),
+        query_columns=Columns("queries", id="pid", text="body"),
     )
     assert (collection.doc_texts, collection.query_texts) == (["H x"], ["ask"])
+
+
+# --- each file's columns (issue 22: one --text-column for both files made the corpus embed its titles alone) ---
+
+BEIR_CORPUS = [{"_id": "d1", "title": "Alpha", "text": "first doc"}, {"_id": "d2", "title": "Beta", "text": "second"}]
+QRELS_D = "q1\td1\t1\nq2\td2\t1\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("queries.csv", "query_id,query\nq1,what is alpha\nq2,beta?\n"),
+        ("queries.tsv", "query-id\tquestion\nq1\twhat is alpha\nq2\tbeta?\n"),
+        ("queries.jsonl", '{"_id": "q1", "query": "what is alpha"}\n{"_id": "q2", "query": "beta?"}\n'),
+        ("queries.jsonl", '{"qid": "q1", "text": "what is alpha"}\n{"qid": "q2", "text": "beta?"}\n'),
+    ],
+)
+def test_bug_a_queries_file_with_common_column_names_reads_without_flags(tmp_path: Path, name, content) -> None:
+    """The oracle is the file itself: each query's own text, and the corpus's title joined to its text."""
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", BEIR_CORPUS)
+    queries = write_text(tmp_path / name, content)
+    collection = load_collection(corpus=corpus, queries=queries, qrels=write_text(tmp_path / "r.tsv", QRELS_D))
+    assert collection.query_ids == ["q1", "q2"]
+    assert collection.query_texts == ["what is alpha", "beta?"]
+    assert collection.doc_texts == ["Alpha first doc", "Beta second"]
+
+
+def test_bug_the_queries_text_column_leaves_the_corpus_text_alone(tmp_path: Path) -> None:
+    """--query-text-column names the queries' field only: the corpus keeps its own `text` (it used to be read
+    from a `query` field it lacks, so every document was embedded from its title alone)."""
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", BEIR_CORPUS)
+    queries = write_jsonl(tmp_path / "q.jsonl", [{"_id": "q1", "ask": "alpha?"}, {"_id": "q2", "ask": "beta?"}])
+    qrels = write_text(tmp_path / "r.tsv", QRELS_D)
+    collection = load_collection(
+        corpus=corpus, queries=queries, qrels=qrels, query_columns=Columns("queries", text="ask")
+    )
+    assert collection.doc_texts == ["Alpha first doc", "Beta second"]
+    assert collection.query_texts == ["alpha?", "beta?"]
+
+
+def test_bug_a_named_corpus_column_that_is_absent_is_a_problem_not_the_titles(tmp_path: Path) -> None:
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", BEIR_CORPUS)
+    queries = write_jsonl(tmp_path / "q.jsonl", QUERIES)
+    message = error_of(
+        corpus=corpus,
+        queries=queries,
+        qrels=write_text(tmp_path / "r.tsv", "q1\td1\t1\n"),
+        doc_columns=Columns("corpus", text="query"),
+    )
+    assert f"{corpus}: no 'query' column (--doc-text-column; found ['_id', 'title', 'text'])" in message
+
+
+def test_a_field_of_numbers_is_never_taken_for_the_text(tmp_path: Path) -> None:
+    """A text column of numbers is refused row by row (never embedded as '7'); a file with no text column at all
+    names the columns looked for and the flag."""
+    queries = write_jsonl(tmp_path / "q.jsonl", [{"_id": "q1", "query": 7}, {"_id": "q2", "query": 8}])
+    message = error_of(folder=make_folder(tmp_path), queries=queries)
+    assert f"{queries}:1: 'query' must be a string (or null), got a number 7" in message
+    nothing = write_jsonl(tmp_path / "q2.jsonl", [{"_id": "q1", "score": 7}])
+    message = error_of(folder=make_folder(tmp_path), queries=nothing)
+    assert f"{nothing}: no text column (looked for 'text', 'query'" in message
+    assert "pass --query-text-column NAME" in message
+
+
+@pytest.mark.parametrize(("role", "flag"), [("corpus", "--doc-id-column"), ("queries", "--query-id-column")])
+def test_no_id_column_names_the_flag_of_that_file(tmp_path: Path, role: str, flag: str) -> None:
+    path = write_jsonl(tmp_path / f"{role}.jsonl", [{"key": "1", "text": "x"}])
+    message = error_of(folder=make_folder(tmp_path), **{role: path})
+    assert f"{path}: no id column (looked for '_id', 'id'" in message
+    assert f"pass {flag} NAME" in message
+
+
+def test_a_large_share_of_empty_texts_is_a_warning_naming_file_column_and_count(tmp_path: Path) -> None:
+    rows = [{"_id": f"q{i}", "text": "", "query": f"question {i}"} for i in range(3)] + [{"_id": "q3", "text": "x"}]
+    queries = write_jsonl(tmp_path / "q.jsonl", rows)
+    with pytest.warns(MrlEvalWarning) as caught:
+        collection = load_collection(make_folder(tmp_path), queries=queries)
+    assert collection.query_texts == ["", "", "", "x"]
+    (warning,) = [str(w.message) for w in caught]
+    assert warning.startswith(f"{queries}: 3 of 4 queries (75%) have an empty 'text' (--query-text-column)")
+
+
+def test_every_text_empty_is_a_problem(tmp_path: Path) -> None:
+    queries = write_jsonl(tmp_path / "q.jsonl", [{"_id": "q1", "text": " "}, {"_id": "q2", "text": None}])
+    message = error_of(folder=make_folder(tmp_path), queries=queries)
+    assert f"{queries}: every one of the 2 queries is empty after reading 'text'" in message
 
 
 @pytest.mark.parametrize(
@@ -302,7 +394,7 @@ GOOD = '{"_id": "1", "text": "a"}\n'
         (GOOD + "\n" + '{"_id": "1", "text": "again"}\n', "corpus.jsonl:3: duplicate id '1' (first seen on line 1)"),
         ("", "corpus.jsonl: file is empty"),
         ("\n  \n", "corpus.jsonl: file is empty"),
-        ('{"_id": "1", "body": "x"}\n', "corpus.jsonl: no 'text' column"),
+        ('{"_id": "1", "summary": "x"}\n', "corpus.jsonl: no text column (looked for 'text', 'contents'"),
         ('{"key": "1", "text": "x"}\n', "corpus.jsonl: no id column (looked for '_id', 'id'"),
         # a text that is not a string was embedded as its Python repr ("{'a': 1}", "['a', 'b']", "5")
         (
@@ -528,3 +620,112 @@ def test_scifact_title_joined_to_text() -> None:
     collection = load_collection(folder)
     assert collection.doc_ids[0] == first["_id"]
     assert collection.doc_texts[0] == f"{first['title']} {first['text']}".strip()
+
+
+class RecordingProvider:
+    """Hash vectors; records every text it is given, by role: the oracle of what the model was asked to embed."""
+
+    name, model, fingerprint, full_dim = "recording", "recording-model", "f1", 8
+
+    def __init__(self) -> None:
+        self.texts: dict[str, list[str]] = {"document": [], "query": []}
+
+    def prompt(self, role):
+        return ""
+
+    def embed(self, texts, role):
+        self.texts[role] += list(texts)
+        seeds = [int.from_bytes(text.encode()[:8].ljust(8, b"\0"), "little") for text in texts]
+        return np.stack([np.random.default_rng(s).standard_normal(8) for s in seeds]).astype(np.float32)
+
+
+@pytest.fixture
+def recording(monkeypatch, cli_env):
+    from mrl_eval.pipeline import embed
+
+    provider = RecordingProvider()
+    monkeypatch.setattr(embed, "get_provider", lambda *args, **kwargs: provider)
+    return provider
+
+
+def test_bug_text_column_for_queries_made_the_cli_embed_the_corpus_titles_alone(tmp_path: Path, recording) -> None:
+    """A queries file with a `query` field: the error said "pass --text-column"; doing so made the corpus (which has
+    `text`) embed only its titles. Now the queries' `query` is found without a flag, and --text-column (the
+    corpus's old name) naming a field the corpus lacks is an error, not the titles."""
+    from typer.testing import CliRunner
+
+    from mrl_eval.cli.app import app
+
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", BEIR_CORPUS)
+    queries = write_text(tmp_path / "queries.csv", "query_id,query\nq1,what is alpha\nq2,beta?\n")
+    qrels = write_text(tmp_path / "r.tsv", QRELS_D)
+    files = ["--corpus", str(corpus), "--queries", str(queries), "--qrels", str(qrels), "--resamples", "100"]
+    misled = CliRunner().invoke(app, ["sweep", *files, "--text-column", "query", "--json"])
+    assert misled.exit_code == 1, misled.output
+    assert f"{corpus}: no 'query' column (--doc-text-column" in " ".join(misled.output.split())
+    assert recording.texts["document"] == []
+    result = CliRunner().invoke(app, ["sweep", *files, "--json"])
+    assert result.exit_code == 0, result.output
+    assert recording.texts == {"document": ["Alpha first doc", "Beta second"], "query": ["what is alpha", "beta?"]}
+
+
+# --- qrels that judge documents the corpus lacks (--unknown-docs) --------------------------------------
+
+
+def test_unknown_docs_are_an_error_that_names_the_way_to_drop_them(tmp_path: Path) -> None:
+    qrels = write_text(tmp_path / "r.tsv", "q1\td1\t1\nq1\tghost\t1\nq2\tghost\t0\n")
+    message = error_of(folder=make_folder(tmp_path), qrels=qrels)
+    assert f"{qrels}:2: unknown doc id 'ghost' (2 judgments)" in message
+    assert "--unknown-docs ignore drops them" in message
+
+
+def test_unknown_docs_ignore_drops_those_judgments_with_one_warning(tmp_path: Path) -> None:
+    qrels = write_text(tmp_path / "r.tsv", "q1\td1\t1\nq1\tghost\t1\nq2\tghost\t0\nq2\td2\t2\nq2\tnone\t0\n")
+    with pytest.warns(MrlEvalWarning) as caught:
+        collection = load_collection(make_folder(tmp_path), qrels=qrels, unknown_docs="ignore")
+    assert collection.qrels == {"q1": {"d1": 1}, "q2": {"d2": 2}}
+    (warning,) = [str(w.message) for w in caught]
+    assert warning.startswith(f"{qrels}: 3 judgments (1 relevant) of 2 doc ids not in the corpus ('ghost', 'none')")
+    assert "dropped (--unknown-docs ignore)" in warning
+
+
+@pytest.mark.parametrize("files", [("corpus.jsonl", "queries.jsonl"), ()], ids=["with-corpus", "vectors-only"])
+def test_bug_unknown_docs_had_no_way_to_be_ignored(cli_env, files) -> None:
+    """Qrels that judge documents the corpus (or, with no corpus file, the vectors) lacks were a hard error with no
+    way past it. --unknown-docs ignore drops them with one warning; the scores are pytrec_eval's on the qrels without
+    them, over a brute-force ranking."""
+    import shutil
+
+    pytrec_eval = require("pytrec_eval")
+    cranfield = data_path("cranfield")
+    vectors = cranfield / "embeddings" / "all-minilm-l6-v2"
+    folder = cli_env / "with-ghosts"
+    (folder / "qrels").mkdir(parents=True)
+    for name in files:
+        shutil.copy(cranfield / name, folder / name)
+    original = (cranfield / "qrels" / "test.tsv").read_text()
+    (folder / "qrels" / "test.tsv").write_text(original + "1\tghost-1\t2\n2\tghost-2\t1\n2\tghost-1\t0\n")
+    from typer.testing import CliRunner
+
+    from mrl_eval.cli.app import app
+
+    args = ["sweep", str(folder), "--embeddings", str(vectors), "--dims", "64", "--resamples", "100", "--json"]
+    refused = CliRunner().invoke(app, args)
+    assert refused.exit_code == 1 and "unknown doc id 'ghost-1'" in refused.output
+    result = CliRunner().invoke(app, [*args, "--unknown-docs", "ignore"])
+    assert result.exit_code == 0, result.output
+    warned = [line for line in result.stderr.splitlines() if "--unknown-docs ignore" in line]
+    assert len(warned) == 1 and "3 judgments (2 relevant) of 2 doc ids not in the corpus" in warned[0]
+    doc = json.loads(result.stdout)
+    qrels = read_qrels_tsv(cranfield / "qrels" / "test.tsv")
+    doc_ids = (vectors / "corpus_ids.txt").read_text().split()
+    query_ids = (vectors / "queries_ids.txt").read_text().split()
+    rows = [i for i, q in enumerate(query_ids) if q in qrels]
+    evaluated = [query_ids[i] for i in rows]
+    queries, docs = np.load(vectors / "queries.npy"), np.load(vectors / "corpus.npy")
+    evaluator = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10"})
+    for r in doc["results"]:
+        runs = brute_force_run(queries[rows], docs, doc_ids, r["dim"], 100)
+        ref = evaluator.evaluate({q: dict(ranked) for q, ranked in zip(evaluated, runs)})
+        assert r["metrics"]["ndcg@10"] == pytest.approx(np.mean([ref[q]["ndcg_cut_10"] for q in evaluated]), abs=1e-6)
+    assert doc["data"]["qrels"]["count"] == sum(map(len, qrels.values()))

@@ -156,6 +156,40 @@ def test_label_free_sweep_without_qrels_gives_intervals_losses_and_reports(cli_e
     assert "Label-free" in markdown and "rank-biased overlap" in markdown
 
 
+@pytest.mark.parametrize("name", ["test.tsv", "judgments.trec", "QRELS.txt", "my-qrels.csv"])
+def test_bug_misplaced_qrels_stop_the_run_instead_of_a_silent_label_free_one(cli_env, name):
+    """Qrels beside corpus.jsonl instead of under qrels/: the sweep used to switch to label-free (an overlap table,
+    exit 0). It stops, says where qrels are looked for and how to pass them; with --qrels the run scores them."""
+    folder = _no_qrels(cli_env)
+    misplaced = folder / name
+    shutil.copy(CRANFIELD / "qrels" / "test.tsv", misplaced)
+    result = _invoke("sweep", folder, "--embeddings", MINILM, "--dims", "64", "--resamples", 100, "--json")
+    assert result.exit_code == 1, result.output
+    message = " ".join(result.output.split())
+    assert f"No qrels found, but {misplaced} looks like qrels" in message
+    assert f"DATA/qrels/<split>.tsv ({folder / 'qrels' / 'test.tsv'})" in message
+    assert f"Pass --qrels {misplaced}" in message
+    assert result.stdout == "" and not (cli_env / "reports").exists()
+    if name == "test.tsv":
+        scored = _invoke("sweep", folder, "--embeddings", MINILM, "--qrels", misplaced, "--dims", "64", "--json")
+        assert scored.exit_code == 0, scored.output
+        assert "ndcg@10" in json.loads(scored.stdout)["results"][0]["metrics"]
+
+
+def test_bug_a_run_without_qrels_says_it_is_label_free_unless_chosen(cli_env):
+    """No qrels anywhere and nothing that looks like them: one warning line says the run has no relevance judgments
+    and what it measures instead; naming label-free metrics chooses the mode, and the line is not printed."""
+    folder = _no_qrels(cli_env)
+    implicit = _invoke("sweep", folder, "--embeddings", MINILM, "--dims", "64", "--resamples", 100, "--json")
+    assert implicit.exit_code == 0, implicit.output
+    lines = [line for line in implicit.stderr.splitlines() if "no qrels" in line]
+    assert len(lines) == 1 and lines[0].startswith("Warning: no qrels (no --qrels FILE, no DATA/qrels/<split>.tsv")
+    assert "a label-free run" in lines[0] and "not how good they are" in lines[0]
+    chosen = _invoke("sweep", folder, "--embeddings", MINILM, "--dims", "64", "--metrics", "overlap@10", "--json")
+    assert chosen.exit_code == 0, chosen.output
+    assert "no qrels" not in chosen.stderr
+
+
 def test_recommend_on_overlap_picks_the_smallest_dim_meeting_the_bar(cli_env):
     folder = _no_qrels(cli_env)
     args = ["recommend", folder, "--embeddings", MINILM, "--dims", "64,128,256", "--metric", "overlap@10"]

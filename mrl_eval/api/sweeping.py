@@ -32,7 +32,7 @@ from mrl_eval.methods.grid import GridSettings
 from mrl_eval.methods.precision import parse_precisions
 from mrl_eval.pipeline.models import run_models
 from mrl_eval.pipeline.run import SweepOutcome, run
-from mrl_eval.pipeline.settings import DataSettings, ModelSettings, SweepConfig
+from mrl_eval.pipeline.settings import OLD_DATA_NAMES, DataSettings, ModelSettings, SweepConfig
 from mrl_eval.pipeline.to_report import build_report
 from mrl_eval.progress import ProgressFactory
 from mrl_eval.providers import split_provider
@@ -110,7 +110,7 @@ def _fields_of(cls: type, renamed: dict[str, str] | None = None) -> tuple[str, .
     return tuple(renamed.get(f.name, f.name) for f in dataclasses.fields(cls))
 
 
-DATA_OPTIONS = _fields_of(DataSettings, {"folder": "data"})
+DATA_OPTIONS = _fields_of(DataSettings, {"folder": "data"}) + tuple(OLD_DATA_NAMES)
 MODEL_OPTIONS = _fields_of(ModelSettings)
 
 
@@ -119,6 +119,11 @@ def data_from_options(options: dict[str, Any]) -> DataSettings:
     `options`; paths become `Path`s."""
     values = {name: options.pop(name) for name in DATA_OPTIONS if name in options}
     values["folder"] = values.pop("data", None)
+    for old, new in OLD_DATA_NAMES.items():  # the corpus's columns by their old names
+        value = values.pop(old, None)
+        if value is not None and values.get(new) not in (None, value):
+            raise UsageError(f"{old}={value!r}: it is the old name of {new}, given too; give one")
+        values[new] = value if value is not None else values.get(new)
     return DataSettings(**_paths(DataSettings, values))
 
 

@@ -10,6 +10,7 @@ needs them, so `mrl-eval --help` starts fast.
 from __future__ import annotations
 
 import inspect
+import shlex
 import sys
 import time
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from mrl_eval import defaults as D
 from mrl_eval.cli import options as O
 from mrl_eval.cli.common import (
     configurable,
@@ -37,8 +39,30 @@ from mrl_eval.version import __version__
 
 if TYPE_CHECKING:
     from mrl_eval.api import SweepRun
+    from mrl_eval.report.model import Report
+
+
+def _without_flag_values(params: list) -> list:
+    """A flag (--json, --help, --plot/--no-plot) takes no value: show none in the help (typer shows `<bool>`, which
+    reads as `--json true`, and `true` is then taken for DATA)."""
+    for param in params:
+        if getattr(param, "is_flag", False):
+            param.metavar = ""
+    return params
+
+
+class _Command(typer.core.TyperCommand):
+    def get_params(self, ctx: Any) -> list:
+        return _without_flag_values(super().get_params(ctx))
+
+
+class _Group(typer.core.TyperGroup):
+    def get_params(self, ctx: Any) -> list:
+        return _without_flag_values(super().get_params(ctx))
+
 
 app = typer.Typer(
+    cls=_Group,
     name="mrl-eval",
     help="Embed once at full size, sweep Matryoshka prefix dims, and find the smallest dim that keeps your "
     "retrieval quality. Exit codes: 0 ok, 1 input error, 2 usage error, 3 a quality gate failed (no dim meets the "
@@ -50,7 +74,9 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 config_app = typer.Typer(
-    help="The settings file: mrl-eval.toml, or the \\[tool.mrl-eval] table of pyproject.toml.", no_args_is_help=True
+    cls=_Group,
+    help="The settings file: mrl-eval.toml, or the \\[tool.mrl-eval] table of pyproject.toml.",
+    no_args_is_help=True,
 )
 app.add_typer(config_app, name="config")
 
@@ -101,6 +127,34 @@ def _say_mteb_results(paths: list[Path], as_json: bool) -> None:
         out.print("MTEB results: " + ", ".join(str(p) for p in paths))
 
 
+NEXT_MAX_DROP = "2%"  # the bar the line after a sweep suggests
+
+
+def next_step(out_dir: Path, report: Report, metric: str) -> str:
+    """The line that ends a sweep: the `recommend` command that picks a dim from this run's saved report."""
+    from mrl_eval.report.document import report_stem
+
+    saved = shlex.quote(str(out_dir / f"{report_stem(report)}.json"))
+    metric_flag = "" if metric == D.METRIC else f" --metric {metric}"
+    return (
+        f"Next: the smallest dim within {NEXT_MAX_DROP} of the full size, from this run (no model calls): "
+        f"mrl-eval recommend --from {saved}{metric_flag} --max-drop {NEXT_MAX_DROP}"
+    )
+
+
+def _renamed(ctx: typer.Context, values: dict[str, Any]) -> dict[str, Any]:
+    """The values of old, hidden names (`--id-column`) moved onto their new names (`--doc-id-column`), over a
+    config file's value; both given as flags, differently, is a usage error."""
+    for old, new in O.ALIASES.items():
+        value = values.pop(old, None)
+        if value is None:
+            continue
+        if given_as_flag(ctx, O.flag(new)[2:]) and values[new] != value:
+            raise UsageError(f"{O.flag(old)} {value}: it is the old name of {O.flag(new)}, given too; give one")
+        values[new] = value
+    return values
+
+
 def command(name: str) -> Callable[[Callable[[typer.Context, dict[str, Any]], None]], Callable]:
     """Register `body(ctx, values)` as the command `name`, its parameters those that `options.COMMAND_PARAMS`
     declares for it (each option declared once, whichever commands take it); the settings file fills every
@@ -116,13 +170,16 @@ def command(name: str) -> Callable[[Callable[[typer.Context, dict[str, Any]], No
         ]
 
         def run(**values: Any) -> None:
-            body(values.pop("ctx"), values)
+            ctx = values.pop("ctx")
+            with exit_codes():
+                values = _renamed(ctx, values)
+            body(ctx, values)
 
         run.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
         run.__annotations__ = {p.name: p.annotation for p in params}
         run.__name__ = run.__qualname__ = name
         run.__doc__ = body.__doc__
-        app.command(name)(configurable(name)(run))
+        app.command(name, cls=_Command)(configurable(name)(run))
         return body
 
     return decorate
@@ -132,9 +189,8 @@ def command(name: str) -> Callable[[Callable[[typer.Context, dict[str, Any]], No
 def sweep(ctx: typer.Context, values: dict[str, Any]) -> None:
     """Embed once, evaluate every prefix dim, write the reports (JSON, CSV, Markdown, HTML) and the trade-off plot.
 
-    With no arguments: the bundled Cranfield sample with the bundled all-MiniLM-L6-v2. Give --model or
-    --embeddings more than once to compare models on the same queries.
-    """
+    With no arguments: the bundled Cranfield sample with the bundled all-MiniLM-L6-v2. Give --model or --embeddings more than once to compare models on the same queries. The last line printed is the recommend command that picks a dim from this run.
+    """  # rich keeps a docstring's line breaks: one line per paragraph
     with exit_codes():
         from mrl_eval import api
 
@@ -152,6 +208,8 @@ def sweep(ctx: typer.Context, values: dict[str, Any]) -> None:
         finish(run.report, values["out_dir"], as_json, run.metrics[0], wide=values["wide"], **naming)
         _say_mteb_results(mteb_files, as_json)
         emit_ci("sweep", as_json, report=run.report, primary=run.metrics[0])
+        if not as_json:
+            out.print(next_step(values["out_dir"], run.report, run.metrics[0]), markup=False)
 
 
 # What --from replaces: refused when given as flags (a config file's data settings are simply not used).
@@ -163,9 +221,15 @@ _DATA_KEYS += ("mteb-task", "mteb-subset", "mteb-data", "mteb-results")
 def recommend(ctx: typer.Context, values: dict[str, Any]) -> None:
     """Recommend the smallest swept dim that meets the rule. Exit 3 if none does (a CI quality gate).
 
-    Examples: --min-ndcg 0.82 · --metric recall@100 --min 0.9 · --max-drop 2% --rule non-inferior ·
-    --rule lower-bound --min-ndcg 0.75 · --from reports/run.json · --baseline reports/main.json --junit-xml gate.xml
-    · with several --model: the cheapest (model, dim, precision) cell, --optimize bytes
+    Examples:
+
+    * --max-drop 10% --rule non-inferior (make demo's bar)
+    * --min-ndcg 0.82
+    * --metric recall@100 --min 0.9
+    * --rule lower-bound --min-ndcg 0.75
+    * --from reports/run.json --max-drop 2%
+    * --baseline reports/main.json --junit-xml gate.xml
+    * several --model, --optimize bytes: the cheapest (model, dim, precision) cell
     """
     with exit_codes():
         from mrl_eval import api
@@ -245,7 +309,7 @@ def compare(ctx: typer.Context, values: dict[str, Any]) -> None:
         comparison.raise_if_failed()
 
 
-@config_app.command("show", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@config_app.command("show", cls=_Command, context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def config_show(
     ctx: typer.Context,
     command: Annotated[

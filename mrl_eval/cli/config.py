@@ -2,7 +2,8 @@
 
 Where: `--config FILE`; else `mrl-eval.toml` in the current directory (keys at the top level); else the
 `[tool.mrl-eval]` table of `pyproject.toml` in the current directory. Keys are the commands' long option names
-(`min-ndcg`, `cache-dir`; `min_ndcg` works too) plus the `data` argument. Top-level keys apply to every command that
+(`min-ndcg`, `cache-dir`; `min_ndcg` works too) plus the `data` argument; an old option name (`id-column`) is
+read as its new one (`doc-id-column`). Top-level keys apply to every command that
 has that option; a table named after a command (`[tool.mrl-eval.compare]`, or `[compare]` in mrl-eval.toml) applies
 to that command only and wins over the top level, which is how `max-drop` can mean the bar for `recommend` and the
 allowed regression for `compare`. A flag on the command line always wins: the file fills only the parameters whose
@@ -31,7 +32,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
-from mrl_eval.cli.options import COMMAND_PARAMS
+from mrl_eval.cli.options import ALIASES, COMMAND_PARAMS
 from mrl_eval.errors import MrlEvalError, UsageError
 from mrl_eval.files import read_limited
 from mrl_eval.limits import MAX_CONFIG_BYTES
@@ -79,8 +80,13 @@ class ConfigFile:
         return f"{self.path} [{table}]" if table else str(self.path)
 
 
+# a file's old key -> the key it now is (id-column -> doc-id-column: the corpus's, as the flag)
+_OLD_KEYS = {old.replace("_", "-"): new.replace("_", "-") for old, new in ALIASES.items()}
+
+
 def normalise_key(key: str) -> str:
-    return key.strip().replace("_", "-")
+    key = key.strip().replace("_", "-")
+    return _OLD_KEYS.get(key, key)
 
 
 def _kind(annotation: Any) -> str:
@@ -104,8 +110,8 @@ def settings_of(command: Any, function: Callable) -> dict[str, Setting]:
     hints = typing.get_type_hints(function, include_extras=True)
     out = {}
     for param in command.params:
-        if param.name in _NOT_SETTINGS or param.name not in hints:
-            continue
+        if param.name in _NOT_SETTINGS or param.name not in hints or getattr(param, "hidden", False):
+            continue  # a hidden option is an old name: its key is read as the new one's (normalise_key)
         if getattr(param, "param_type_name", "") == "argument":
             keys = [normalise_key(param.name)]
         else:

@@ -45,7 +45,7 @@ QrelsOpt = Annotated[
     Path | None,
     typer.Option(
         help="Qrels: BEIR TSV, TREC (qid 0 docid rel), CSV or Parquet. None given and none in DATA: label-free "
-        "(each dim against the full-dim ranking).",
+        "(each dim against the full-dim ranking), with a warning; stops if a file beside the data looks like qrels.",
         rich_help_panel=DATA,
     ),
 ]
@@ -55,10 +55,61 @@ SplitOpt = Annotated[
         help="Qrels split inside DATA (qrels/<split>.tsv), or --mteb-task's eval split.", rich_help_panel=DATA
     ),
 ]
-IdColOpt = Annotated[str, typer.Option(help="Id column/field of corpus and queries.", rich_help_panel=DATA)]
-TextColOpt = Annotated[str, typer.Option(help="Text column/field.", rich_help_panel=DATA)]
-TitleColOpt = Annotated[
-    str, typer.Option(help="Title column/field (joined before the text; may be empty).", rich_help_panel=DATA)
+
+
+def _names(names: tuple[str, ...]) -> str:
+    return f"(default: the first found of {', '.join(names)})"
+
+
+DocIdColOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--doc-id-column",
+        help=f"Id column/field of the corpus file. {_names(D.DOC_ID_COLUMNS)}",
+        rich_help_panel=DATA,
+        show_default=False,
+    ),
+]
+DocTextColOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--doc-text-column",
+        help=f"Text column/field of the corpus file. {_names(D.DOC_TEXT_COLUMNS)}",
+        rich_help_panel=DATA,
+        show_default=False,
+    ),
+]
+DocTitleColOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--doc-title-column",
+        help=f'Title column/field of the corpus file, joined before the text; "" for none. (default: '
+        f"{D.DOC_TITLE_COLUMN}, if present)",
+        rich_help_panel=DATA,
+        show_default=False,
+    ),
+]
+# The corpus's columns before each file had its own (then they applied to the queries too): still read, as the
+# corpus's, but not shown in the help (a config file's id-column etc. are read as doc-id-column etc.: config.py).
+OldIdColOpt = Annotated[str | None, typer.Option("--id-column", hidden=True)]
+OldTextColOpt = Annotated[str | None, typer.Option("--text-column", hidden=True)]
+OldTitleColOpt = Annotated[str | None, typer.Option("--title-column", hidden=True)]
+QueryIdColOpt = Annotated[
+    str | None,
+    typer.Option(help=f"Id column/field of the queries file. {_names(D.QUERY_ID_COLUMNS)}", rich_help_panel=DATA),
+]
+QueryTextColOpt = Annotated[
+    str | None,
+    typer.Option(help=f"Text column/field of the queries file. {_names(D.QUERY_TEXT_COLUMNS)}", rich_help_panel=DATA),
+]
+UnknownDocsOpt = Annotated[
+    str,
+    typer.Option(
+        help="Qrels that judge a document the corpus lacks: error (stop, naming each id) or ignore (drop those "
+        "judgments, with one warning saying how many; a relevant one then counts in no metric, where trec_eval "
+        "would count it as relevant and never retrieved).",
+        rich_help_panel=DATA,
+    ),
 ]
 MtebTaskOpt = Annotated[
     str | None,
@@ -98,6 +149,7 @@ MtebResultsOpt = Annotated[
 EmbeddingsOpt = Annotated[
     list[Path] | None,
     typer.Option(
+        metavar="DIR",
         help="Evaluate precomputed vectors instead of running a model: a folder with corpus.npy, corpus_ids.txt, "
         "queries.npy, queries_ids.txt. Give it more than once (and/or --model) to compare models.",
         rich_help_panel=DATA,
@@ -109,6 +161,7 @@ ModelOpt = Annotated[
     typer.Option(
         "--model",
         "-m",
+        metavar="NAME",
         help="sentence-transformers hub id or local folder. Default: the bundled all-MiniLM-L6-v2 (offline). "
         "With --provider openai: the API's model name (default: text-embedding-3-small); openai:NAME names that "
         "provider for one model. Give it more than once (and/or --embeddings) to compare models on the same "
@@ -152,6 +205,7 @@ DocPromptNameOpt = Annotated[
 BatchOpt = Annotated[
     int | None,
     typer.Option(
+        metavar="N",
         min=1,
         max=MAX_BATCH_SIZE,
         help=f"Texts per model batch, 1 to {MAX_BATCH_SIZE:,}. (default: about 8k tokens per batch on CPU, 32k on GPU, from the model max length; "
@@ -180,7 +234,7 @@ TrustRemoteCodeOpt = Annotated[
     bool,
     typer.Option(
         "--trust-remote-code",
-        help="Load a model that ships its own Python code (e.g. nomic-ai/nomic-embed-text-v1.5): that code, from "
+        help="Load a model that ships its own Python code (nomic-embed-text-v1.5, for one): that code, from "
         "the model's repository, RUNS ON THIS MACHINE. Only for models you trust. (default: off)",
         rich_help_panel=MODEL,
         show_default=False,
@@ -189,7 +243,7 @@ TrustRemoteCodeOpt = Annotated[
 CacheOpt = Annotated[
     Path | None,
     typer.Option(
-        help="Embedding cache. Default: $XDG_CACHE_HOME/mrl-eval or ~/.cache/mrl-eval.",
+        help="Embedding cache. Default: mrl-eval in $XDG_CACHE_HOME, else ~/.cache/mrl-eval.",
         rich_help_panel=MODEL,
         show_default=False,
     ),
@@ -197,7 +251,8 @@ CacheOpt = Annotated[
 DimsOpt = Annotated[
     str | None,
     typer.Option(
-        help="Dims to sweep: sizes and percentages, e.g. 64,128,25%,50%. The full dim is always added. (default: 25%,50%,100%)",
+        help=f"Dims to sweep: sizes and percentages, e.g. 64,128,25%,50%. The full dim is always added. (default: "
+        f"{', '.join(D.DIMS.split(','))})",
         rich_help_panel=SWEEP,
         show_default=False,
     ),
@@ -205,7 +260,7 @@ DimsOpt = Annotated[
 MetricsOpt = Annotated[
     str | None,
     typer.Option(
-        help="Metrics: ndcg@k, recall@k, mrr@k, map@k, precision@k. (default: ndcg@10,recall@10,recall@100,mrr@10,map@100)",
+        help=f"Metrics: ndcg@k, recall@k, mrr@k, map@k, precision@k. (default: {', '.join(D.METRICS)})",
         rich_help_panel=SWEEP,
         show_default=False,
     ),
@@ -271,6 +326,7 @@ ConfidenceOpt = Annotated[
 ResamplesOpt = Annotated[
     int,
     typer.Option(
+        metavar="N",
         min=MIN_RESAMPLES,
         max=MAX_RESAMPLES,
         help=f"Bootstrap resamples and randomization-test resamples, {MIN_RESAMPLES} to {MAX_RESAMPLES:,} (memory: "
@@ -281,6 +337,7 @@ ResamplesOpt = Annotated[
 SeedOpt = Annotated[
     int,
     typer.Option(
+        metavar="N",
         min=0,
         max=MAX_SEED,
         help="Random seed for resampling and --holdout (recorded in the JSON), 0 to 2^63-1.",
@@ -471,6 +528,7 @@ ApiKeyEnvOpt = Annotated[
 ConcurrencyOpt = Annotated[
     int | None,
     typer.Option(
+        metavar="N",
         min=1,
         max=MAX_CONCURRENCY,
         help=f"Requests in flight at once, 1 to {MAX_CONCURRENCY}. (default: 4)",
@@ -481,6 +539,7 @@ ConcurrencyOpt = Annotated[
 MaxRetriesOpt = Annotated[
     int | None,
     typer.Option(
+        metavar="N",
         min=0,
         max=MAX_RETRIES,
         help=f"Retries (0 to {MAX_RETRIES}) of a request after a 429, a 5xx, a timeout or a dropped connection, with exponential backoff "
@@ -494,7 +553,7 @@ TimeoutOpt = Annotated[
     typer.Option(
         min=0.001,
         max=MAX_TIMEOUT_S,
-        metavar="SECONDS",
+        metavar="S",
         help="The longest wait for an answer to one request (and at most 10 s to connect) before the try counts as "
         "failed; a slow local server may need more. (default: 60)",
         rich_help_panel=API,
@@ -524,9 +583,9 @@ MaxCostOpt = Annotated[
 PricePer1mTokensOpt = Annotated[
     list[str] | None,
     typer.Option(
-        metavar="MODEL=PRICE",
-        help="The US dollars per million input tokens of a model, e.g. text-embedding-3-small=0.02 (repeat for "
-        "more models): the report's cost of embedding the corpus and per query, and --max-cost, use it. "
+        metavar="M=USD",
+        help="A model's price in US dollars per million input tokens, as MODEL=USD (repeat for more models): the "
+        "report's cost of embedding the corpus and per query, and --max-cost, use it. "
         "(default: none; mrl-eval keeps no price list, so without a price the report counts tokens only)",
         rich_help_panel=API,
         show_default=False,
@@ -546,7 +605,7 @@ EngineOpt = Annotated[
     str,
     typer.Option(
         help="Where every cell is searched: exact (brute force, the reference), faiss (an embedded index; "
-        "pip install 'mrl-eval[faiss]') or pgvector (PostgreSQL; pip install 'mrl-eval[pgvector]').",
+        "pip install 'mrl-eval\\[faiss]') or pgvector (PostgreSQL; pip install 'mrl-eval\\[pgvector]').",
         rich_help_panel=ENGINE,
     ),
 ]
@@ -609,7 +668,11 @@ GrowthOpt = Annotated[
 GrowthSeedsOpt = Annotated[
     int | None,
     typer.Option(
-        min=1, help="Subsample seeds for --growth. (default: 5)", rich_help_panel=LABEL_FREE, show_default=False
+        metavar="N",
+        min=1,
+        help="Subsample seeds for --growth. (default: 5)",
+        rich_help_panel=LABEL_FREE,
+        show_default=False,
     ),
 ]
 
@@ -705,6 +768,7 @@ class Param:
     annotation: Any  # Annotated[type, typer.Option(...)] or typer.Argument
     default: Any = None
     check: Callable[[Any], object] | None = None  # raises UsageError on a bad value
+    alias_of: str | None = None  # an old, hidden name of the parameter named here
 
 
 def _dims(value: Any) -> None:
@@ -826,6 +890,12 @@ def _non_negative(flag: str) -> Callable[[Any], None]:
     return check
 
 
+def _unknown_docs(value: Any) -> None:
+    from mrl_eval.data.collection_files import check_unknown_docs
+
+    check_unknown_docs(value)
+
+
 def _pre_truncate(value: Any) -> None:
     from mrl_eval.data.pre_truncate import check_pre_truncate
 
@@ -883,9 +953,15 @@ DATA_PARAMS = (
     Param("queries", QueriesOpt),
     Param("qrels", QrelsOpt),
     Param("split", SplitOpt, D.SPLIT),
-    Param("id_column", IdColOpt, D.ID_COLUMN),
-    Param("text_column", TextColOpt, D.TEXT_COLUMN),
-    Param("title_column", TitleColOpt, D.TITLE_COLUMN),
+    Param("doc_id_column", DocIdColOpt),
+    Param("doc_text_column", DocTextColOpt),
+    Param("doc_title_column", DocTitleColOpt),
+    Param("id_column", OldIdColOpt, alias_of="doc_id_column"),
+    Param("text_column", OldTextColOpt, alias_of="doc_text_column"),
+    Param("title_column", OldTitleColOpt, alias_of="doc_title_column"),
+    Param("query_id_column", QueryIdColOpt),
+    Param("query_text_column", QueryTextColOpt),
+    Param("unknown_docs", UnknownDocsOpt, D.UNKNOWN_DOCS, _unknown_docs),
     Param("mteb_task", MtebTaskOpt),
     Param("mteb_subset", MtebSubsetOpt),
     Param("mteb_data", MtebDataOpt),
@@ -1000,3 +1076,9 @@ RECOMMEND_COMMAND = (
     CONFIG_PARAM,
 )
 COMMAND_PARAMS = {"sweep": SWEEP_COMMAND, "recommend": RECOMMEND_COMMAND, "compare": COMPARE_PARAMS}
+# old parameter name -> its new name (`--id-column` -> `--doc-id-column`)
+ALIASES = {p.name: p.alias_of for params in COMMAND_PARAMS.values() for p in params if p.alias_of}
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")

@@ -18,16 +18,17 @@ import csv
 import io
 import json
 import re
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from mrl_eval.data.collection import Collection
-from mrl_eval.errors import MrlEvalError, raise_problems
+from mrl_eval.data.text_columns import Columns, choose, empty_text_note, empty_text_problem
+from mrl_eval.errors import MrlEvalError, MrlEvalWarning, UsageError, raise_problems
 from mrl_eval.extras import import_extra
 from mrl_eval.limits import MAX_GRADE, MIN_GRADE
 
-ID_FALLBACKS = ("_id", "id")
 QUERY_ID_COLUMNS = ("query-id", "query_id")
 DOC_ID_COLUMNS = ("corpus-id", "doc_id", "corpus_id", "doc-id")
 RELEVANCE_COLUMNS = ("score", "relevance")
@@ -68,12 +69,12 @@ def load_collection(
     queries: Path | None = None,
     qrels: Path | None = None,
     split: str = "test",
-    id_column: str = "_id",
-    text_column: str = "text",
-    title_column: str = "title",
+    doc_columns: Columns | None = None,
+    query_columns: Columns | None = None,
     require_texts: bool = True,
     require_qrels: bool = True,
     require_queries: bool = True,
+    unknown_docs: str = "error",
 ) -> Collection:
     """Read and check a collection from a BEIR folder and/or explicit files (which override the folder's).
 
@@ -83,17 +84,21 @@ def load_collection(
     allowed only where none was named and the folder has no ``qrels/`` at all (a wrong --split stays an error):
     qrels are then empty. Ids keep file order and queries without judgments are kept. Raises MrlEvalError listing
     every problem found. ``require_queries=False`` (pseudo-queries from the corpus) allows no queries file.
+    ``doc_columns`` and ``query_columns`` name each file's fields (default: the common names, text_columns.py);
+    a large share of empty texts is a warning (`MrlEvalWarning`), every text empty a problem. A judgment of a doc id
+    the corpus lacks is a problem, or with ``unknown_docs="ignore"`` dropped (`drop_unknown_docs`).
     """
     given = {"corpus": corpus, "queries": queries, "qrels": qrels}
     paths, qrels_path = _resolve_paths(folder, given, split, require_texts, require_qrels, require_queries)
     problems: list[str] = []
+    notes: list[str] = []
     loaded: dict[str, tuple[list[str], list[str]]] = {}
     clean: dict[str, bool] = {}
-    for role, title in (("corpus", title_column), ("queries", None)):
+    for role, columns in (("corpus", doc_columns), ("queries", query_columns)):
         path = paths[role]
         if path is not None:
             before = len(problems)
-            loaded[role] = _load_texts(path, problems, id_column, text_column, title, require_texts)
+            loaded[role] = _load_texts(path, problems, notes, columns or Columns(role), require_texts)
             clean[role] = len(problems) == before
             _sort_by_line(problems, before, path)
     doc_ids, doc_texts = loaded.get("corpus", ([], []))
@@ -106,6 +111,9 @@ def load_collection(
         # come back here as a flood of "unknown id" problems.
         query_side = query_ids if clean.get("queries") else None
         doc_side = doc_ids if clean.get("corpus") else None
+        if doc_side is not None and unknown_docs == "ignore":
+            qrels_map, note = drop_unknown_docs(qrels_map, doc_side, str(qrels_path))
+            notes += [note] if note else []
         problems += _unknown_id_problems(qrels_map, query_side, doc_side, str(qrels_path), where)
         if qrels_map and not any(rel >= 1 for judged in qrels_map.values() for rel in judged.values()):
             # Every metric would be zero for every query: a scored run of zeros is a wrong number, not a result.
@@ -115,11 +123,53 @@ def load_collection(
             )
     if qrels_path:
         _sort_by_line(problems, before, qrels_path)
-    raise_problems(problems, "Invalid input data", "Fix the lines above and run again.")
+    fix = "Fix the lines above and run again."
+    if any(": unknown doc id " in p for p in problems):
+        fix += " Judgments of documents the corpus lacks: --unknown-docs ignore drops them (one warning says how many)."
+    raise_problems(problems, "Invalid input data", fix)
+    for note in notes:
+        warnings.warn(note, MrlEvalWarning, stacklevel=2)
     sources = {role: str(path) for role, path in paths.items() if path is not None}
     if qrels_path:
         sources["qrels"] = str(qrels_path)
     return Collection(doc_ids, doc_texts, query_ids, query_texts, qrels_map, sources)
+
+
+UNKNOWN_DOCS = ("error", "ignore")  # --unknown-docs: what a judgment of a document the corpus lacks is
+
+
+def check_unknown_docs(value: str) -> None:
+    if value not in UNKNOWN_DOCS:
+        raise UsageError(f"--unknown-docs {value!r}: choose one of {', '.join(UNKNOWN_DOCS)}")
+
+
+def drop_unknown_docs(
+    qrels: dict[str, dict[str, int]], doc_ids: Sequence[str], source: str
+) -> tuple[dict[str, dict[str, int]], str | None]:
+    """`qrels` without the judgments of doc ids not in `doc_ids`, and the warning that says how many were dropped
+    (None: none were). Dropped, they count in no metric; trec_eval, given such qrels, counts a relevant one as
+    relevant and never retrieved (in recall's and nDCG's ideal), which is what `--unknown-docs error` keeps you from
+    measuring unawares."""
+    known = set(doc_ids)
+    kept: dict[str, dict[str, int]] = {}
+    dropped: dict[str, int] = {}
+    for query_id, judged in qrels.items():
+        for doc_id, relevance in judged.items():
+            if doc_id in known:
+                kept.setdefault(query_id, {})[doc_id] = relevance
+            else:
+                dropped[doc_id] = dropped.get(doc_id, 0) + 1
+    if not dropped:
+        return qrels, None
+    n = sum(dropped.values())
+    relevant = sum(1 for judged in qrels.values() for d, rel in judged.items() if d not in known and rel >= 1)
+    examples = ", ".join(repr(d) for d in list(dropped)[:3]) + (", ..." if len(dropped) > 3 else "")
+    note = (
+        f"{source}: {n:,} judgment{'s' if n != 1 else ''} ({relevant:,} relevant) of {len(dropped):,} doc "
+        f"id{'s' if len(dropped) != 1 else ''} not in the corpus ({examples}) dropped (--unknown-docs ignore): they "
+        "count in no metric"
+    )
+    return kept, note
 
 
 def check_qrels(
@@ -131,6 +181,24 @@ def check_qrels(
     Returns ``[]`` when all ids are known.
     """
     return _unknown_id_problems(qrels, query_ids, doc_ids, source, None)
+
+
+QRELS_LOOKALIKES = ("*.tsv", "*.trec", "*qrels*")  # file names that may be qrels put where none are looked for
+
+
+def qrels_lookalikes(folders: Sequence[Path], used: Sequence[Path]) -> list[Path]:
+    """Files in `folders` whose names look like qrels (`QRELS_LOOKALIKES`, any case), other than the `used` ones
+    (the corpus and queries files): qrels, most likely, in a place mrl-eval does not look."""
+    taken = {Path(p).resolve() for p in used}
+    found: dict[Path, None] = {}
+    for folder in dict.fromkeys(Path(f) for f in folders):
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.iterdir()):
+            lower = path.name.lower()
+            if path.is_file() and path.resolve() not in taken and any(Path(lower).match(g) for g in QRELS_LOOKALIKES):
+                found[path] = None
+    return list(found)
 
 
 def check_trec_ids(query_ids: Sequence[str], doc_ids: Sequence[str]) -> None:
@@ -361,40 +429,27 @@ def _parse_relevance(value: Any) -> int | None:
 
 
 def _load_texts(
-    path: Path,
-    problems: list[str],
-    id_column: str,
-    text_column: str,
-    title_column: str | None,
-    require_texts: bool,
+    path: Path, problems: list[str], notes: list[str], columns: Columns, require_texts: bool
 ) -> tuple[list[str], list[str]]:
-    """Ids and texts (title joined to text when `title_column` is given) of a corpus or queries file."""
-    id_names = list(dict.fromkeys((id_column, *ID_FALLBACKS)))
+    """Ids and texts (the title joined before the text, for the corpus) of a corpus or queries file; the fields
+    are the ones `columns` names or the common names (text_columns.py)."""
     before = len(problems)
-    columns, records = _read_records(path, problems, [*id_names, text_column, title_column or text_column])
+    found, records = _read_records(path, problems, columns.wanted())
     if not records:
         if len(problems) == before:
             problems.append(f"{path}: file is empty")
         return [], []
-    id_key = next((name for name in id_names if name in columns), None)
-    if id_key is None:
-        looked = ", ".join(repr(name) for name in id_names)
-        problems.append(
-            f"{path}: no id column (looked for {looked}; found {_clip(columns, 120)}); "
-            "rename the column or pass --id-column"
-        )
-        return [], []
-    if require_texts and text_column not in columns and title_column not in columns:
-        problems.append(
-            f"{path}: no {text_column!r} column (found {_clip(columns, 120)}); rename the column or pass --text-column"
-        )
+    chosen = choose(columns, found, [fields for _, _, fields in records], str(path), require_text=require_texts)
+    if isinstance(chosen, str):
+        problems.append(chosen)
         return [], []
 
     ids: list[str] = []
     texts: list[str] = []
+    empty_fields = 0
     first_seen: dict[str, str] = {}
     for where, at, fields in records:
-        item_id = _parse_id(fields.get(id_key, _ABSENT), id_key, where, "id", problems)
+        item_id = _parse_id(fields.get(chosen.id, _ABSENT), chosen.id, where, "id", problems)
         if item_id is None:
             continue
         if item_id in first_seen:
@@ -403,10 +458,16 @@ def _load_texts(
         first_seen[item_id] = at
         ids.append(item_id)
         checked = problems if require_texts else None  # with precomputed vectors the texts are only shown
-        text = _parse_text(fields.get(text_column), text_column, where, checked)
-        if title_column:
-            text = join_title_text(_parse_text(fields.get(title_column), title_column, where, checked), text)
-        texts.append(text)
+        text = _parse_text(fields.get(chosen.text), chosen.text, where, checked) if chosen.text else ""
+        empty_fields += not text.strip()
+        title = _parse_text(fields.get(chosen.title), chosen.title, where, checked) if chosen.title else ""
+        texts.append(join_title_text(title, text) if columns.role == "corpus" else text)
+    if require_texts and len(problems) == before:
+        problem = empty_text_problem(str(path), columns, chosen, texts)
+        if problem:
+            problems.append(problem)
+        elif note := empty_text_note(str(path), columns, chosen, empty_fields, len(texts)):
+            notes.append(note)
     return ids, texts
 
 

@@ -85,7 +85,7 @@ def from_collection(collection: Collection, n: int, seed: int, *, embed: bool = 
     if empty:
         raise UsageError(
             f"--queries-from-corpus: {len(empty)} sampled documents have no text (e.g. {empty[:3]}); "
-            "check --text-column"
+            "check --doc-text-column"
         )
     return replace(collection, query_ids=ids, query_texts=texts, qrels={}, sources=sources), info(n, seed, "passage")
 

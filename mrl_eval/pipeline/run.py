@@ -100,7 +100,12 @@ def prepare(config: SweepConfig, *, embeds: bool = True) -> Prepared:
     data = config.data
     requested = M.parse_metrics(list(config.metrics)) if config.metrics else []
     needs_qrels = any(not M.is_label_free(m) for m in [*requested, config.loss_metric] if m)
-    collection, data_name = load_data(data, require_texts=embeds, require_qrels=needs_qrels and not data.is_pseudo)
+    collection, data_name = load_data(
+        data,
+        require_texts=embeds,
+        require_qrels=needs_qrels and not data.is_pseudo,
+        label_free_chosen=bool(requested or config.loss_metric or data.is_pseudo),
+    )
     queries_info: dict = {}
     if data.is_pseudo:
         collection, queries_info = P.from_collection(
@@ -137,7 +142,7 @@ def run_model(
             vectors, about = precomputed(model)
             if data.is_pseudo:
                 vectors, queries_info = P.from_vectors(vectors, int(data.queries_from_corpus or 0), seed)
-            check_vectors_match(collection, vectors, model.embeddings)
+            collection = check_vectors_match(collection, vectors, model.embeddings, data.unknown_docs)
             if config.save_runs is not None:
                 check_trec_ids(_judged(vectors.query_ids, collection.qrels, prepared.label_free), vectors.doc_ids)
             embedded_now = 0

@@ -30,9 +30,13 @@ class DataSettings:
     queries: Path | None = None
     qrels: Path | None = None
     split: str = defaults.SPLIT
-    id_column: str = defaults.ID_COLUMN
-    text_column: str = defaults.TEXT_COLUMN
-    title_column: str = defaults.TITLE_COLUMN
+    # each file's fields (None: the first of the common names found; doc_title_column "": no title)
+    doc_id_column: str | None = None
+    doc_text_column: str | None = None
+    doc_title_column: str | None = None
+    query_id_column: str | None = None
+    query_text_column: str | None = None
+    unknown_docs: str = defaults.UNKNOWN_DOCS  # qrels naming a document the corpus lacks: error, or ignore (dropped)
     mteb_task: str | None = None  # an MTEB retrieval task instead of DATA (data/mteb_tasks.py)
     mteb_subset: str | None = None
     mteb_data: Path | None = None  # a local copy of the task's dataset repo, for offline use
@@ -45,6 +49,11 @@ class DataSettings:
     @property
     def is_pseudo(self) -> bool:
         return self.queries_from_corpus is not None
+
+
+# DataSettings fields by their old names, from when one set of names applied to the corpus and the queries alike:
+# still taken, as the corpus's (`sweep(id_column=...)`, `--id-column`).
+OLD_DATA_NAMES = {"id_column": "doc_id_column", "text_column": "doc_text_column", "title_column": "doc_title_column"}
 
 
 @dataclass(frozen=True)
@@ -124,11 +133,13 @@ class SweepConfig:
 
     def flat(self) -> dict[str, Any]:
         """Every setting by its option name (`data` is the folder), as the report's `settings` section shows them:
-        paths as strings, the settings objects of the parts below as dicts."""
+        paths as strings, the settings objects of the parts below as dicts. The corpus's columns keep the keys
+        reports have always had (`id_column`, `text_column`, `title_column`), which their readers know."""
         out: dict[str, Any] = {}
+        report_names = {"folder": "data"} | {new: old for old, new in OLD_DATA_NAMES.items()}
         for group in (self.data, self.model):
             for f in fields(group):
-                out["data" if f.name == "folder" else f.name] = getattr(group, f.name)
+                out[report_names.get(f.name, f.name)] = getattr(group, f.name)
         for f in fields(self):
             if f.name not in ("data", "model"):
                 value = getattr(self, f.name)
