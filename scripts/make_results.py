@@ -153,7 +153,7 @@ def statistics_block(docs: dict) -> list[str]:
         lines += [
             f"**{m}**",
             "",
-            "| dim | nDCG@10 | 95% CI | delta vs full | 95% CI of delta | p |",
+            "| dim | nDCG@10 | 95% CI of nDCG@10 | delta vs full | 95% CI of delta | p |",
             "|---:|---:|---:|---:|---:|---:|",
         ]
         for r in doc["results"]:
