@@ -37,5 +37,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+# The venv and the demo's own report set, by name: other files in reports/ (your runs, a committed baseline) stay.
+# The embedding cache ($$XDG_CACHE_HOME/mrl-eval, else ~/.cache/mrl-eval) is shared with your other runs: not removed.
+DEMO_REPORTS := $(foreach s,json csv md html png svg losses.csv deltas.png deltas.svg,reports/cranfield__all-minilm-l6-v2.$(s))
+
 clean:
-	rm -rf $(VENV) reports/*.json reports/*.csv reports/*.md reports/*.png reports/*.svg reports/*.html
+	rm -rf $(VENV)
+	rm -f $(DEMO_REPORTS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import subprocess
 import sys
 
@@ -91,3 +92,63 @@ def test_bug_the_results_say_where_their_collection_comes_from_and_how_to_measur
     # the command parses as written: config show reads it as recommend would (no model is run here)
     shown = CliRunner().invoke(app, ["config", "show", *command.group(1).split()[1:], "--json"])
     assert shown.exit_code == 0, shown.output
+
+
+_SHELL_LANGUAGES = ("bash", "sh", "shell", "console", "")
+_SHELL_OPERATORS = re.compile(r"\s(?:\|\||&&|\||;)\s")
+
+
+def shell_blocks(text: str) -> list[str]:
+    """The fenced blocks of a Markdown page tagged as shell, or untagged."""
+    blocks, current, language = [], None, None
+    for line in text.splitlines():
+        fence = re.match(r"\s*```(\w*)", line)
+        if fence and current is None:
+            current, language = [], fence.group(1)
+        elif fence:
+            if language in _SHELL_LANGUAGES:
+                blocks.append("\n".join(current))
+            current = None
+        elif current is not None:
+            current.append(line)
+    return blocks
+
+
+def documented_commands() -> list[tuple[str, list[str]]]:
+    """Every `mrl-eval sweep|recommend|compare ...` line of a shell block in the README and the docs: (page, the
+    words after `mrl-eval`), continuation lines joined, `VAR=value` prefixes and what follows a pipe dropped."""
+    found = []
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]:
+        for block in shell_blocks(page.read_text(encoding="utf-8")):
+            for line in block.replace("\\\n", " ").splitlines():
+                line = line.strip().removeprefix("$ ")
+                for part in _SHELL_OPERATORS.split(line):
+                    if not re.match(r"(?:[A-Z_][A-Z0-9_]*=\S*\s+)*\S*mrl-eval\s", part):
+                        continue  # not a command line (output, prose)
+                    words = shlex.split(part, comments=True)
+                    while words and re.fullmatch(r"[A-Z_][A-Z0-9_]*=\S*", words[0]):
+                        words = words[1:]
+                    if (
+                        len(words) > 1
+                        and words[0].endswith("mrl-eval")
+                        and words[1] in ("sweep", "recommend", "compare")
+                    ):
+                        found.append((str(page.relative_to(ROOT)), words[1:]))
+    return found
+
+
+def test_every_documented_command_parses_as_written(cli_env):
+    """A page's example with a flag renamed or removed (`--id-column` became `--doc-id-column`, `--no-plots` was
+    never one) fails for the reader who copies it. Every `mrl-eval` command in a shell block of the README and the
+    docs is read by `config show` exactly as the command would read it: every flag real, every value accepted (no
+    model runs, no file is read)."""
+    from typer.testing import CliRunner
+
+    commands = documented_commands()
+    assert len(commands) >= 25, commands  # the pages hold about thirty; a parser that finds none must fail
+    failures = []
+    for page, words in commands:
+        shown = CliRunner().invoke(app, ["config", "show", *words, "--json"])
+        if shown.exit_code != 0:
+            failures.append(f"{page}: mrl-eval {shlex.join(words)}\n{shown.output}")
+    assert not failures, "\n".join(failures)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from mrl_eval.cli.app import app
-from tests.conftest import ROOT, data_path, require
+from tests.conftest import ROOT, checkout_env, data_path, require
 
 runner = CliRunner()
 CRANFIELD = data_path("cranfield")
@@ -164,3 +166,28 @@ def test_bug_the_stated_size_of_torch_is_the_installed_one():
         assert stated, f"{page} states no size for torch's CPU build"
         for megabytes in stated:
             assert 0.8 * measured <= megabytes <= 1.2 * measured, (page, megabytes, round(measured))
+
+
+def test_bug_make_clean_removes_only_the_demo_s_own_files(demo, tmp_path):
+    """`make clean` removed every `reports/*.json`, `*.csv`, `*.md`...: a user's own runs and a committed baseline
+    with them. It now removes the venv and the demo's report set by name (every file the demo writes, as the
+    demo fixture finds them) and nothing else; the file system is the oracle."""
+    make = shutil.which("make")
+    assert make, "make is missing: the README's two commands need it"
+    work, _, _ = demo
+    demo_files = sorted(p.name for p in (work / "reports").iterdir())
+    shutil.copy(ROOT / "Makefile", tmp_path / "Makefile")
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    for name in demo_files:
+        (reports / name).write_text("demo")
+    theirs = ["scifact__my-model.json", "baseline.csv", "notes.md", "cranfield__all-minilm-l6-v2.keep.json", ".gitkeep"]
+    for name in theirs:
+        (reports / name).write_text("theirs")
+    (tmp_path / "venv-here" / "bin").mkdir(parents=True)
+    done = subprocess.run(
+        [make, "clean", "VENV=venv-here"], cwd=tmp_path, env=checkout_env(), capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in reports.iterdir()) == sorted(theirs)
+    assert not (tmp_path / "venv-here").exists()
