@@ -3,6 +3,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -62,6 +63,14 @@ def require(module: str, *, extra: str | None = None) -> ModuleType:
         if err.name is None or (module != err.name and not module.startswith(err.name + ".")):
             raise  # installed, but broken inside: its traceback is the report
         missing(module, install_hint(extra) if extra else "pip install -e '.[dev]'")
+
+
+def ctrl_c_reaches_it() -> None:
+    """`preexec_fn` for a subprocess a test interrupts with SIGINT (Ctrl-C). A job started in the background by a
+    script (`make test &`, nohup, some CI runners) inherits SIGINT ignored, and Python then never raises
+    KeyboardInterrupt: the test would measure that launch, not mrl-eval. A terminal's Ctrl-C reaches a foreground
+    process whose SIGINT is at its default; so does the test's."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def checkout_env(**variables: str) -> dict[str, str]:

@@ -35,7 +35,7 @@ from mrl_eval.engines.run import measure
 from mrl_eval.evaluate.inputs import ScoringInputs
 from mrl_eval.evaluate.retrieval import tie_key
 from mrl_eval.pipeline.score import score_vectors
-from tests.conftest import checkout_env, data_path, require
+from tests.conftest import checkout_env, ctrl_c_reaches_it, data_path, require
 from tests.engine_oracle import exact_scores, recall_of_ids, top_scores
 
 psycopg = require("psycopg", extra="pgvector")
@@ -239,6 +239,7 @@ def _start_cli(tmp_path: Path, *flags: str) -> subprocess.Popen:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         cwd=tmp_path,
+        preexec_fn=ctrl_c_reaches_it,
     )
 
 

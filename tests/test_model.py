@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, checkout_env, data_path
+from tests.conftest import ROOT, checkout_env, ctrl_c_reaches_it, data_path
 
 pytestmark = pytest.mark.slow
 
@@ -49,8 +49,7 @@ def _interrupt_after_shards(cwd: Path, cache: Path, n: int, sig: int) -> subproc
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        # a background job inherits SIGINT ignored, and Python then never raises KeyboardInterrupt: undo that
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        preexec_fn=ctrl_c_reaches_it,
     )
     deadline = time.monotonic() + 600
     while _shards(cache) < n and proc.poll() is None and time.monotonic() < deadline:

@@ -33,7 +33,7 @@ from mrl_eval.pipeline.settings import DataSettings, ModelSettings, SweepConfig
 from mrl_eval.providers import get_provider
 from mrl_eval.providers import openai_limits as L
 from mrl_eval.providers.openai import DEFAULT_MODEL, OpenAIProvider
-from tests.conftest import LOOPBACK_MODEL, ROOT, checkout_env, require
+from tests.conftest import LOOPBACK_MODEL, ROOT, checkout_env, ctrl_c_reaches_it, require
 from tests.helpers import seed_tiktoken_cache
 
 runner = CliRunner()
@@ -732,6 +732,7 @@ def test_ctrl_c_exits_at_once_while_requests_hang(tmp_path):
         [sys.executable, "-m", "mrl_eval", "sweep", "--provider", "openai", "--base-url",
          f"http://127.0.0.1:{port}/v1", "--model", "m", "--out", str(tmp_path / "reports")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=env,
+        preexec_fn=ctrl_c_reaches_it,
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 180  # returns as soon as it connects; only a hang reaches the deadline

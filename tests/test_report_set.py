@@ -17,7 +17,7 @@ from mrl_eval.report.document import load_report, write_reports
 from mrl_eval.report.model import Report
 from mrl_eval.report.report_set import ReportSet, recover
 from mrl_eval.report.schema import parse_document
-from tests.conftest import checkout_env
+from tests.conftest import checkout_env, ctrl_c_reaches_it
 from tests.helpers import minimal_report as _minimal_report
 
 STEM = "tiny__vec"
@@ -256,6 +256,7 @@ def test_a_writer_killed_by_a_signal_leaves_a_set_the_next_write_finishes(old_se
         [sys.executable, "-c", KILLER, str(old_set), str(getattr(signal, sig)), when],
         env=checkout_env(),
         capture_output=True,
+        preexec_fn=ctrl_c_reaches_it,
     )
     assert proc.returncode != 0
     visible = {name: data for name, data in _snapshot(old_set).items() if not name.startswith(".")}
